@@ -1,0 +1,113 @@
+"""Every exception Suandian raises on purpose, in one hierarchy.
+
+Callers catch the narrowest class they can act on; the controllers turn these into
+``kopf.PermanentError`` (bad input: retrying will not help) or ``kopf.TemporaryError``
+(the world may change: retry later) at their edge, and nowhere else.
+
+    SuandianError
+    ├── InvalidSpecError          a manifest or file the user wrote is wrong (names the fields)
+    │   └── ScenarioError         a simulation scenario file is wrong
+    ├── ForecastError             a forecast could not be obtained or trusted
+    │   ├── ProviderError         a provider answered badly or not at all
+    │   │   ├── ProviderAuthError       401/403: credentials missing or refused
+    │   │   ├── ProviderRateLimited     429: carries the Retry-After delay
+    │   │   └── ProviderResponseError   malformed, out-of-range, stale or gappy data
+    │   └── ForecastUnavailable   no good forecast and nothing left to fall back on
+    ├── PlanningError             the planner was handed an inconsistent snapshot
+    └── NotYetAvailable           a CLI capability that a later release brings
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "FieldError",
+    "ForecastError",
+    "ForecastUnavailable",
+    "InvalidSpecError",
+    "NotYetAvailable",
+    "PlanningError",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderResponseError",
+    "ScenarioError",
+    "SuandianError",
+]
+
+
+class SuandianError(Exception):
+    """Base of every error Suandian raises on purpose."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field: where it is, what is wrong and what would be valid."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class InvalidSpecError(SuandianError):
+    """A manifest the user wrote is invalid; ``errors`` names every offending field."""
+
+    def __init__(self, kind: str, errors: Sequence[FieldError]) -> None:
+        self.kind = kind
+        self.errors = tuple(errors)
+        lines = "; ".join(str(e) for e in self.errors) or "invalid"
+        super().__init__(f"invalid {kind}: {lines}")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The dotted paths of the offending fields, e.g. ``spec.deadline.maxDelay``."""
+        return tuple(e.path for e in self.errors)
+
+
+class ScenarioError(InvalidSpecError):
+    """A simulation scenario file (YAML, CSV) is invalid."""
+
+
+class ForecastError(SuandianError):
+    """A forecast could not be obtained or cannot be trusted."""
+
+
+class ProviderError(ForecastError):
+    """A forecast provider failed; ``provider`` names it, ``reason`` is a short CamelCase tag."""
+
+    def __init__(self, provider: str, reason: str, message: str) -> None:
+        self.provider = provider
+        self.reason = reason
+        super().__init__(f"{provider}: {message}")
+
+
+class ProviderAuthError(ProviderError):
+    """The provider refused the credentials (HTTP 401/403) or none were configured."""
+
+
+class ProviderRateLimited(ProviderError):
+    """The provider asked us to slow down (HTTP 429); ``retry_after`` is in seconds."""
+
+    def __init__(self, provider: str, message: str, retry_after: float | None) -> None:
+        super().__init__(provider, "RateLimited", message)
+        self.retry_after = retry_after
+
+
+class ProviderResponseError(ProviderError):
+    """The provider answered, but with data we must not use (malformed, stale, gaps, range)."""
+
+
+class ForecastUnavailable(ForecastError):
+    """No trustworthy forecast exists for a site and no fallback was allowed."""
+
+
+class PlanningError(SuandianError):
+    """The planner was given arrays that do not fit together (a bug, not bad user input)."""
+
+
+class NotYetAvailable(SuandianError):
+    """A documented capability that this release does not have yet."""
