@@ -23,7 +23,7 @@ from suandian.api.meta import (
     Time,
     cel,
 )
-from suandian.api.units import GO_DURATION_PATTERN
+from suandian.api.units import GO_DURATION_PATTERN, humanize_duration
 
 __all__ = [
     "ComputeJob",
@@ -123,12 +123,17 @@ class Deadline(ApiModel):
     )
     """How much later than running at once the job may finish, e.g. ``24h``."""
 
+    @field_validator("max_delay")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be longer than zero, e.g. '24h'")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> Deadline:
         if (self.complete_by is None) == (self.max_delay is None):
             raise ValueError("set exactly one of completeBy (a time) or maxDelay (a duration)")
-        if self.max_delay is not None and self.max_delay <= timedelta(0):
-            raise ValueError("maxDelay must be longer than zero, e.g. '24h'")
         return self
 
 
@@ -184,7 +189,7 @@ class ComputeJobSpec(ApiModel):
     interruptible: bool = False
     """May be suspended and resumed across green windows (the job must checkpoint)."""
     sites: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
-        default=None, max_length=256
+        default=None, max_length=256, json_schema_extra={"x-kubernetes-list-type": "set"}
     )
     """Names of the PowerSites it may run on (data residency); any when unset."""
     site_selector: LabelSelector | None = None
@@ -226,8 +231,9 @@ class ComputeJobSpec(ApiModel):
                 )
             if window <= self.duration:
                 raise ValueError(
-                    f"the window ({window}) is not longer than duration ({self.duration}); "
-                    "move deadline.completeBy later or shorten duration"
+                    f"the window to deadline.completeBy ({humanize_duration(window)}) is not "
+                    f"longer than duration ({humanize_duration(self.duration)}); move "
+                    "deadline.completeBy later or shorten duration"
                 )
         return self
 

@@ -22,6 +22,7 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from suandian.api.units import (
     DURATION_PATTERN,
@@ -44,9 +45,9 @@ __all__ = [
 ]
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     """One ``x-kubernetes-validations`` entry: the API server evaluates ``rule`` on admission."""
-    entry = {"rule": rule, "message": message}
+    entry: JsonDict = {"rule": rule, "message": message}
     if field_path:
         entry["fieldPath"] = field_path
     return entry
@@ -71,7 +72,10 @@ class ApiModel(BaseModel):
 def _duration_from_wire(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value
-    return parse_duration(value)
+    try:
+        return parse_duration(value)
+    except TypeError as exc:  # pydantic reports ValueError as a field error, not TypeError
+        raise ValueError(str(exc)) from None
 
 
 Duration = Annotated[
@@ -84,12 +88,14 @@ Duration = Annotated[
 
 
 def _quantity_from_wire(value: Any) -> Decimal:
-    return parse_quantity(value)
+    try:
+        return parse_quantity(value)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _quantity_to_wire(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 Quantity = Annotated[

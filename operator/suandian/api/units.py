@@ -25,7 +25,7 @@ __all__ = [
     "parse_quantity",
 ]
 
-_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_NUMBER = r"(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)"  # [.] not \. : the pattern is quoted in CEL
 _GO_UNIT = r"(?:ms|us|ns|d|h|m|s)"
 #: Go-style durations as CEL's ``duration()`` accepts them (no ``d``): used to guard CEL rules.
 GO_DURATION_PATTERN = rf"^(?:{_NUMBER}(?:ms|us|ns|h|m|s))+$"
@@ -95,7 +95,7 @@ def format_duration(value: timedelta) -> str:
 
 def humanize_duration(value: timedelta | float) -> str:
     """A short human form for messages and tables: ``5h``, ``1d 2h``, ``45m``, ``30s``."""
-    total = int(round(value.total_seconds() if isinstance(value, timedelta) else value))
+    total = round(value.total_seconds() if isinstance(value, timedelta) else value)
     if total < 0:
         return "-" + humanize_duration(-total)
     days, rest = divmod(total, 86400)

@@ -88,6 +88,7 @@ def _drop_union_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in _TAGS)))
 
 
+_TIME_ERRORS = {"timezone_aware", "datetime_from_date_parsing", "datetime_parsing", "datetime_type"}
 _TAGS = {"decimal", "str", "int", "float", "function-plain", "function-after"}
 
 
@@ -112,7 +113,7 @@ def _message(model: type[BaseModel], err: Any, loc: tuple[int | str, ...]) -> st
         return f"unknown field (check its spelling){hint}"
     if kind == "missing":
         return "required field is missing"
-    if kind in ("timezone_aware", "datetime_from_date_parsing", "datetime_parsing", "datetime_type"):
+    if kind in _TIME_ERRORS:
         return f"{msg}; use an RFC 3339 time with a zone, e.g. 2026-11-29T08:00:00+08:00"
     return msg
 

@@ -1,0 +1,80 @@
+"""The layers of DESIGN.md, enforced: a lower layer never imports a higher one, and the
+planner and forecast models stay free of Kubernetes, kopf, Prometheus and asyncio.
+
+    cli → controllers → k8s, metrics, sim → forecast, planner → api
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "operator" / "suandian"
+RANK = {
+    "cli": 5,
+    "controllers": 4,
+    "k8s": 3, "metrics": 3, "sim": 3,
+    "forecast": 2, "planner": 2,
+    "api": 1,
+    "errors": 0, "config": 0,
+}
+# What the pure core must never touch, whatever its layer.
+FORBIDDEN = {
+    "planner": {
+        "kopf", "kubernetes", "prometheus_client", "asyncio", "aiohttp", "suandian.forecast",
+    },
+    "forecast": {"kopf", "kubernetes", "prometheus_client"},
+    "api": {"kopf", "kubernetes", "prometheus_client", "asyncio", "aiohttp"},
+}
+# The HTTP providers are the one place below the controllers allowed to do async I/O.
+ASYNC_ALLOWED = ("forecast/providers",)
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "suandian" or len(parts) < 2:
+        return None
+    return parts[1]
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append(node.module)
+    return out
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(PACKAGE)) for p in SOURCES])
+def test_no_upward_imports(path: Path) -> None:
+    relative = path.relative_to(PACKAGE)
+    own = relative.parts[0].removesuffix(".py")
+    if own not in RANK:
+        return  # __init__.py, __main__.py: the package root
+    for module in _imports(path):
+        target = _layer(module)
+        if target in RANK and target != own:
+            assert RANK[target] < RANK[own], f"{relative} ({own}) imports {module} ({target})"
+        for banned in FORBIDDEN.get(own, ()):
+            if str(relative).startswith(ASYNC_ALLOWED) and banned in ("asyncio", "aiohttp"):
+                continue
+            assert not (module == banned or module.startswith(banned + ".")), (
+                f"{relative} must not import {module}"
+            )
+
+
+def test_every_layer_is_known() -> None:
+    top = {p.name.removesuffix(".py") for p in PACKAGE.iterdir()
+           if not p.name.startswith("_") and (p.is_dir() or p.suffix == ".py")}
+    top.discard("py.typed")
+    assert top <= set(RANK), f"add {top - set(RANK)} to RANK (and DESIGN.md)"
