@@ -20,7 +20,8 @@ RANK = {
     "k8s": 3, "metrics": 3, "sim": 3,
     "forecast": 2, "planner": 2,
     "api": 1,
-    "errors": 0, "config": 0,
+    "config": 2,  # operator settings: parsed with the API's units
+    "errors": 0,
 }
 # What the pure core must never touch, whatever its layer.
 FORBIDDEN = {
