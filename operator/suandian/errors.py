@@ -14,6 +14,7 @@ Callers catch the narrowest class they can act on; the controllers turn these in
     │   │   └── ProviderResponseError   malformed, out-of-range, stale or gappy data
     │   └── ForecastUnavailable   no good forecast and nothing left to fall back on
     ├── PlanningError             the planner was handed an inconsistent snapshot
+    ├── KubeApiError              the Kubernetes API refused or failed a request (has .status)
     └── NotYetAvailable           a CLI capability that a later release brings
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "ForecastError",
     "ForecastUnavailable",
     "InvalidSpecError",
+    "KubeApiError",
     "NotYetAvailable",
     "PlanningError",
     "ProviderAuthError",
@@ -107,6 +109,23 @@ class ForecastUnavailable(ForecastError):
 
 class PlanningError(SuandianError):
     """The planner was given arrays that do not fit together (a bug, not bad user input)."""
+
+
+class KubeApiError(SuandianError):
+    """The Kubernetes API answered an error, or did not answer (``status`` 0).
+
+    ``status`` is the HTTP status (404 absent, 409 conflict, 5xx server trouble);
+    ``transient`` says whether retrying the same request later may succeed.
+    """
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"Kubernetes API {status or 'unreachable'} {reason}: {message}")
+
+    @property
+    def transient(self) -> bool:
+        return self.status in (0, 408, 409, 429) or self.status >= 500
 
 
 class NotYetAvailable(SuandianError):

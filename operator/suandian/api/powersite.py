@@ -163,11 +163,34 @@ class BuiltinForecast(ApiModel):
 
 
 class CsvForecast(ApiModel):
-    """CSV files of ``time,value`` rows, one per signal (a file path or a ConfigMap key)."""
+    """CSV files of ``time,value`` rows, one per signal (a file path or a ConfigMap key).
 
-    signals: dict[str, ConfigMapKeyRef] = Field(min_length=1)
+    Optional ``p10`` and ``p90`` columns give the uncertainty band; ``time`` is ISO 8601,
+    with an offset or as local wall-clock time in the site's time zone."""
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.signals) || has(self.paths)",
+                    "csv needs 'signals' (ConfigMap keys) or 'paths' (files)")
+            ]
+        }
+    )
+
+    signals: dict[str, ConfigMapKeyRef] | None = None
     """Signal name (``solar``, ``wind``, ``hydro``, ``directGreen`` in kW;
     ``carbonIntensity`` in gCO2/kWh; ``price``) to the ConfigMap key holding its CSV."""
+    paths: dict[str, str] | None = None
+    """Signal name to a CSV file path readable by the operator (or the CLI/simulator)."""
+    units: dict[str, str] = Field(default_factory=dict)
+    """Signal name to the unit of its values (``W``, ``kW``, ``MW``; ``g/kWh``,
+    ``kg/kWh``, ``lbs/MWh``; ``CNY/kWh``, ``CNY/MWh``); defaults kW, g/kWh, CNY/kWh."""
+
+    @model_validator(mode="after")
+    def _some_source(self) -> CsvForecast:
+        if not self.signals and not self.paths:
+            raise ValueError("csv needs 'signals' (ConfigMap keys) or 'paths' (files)")
+        return self
 
 
 class CarbonAwareSdkForecast(ApiModel):
@@ -209,7 +232,11 @@ class PrometheusForecast(ApiModel):
     url: HttpUrl
     """Prometheus base URL, e.g. ``http://prometheus.monitoring:9090``."""
     queries: dict[str, str] = Field(min_length=1)
-    """Signal name (as for ``csv``) to the PromQL query giving it over time."""
+    """Signal name (as for ``csv``) to the PromQL query giving it over the horizon (e.g. a
+    forecast exporter's series, or ``... offset 1d`` for day-ahead persistence)."""
+    units: dict[str, str] = Field(default_factory=dict)
+    """Signal name to the unit of the query's values; Prometheus base units by default
+    (``W`` for power, ``g/kWh`` for carbon intensity)."""
 
 
 class ForecastSource(ApiModel):
