@@ -1,0 +1,178 @@
+"""Build a :class:`Snapshot` from API objects and per-site forecast arrays.
+
+The operator and ``suandian plan`` parse PowerSites and ComputeJobs with
+``suandian.api`` and obtain forecasts elsewhere; they hand the arrays in as
+:class:`SiteSignals`, so this package never imports ``suandian.forecast``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+
+from suandian.api.computejob import ComputeJob
+from suandian.api.powersite import PowerSite
+from suandian.errors import PlanningError
+from suandian.planner.model import FloatArray, JobDemand, NodeInfo, SiteSupply, Snapshot
+from suandian.planner.power import DEFAULT_RESOURCES, estimate_power_w
+
+__all__ = ["JobInput", "SiteSignals", "job_demand_from", "site_supply_from", "snapshot_from"]
+
+_GIB = 1024.0**3
+_GPU_LABEL = "nvidia.com/gpu.product"
+
+
+@dataclass(frozen=True, eq=False)
+class SiteSignals:
+    """A site's forecast over the snapshot's slots: green P50 and P10 (kW, storage
+    included), grid carbon intensity (g/kWh), and optionally green kW by source."""
+
+    green_p50_kw: FloatArray
+    green_p10_kw: FloatArray
+    carbon_g_per_kwh: FloatArray
+    green_by_source_kw: Mapping[str, FloatArray] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """A ComputeJob to plan: its key (``namespace/name``), creation time, and, if it is
+    already running, its site and the run time left."""
+
+    job: ComputeJob
+    key: str
+    created: datetime
+    running_site: str | None = None
+    remaining: timedelta | None = None
+
+
+def to_planner_units(name: str, amount: Decimal | float) -> float:
+    """Quantities in planner units: memory and storage in GiB, everything else as is."""
+    value = float(amount)
+    if name in ("memory", "ephemeral-storage") or name.startswith("hugepages-"):
+        return value / _GIB
+    return value
+
+
+def site_supply_from(
+    site: PowerSite,
+    signals: SiteSignals,
+    *,
+    resources: Sequence[str] = DEFAULT_RESOURCES,
+    capacity: Mapping[str, FloatArray | float] | None = None,
+) -> SiteSupply:
+    """A :class:`SiteSupply` from a PowerSite and its forecast arrays.
+
+    ``capacity`` is free capacity per resource (planner units, scalar or per slot);
+    resources it does not name are unbounded. The import limit is ``spec.grid``'s.
+    """
+    slots = len(signals.green_p50_kw)
+    cap = np.full((len(resources), slots), np.inf)
+    for r, name in enumerate(resources):
+        if capacity is not None and name in capacity:
+            cap[r] = np.broadcast_to(np.asarray(capacity[name], dtype=float), (slots,))
+    name = site.metadata.name or ""
+    return SiteSupply(
+        name=name,
+        green_p50_kw=np.asarray(signals.green_p50_kw, dtype=float),
+        green_p10_kw=np.asarray(signals.green_p10_kw, dtype=float),
+        carbon_g_per_kwh=np.asarray(signals.carbon_g_per_kwh, dtype=float),
+        import_limit_kw=np.full(slots, site.spec.grid.import_limit_kw),
+        pue=site.spec.pue,
+        capacity=cap,
+        green_by_source_kw=dict(signals.green_by_source_kw),
+        labels=dict(site.metadata.labels or {}),
+    )
+
+
+def job_demand_from(
+    cj: ComputeJob,
+    *,
+    key: str,
+    created: datetime,
+    sites: Sequence[SiteSupply],
+    resources: Sequence[str] = DEFAULT_RESOURCES,
+    running_site: str | None = None,
+    remaining: timedelta | None = None,
+) -> JobDemand:
+    """A :class:`JobDemand` from a ComputeJob: resources summed over containers and
+    pods, power from ``spec.power`` or :func:`estimate_power_w`, window from the spec."""
+    spec = cj.spec
+    pod_spec = spec.template.spec.template.spec
+    pods = spec.template.spec.parallelism
+    per_pod: dict[str, float] = {}
+    for container in pod_spec.containers:
+        for rname, amount in container.resources.requests.items():
+            per_pod[rname] = per_pod.get(rname, 0.0) + to_planner_units(rname, amount)
+    total = {k: v * pods for k, v in per_pod.items()}
+    extra = getattr(pod_spec, "model_extra", None) or {}
+    node_selector = extra.get("nodeSelector") or {}
+    gpu_model = node_selector.get(_GPU_LABEL) if isinstance(node_selector, dict) else None
+    power = spec.power.watts if spec.power is not None else estimate_power_w(total, gpu_model)
+    earliest, deadline = cj.window(created)
+    names = [s.name for s in sites]
+    allowed = list(range(len(sites)))
+    if spec.sites is not None:  # in the user's order: the first is the job's home
+        allowed = [names.index(n) for n in spec.sites if n in names]
+    if spec.site_selector is not None:
+        want = spec.site_selector.match_labels
+        allowed = [i for i in allowed
+                   if all(sites[i].labels.get(k) == v for k, v in want.items())]
+    run_site = None
+    if running_site is not None:
+        if running_site not in names:
+            raise PlanningError(f"job {key} runs on unknown site {running_site!r}")
+        run_site = names.index(running_site)
+    return JobDemand(
+        key=key,
+        resources=np.array([total.get(r, 0.0) for r in resources]),
+        pod_resources=np.array([per_pod.get(r, 0.0) for r in resources]),
+        power_w=power,
+        duration=remaining if remaining is not None else spec.duration,
+        earliest_start=earliest,
+        deadline=deadline,
+        interruptible=spec.interruptible,
+        allowed_sites=tuple(allowed),
+        min_green_fraction=spec.min_green_fraction,
+        priority=spec.priority,
+        policy=spec.policy.value,
+        running_site=run_site,
+        gpu_model=gpu_model,
+    )
+
+
+def snapshot_from(
+    *,
+    now: datetime,
+    slot: timedelta,
+    sites: Sequence[PowerSite],
+    signals: Mapping[str, SiteSignals],
+    jobs: Sequence[JobInput],
+    nodes: Sequence[NodeInfo] = (),
+    capacity: Mapping[str, Mapping[str, FloatArray | float]] | None = None,
+    resources: Sequence[str] = DEFAULT_RESOURCES,
+) -> Snapshot:
+    """The snapshot of one planning round.
+
+    ``signals`` and ``capacity`` are keyed by site name; slot 0 of every array starts at
+    ``now``. A site without signals is an error (the caller decides the fallback, e.g.
+    all-grid when its forecast is stale).
+    """
+    supplies = []
+    for site in sites:
+        name = site.metadata.name or ""
+        if name not in signals:
+            raise PlanningError(f"no forecast arrays for site {name!r}")
+        supplies.append(site_supply_from(site, signals[name], resources=resources,
+                                         capacity=(capacity or {}).get(name)))
+    demands = tuple(
+        job_demand_from(j.job, key=j.key, created=j.created, sites=supplies,
+                        resources=resources, running_site=j.running_site,
+                        remaining=j.remaining)
+        for j in jobs
+    )
+    return Snapshot(now=now, slot=slot, resources=tuple(resources), sites=tuple(supplies),
+                    jobs=demands, nodes=tuple(nodes))

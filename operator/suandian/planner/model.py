@@ -1,0 +1,273 @@
+"""The planner's inputs and outputs: a frozen snapshot in, a plan out.
+
+Everything here is plain data (numpy arrays, datetimes, strings) so that the planner
+never depends on how forecasts or cluster state were obtained: the operator and the
+simulator build a :class:`Snapshot`, :func:`suandian.planner.plan` turns it into a
+:class:`Plan`, and they act on it.
+
+Time: slot ``t`` of every array covers ``[now + t*slot, now + (t+1)*slot)``; the caller
+aligns its forecast grid to ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from suandian.errors import PlanningError
+
+__all__ = [
+    "POLICIES",
+    "FloatArray",
+    "JobDecision",
+    "JobDemand",
+    "NodeInfo",
+    "Plan",
+    "PlanParams",
+    "SiteSupply",
+    "Snapshot",
+]
+
+FloatArray = NDArray[np.float64]
+POLICIES = ("Optimize", "PlaceOnly", "RunNow")
+"""The values of ``ComputeJob.spec.policy`` (:class:`suandian.api.Policy`)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SiteSupply:
+    """One site's forecast supply and free capacity over the horizon.
+
+    ``green_*_kw`` include storage discharge. ``capacity`` is free capacity, shape
+    ``(resources, slots)``: allocatable minus what running and already-planned work
+    outside this snapshot takes. ``import_limit_kw`` caps grid power per slot.
+    """
+
+    name: str
+    green_p50_kw: FloatArray
+    green_p10_kw: FloatArray
+    carbon_g_per_kwh: FloatArray
+    import_limit_kw: FloatArray
+    pue: float
+    capacity: FloatArray
+    green_by_source_kw: Mapping[str, FloatArray] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class NodeInfo:
+    """A node: its site (index into ``Snapshot.sites``), allocatable per resource, labels."""
+
+    name: str
+    site: int
+    allocatable: FloatArray
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class JobDemand:
+    """One job to plan (or, with ``running_site`` set, one already running).
+
+    ``resources`` is the whole job's request per resource (all pods), ``pod_resources``
+    one pod's (for node fit; defaults to ``resources``). ``allowed_sites`` are indices
+    into ``Snapshot.sites`` (``None``: any). A running job's ``duration`` is what is left
+    of it; it takes green supply from ``now`` for that long and is not re-planned.
+    """
+
+    key: str
+    resources: FloatArray
+    power_w: float
+    duration: timedelta
+    earliest_start: datetime
+    deadline: datetime
+    interruptible: bool = False
+    allowed_sites: tuple[int, ...] | None = None
+    min_green_fraction: float = 0.0
+    priority: int = 0
+    policy: str = "Optimize"
+    running_site: int | None = None
+    pod_resources: FloatArray | None = None
+    gpu_model: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanParams:
+    """Knobs of the planner; the defaults are what the operator runs with.
+
+    ``risk_aversion`` ρ weighs P10 against P50 supply in the cost (0: trust the median
+    forecast; 1: plan on the pessimistic one). ``delay_penalty`` is grams charged per kWh
+    per hour of delay: a tie-breaker that prefers earlier starts when the saving is small.
+    After the greedy pass, ``improvement_passes`` rounds take each flexible job out and
+    re-place it with all others in place (never raising the total), when there are at
+    most ``improvement_max_jobs`` pending jobs (a latency budget for huge snapshots).
+    """
+
+    safety_margin: timedelta = timedelta(minutes=15)
+    risk_aversion: float = 0.5
+    delay_penalty_g_per_kwh_h: float = 0.5
+    node_preferences: int = 5
+    node_preference_site_limit: int = 2000
+    improvement_passes: int = 1
+    improvement_max_jobs: int = 2000
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.risk_aversion <= 1.0:
+            raise PlanningError(f"risk_aversion must be within [0, 1], got {self.risk_aversion}")
+        if self.safety_margin < timedelta(0) or self.delay_penalty_g_per_kwh_h < 0:
+            raise PlanningError("safety_margin and delay_penalty must not be negative")
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """Frozen inputs of one planning round. Validated on construction."""
+
+    now: datetime
+    slot: timedelta
+    resources: tuple[str, ...]
+    sites: tuple[SiteSupply, ...]
+    jobs: tuple[JobDemand, ...]
+    nodes: tuple[NodeInfo, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise PlanningError("Snapshot.now must be timezone-aware (UTC)")
+        if self.slot <= timedelta(0):
+            raise PlanningError("Snapshot.slot must be positive")
+        if not self.sites:
+            raise PlanningError("a snapshot needs at least one site")
+        slots, nres = self.slots, len(self.resources)
+        for site in self.sites:
+            for name in ("green_p50_kw", "green_p10_kw", "carbon_g_per_kwh", "import_limit_kw"):
+                arr = getattr(site, name)
+                if np.shape(arr) != (slots,):
+                    raise PlanningError(
+                        f"site {site.name}: {name} has shape {np.shape(arr)}, want ({slots},)"
+                    )
+            if np.shape(site.capacity) != (nres, slots):
+                raise PlanningError(
+                    f"site {site.name}: capacity has shape {np.shape(site.capacity)}, "
+                    f"want ({nres}, {slots})"
+                )
+            if site.pue < 1.0:
+                raise PlanningError(f"site {site.name}: PUE {site.pue} is below 1")
+        nsites = len(self.sites)
+        for job in self.jobs:
+            if np.shape(job.resources) != (nres,):
+                raise PlanningError(f"job {job.key}: resources shape {np.shape(job.resources)}")
+            if job.policy not in POLICIES:
+                raise PlanningError(f"job {job.key}: unknown policy {job.policy!r}")
+            bad = [i for i in job.allowed_sites or () if not 0 <= i < nsites]
+            if bad or (job.running_site is not None and not 0 <= job.running_site < nsites):
+                raise PlanningError(f"job {job.key}: site index out of range")
+            if job.duration <= timedelta(0) or job.power_w < 0:
+                raise PlanningError(f"job {job.key}: duration must be > 0 and power >= 0")
+        for node in self.nodes:
+            if not 0 <= node.site < nsites or np.shape(node.allocatable) != (nres,):
+                raise PlanningError(f"node {node.name}: bad site index or allocatable shape")
+
+    @property
+    def slots(self) -> int:
+        """Number of time slots in the horizon."""
+        return int(np.shape(self.sites[0].green_p50_kw)[0])
+
+    @property
+    def slot_hours(self) -> float:
+        """Length of one slot in hours."""
+        return self.slot.total_seconds() / 3600.0
+
+    @cached_property
+    def site_names(self) -> tuple[str, ...]:
+        """Site names in index order."""
+        return tuple(s.name for s in self.sites)
+
+    def stacked(self, name: str) -> FloatArray:
+        """One per-site signal stacked into a ``(sites, slots)`` array (a fresh copy)."""
+        return np.stack([np.asarray(getattr(s, name), dtype=np.float64) for s in self.sites])
+
+    def time_of(self, slot_index: int) -> datetime:
+        """Start time of a slot."""
+        return self.now + self.slot * slot_index
+
+
+@dataclass(frozen=True)
+class JobDecision:
+    """Where and when one job runs, what that is expected to emit, and why.
+
+    ``slots`` are the planned slot indices (contiguous unless the job is interruptible);
+    ``windows`` the same as ``(start, end)`` times. ``site`` is ``None`` when no site
+    can take the job yet (it is re-planned later and still starts by ``latest_start``).
+    ``forced``: started now by the deadline guarantee, whatever the forecast.
+    """
+
+    key: str
+    site: str | None
+    site_index: int | None
+    start_slot: int | None
+    planned_start: datetime | None
+    latest_start: datetime
+    slots: tuple[int, ...]
+    windows: tuple[tuple[datetime, datetime], ...]
+    start_now: bool
+    node_preferences: tuple[tuple[str, int], ...]
+    expected_emissions_g: float
+    run_now_emissions_g: float
+    expected_green_fraction: float
+    energy_kwh: float
+    reason: str
+    forced: bool = False
+    oversubscribed: bool = False
+
+    @property
+    def saved_g(self) -> float:
+        """Expected saving against running at once, grams CO2."""
+        return self.run_now_emissions_g - self.expected_emissions_g
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for ``suandian plan --json`` and the simulator's reports."""
+        return {
+            "key": self.key,
+            "site": self.site,
+            "plannedStart": self.planned_start.isoformat() if self.planned_start else None,
+            "latestStart": self.latest_start.isoformat(),
+            "startNow": self.start_now,
+            "windows": [[a.isoformat(), b.isoformat()] for a, b in self.windows],
+            "nodePreferences": [{"node": n, "weight": w} for n, w in self.node_preferences],
+            "expectedEmissionsG": round(self.expected_emissions_g, 3),
+            "runNowEmissionsG": round(self.run_now_emissions_g, 3),
+            "savedG": round(self.saved_g, 3),
+            "expectedGreenFraction": round(self.expected_green_fraction, 4),
+            "energyKWh": round(self.energy_kwh, 4),
+            "forced": self.forced,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """The decisions of one planning round, plus the load it puts on each site.
+
+    ``load_kw`` and ``green_used_kw`` (``(sites, slots)``, facility power) include running
+    jobs; ``green_used_kw`` never exceeds the P50 green supply (no double counting).
+    """
+
+    now: datetime
+    slot: timedelta
+    site_names: tuple[str, ...]
+    decisions: tuple[JobDecision, ...]
+    load_kw: FloatArray
+    green_used_kw: FloatArray
+
+    @cached_property
+    def by_key(self) -> dict[str, JobDecision]:
+        """Decisions by job key."""
+        return {d.key: d for d in self.decisions}
+
+    @property
+    def expected_emissions_g(self) -> float:
+        """Sum of the decisions' expected emissions."""
+        return float(sum(d.expected_emissions_g for d in self.decisions))

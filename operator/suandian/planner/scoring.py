@@ -1,0 +1,96 @@
+"""Scores of (job, site, slot) choices: small pure functions, vectorised over sites × slots.
+
+Notation: ``q`` is the job's facility power in kW (IT power × PUE) at each site, ``G`` the
+green supply left at a site in a slot (kW), ``c`` the grid's carbon intensity (g/kWh),
+``h`` the slot length in hours, ``n`` the job's length in slots. Every function takes
+arrays shaped ``(sites, slots)`` (with ``q`` shaped ``(sites, 1)``) and loops over nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from suandian.planner.model import FloatArray
+
+__all__ = [
+    "green_used",
+    "infeasible_slots",
+    "slot_cost",
+    "slot_emissions",
+    "window_sums",
+]
+
+_EPS = 1e-9
+
+
+def green_used(q: FloatArray, green: FloatArray) -> FloatArray:
+    """Green power a job would take in each slot: ``u = min(q, G)`` (``G ≥ 0``).
+
+    Green first: a load draws on the site's green supply before the grid, and never more
+    than is left, so the same green kW is never counted for two jobs.
+    """
+    return np.minimum(q, green)
+
+
+def slot_emissions(q: FloatArray, used: FloatArray, carbon: FloatArray, h: float) -> FloatArray:
+    """Emissions of one slot, grams: ``e = (q - u) · c · h`` (grid fills what green does not)."""
+    return (q - used) * carbon * h
+
+
+def slot_cost(
+    q: FloatArray,
+    used_p50: FloatArray,
+    used_p10: FloatArray,
+    carbon_h: FloatArray,
+    risk_aversion: float,
+) -> FloatArray:
+    """Risk-weighted emissions of one slot: ``(1-ρ)·e(P50) + ρ·e(P10)``, that is
+    ``(q − ((1−ρ)·u50 + ρ·u10)) · c·h`` with ``carbon_h = c·h``.
+
+    With ρ > 0 a window whose green supply only holds in the median forecast costs more
+    than one whose pessimistic (P10) supply still covers the job.
+    """
+    if risk_aversion == 0.0:
+        return (q - used_p50) * carbon_h
+    used = used_p50 + risk_aversion * (used_p10 - used_p50)
+    return (q - used) * carbon_h
+
+
+def infeasible_slots(
+    grid_kw: FloatArray,
+    import_left_kw: FloatArray,
+    capacity_left: FloatArray,
+    request: FloatArray,
+) -> FloatArray:
+    """1.0 where a slot cannot take the job, else 0.0.
+
+    A slot is infeasible when the grid share ``q - u`` exceeds the import left, or any
+    resource request exceeds the free capacity: ``any_r(req_r > C_r,t)``.
+    ``capacity_left`` is ``(sites, resources, slots)``, ``request`` is ``(resources,)``.
+    """
+    over_import = grid_kw > import_left_kw + _EPS
+    over_capacity = np.any(capacity_left < request[None, :, None] - _EPS, axis=1)
+    bad: FloatArray = (over_import | over_capacity).astype(np.float64)
+    return bad
+
+
+def window_sums(per_slot: FloatArray, n: int, starts: int) -> FloatArray:
+    """Sum over each window of ``n`` slots: ``W[s, k] = Σ_{t=k}^{k+n-1} x[s, t]``.
+
+    Prefix sums make it O(slots) whatever ``n``: ``W = P[:, k+n] - P[:, k]`` with
+    ``P = [0, cumsum(x)]``; ``starts`` windows are returned (``k = 0 .. starts-1``).
+    """
+    prefix = np.zeros((per_slot.shape[0], per_slot.shape[1] + 1))
+    np.cumsum(per_slot, axis=1, out=prefix[:, 1:])
+    return prefix[:, n : n + starts] - prefix[:, :starts]
+
+
+def cheapest_slots(cost: FloatArray, n: int) -> tuple[FloatArray, np.ndarray]:
+    """For an interruptible job: the ``n`` cheapest slots per site and their summed cost.
+
+    ``cost`` is ``(sites, slots)`` with ``inf`` where a slot is infeasible; a site with fewer
+    than ``n`` finite slots sums to ``inf``. Returns ``(sums (sites,), indices (sites, n))``.
+    """
+    idx = np.argpartition(cost, n - 1, axis=1)[:, :n]
+    picked = np.take_along_axis(cost, idx, axis=1)
+    return picked.sum(axis=1), idx

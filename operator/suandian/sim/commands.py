@@ -1,0 +1,150 @@
+"""The bodies of ``suandian simulate`` and ``suandian plan`` (the CLI stays a thin shell)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from suandian.api.computejob import ComputeJob
+from suandian.api.powersite import PowerSite
+from suandian.api.validation import parse_manifest
+from suandian.errors import FieldError, InvalidSpecError
+from suandian.forecast import TimeGrid, builtin_forecasts, builtin_sites
+from suandian.planner import JobInput, Plan, SiteSignals, plan, snapshot_from
+from suandian.planner.reasons import format_grams
+from suandian.sim.report import render_table, write_plot
+from suandian.sim.run import POLICY_NAMES, simulate
+from suandian.sim.scenario import load_scenario
+
+__all__ = ["dry_run_plan", "run_plan", "run_simulate"]
+
+PLAN_SLOT = timedelta(minutes=15)
+PLAN_SLOTS = 192
+
+
+def run_simulate(*, scenario: str | None, days: int | None, seed: int | None,
+                 forecast_error: float | None, as_json: bool, plot: Path | None) -> None:
+    """Run every policy on a scenario; print the table (or JSON); optionally write a PNG."""
+    sc = load_scenario(scenario)
+    err = Console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description:<12}"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total} h"), TimeElapsedColumn(),
+                  console=err, transient=as_json, disable=not err.is_terminal and as_json
+                  ) as progress:
+        tasks: dict[str, Any] = {}
+
+        def tick(policy: str, t: int, slots: int) -> None:
+            if policy not in tasks:
+                tasks[policy] = progress.add_task(policy, total=slots)
+            progress.update(tasks[policy], completed=t + 1)
+
+        with _stdout_to_stderr():  # HiGHS prints its banner on fd 1; keep stdout for results
+            report = simulate(sc, days=days, seed=seed, forecast_error=forecast_error,
+                              policies=POLICY_NAMES, progress=tick)
+    if plot is not None:
+        write_plot(report, plot)
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        return
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=120)  # a pipe or file: room for every column
+    out.print(render_table(report))
+    if plot is not None:
+        out.print(f"wrote {plot}")
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what C libraries write to file descriptor 1 to stderr for the duration."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _documents(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
+    docs = []
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) \
+            if path.is_dir() else [path]
+        for file in files:
+            for i, doc in enumerate(yaml.safe_load_all(file.read_text(encoding="utf-8"))):
+                if isinstance(doc, dict):
+                    docs.append((f"{file}#{i}", doc))
+    return docs
+
+
+def dry_run_plan(paths: Sequence[Path], *, now: datetime | None = None,
+                 seed: int = 0) -> tuple[Plan, list[PowerSite]]:
+    """Plan the ComputeJobs in ``paths`` on the PowerSites there (or the embedded sites),
+    with the sites' built-in forecasts issued at ``now``."""
+    now = now or datetime.now(UTC)
+    grid = TimeGrid.covering(now, slot=PLAN_SLOT, slots=PLAN_SLOTS)
+    sites: list[PowerSite] = []
+    jobs: list[JobInput] = []
+    for where, doc in _documents(paths):
+        try:
+            obj = parse_manifest(doc, now=grid.start)
+        except InvalidSpecError as exc:
+            raise InvalidSpecError(exc.kind, [FieldError(f"{where}: {e.path}", e.message)
+                                              for e in exc.errors]) from None
+        if isinstance(obj, PowerSite):
+            sites.append(obj)
+        elif isinstance(obj, ComputeJob):
+            meta = obj.metadata
+            key = f"{getattr(meta, 'namespace', None) or 'default'}/{meta.name}"
+            jobs.append(JobInput(job=obj, key=key, created=grid.start))
+    if not sites:
+        sites = list(builtin_sites().values())
+    forecasts = builtin_forecasts(sites, grid, seed, issued_at=now)
+    signals = {
+        name: SiteSignals(
+            green_p50_kw=f.green_total_kw + f.storage_kw,
+            green_p10_kw=f.green_p10_kw + f.storage_kw,
+            carbon_g_per_kwh=f.carbon_g_per_kwh,
+            green_by_source_kw=dict(f.green_kw),
+        ) for name, f in forecasts.items()
+    }
+    snap = snapshot_from(now=grid.start, slot=grid.slot, sites=sites, signals=signals, jobs=jobs)
+    return plan(snap), sites
+
+
+def run_plan(paths: Sequence[Path], *, as_json: bool) -> None:
+    """``suandian plan``: where and when each job would run, and why."""
+    result, _sites = dry_run_plan(paths)
+    if as_json:
+        body = {"now": result.now.isoformat(), "slotSeconds": result.slot.total_seconds(),
+                "decisions": [d.to_dict() for d in result.decisions]}
+        sys.stdout.write(json.dumps(body, indent=2) + "\n")
+        return
+    table = Table(title=f"plan at {result.now:%Y-%m-%d %H:%M} UTC "
+                        f"({len(result.decisions)} jobs, {len(result.site_names)} sites)")
+    for col in ("job", "site", "start", "latest start", "green", "expected", "saved", "why"):
+        table.add_column(col, overflow="fold")
+    for d in result.decisions:
+        table.add_row(
+            d.key, d.site or "-",
+            "now" if d.start_now else (f"{d.planned_start:%m-%d %H:%M}" if d.planned_start
+                                       else "-"),
+            f"{d.latest_start:%m-%d %H:%M}", f"{d.expected_green_fraction:.0%}",
+            format_grams(d.expected_emissions_g), format_grams(d.saved_g), d.reason)
+    Console().print(table)
+    if not result.decisions:
+        Console(stderr=True).print("no ComputeJobs found in the files given")

@@ -1,0 +1,192 @@
+"""Job traces: the CSV format, and the generator behind the built-in scenarios.
+
+CSV columns (header required; the last three optional)::
+
+    name,submit,duration,power_w,deadline,interruptible,resources,sites,priority,min_green_fraction
+    etl-1,2026-06-01T18:00:00Z,3h,250000,12h,false,cpu=4000;memory=16000,jing-jin-ji|ningxia,0,0
+
+``deadline`` is an RFC 3339 time (``completeBy``) or a duration (``maxDelay``: the job
+must finish by ``submit + duration + maxDelay``). ``resources`` are ``name=amount``
+pairs in planner units (CPUs, GiB, GPUs). ``sites`` lists the allowed sites, the first
+being the job's home (where it runs without Suandian).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from suandian.api.units import format_duration, parse_duration
+from suandian.errors import FieldError, ScenarioError
+
+__all__ = ["JOB_CLASSES", "JobClass", "TraceJob", "generate_trace", "read_trace", "write_trace"]
+
+
+@dataclass(frozen=True)
+class TraceJob:
+    """One job of a trace."""
+
+    name: str
+    submit: datetime
+    duration: timedelta
+    power_w: float
+    deadline: datetime
+    interruptible: bool
+    resources: dict[str, float]
+    sites: tuple[str, ...]
+    priority: int = 0
+    min_green_fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class JobClass:
+    """A kind of batch work: its share of jobs, size, length, slack and submit hours (UTC)."""
+
+    name: str
+    share: float
+    power_mw: tuple[float, float]
+    hours: tuple[int, int]
+    slack_hours: tuple[int, int]
+    interruptible: float
+    gpus_per_mw: float
+    submit_hours: tuple[int, ...] = field(default_factory=lambda: tuple(range(24)))
+
+
+JOB_CLASSES: tuple[JobClass, ...] = (
+    # Large-model training and fine-tuning: GPU-heavy, long, a day or two of slack.
+    JobClass("train", 0.30, (1.0, 6.0), (6, 20), (18, 40), 0.6, 700.0),
+    # Nightly ETL and analytics: CPU, submitted in the (Beijing) evening, due by morning.
+    JobClass("etl", 0.30, (0.3, 2.0), (2, 5), (6, 12), 0.0, 0.0,
+             submit_hours=(10, 11, 12, 13, 14)),
+    # Rendering and transcoding: mixed, half a day of slack.
+    JobClass("render", 0.25, (0.5, 3.0), (3, 8), (8, 20), 0.3, 300.0),
+    # Batch inference and embeddings: short, little slack.
+    JobClass("inference", 0.15, (0.2, 1.5), (1, 3), (2, 6), 0.0, 1000.0),
+)
+
+EAST = ("jing-jin-ji", "yangtze-delta", "guangdong")
+WEST = ("inner-mongolia", "ningxia", "gansu", "guizhou", "chengyu")
+
+
+def generate_trace(
+    *, start: datetime, days: int, jobs_per_day: float, sites: Sequence[str],
+    rng: np.random.Generator, power_scale: float = 1.0, residency_share: float = 0.25,
+    classes: Sequence[JobClass] = JOB_CLASSES,
+) -> list[TraceJob]:
+    """A week of mixed batch work submitted in the east, allowed to run in the west.
+
+    Each job's home is an eastern hub among ``sites`` (any site if none is eastern); a
+    ``residency_share`` of jobs may only run at home, the rest anywhere in ``sites``.
+    Whole-hour durations and submit times. Deterministic for ``rng``'s state.
+    """
+    homes = [s for s in sites if s in EAST] or list(sites)
+    count = int(rng.poisson(jobs_per_day * days))
+    shares = np.array([c.share for c in classes])
+    out = []
+    for i in range(count):
+        c = classes[int(rng.choice(len(classes), p=shares / shares.sum()))]
+        day = int(rng.integers(0, days))
+        hour = int(rng.choice(c.submit_hours))
+        submit = start + timedelta(days=day, hours=hour)
+        hours = int(rng.integers(c.hours[0], c.hours[1] + 1))
+        slack = int(rng.integers(c.slack_hours[0], c.slack_hours[1] + 1))
+        mw = float(np.exp(rng.uniform(math.log(c.power_mw[0]), math.log(c.power_mw[1]))))
+        mw *= power_scale
+        home = str(rng.choice(homes))
+        allowed = (home,) if rng.random() < residency_share else (
+            home, *sorted(s for s in sites if s != home))
+        gpus = round(mw * c.gpus_per_mw)
+        out.append(TraceJob(
+            name=f"{c.name}-{i:04d}", submit=submit, duration=timedelta(hours=hours),
+            power_w=round(mw * 1e6, -3),
+            deadline=submit + timedelta(hours=hours + slack),
+            interruptible=bool(rng.random() < c.interruptible),
+            resources={"cpu": round(mw * 2000.0), "memory": round(mw * 8000.0),
+                       "nvidia.com/gpu": gpus},
+            sites=allowed,
+        ))
+    out.sort(key=lambda j: (j.submit, j.name))
+    return out
+
+
+_COLUMNS = ("name", "submit", "duration", "power_w", "deadline", "interruptible",
+            "resources", "sites", "priority", "min_green_fraction")
+
+
+def write_trace(jobs: Sequence[TraceJob]) -> str:
+    """The trace as CSV text (``read_trace`` reads it back unchanged)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(_COLUMNS)
+    for j in jobs:
+        w.writerow([j.name, j.submit.isoformat(), format_duration(j.duration), j.power_w,
+                    j.deadline.isoformat(), str(j.interruptible).lower(),
+                    ";".join(f"{k}={v:g}" for k, v in j.resources.items()),
+                    "|".join(j.sites), j.priority, j.min_green_fraction])
+    return buf.getvalue()
+
+
+def read_trace(path: Path, known_sites: Sequence[str]) -> list[TraceJob]:
+    """Parse a trace CSV; every bad cell is reported as ``line N, column: problem``."""
+    errors: list[FieldError] = []
+    jobs: list[TraceJob] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in _COLUMNS[:8] if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ScenarioError("job trace", [FieldError(str(path), f"missing columns {missing}")])
+        for line, row in enumerate(reader, start=2):
+            try:
+                jobs.append(_row(row, known_sites))
+            except (ValueError, KeyError) as exc:
+                errors.append(FieldError(f"{path.name} line {line}", str(exc)))
+    if errors:
+        raise ScenarioError("job trace", errors)
+    return sorted(jobs, key=lambda j: (j.submit, j.name))
+
+
+def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
+    submit = _time(row["submit"], "submit")
+    duration = parse_duration(row["duration"].strip())
+    if duration <= timedelta(0):
+        raise ValueError("duration: must be longer than zero")
+    text = row["deadline"].strip()
+    deadline = (_time(text, "deadline") if "T" in text or "-" in text
+                else submit + duration + parse_duration(text))
+    if deadline < submit + duration:
+        raise ValueError("deadline: earlier than submit + duration")
+    power = float(row["power_w"])
+    if not power >= 0:
+        raise ValueError("power_w: must be a number >= 0")
+    sites = tuple(s.strip() for s in row["sites"].split("|") if s.strip())
+    unknown = [s for s in sites if s not in known_sites]
+    if not sites or unknown:
+        raise ValueError(f"sites: unknown {unknown or 'empty'}; known: {list(known_sites)}")
+    resources = {}
+    for pair in filter(None, (p.strip() for p in row["resources"].split(";"))):
+        key, _, value = pair.partition("=")
+        resources[key.strip()] = float(value)
+    mgf = float(row.get("min_green_fraction") or 0.0)
+    if not 0.0 <= mgf <= 1.0:
+        raise ValueError("min_green_fraction: must be within [0, 1]")
+    return TraceJob(
+        name=row["name"].strip(), submit=submit, duration=duration, power_w=power,
+        deadline=deadline, interruptible=row["interruptible"].strip().lower() in ("true", "1",
+                                                                                   "yes"),
+        resources=resources, sites=sites, priority=int(row.get("priority") or 0),
+        min_green_fraction=mgf,
+    )
+
+
+def _time(text: str, column: str) -> datetime:
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"{column}: {text!r} has no time zone (add Z or +08:00)")
+    return value
