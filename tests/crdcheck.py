@@ -11,6 +11,7 @@ cel-python. Each error is ``"path: message"`` with the wire path of the field.
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime
 from typing import Any
 
@@ -63,8 +64,28 @@ def _strict(node: Any) -> Any:
     return out
 
 
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _is_rfc3339(value: object) -> bool:
+    """RFC 3339 date-time, as the API server checks ``format: date-time`` (zone required)."""
+    if not isinstance(value, str):
+        return True  # formats only constrain strings
+    if _RFC3339.match(value) is None:
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
 def _validator(schema: dict[str, Any]) -> jsonschema.Draft4Validator:
-    checker = jsonschema.FormatChecker(["date-time"])
+    # Our own check: jsonschema's depends on an optional package that may be absent.
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checks("date-time")(_is_rfc3339)
     return jsonschema.Draft4Validator(_strict(schema), format_checker=checker)
 
 
