@@ -18,7 +18,7 @@ from suandian.api.meta import (
     ApiModel,
     Condition,
     Duration,
-    ObjectMeta,
+    Resource,
     ResourceList,
     Time,
     cel,
@@ -306,15 +306,13 @@ class ComputeJobStatus(ApiModel):
     """The ``metadata.generation`` this status describes."""
 
 
-class ComputeJob(ApiModel):
+class ComputeJob(Resource):
     """A unit of flexible batch work with a deadline."""
 
     KIND: ClassVar[str] = "ComputeJob"
     PLURAL: ClassVar[str] = "computejobs"
 
-    api_version: str = Field(default="suandian.io/v1alpha1", pattern=r"^suandian\.io/v1alpha1$")
     kind: str = Field(default="ComputeJob", pattern=r"^ComputeJob$")
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: ComputeJobSpec
     status: ComputeJobStatus | None = None
 

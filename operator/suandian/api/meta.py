@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AwareDatetime,
@@ -39,6 +39,7 @@ __all__ = [
     "Duration",
     "ObjectMeta",
     "Quantity",
+    "Resource",
     "ResourceList",
     "Time",
     "cel",
@@ -119,6 +120,33 @@ Time = AwareDatetime
 """An RFC 3339 time with a zone: ``2026-11-28T18:00:00Z`` or ``...+08:00``."""
 
 
+class ObjectMeta(BaseModel):
+    """The parts of ``metadata`` Suandian reads; everything else passes through untouched."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
+
+    name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    creation_timestamp: datetime | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Resource(ApiModel):
+    """What every Suandian kind shares: ``apiVersion`` and ``metadata``.
+
+    Subclasses add ``kind`` (pinned to their own name), ``spec`` and ``status``.
+    """
+
+    KIND: ClassVar[str]
+    PLURAL: ClassVar[str]
+
+    api_version: str = Field(default="suandian.io/v1alpha1", pattern=r"^suandian\.io/v1alpha1$")
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
@@ -140,17 +168,3 @@ class Condition(ApiModel):
     """When the status last changed."""
     observed_generation: int | None = Field(default=None, ge=0)
     """The ``metadata.generation`` this condition was computed from."""
-
-
-class ObjectMeta(BaseModel):
-    """The parts of ``metadata`` Suandian reads; everything else passes through untouched."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
-
-    name: str | None = None
-    namespace: str | None = None
-    uid: str | None = None
-    generation: int | None = None
-    creation_timestamp: datetime | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)

@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from suandian.api.meta import ApiModel, Condition, Duration, ObjectMeta, ResourceList, Time, cel
+from suandian.api.meta import (
+    ApiModel,
+    Condition,
+    Duration,
+    Resource,
+    ResourceList,
+    Time,
+    cel,
+)
 
 __all__ = [
     "BuiltinForecast",
@@ -394,14 +402,12 @@ class PowerSiteStatus(ApiModel):
     """The ``metadata.generation`` this status describes."""
 
 
-class PowerSite(ApiModel):
+class PowerSite(Resource):
     """A site that supplies power to a set of nodes."""
 
     KIND: ClassVar[str] = "PowerSite"
     PLURAL: ClassVar[str] = "powersites"
 
-    api_version: str = Field(default="suandian.io/v1alpha1", pattern=r"^suandian\.io/v1alpha1$")
     kind: str = Field(default="PowerSite", pattern=r"^PowerSite$")
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: PowerSiteSpec
     status: PowerSiteStatus | None = None
