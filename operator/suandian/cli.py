@@ -8,6 +8,7 @@ help and exit with status 2; they never pretend.
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -75,8 +76,8 @@ def crds(output: Path | None, check: bool, to_stdout: bool) -> None:
     if check:
         stale = check_crds(directory)
         if stale:
-            for path in stale:
-                click.echo(f"stale or missing: {path}", err=True)
+            for name in stale:
+                click.echo(f"stale or missing: {name}", err=True)
             click.echo("run `suandian crds` to regenerate them", err=True)
             raise SystemExit(1)
         click.echo(f"CRDs in {directory} match the API models.")
@@ -96,21 +97,92 @@ def crds(output: Path | None, check: bool, to_stdout: bool) -> None:
               help="Write a PNG of supply, load and savings.")
 def simulate(scenario: str | None, days: int | None, seed: int | None,
              forecast_error: float | None, as_json: bool, plot: Path | None) -> None:
-    """(not yet available) Replay a workload against forecasts, every policy side by side."""
-    _not_yet("`suandian simulate`")
+    """Replay a workload against forecasts, every policy side by side.
+
+    Policies: run-now (no shifting), threshold (Compute Gardener), best-window (Carbon
+    Aware SDK, cats), suandian (the planner) and oracle (MILP, perfect knowledge). With no
+    options it runs the embedded East Data, West Computing week. Built-in scenarios:
+    east-data-west-computing, contention.
+
+    \b
+    Examples:
+      suandian simulate
+      suandian simulate --scenario contention --forecast-error 0.3 --plot out.png
+      suandian simulate --scenario my-week.yaml --days 3 --json
+    """
+    from suandian.errors import InvalidSpecError
+    from suandian.sim.commands import run_simulate
+
+    try:
+        run_simulate(scenario=scenario, days=days, seed=seed, forecast_error=forecast_error,
+                     as_json=as_json, plot=plot)
+    except InvalidSpecError as exc:
+        click.echo(f"suandian: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
 @cli.command()
 @click.option("--site", required=True, help="Site name (a built-in site or one in --scenario).")
 @click.option("--scenario", default=None, help="Built-in scenario name or a scenario YAML file.")
-@click.option("--hours", type=click.IntRange(1, 168), default=48, show_default=True)
+@click.option("--hours", type=click.IntRange(1, 168), default=48, show_default=True,
+              help="Forecast horizon in hours (15-minute slots).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write a PNG of the forecast.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the built-in weather models.")
+@click.option("--start", "start", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z",
+                                                       "%Y-%m-%d"]),
+              default=None, help="Issue the forecast at this time (default: now), e.g. "
+              "2026-06-21T00:00+0800.")
 def forecast(site: str, scenario: str | None, hours: int, as_json: bool,
-             plot: Path | None) -> None:
-    """(not yet available) Show a site's green-supply and carbon forecast."""
-    _not_yet("`suandian forecast`")
+             plot: Path | None, seed: int, start: datetime | None) -> None:
+    """Show a site's green-supply and carbon forecast: hourly table, JSON or PNG.
+
+    The site's spec.forecast names its providers (the built-in physical models for the
+    embedded sites); a failing provider degrades to the conservative forecast, and the
+    reason is printed on stderr.
+
+    \b
+    Examples:
+      suandian forecast --site gansu
+      suandian forecast --site guizhou --hours 24 --json
+      suandian forecast --site inner-mongolia --plot im.png
+    """
+    import asyncio
+    import json as jsonlib
+    from datetime import UTC, timedelta
+
+    from rich.console import Console
+
+    from suandian.forecast import ForecastKeeper, load_sites
+    from suandian.forecast.report import forecast_table, plot_forecast
+
+    sites = load_sites(scenario)
+    if site not in sites:
+        raise click.BadParameter(f"{site!r} is not one of {', '.join(sorted(sites))}",
+                                 param_hint="--site")
+    power_site = sites[site]
+    now = (start or datetime.now(UTC)).astimezone(UTC) if start is None or start.tzinfo \
+        else start.replace(tzinfo=UTC)
+    slot = timedelta(minutes=15)
+    keeper = ForecastKeeper.for_site(power_site, seed=seed, slot=slot, slots=hours * 4)
+    fc = asyncio.run(keeper.refresh(now))
+    health = keeper.health(now)
+    if health.degraded or not health.ready:
+        click.echo(f"suandian: forecast degraded ({health.reason}): {health.message}", err=True)
+    zone = power_site.spec.location.time_zone
+    if plot is not None:
+        plot_forecast(fc, plot, zone)
+        if not as_json:
+            click.echo(f"wrote {plot}", err=True)
+    if as_json:
+        doc = fc.to_json()
+        doc["health"] = {"ready": health.ready, "degraded": health.degraded,
+                         "reason": health.reason, "message": health.message}
+        click.echo(jsonlib.dumps(doc))
+        return
+    Console(width=160).print(forecast_table(fc, zone))
 
 
 @cli.command()
@@ -119,14 +191,101 @@ def forecast(site: str, scenario: str | None, hours: int, as_json: bool,
               help="PowerSite and ComputeJob manifests (files or directories).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def plan(files: tuple[Path, ...], as_json: bool) -> None:
-    """(not yet available) Dry-run: where and when would these ComputeJobs run, and why."""
-    _not_yet("`suandian plan`")
+    """Dry-run: where and when would these ComputeJobs run, and why.
+
+    Plans the ComputeJobs in the files on the PowerSites there (the embedded sites when
+    none is given), with the sites' built-in forecasts issued now.
+
+    \b
+    Examples:
+      suandian plan -f job.yaml
+      suandian plan -f examples/powersites -f jobs/ --json
+    """
+    from suandian.errors import InvalidSpecError
+    from suandian.sim.commands import run_plan
+
+    try:
+        run_plan(list(files), as_json=as_json)
+    except InvalidSpecError as exc:
+        click.echo(f"suandian: {exc}", err=True)
+        raise SystemExit(1) from None
 
 
-@cli.command()
-def run() -> None:
-    """(not yet available) Run the operator against the current kubeconfig or in-cluster."""
-    _not_yet("`suandian run`")
+def _settings_help() -> str:
+    from suandian.config import Settings
+
+    lines = ["\b", "Settings (environment variables):"]
+    for name, default, meaning in Settings.describe():
+        lines.append(f"  {name}={default}")
+        lines.append(f"      {meaning}")
+    return "\n".join(lines)
+
+
+@cli.command(epilog=_settings_help())
+@click.option("-n", "--namespace", "namespaces", multiple=True, metavar="PATTERN",
+              help="Serve only these namespaces (repeatable; globs like 'batch-*'). "
+                   "Default: all namespaces.")
+@click.option("-A", "--all-namespaces", "clusterwide", is_flag=True,
+              help="Serve all namespaces (the default when no --namespace is given).")
+@click.option("--peering", "peering_name", default="suandian", show_default=True,
+              help="Peering name: replicas with the same name elect one active operator.")
+@click.option("--priority", type=int, default=0, show_default=True,
+              help="Peering priority of this replica; the highest live one acts.")
+@click.option("--standalone", is_flag=True,
+              help="No peering: act even if other replicas run (single replica only).")
+@click.option("--liveness", "liveness_endpoint", default=None, metavar="URL",
+              help="Serve liveness probes, e.g. http://0.0.0.0:8080/healthz.")
+@click.option("--webhook-port", type=int, default=None,
+              help="Serve the Pod-gating admission webhook on this port (HTTPS, "
+                   "self-signed unless --webhook-cert is given).")
+@click.option("--webhook-addr", default="0.0.0.0", show_default=True,
+              help="Address for the webhook server.")
+@click.option("--webhook-cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM certificate for the webhook (with --webhook-key).")
+@click.option("--webhook-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM private key for the webhook.")
+@click.option("--metrics-port", type=int, default=8081, show_default=True,
+              help="Serve Prometheus metrics on this port (0: off).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+              help="Kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config).")
+@click.option("--context", default=None, help="Kubeconfig context.")
+@click.option("--log-format", type=click.Choice(["plain", "full", "json"]), default="full",
+              show_default=True, help="Log line format.")
+@click.option("-v", "--verbose", is_flag=True, help="Log more (INFO for every handler).")
+@click.option("--debug", is_flag=True, help="Log everything (DEBUG).")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
+def run(namespaces: tuple[str, ...], clusterwide: bool, peering_name: str, priority: int,
+        standalone: bool, liveness_endpoint: str | None, webhook_port: int | None,
+        webhook_addr: str, webhook_cert: str | None, webhook_key: str | None,
+        metrics_port: int, kubeconfig: str | None, context: str | None, log_format: str,
+        verbose: bool, debug: bool, quiet: bool) -> None:
+    """Run the operator against the current kubeconfig or in-cluster.
+
+    Watches PowerSites, ComputeJobs, Nodes, Pods and Jobs; refreshes forecasts; places
+    and defers ComputeJobs (their child Jobs are created suspended and unsuspended at
+    the planned start) and gated Pods. Run two replicas with the same --peering name
+    and different --priority for high availability: only the highest live one acts.
+    All state lives in the API objects, so a restarted replica carries on.
+
+    \b
+    Examples:
+      suandian run                                   all namespaces, peering "suandian"
+      suandian run -n batch -n ml --liveness http://0.0.0.0:8080/healthz
+      suandian run --webhook-port 9443 --log-format json
+    """
+    from suandian.controllers.main import run_operator
+
+    if namespaces and clusterwide:
+        raise click.UsageError("use either --namespace or --all-namespaces, not both")
+    if bool(webhook_cert) != bool(webhook_key):
+        raise click.UsageError("--webhook-cert and --webhook-key go together")
+    run_operator(
+        namespaces=namespaces, peering_name=peering_name, priority=priority,
+        standalone=standalone, liveness_endpoint=liveness_endpoint,
+        webhook_port=webhook_port, webhook_addr=webhook_addr, webhook_cert=webhook_cert,
+        webhook_key=webhook_key, metrics_port=metrics_port, kubeconfig=kubeconfig,
+        context=context, log_format=log_format, verbose=verbose, debug=debug, quiet=quiet,
+    )
 
 
 def main() -> None:

@@ -1,0 +1,290 @@
+#!/usr/bin/env python
+"""Benchmark the operator against the emulated API server: decision latency and memory.
+
+Two processes, so that the operator's memory is its own: a child serves the API
+(tests/support's emulator over HTTP on 127.0.0.1) and creates the objects; this process
+runs the real operator (kopf + the kubernetes client) against it, in real time.
+
+1. Latency: ``--jobs`` ComputeJobs (default 1,000) created at ``--rate`` per second
+   (default 200); latency = creation (the API server stores it) to decision (the API
+   server stores a status with ``plannedStart``), p50/p99/max.
+2. Memory: ``--idle-jobs`` deferred ComputeJobs (default 10,000) and ``--nodes`` Nodes
+   (default 5,000) already exist when the operator starts; peak RSS once every job has
+   its decision (each deferred job keeps a kopf daemon and a suspended child Job).
+
+Baseline, in the same run: a bare kopf operator whose only handler writes a status on
+creation, against the same server at the same rate: the ratio says what planning and
+placing cost over kopf itself. Targets: p99 < 250 ms, peak memory < 250 MB.
+
+    python hack/bench_operator.py                      # the full run (a few minutes)
+    python hack/bench_operator.py --jobs 200 --idle-jobs 1000 --nodes 500   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SITES = ("ningxia", "gansu", "guizhou", "inner-mongolia")
+REGION = "topology.kubernetes.io/region"
+CJ = "suandian.io/v1alpha1/computejobs"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# -- the API server process ------------------------------------------------------------------
+
+def serve(conn: Any, nodes: int, idle_jobs: int) -> None:
+    asyncio.run(_serve(conn, nodes, idle_jobs))
+
+
+async def _serve(conn: Any, nodes: int, idle_jobs: int) -> None:
+    from kmock import Server
+    from tests.integration.conftest import register_resources
+    from tests.support.emulator import ApiEmulator
+    from tests.support.forecasts import powersite
+    from tests.support.objects import computejob
+
+    api = ApiEmulator(keep_history=False)
+    created: dict[str, float] = {}
+    decided: dict[str, float] = {}
+    stages: dict[str, dict[str, float]] = {}
+
+    def on_change(change: Any) -> None:
+        if change.plural == "jobs" and change.type == "ADDED":
+            stages.setdefault(change.obj["metadata"]["name"], {})["child"] = time.perf_counter()
+        if change.plural != "computejobs":
+            return
+        if change.type == "MODIFIED":
+            stages.setdefault(change.obj["metadata"]["name"], {}).setdefault(
+                "first_patch", time.perf_counter())
+        key = change.obj["metadata"]["name"]
+        if change.type == "ADDED":
+            created[key] = time.perf_counter()
+        elif key not in decided and (change.obj.get("status") or {}).get("plannedStart"):
+            decided[key] = time.perf_counter()
+
+    async with api, Server(api) as _server:
+        register_resources(api)
+        api.listen(on_change)
+        for i in range(nodes):
+            site = SITES[i % len(SITES)]
+            api.create("v1/nodes", {"metadata": {"name": f"node-{i}", "labels": {
+                REGION: site, "kubernetes.io/hostname": f"node-{i}"}}})
+            api.change("v1/nodes", None, f"node-{i}", {"status": {"allocatable": {
+                "cpu": "64", "memory": "256Gi", "pods": "110"}}}, "status")
+        for site in SITES:
+            api.create("suandian.io/v1alpha1/powersites", powersite(site, site))
+        for i in range(idle_jobs):
+            api.create(CJ, computejob(f"idle-{i}", namespace="idle", max_delay="40h"))
+        conn.send(str(api.url))
+        while True:
+            command = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+            if command[0] == "wait-decided":
+                prefix, count, timeout = command[1], command[2], command[3]
+                deadline = time.perf_counter() + timeout
+                while time.perf_counter() < deadline:
+                    if sum(1 for k in decided if k.startswith(prefix)) >= count:
+                        break
+                    await asyncio.sleep(0.2)
+                conn.send(sum(1 for k in decided if k.startswith(prefix)))
+            elif command[0] == "burst":
+                prefix, count, rate = command[1], command[2], command[3]
+                t0 = time.perf_counter()
+                for i in range(count):
+                    due = t0 + i / rate
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    api.create(CJ, computejob(f"{prefix}{i}", namespace="burst"))
+                deadline = time.perf_counter() + 120
+                while time.perf_counter() < deadline and sum(
+                        1 for k in decided if k.startswith(prefix)) < count:
+                    await asyncio.sleep(0.1)
+                lat = [decided[k] - created[k] for k in decided if k.startswith(prefix)]
+                for stage in ("first_patch", "child"):
+                    values = sorted(stages[k][stage] - created[k] for k in stages
+                                    if k.startswith(prefix) and stage in stages[k])
+                    if values:
+                        print(f"  {stage}: median {values[len(values) // 2] * 1e3:.0f} ms",
+                              file=sys.stderr, flush=True)
+                conn.send(lat)
+            elif command[0] == "stop":
+                from collections import Counter
+
+                counts = Counter(
+                    (r.method.value, r.resource.plural if r.resource else r.url.path,
+                     r.subresource or "", "watch" if (r.params or {}).get("watch") else "")
+                    for r in api._requests)
+                for what, n in counts.most_common(12):
+                    print(f"  requests {n:6d} {' '.join(x for x in what if x)}",
+                          file=sys.stderr, flush=True)
+                conn.send("bye")
+                return
+
+
+# -- the operator side ---------------------------------------------------------------------
+
+async def run_suandian(url: str, conn: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from tests.support.forecasts import ScriptedProvider, keeper_factory
+    from tests.support.operator import start_operator
+
+    from suandian.config import Settings
+    from suandian.controllers.clock import WallClock
+
+    green_at = datetime.now(UTC) + timedelta(hours=24)  # every idle job waits for it
+    providers = {s: ScriptedProvider(lambda t: 1000.0 if t >= green_at else 0.0)
+                 for s in SITES}
+    settings = Settings(plan_batch_window=args.batch_window, api_workers=args.api_workers)
+    before = rss_mb()
+    t0 = time.perf_counter()
+    handle = await start_operator(_Emu(url), WallClock(), keeper_factory(providers),  # type: ignore[arg-type]
+                                  settings=settings)
+    loop = asyncio.get_running_loop()
+    print(f"operator ready after {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    conn.send(("wait-decided", "idle-", args.idle_jobs, args.timeout))
+    decided = await loop.run_in_executor(None, conn.recv)
+    settle = time.perf_counter() - t0
+    peak_idle = rss_mb()
+    conn.send(("burst", "job-", args.jobs, args.rate))
+    latencies = await loop.run_in_executor(None, conn.recv)
+    peak = rss_mb()
+    await handle.stop()
+    return {"decided_idle": decided, "settle_s": settle, "latencies": latencies,
+            "rss_before_mb": before, "rss_after_idle_mb": peak_idle, "rss_peak_mb": peak}
+
+
+async def run_baseline(url: str, conn: Any, args: argparse.Namespace) -> list[float]:
+    """A bare kopf operator: on creation, write a status (no planning, no child Job)."""
+    import kopf
+
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return kopf.ConnectionInfo(server=url, insecure=True)
+
+    @kopf.on.create("suandian.io", "v1alpha1", "computejobs", registry=registry)
+    async def created(patch: kopf.Patch, **_: Any) -> None:
+        patch.status["plannedStart"] = "2026-06-21T00:00:00Z"
+
+    settings = kopf.OperatorSettings()
+    settings.watching.inactivity_timeout = 3600
+    settings.posting.enabled = False
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(kopf.operator(registry=registry, settings=settings,
+                                             clusterwide=True, standalone=True,
+                                             stop_flag=stop, ready_flag=ready))
+    await ready.wait()
+    loop = asyncio.get_running_loop()
+    conn.send(("burst", "base-", args.jobs, args.rate))
+    latencies: list[float] = await loop.run_in_executor(None, conn.recv)
+    stop.set()
+    await task
+    return latencies
+
+
+class _Emu:
+    """What start_operator needs of the emulator when it lives in another process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0 if ordered else float(
+        "nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--idle-jobs", type=int, default=10_000)
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--batch-window", type=float, default=0.05)
+    parser.add_argument("--api-workers", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds to wait for the deferred jobs to be decided")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="log planning rounds to stderr")
+    parser.add_argument("--profile", action="store_true", help="profile the operator (stderr)")
+    args = parser.parse_args()
+    if args.debug:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        logging.getLogger("suandian").setLevel(logging.DEBUG)
+
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    server = ctx.Process(target=serve, args=(theirs, args.nodes, args.idle_jobs), daemon=True)
+    server.start()
+    url = ours.recv()
+    print(f"API server up at {url}; starting the operator", file=sys.stderr, flush=True)
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        result = profiler.runcall(asyncio.run, run_suandian(url, ours, args))
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+    else:
+        result = asyncio.run(run_suandian(url, ours, args))
+    print("operator run done; baseline next", file=sys.stderr, flush=True)
+    base_server_conn, base_theirs = ctx.Pipe()
+    ours.send(("stop",))
+    ours.recv()
+    base = ctx.Process(target=serve, args=(base_theirs, 0, 0), daemon=True)
+    base.start()
+    base_url = base_server_conn.recv()
+    baseline = asyncio.run(run_baseline(base_url, base_server_conn, args))
+    base_server_conn.send(("stop",))
+    base_server_conn.recv()
+
+    lat = result["latencies"]
+    figures = {
+        "jobs": args.jobs, "rate_per_s": args.rate, "decided": len(lat),
+        "p50_ms": round(pct(lat, 0.50), 1), "p99_ms": round(pct(lat, 0.99), 1),
+        "max_ms": round(max(lat) * 1000.0, 1) if lat else None,
+        "mean_ms": round(statistics.fmean(lat) * 1000.0, 1) if lat else None,
+        "baseline_p50_ms": round(pct(baseline, 0.50), 1),
+        "baseline_p99_ms": round(pct(baseline, 0.99), 1),
+        "p99_ratio_vs_bare_kopf": round(pct(lat, 0.99) / max(pct(baseline, 0.99), 1e-9), 2),
+        "idle_jobs": args.idle_jobs, "idle_jobs_decided": result["decided_idle"],
+        "nodes": args.nodes, "settle_s": round(result["settle_s"], 1),
+        "rss_before_operator_mb": round(result["rss_before_mb"], 1),
+        "rss_with_idle_jobs_mb": round(result["rss_after_idle_mb"], 1),
+        "rss_peak_mb": round(result["rss_peak_mb"], 1),
+    }
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"decision latency, {args.jobs} ComputeJobs at {args.rate:g}/s "
+          f"({len(lat)} decided): p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
+          f"max {figures['max_ms']} ms  (target p99 < 250 ms)")
+    print(f"baseline (bare kopf, status on create): p50 {figures['baseline_p50_ms']} ms, "
+          f"p99 {figures['baseline_p99_ms']} ms; ratio p99 {figures['p99_ratio_vs_bare_kopf']}x")
+    print(f"memory: {args.idle_jobs} deferred ComputeJobs ({result['decided_idle']} decided in "
+          f"{figures['settle_s']} s) and {args.nodes} Nodes indexed: peak RSS "
+          f"{figures['rss_peak_mb']} MB (process before the operator: "
+          f"{figures['rss_before_operator_mb']} MB; target < 250 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The operator's own settings, typed, from environment variables.
+
+Kopf's settings (peering, watching, posting) are kopf's; these are Suandian's: how it
+plans and how it treats jobs and pods. Each setting is one environment variable,
+``SUANDIAN_`` + its name in upper case (``SUANDIAN_PLAN_BATCH_WINDOW=0.05``); ``suandian
+run --help`` lists them, and docs/operator.md explains each. Durations accept ``90s``,
+``5m``, ``1h`` (or a number of seconds).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from typing import Any
+
+from suandian.api.units import parse_duration
+from suandian.errors import FieldError, InvalidSpecError
+
+__all__ = ["ENV_PREFIX", "Settings"]
+
+ENV_PREFIX = "SUANDIAN_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Suandian's operator settings (see the module docstring for how to set them)."""
+
+    plan_batch_window: float = 0.05
+    """Seconds to gather job arrivals into one planning round (latency vs. batching)."""
+    replan_interval: timedelta = timedelta(minutes=5)
+    """Re-plan deferred work at least this often, even if nothing changed."""
+    horizon_slots: int = 192
+    """How many forecast slots the planner looks ahead (15-minute slots: 48 h)."""
+    safety_margin: timedelta = timedelta(minutes=15)
+    """Start this long before the last moment that would still meet the deadline."""
+    risk_aversion: float = 0.5
+    """0 plans on the median forecast, 1 on the pessimistic (P10) one."""
+    pod_default_duration: timedelta = timedelta(hours=1)
+    """Run time of an opted-in Pod without a ``suandian.io/duration`` annotation."""
+    pod_default_max_delay: timedelta = timedelta(hours=12)
+    """How long an opted-in Pod without a deadline annotation may wait."""
+    pod_default_watts: float = 0.0
+    """Power of an opted-in Pod without ``suandian.io/power-watts`` (0: from requests)."""
+    api_workers: int = 8
+    """Concurrent connections for Kubernetes API calls made outside kopf."""
+    api_timeout: float = 30.0
+    """Seconds before a Kubernetes API call made outside kopf gives up."""
+    retry_delay: float = 5.0
+    """Seconds to wait before retrying after a failed Kubernetes API call."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``SUANDIAN_*`` variables; InvalidSpecError names each bad one."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        for f in fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            if name not in env:
+                continue
+            try:
+                values[f.name] = _convert(f.type, env[name])
+            except ValueError as exc:
+                errors.append(FieldError(name, str(exc)))
+        if errors:
+            raise InvalidSpecError("settings", errors)
+        settings = cls(**values)
+        problems = settings.problems()
+        if problems:
+            raise InvalidSpecError("settings", problems)
+        return settings
+
+    def problems(self) -> list[FieldError]:
+        """What is out of range (an empty list when all is well)."""
+        out = []
+        if not 0 <= self.plan_batch_window <= 10:
+            out.append(FieldError("plan_batch_window", "must be within 0..10 seconds"))
+        if not 0 <= self.risk_aversion <= 1:
+            out.append(FieldError("risk_aversion", "must be within 0..1"))
+        if not 1 <= self.horizon_slots <= 2000:
+            out.append(FieldError("horizon_slots", "must be within 1..2000"))
+        if self.api_workers < 1:
+            out.append(FieldError("api_workers", "must be at least 1"))
+        for name in ("replan_interval", "pod_default_duration", "pod_default_max_delay"):
+            if getattr(self, name) <= timedelta(0):
+                out.append(FieldError(name, "must be longer than zero"))
+        return out
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, meaning) of every setting, for ``--help`` and the docs."""
+        import inspect
+
+        source = inspect.getsource(cls)
+        out = []
+        for f in fields(cls):
+            doc = ""
+            marker = f"    {f.name}:"
+            if marker in source:
+                after = source.split(marker, 1)[1].split('"""')
+                doc = after[1].strip() if len(after) > 1 else ""
+            default = f.default
+            shown = _show(default)
+            out.append((ENV_PREFIX + f.name.upper(), shown, " ".join(doc.split())))
+        return out
+
+
+def _convert(kind: Any, raw: str) -> Any:
+    text = raw.strip()
+    if kind in (timedelta, "timedelta"):
+        try:
+            return timedelta(seconds=float(text))
+        except ValueError:
+            return parse_duration(text)
+    if kind in (float, "float"):
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number") from None
+    if kind in (int, "int"):
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a whole number") from None
+    raise ValueError(f"unsupported setting type {kind!r}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        if seconds % 3600 == 0:
+            return f"{seconds // 3600}h"
+        if seconds % 60 == 0:
+            return f"{seconds // 60}m"
+        return f"{seconds}s"
+    return str(value)

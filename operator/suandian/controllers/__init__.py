@@ -1,0 +1,119 @@
+"""The operator: kopf handlers, thin, one module per resource, over shared services.
+
+:func:`build` assembles one operator (its own kopf registry, kopf settings and memo), so
+``suandian run`` and the tests run exactly the same handlers:
+
+- :mod:`.powersite`: forecast refresh, site status and events;
+- :mod:`.computejob`: validation, placement, deferral, start, suspend/resume, completion;
+- :mod:`.pod`: the scheduling-gate webhook and the gated-pod release;
+- the ``nodes`` and ``pod_requests`` indexes below: the cluster view for planning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+
+from suandian import metrics
+from suandian.config import Settings
+from suandian.controllers import computejob, pod, powersite
+from suandian.controllers.clock import Clock, LoopClock, WallClock
+from suandian.controllers.context import Context, KeeperFactory, memo_context
+from suandian.controllers.view import NodeRecord, node_record, pod_request_record
+from suandian.forecast import ForecastKeeper
+from suandian.k8s.client import KubeApi
+
+__all__ = ["Clock", "Context", "LoopClock", "OperatorParts", "WallClock", "build"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OperatorParts:
+    """Everything ``kopf.operator()`` needs besides the connection and the flags."""
+
+    registry: kopf.OperatorRegistry
+    settings: kopf.OperatorSettings
+    memo: kopf.Memo
+    context: Context
+
+
+def build(
+    *,
+    settings: Settings,
+    api: KubeApi,
+    clock: Clock | None = None,
+    keeper_factory: KeeperFactory = ForecastKeeper.for_site,
+    login: Callable[..., Any] | None = None,
+    webhook: kopf.WebhookServer | None = None,
+    peering_name: str = "suandian",
+) -> OperatorParts:
+    """One operator's registry, kopf settings and shared context.
+
+    ``login``: a kopf login handler (default: kopf's own, kubeconfig or in-cluster).
+    ``webhook``: where kopf serves the admission webhook (None: no webhook server).
+    """
+    registry = kopf.OperatorRegistry()
+    context = Context(settings=settings, clock=clock or WallClock(), api=api,
+                      keeper_factory=keeper_factory)
+    _register_view(registry)
+    powersite.register(registry)
+    computejob.register(registry)
+    pod.register(registry, webhook=webhook is not None)
+    if login is not None:
+        kopf.on.login(registry=registry)(login)
+    else:
+        kopf.on.login(registry=registry)(kopf.login_with_service_account)
+        kopf.on.login(registry=registry)(kopf.login_with_kubeconfig)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(memo: kopf.Memo, **_: Any) -> None:
+        metrics.record_build_info(kopf_version=getattr(kopf, "__version__", None))
+        memo_context(memo).planning.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        ctx = memo_context(memo)
+        await ctx.planning.stop()
+        await ctx.api.aclose()
+
+    @kopf.on.probe(registry=registry, id="planning")
+    async def planning_probe(memo: kopf.Memo, **_: Any) -> str:
+        ctx = memo_context(memo)
+        return ctx.planning.last_error or "ok"
+
+    kopf_settings = kopf.OperatorSettings()
+    kopf_settings.peering.name = peering_name
+    kopf_settings.posting.level = logging.INFO
+    kopf_settings.persistence.finalizer = "suandian.io/operator"
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix="suandian.io")
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="suandian.io", key="last-handled-configuration")
+    if webhook is not None:
+        kopf_settings.admission.server = webhook
+    return OperatorParts(registry=registry, settings=kopf_settings,
+                         memo=kopf.Memo(ctx=context), context=context)
+
+
+def _register_view(registry: kopf.OperatorRegistry) -> None:
+    @kopf.index("", "v1", "nodes", registry=registry, id="nodes")
+    async def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, NodeRecord]:
+        return {name: node_record(name, body)}
+
+    @kopf.index("", "v1", "pods", registry=registry, id="pod_requests",
+                field="spec.nodeName", value=kopf.PRESENT)
+    async def pod_requests(body: kopf.Body, **_: Any) -> dict[str, dict[str, float]] | None:
+        record = pod_request_record(body)
+        if record is None:
+            return None
+        return {str(body["spec"]["nodeName"]): record}
+
+    @kopf.on.event("", "v1", "nodes", registry=registry)
+    async def node_changed(memo: kopf.Memo, type: str | None, **_: Any) -> None:
+        if type in ("ADDED", "DELETED"):
+            memo_context(memo).planning.replan()

@@ -1,0 +1,103 @@
+"""``suandian run``: the operator process (kopf's event loop, signals, probes, metrics).
+
+Builds the operator with :func:`suandian.controllers.build`, logs in with the official
+client's configuration (in-cluster service account, else kubeconfig) so kopf and
+:class:`~suandian.k8s.KubeApi` talk to the same server with the same credentials, and
+runs until SIGTERM/SIGINT, when kopf stops gracefully (daemons stopped, peering record
+removed so a standby takes over at once).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import kopf
+
+from suandian import metrics
+from suandian.config import Settings
+from suandian.controllers import build
+from suandian.k8s.client import KubeApi
+
+__all__ = ["run_operator"]
+
+log = logging.getLogger(__name__)
+
+
+def _login_from(api: KubeApi) -> Any:
+    """A kopf login handler using the official client's resolved configuration."""
+    config = api.configuration
+
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        keys: dict[str, str] = dict(config.api_key or {})
+        header = keys.get("authorization") or keys.get("BearerToken") or ""
+        scheme, _sep, value = header.partition(" ")
+        return kopf.ConnectionInfo(
+            server=str(config.host),
+            ca_path=config.ssl_ca_cert,
+            insecure=not config.verify_ssl,
+            username=config.username or None,
+            password=config.password or None,
+            scheme=scheme or None if value else None,
+            token=value or header or None,
+            certificate_path=config.cert_file,
+            private_key_path=config.key_file,
+        )
+
+    return login
+
+
+def run_operator(
+    *,
+    namespaces: Sequence[str] = (),
+    peering_name: str = "suandian",
+    priority: int = 0,
+    standalone: bool = False,
+    liveness_endpoint: str | None = None,
+    webhook_port: int | None = None,
+    webhook_addr: str = "0.0.0.0",
+    webhook_cert: str | None = None,
+    webhook_key: str | None = None,
+    metrics_port: int = 8081,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    log_format: str = "full",
+    verbose: bool = False,
+    debug: bool = False,
+    quiet: bool = False,
+) -> None:
+    """Run the operator until a signal stops it (blocking)."""
+    kopf.configure(debug=debug, verbose=verbose, quiet=quiet,
+                   log_format=kopf.LogFormat[log_format.upper()])
+    settings = Settings.from_env()
+    api = KubeApi.from_environment(kubeconfig=kubeconfig, context=context,
+                                   max_connections=settings.api_workers,
+                                   timeout=(5.0, settings.api_timeout))
+    webhook = None
+    if webhook_port is not None:
+        webhook = kopf.WebhookServer(addr=webhook_addr, port=webhook_port,
+                                     certfile=webhook_cert, pkeyfile=webhook_key)
+    parts = build(settings=settings, api=api, login=_login_from(api), webhook=webhook,
+                  peering_name=peering_name)
+
+    if metrics_port:
+        @kopf.on.startup(registry=parts.registry)
+        async def serve_metrics(memo: kopf.Memo, **_: Any) -> None:
+            memo.metrics_server = await metrics.start_metrics_server(port=metrics_port)
+
+        @kopf.on.cleanup(registry=parts.registry)
+        async def stop_metrics(memo: kopf.Memo, **_: Any) -> None:
+            server = memo.get("metrics_server")
+            if server is not None:
+                await server.stop()
+
+    # kopf.run installs the SIGTERM/SIGINT handlers for a graceful stop; the cleanup
+    # handler (see build) closes the API client's connections
+    kopf.run(
+        registry=parts.registry, settings=parts.settings, memo=parts.memo,
+        clusterwide=not namespaces, namespaces=list(namespaces),
+        standalone=standalone, priority=priority,
+        peering_name=None if standalone else peering_name,
+        liveness_endpoint=liveness_endpoint,
+    )

@@ -1,0 +1,317 @@
+"""Planning rounds: gather what waits, build one snapshot, plan it, hand out decisions.
+
+Jobs and gated pods register a :class:`Demand` and await :meth:`PlanningService.decide`;
+arrivals within ``plan_batch_window`` share one round, so a burst of creations costs one
+call of :func:`suandian.planner.plan`, and every waiting job is re-planned together (the
+planner shares green supply and capacity between them: no herding). A round also runs
+when forecasts refresh, when capacity changes, and every ``replan_interval``.
+
+The service computes only: it writes nothing to the API. The per-object daemons act on
+the decisions (and write them into the objects), so kopf's peering pauses all actions
+of a standby replica while this keeps its (harmless) in-memory view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from suandian import metrics
+from suandian.api.computejob import ComputeJob
+from suandian.api.powersite import PowerSite
+from suandian.config import Settings
+from suandian.controllers.clock import Clock
+from suandian.controllers.view import ClusterView
+from suandian.errors import PlanningError
+from suandian.forecast import SiteForecast, TimeGrid
+from suandian.planner import (
+    DEFAULT_RESOURCES,
+    JobDecision,
+    JobInput,
+    NodeInfo,
+    Plan,
+    PlanParams,
+    SiteSignals,
+    Snapshot,
+    plan,
+    snapshot_from,
+)
+
+__all__ = ["Demand", "PlanningService", "SiteEntry", "pinned", "signals_from"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Demand:
+    """One thing to plan: a ComputeJob (or a gated Pod seen as a one-pod job).
+
+    ``running_site``/``remaining``: it runs now and only takes supply (not re-planned).
+    """
+
+    key: str
+    job: ComputeJob
+    created: datetime
+    running_site: str | None = None
+    remaining: timedelta | None = None
+    power_w: float = 0.0
+
+
+@dataclass(frozen=True)
+class SiteEntry:
+    """A PowerSite and the forecast the planner should use for it."""
+
+    site: PowerSite
+    forecast: SiteForecast
+
+
+def signals_from(forecast: SiteForecast, offset: int, slots: int) -> SiteSignals:
+    """A forecast's arrays from slot ``offset`` as the planner's :class:`SiteSignals`.
+
+    Storage discharge counts as green supply (P50 and P10 alike): the battery was charged
+    from the site's own green surplus.
+    """
+    s = slice(offset, offset + slots)
+    return SiteSignals(
+        green_p50_kw=np.asarray(forecast.green_supply_kw[s], dtype=float),
+        green_p10_kw=np.asarray((forecast.green_p10_kw + forecast.storage_kw)[s], dtype=float),
+        carbon_g_per_kwh=np.asarray(forecast.carbon_g_per_kwh[s], dtype=float),
+        green_by_source_kw={k: np.asarray(v[s], dtype=float)
+                            for k, v in forecast.green_kw.items()},
+    )
+
+
+class PlanningService:
+    """Batches planning requests into rounds and keeps the latest decision of each demand."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        sites: Callable[[], Mapping[str, SiteEntry]],
+        view: Callable[[], ClusterView | None],
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._sites = sites
+        self._view = view
+        self.params = PlanParams(safety_margin=settings.safety_margin,
+                                 risk_aversion=settings.risk_aversion)
+        self._demands: dict[str, Demand] = {}
+        self._decisions: dict[str, JobDecision] = {}
+        self._listeners: dict[str, Callable[[JobDecision], None]] = {}
+        self._dirty = asyncio.Event()
+        self._full = True  # the next round re-plans everyone (else: only what is new)
+        self._fresh: set[str] = set()  # demands new or changed since the last round
+        self._round = 0  # rounds finished
+        self._round_done = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self.last_error: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="suandian-planning")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- demands -------------------------------------------------------------------------
+
+    def upsert(self, demand: Demand, on_change: Callable[[JobDecision], None] | None = None,
+               ) -> None:
+        """Add or update a demand; the next round plans it (no round if nothing changed)."""
+        if on_change is not None:
+            self._listeners[demand.key] = on_change
+        if self._demands.get(demand.key) == demand:
+            return
+        self._demands[demand.key] = demand
+        self._fresh.add(demand.key)
+        self._dirty.set()
+
+    def remove(self, key: str) -> None:
+        self._demands.pop(key, None)
+        self._decisions.pop(key, None)
+        self._listeners.pop(key, None)
+
+    def stale(self, key: str, demand: Demand) -> bool:
+        """Whether ``demand`` differs from what the last rounds planned for ``key``."""
+        return self._demands.get(key) != demand
+
+    def current(self, key: str) -> JobDecision | None:
+        return self._decisions.get(key)
+
+    def running_power_kw(self, site: str) -> float:
+        """IT power of the work running at ``site`` now, kW."""
+        return sum(d.power_w for d in self._demands.values() if d.running_site == site) / 1e3
+
+    def replan(self) -> None:
+        """Ask for a full round soon (forecast refreshed, capacity changed)."""
+        self._full = True
+        self._dirty.set()
+
+    async def decide(self, demand: Demand,
+                     on_change: Callable[[JobDecision], None] | None = None) -> JobDecision:
+        """Register ``demand`` and wait for the first round that includes it."""
+        self.upsert(demand, on_change)
+        self.start()
+        wanted = self._round + 1
+        async with self._round_done:
+            await self._round_done.wait_for(
+                lambda: (self._round >= wanted and demand.key in self._decisions)
+                or demand.key not in self._demands)
+        decision = self._decisions.get(demand.key)
+        if decision is None:
+            raise PlanningError(f"{demand.key} was withdrawn while waiting for a plan")
+        return decision
+
+    # -- rounds --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        interval = self.settings.replan_interval.total_seconds()
+        while True:
+            try:
+                await asyncio.wait_for(self._dirty.wait(), timeout=interval)
+            except TimeoutError:
+                self._full = True
+            await asyncio.sleep(self.settings.plan_batch_window)
+            self._dirty.clear()
+            try:
+                await self.run_round()
+            except (PlanningError, ValueError) as exc:
+                self.last_error = str(exc)
+                log.error("planning round failed: %s", exc)
+                await asyncio.sleep(max(self.settings.plan_batch_window, 1.0))
+                self._dirty.set()
+
+    async def run_round(self) -> Plan | None:
+        """Plan every registered demand now; hand out the decisions that may change.
+
+        A full round (forecast refresh, capacity change, every ``replan_interval``) may
+        change any waiting job's decision. A round triggered only by arrivals hands out
+        decisions to the new (or changed) demands and keeps the others' as they are, so a
+        burst of creations does not reshuffle every deferred job; the next full round
+        reconciles them.
+        """
+        demands = list(self._demands.values())
+        full, fresh = self._full, self._fresh
+        self._full, self._fresh = False, set()
+        result: Plan | None = None
+        if demands:
+            snapshot = self._snapshot(demands)
+            if snapshot is not None:
+                started = time.perf_counter()
+                result = await asyncio.get_running_loop().run_in_executor(
+                    None, plan, snapshot, self.params)
+                took = time.perf_counter() - started
+                metrics.record_planning(took, len(result.decisions))
+                log.debug("planning round: %d demands in %.0f ms", len(demands), took * 1e3)
+                for decision in result.decisions:
+                    if decision.key not in self._demands:
+                        continue
+                    old = self._decisions.get(decision.key)
+                    if not full and old is not None and decision.key not in fresh:
+                        continue
+                    self._decisions[decision.key] = decision
+                    listener = self._listeners.get(decision.key)
+                    if listener is not None and old is not None and _differs(old, decision):
+                        listener(decision)
+        async with self._round_done:
+            self._round += 1
+            self._round_done.notify_all()
+        return result
+
+    def _snapshot(self, demands: Sequence[Demand]) -> Snapshot | None:
+        sites = self._sites()
+        if not sites:
+            self.last_error = "no PowerSites known yet"
+            return None
+        now = self.clock.now()
+        entries = sorted(sites.values(), key=lambda e: e.site.metadata.name or "")
+        slot = entries[0].forecast.grid.slot
+        start = _floor(now, slot)  # the slot holding now: the arrays' slot 0
+        offsets = {}
+        horizon = self.settings.horizon_slots
+        for e in entries:
+            grid: TimeGrid = e.forecast.grid
+            if grid.slot != slot:
+                raise PlanningError("sites forecast on different slot lengths")
+            if grid.start > start:
+                raise PlanningError(f"the forecast of {e.site.metadata.name} starts after now")
+            offset = grid.index_of(start)
+            offsets[e.site.metadata.name or ""] = offset
+            horizon = min(horizon, grid.slots - offset)
+        if horizon <= 0:
+            raise PlanningError("every forecast ends before now")
+        signals = {e.site.metadata.name or "": signals_from(
+            e.forecast, offsets[e.site.metadata.name or ""], horizon) for e in entries}
+        view = self._view()
+        nodes: list[NodeInfo] = []
+        capacity: dict[str, dict[str, float]] = {}
+        if view is not None:
+            for i, e in enumerate(entries):
+                selector = e.site.spec.node_selector
+                capacity[e.site.metadata.name or ""] = view.free_capacity(selector)
+                for node in view.site_nodes(selector):
+                    nodes.append(NodeInfo(
+                        name=node.name, site=i,
+                        allocatable=np.array([node.allocatable.get(r, 0.0)
+                                              for r in DEFAULT_RESOURCES]),
+                        labels=node.labels))
+        known = {e.site.metadata.name for e in entries}
+        jobs = [
+            JobInput(job=d.job, key=d.key, created=min(d.created, start) if d.created < start
+                     + slot else d.created,
+                     running_site=d.running_site if d.running_site in known else None,
+                     remaining=d.remaining)
+            for d in demands
+        ]
+        # Rounds plan on the slot grid (slot 0 = the slot holding now), so re-plans agree
+        # on slot boundaries. A job created inside slot 0 counts as created at its start
+        # (else it could only start at the next boundary); for a maxDelay deadline that
+        # is up to one slot earlier: on the safe side.
+        return snapshot_from(now=start, slot=slot, sites=[e.site for e in entries],
+                             signals=signals, jobs=jobs, nodes=nodes, capacity=capacity)
+
+
+def _floor(now: datetime, slot: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
+    return epoch + slot * ((now - epoch) // slot)
+
+
+SAME_TIME = timedelta(minutes=1)
+
+
+def _close(a: datetime | None, b: datetime | None) -> bool:
+    return a == b or (a is not None and b is not None and abs(a - b) < SAME_TIME)
+
+
+def _differs(old: JobDecision, new: JobDecision) -> bool:
+    """Whether a new decision matters to the object: another site, start or windows.
+
+    Rounds start at slightly different moments, so times within a minute are the same.
+    """
+    if old.site != new.site or not _close(old.planned_start, new.planned_start):
+        return True
+    if len(old.windows) != len(new.windows):
+        return True
+    return not all(_close(a, c) and _close(b, d)
+                   for (a, b), (c, d) in zip(old.windows, new.windows, strict=True))
+
+
+def pinned(job: ComputeJob, site: str) -> ComputeJob:
+    """The job restricted to one site (a started job cannot move its pods elsewhere)."""
+    spec = job.spec.model_copy(update={"sites": [site], "site_selector": None})
+    return job.model_copy(update={"spec": spec})

@@ -1,0 +1,209 @@
+"""PowerSite controller: refresh each site's forecast on its interval and report it.
+
+One kopf daemon per PowerSite (kopf pauses it on a standby replica) loops: refresh the
+forecast through the site's :class:`~suandian.forecast.ForecastKeeper` (provider, else
+last good forecast, else conservative: it never raises for a provider's failure), hand
+it to planning, write ``status`` (green power now, grid intensity, compute drawn,
+headroom, nodes, allocatable, forecast freshness, ``ForecastReady``/``Degraded``) and post
+an event when the site degrades or recovers. Then it sleeps ``spec.forecast.refreshInterval``
+on the operator's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+import numpy as np
+
+from suandian import metrics
+from suandian.api.powersite import PowerSite
+from suandian.api.validation import parse_powersite
+from suandian.controllers.context import Context, Sample, memo_context
+from suandian.controllers.planning import SiteEntry
+from suandian.errors import InvalidSpecError, KubeApiError
+from suandian.forecast import SiteForecast, SiteHealth
+from suandian.k8s import events
+from suandian.k8s.decision import format_time
+from suandian.k8s.status import condition_status, with_condition
+
+__all__ = ["register", "site_status"]
+
+log = logging.getLogger(__name__)
+
+
+def site_status(site: PowerSite, forecast: SiteForecast, health: SiteHealth, ctx: Context,
+                previous: Mapping[str, Any], generation: int | None) -> dict[str, Any]:
+    """The PowerSite ``status`` for a forecast, its health and the cluster view."""
+    now = ctx.clock.now()
+    grid = forecast.grid
+    i = max(0, min(grid.slots - 1, grid.index_of(now) if now >= grid.start else 0))
+    green = forecast.green_supply_kw
+    slot_h = grid.slot_hours
+    ahead = green[i:]
+
+    def mean(hours: float) -> float:
+        n = max(1, round(hours / slot_h))
+        return round(float(np.mean(ahead[:n])), 1) if ahead.size else 0.0
+
+    peak = int(np.argmax(ahead)) if ahead.size else 0
+    name = site.metadata.name or ""
+    compute_kw = ctx.planning.running_power_kw(name) * site.spec.pue
+    status: dict[str, Any] = {
+        "greenPowerKW": round(float(green[i]), 1),
+        "greenPowerBySourceKW": {
+            **{k: round(float(v[i]), 1) for k, v in forecast.green_kw.items()},
+            **({"storage": round(float(forecast.storage_kw[i]), 1)}
+               if float(forecast.storage_kw[i]) > 0 else {}),
+        },
+        "greenForecast": {
+            "next6hAverageKW": mean(6), "next24hAverageKW": mean(24),
+            "peakKW": round(float(ahead[peak]), 1) if ahead.size else 0.0,
+            "peakAt": format_time(grid.time_at(i + peak)),
+        },
+        "gridCarbonIntensity": round(float(forecast.carbon_g_per_kwh[i]), 1),
+        "computePowerKW": round(compute_kw, 3),
+        "headroomKW": round(float(green[i]) - compute_kw, 3),
+        "forecastSource": health.source,
+        "forecastUpdated": format_time(forecast.issued_at),
+    }
+    if ctx.view is not None:
+        nodes = ctx.view.site_nodes(site.spec.node_selector)
+        status["nodes"] = len(nodes)
+        status["allocatable"] = {
+            k: _quantity(k, v) for k, v in ctx.view.allocatable(site.spec.node_selector).items()
+            if v > 0}
+    conditions = previous.get("conditions") or []
+    for cond in health.conditions():
+        conditions = with_condition(conditions, cond["type"], cond["status"] == "True",
+                                    cond["reason"], cond["message"], now, generation)
+    status["conditions"] = conditions
+    if generation is not None:
+        status["observedGeneration"] = generation
+    return status
+
+
+def _quantity(name: str, value: float) -> str:
+    if name == "memory":
+        return f"{round(value * 1024)}Mi"
+    return f"{round(value, 3):g}"
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """Add the PowerSite handlers to ``registry``."""
+
+    @kopf.daemon("suandian.io", "v1alpha1", "powersites", registry=registry,
+                 cancellation_timeout=5.0)
+    async def powersite(body: kopf.Body, name: str, memo: kopf.Memo,
+                        stopped: kopf.DaemonStopped, **indexes: Any) -> None:
+        ctx = memo_context(memo)
+        ctx.bind_view(indexes["nodes"], indexes["pod_requests"])
+        waker = ctx.waker(f"site/{name}")
+        try:
+            while not stopped:
+                waker.clear()
+                delay = await _refresh(ctx, body, name)
+                sleeper = asyncio.ensure_future(ctx.clock.sleep_until(
+                    ctx.clock.now() + delay))
+                stop = asyncio.ensure_future(stopped.wait())
+                wake = asyncio.ensure_future(waker.wait())
+                try:
+                    await asyncio.wait({sleeper, stop, wake},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for task in (sleeper, stop, wake):
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+        finally:
+            ctx.sites.pop(name, None)
+            ctx.keepers.pop(name, None)
+            ctx.wakers.pop(f"site/{name}", None)
+
+    @kopf.on.event("suandian.io", "v1alpha1", "powersites", registry=registry)
+    async def powersite_changed(name: str, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+        ctx = memo_context(memo)
+        ctx.wake(f"site/{name}")
+        if type == "DELETED":
+            ctx.sites.pop(name, None)
+            metrics.record_site_removed(name)
+            ctx.planning.replan()
+
+
+async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
+    """One refresh of one site; returns how long to wait before the next."""
+    raw = dict(body)
+    meta = raw.get("metadata") or {}
+    status = raw.get("status") or {}
+    generation = meta.get("generation")
+    try:
+        site = parse_powersite(raw)
+    except InvalidSpecError as exc:
+        ctx.sites.pop(name, None)
+        if status.get("observedGeneration") != generation:
+            events.warning(raw, "InvalidSpec", str(exc))
+            conditions = with_condition(status.get("conditions"), "ForecastReady", False,
+                                        "InvalidSpec", str(exc), ctx.clock.now(), generation)
+            await _patch(ctx, name, {"conditions": conditions,
+                                     "observedGeneration": generation})
+        return ctx.settings.replan_interval
+    version = str(meta.get("resourceVersion"))
+    keeper = ctx.keepers.get(name)
+    if keeper is None or ctx.site_versions.get(name) != str(generation):
+        keeper = ctx.keepers[name] = ctx.keeper_factory(site)
+        ctx.site_versions[name] = str(generation)
+    del version
+    now = ctx.clock.now()
+    forecast = await keeper.refresh(now)
+    health = keeper.health(now)
+    ctx.sites[name] = SiteEntry(site=site, forecast=forecast)
+    ctx.planning.replan()
+    new_status = site_status(site, forecast, health, ctx, status, generation)
+    ctx.record_sample(name, Sample(now, new_status["greenPowerKW"],
+                                   new_status["gridCarbonIntensity"]))
+    was_degraded = condition_status(status.get("conditions"), "Degraded") == "True"
+    was_ready = condition_status(status.get("conditions"), "ForecastReady")
+    if health.degraded and not was_degraded:
+        events.warning(raw, "ForecastDegraded", health.message)
+    elif not health.degraded and was_degraded:
+        events.normal(raw, "ForecastRecovered", health.message)
+    if not health.ready and was_ready == "True":
+        events.warning(raw, "ForecastUnavailable", health.message)
+    await _patch(ctx, name, new_status)
+    metrics.record_site(
+        name,
+        green_power_kw_by_source=dict(new_status["greenPowerBySourceKW"]),
+        grid_carbon_intensity_g_per_kwh=new_status["gridCarbonIntensity"],
+        compute_power_kw=new_status["computePowerKW"],
+        headroom_kw=new_status["headroomKW"],
+        forecast_updated=forecast.issued_at.timestamp(),
+        max_staleness_s=site.spec.forecast.max_staleness.total_seconds(),
+        degraded=health.degraded,
+    )
+    metrics.record_site_forecast(name, horizon_means(forecast, now))
+    return site.spec.forecast.refresh_interval
+
+
+def horizon_means(forecast: SiteForecast, now: Any) -> dict[str, float]:
+    """Mean green supply (kW, storage included) over the next 1, 6, 24 and 48 hours."""
+    grid = forecast.grid
+    i = max(0, min(grid.slots - 1, grid.index_of(now) if now >= grid.start else 0))
+    ahead = forecast.green_supply_kw[i:]
+    out = {}
+    for label, hours in (("1h", 1), ("6h", 6), ("24h", 24), ("48h", 48)):
+        n = max(1, round(hours / grid.slot_hours))
+        out[label] = float(np.mean(ahead[:n])) if ahead.size else 0.0
+    return out
+
+
+async def _patch(ctx: Context, name: str, status: Mapping[str, Any]) -> None:
+    try:
+        await ctx.api.patch_powersite_status(name, status)
+    except KubeApiError as exc:
+        if not exc.transient and exc.status != 404:
+            raise
+        log.warning("could not write the status of PowerSite %s: %s", name, exc)

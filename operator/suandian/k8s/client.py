@@ -1,0 +1,216 @@
+"""The one door to the Kubernetes API for what kopf does not do itself.
+
+Kopf watches our resources and patches the object a handler is handling; everything
+else (creating and patching the child Jobs, patching gated Pods, writing status from
+daemons) goes through :class:`KubeApi`.
+
+Why this shape: the official ``kubernetes`` client resolves *where and how* to connect
+(kubeconfig or in-cluster service account, TLS files, bearer tokens and their refresh
+hooks), and the project depends on it anyway; but its generated, synchronous methods
+cost several milliseconds of CPU per call and need a thread each, which at 200 job
+creations a second is most of the operator's budget. So the requests themselves go
+over one pooled ``aiohttp`` session in the operator's event loop, with the headers the
+official client's configuration produces; bodies go and come as plain dicts (no model
+classes: they cost time and memory and drop fields the client does not know). Kopf's
+own API client is private (``kopf._cogs``) and not used.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from suandian.errors import KubeApiError
+
+__all__ = ["JSON_PATCH", "MERGE_PATCH", "KubeApi"]
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+CRD_PATH = "/apis/suandian.io/v1alpha1"
+
+
+class KubeApi:
+    """Async calls to the Kubernetes API with dict bodies; errors as :class:`KubeApiError`."""
+
+    def __init__(
+        self,
+        configuration: k8s_client.Configuration,
+        *,
+        max_connections: int = 8,
+        timeout: tuple[float, float] = (5.0, 30.0),
+    ) -> None:
+        self.configuration = configuration
+        self.timeout = aiohttp.ClientTimeout(sock_connect=timeout[0], total=timeout[1])
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_environment(
+        cls, *, kubeconfig: str | None = None, context: str | None = None, **kwargs: Any
+    ) -> KubeApi:
+        """In-cluster service account when there is one, else the kubeconfig file."""
+        configuration = k8s_client.Configuration()
+        try:
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=configuration
+            )
+        return cls(configuration, **kwargs)
+
+    @classmethod
+    def for_server(cls, server: str, **kwargs: Any) -> KubeApi:
+        """A client of an unauthenticated server by URL (test API servers)."""
+        return cls(k8s_client.Configuration(host=server.rstrip("/")), **kwargs)
+
+    @property
+    def server(self) -> str:
+        return str(self.configuration.host)
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        config = self.configuration
+        if not str(config.host).startswith("https"):
+            return False
+        if not config.verify_ssl:
+            return False
+        context = ssl.create_default_context(cafile=config.ssl_ca_cert)
+        if config.cert_file:
+            context.load_cert_chain(config.cert_file, config.key_file)
+        return context
+
+    def _headers(self, content_type: str) -> dict[str, str]:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        # refresh hooks (exec plugins, projected service-account tokens) run here
+        for raw in self.configuration.auth_settings().values():
+            setting: dict[str, Any] = dict(raw)  # type: ignore[call-overload]
+            if setting.get("in") == "header" and setting.get("value"):
+                headers[str(setting["key"])] = str(setting["value"])
+        if self.configuration.username and self.configuration.password:
+            headers["Authorization"] = str(self.configuration.get_basic_auth_token())
+        return headers
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, ssl=self._ssl())
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (the next call opens new ones)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # -- generic -------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        query: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One API call; the decoded JSON answer, or :class:`KubeApiError`."""
+        url = str(self.configuration.host).rstrip("/") + path
+        data = None if body is None else json.dumps(body)
+        try:
+            async with self._client().request(
+                method, url, data=data, params=dict(query or {}),
+                headers=self._headers(content_type),
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                reason = response.reason or ""
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeApiError(0, type(exc).__name__, str(exc)) from exc
+        try:
+            decoded = json.loads(raw) if raw else {}
+        except ValueError:
+            decoded = {"message": raw[:200].decode("utf-8", "replace")}
+        if not isinstance(decoded, dict):
+            decoded = {"items": decoded}
+        if status >= 400:
+            raise KubeApiError(status, str(decoded.get("reason") or reason),
+                               str(decoded.get("message") or ""))
+        return decoded
+
+    # -- Jobs ----------------------------------------------------------------------------
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self.request("GET", _job_path(namespace, name))
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_job(self, job: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create a Job; when one of that name exists already, return it instead.
+
+        Returns ``(job, created)``. Creation is idempotent by name, so a retry after a
+        lost answer, or a second operator replica, never makes a duplicate.
+        """
+        namespace = job["metadata"]["namespace"]
+        try:
+            created = await self.request("POST", _job_path(namespace), job)
+        except KubeApiError as exc:
+            if exc.status != 409:
+                raise
+            existing = await self.get_job(namespace, job["metadata"]["name"])
+            if existing is None:  # deleted in between: let the caller retry
+                raise
+            return existing, False
+        return created, True
+
+    async def patch_job(self, namespace: str, name: str, patch: Any) -> dict[str, Any]:
+        kind = JSON_PATCH if isinstance(patch, list) else MERGE_PATCH
+        return await self.request("PATCH", _job_path(namespace, name), patch, content_type=kind)
+
+    async def delete_job(self, namespace: str, name: str) -> bool:
+        """Delete a Job and its pods (background propagation); False when already gone."""
+        try:
+            await self.request("DELETE", _job_path(namespace, name),
+                               {"propagationPolicy": "Background"})
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    # -- Pods ----------------------------------------------------------------------------
+
+    async def patch_pod(self, namespace: str, name: str, patch: Any) -> dict[str, Any]:
+        kind = JSON_PATCH if isinstance(patch, list) else MERGE_PATCH
+        path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}"
+        return await self.request("PATCH", path, patch, content_type=kind)
+
+    # -- our resources -------------------------------------------------------------------
+
+    async def patch_computejob(
+        self, namespace: str, name: str, patch: Mapping[str, Any], *, status: bool = False
+    ) -> dict[str, Any]:
+        """Merge-patch a ComputeJob (``status=True``: its status subresource)."""
+        path = f"{CRD_PATH}/namespaces/{quote(namespace)}/computejobs/{quote(name)}"
+        if status:
+            path += "/status"
+        return await self.request("PATCH", path, dict(patch), content_type=MERGE_PATCH)
+
+    async def patch_powersite_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        path = f"{CRD_PATH}/powersites/{quote(name)}/status"
+        return await self.request("PATCH", path, {"status": dict(status)},
+                                  content_type=MERGE_PATCH)
+
+
+def _job_path(namespace: str, name: str | None = None) -> str:
+    path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs"
+    return f"{path}/{quote(name)}" if name else path

@@ -1,0 +1,102 @@
+"""Scenarios: restarts, API faults and forecast outages; jobs still start once, on time."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from tests.support.forecasts import ScriptedProvider, keeper_factory, powersite
+from tests.support.objects import CJ, JOBS, PSITES, computejob, eventually
+from tests.support.operator import running_operator, start_operator
+
+pytestmark = pytest.mark.looptime
+
+REGION = "topology.kubernetes.io/region"
+
+
+def one_site(api, cluster, green):  # type: ignore[no-untyped-def]
+    providers = {"ningxia": ScriptedProvider(green)}
+    cluster.add_node("ningxia-1", {REGION: "ningxia"})
+    api.create(PSITES, powersite("ningxia", "ningxia"))
+    return providers
+
+
+def successful_job_posts(api):  # type: ignore[no-untyped-def]
+    return [o for o in api.objects.values() if o.history and o.history[0] is not None
+            and o.history[0].get("kind") == "Job"]
+
+
+async def test_operator_killed_while_jobs_wait_each_starts_once_on_time(api, cluster, clock):
+    three, five = clock.start + timedelta(hours=3), clock.start + timedelta(hours=5)
+    providers = one_site(api, cluster, lambda t: 1000.0 if t >= three else 0.0)
+    factory = keeper_factory(providers)
+    first = await start_operator(api, clock, factory)
+    api.create(CJ, computejob("a", max_delay="20h"))
+    api.create(CJ, computejob("b", max_delay="20h", duration="1h", watts=10_000.0))
+    await eventually(lambda: api.read(JOBS, "batch", "a") and api.read(JOBS, "batch", "b"),
+                     what="both child Jobs")
+    planned = {n: api.read(CJ, "batch", n)["status"]["plannedStart"] for n in ("a", "b")}
+    assert all(p >= "2026-06-21T03:00:00Z" for p in planned.values())
+    await first.kill()  # no graceful shutdown
+    await asyncio.sleep(2 * 3600)
+    async with running_operator(api, clock, factory):
+        await eventually(lambda: len(cluster.starts) == 2, timeout=4 * 3600, step=60,
+                         what="both starts")
+        assert clock.now() < five
+        await asyncio.sleep(3600)
+    assert sorted(name for name, _ in cluster.starts) == ["a", "b"]
+    for name, when in cluster.starts:
+        assert abs(when - three) < timedelta(minutes=20), name
+    assert len(successful_job_posts(api)) == 2
+
+
+async def test_overdue_job_starts_at_once_after_a_restart(api, cluster, clock):
+    two = clock.start + timedelta(hours=2)
+    providers = one_site(api, cluster, lambda t: 1000.0 if t >= two else 0.0)
+    factory = keeper_factory(providers)
+    first = await start_operator(api, clock, factory)
+    api.create(CJ, computejob("late", max_delay="20h"))
+    await eventually(lambda: api.read(JOBS, "batch", "late"), what="the child Job")
+    await first.stop()
+    await asyncio.sleep(4 * 3600)  # the planned start passes while no operator runs
+    assert cluster.starts == []
+    async with running_operator(api, clock, factory):
+        await eventually(lambda: cluster.starts, timeout=120, step=1, what="the start")
+    assert cluster.starts[0][1] - (clock.start + timedelta(hours=4)) < timedelta(minutes=2)
+
+
+async def test_api_faults_do_not_duplicate_or_lose_jobs(api, cluster, clock):
+    providers = one_site(api, cluster, lambda t: 1000.0)
+    api.fail(action="create", plural="jobs", status=500, times=2)
+    api.fail(action="update", plural="computejobs", subresource="status", status=409, times=1)
+    api.fail(action="update", plural="computejobs", subresource="status", status=503, times=2)
+    async with running_operator(api, clock, keeper_factory(providers)):
+        api.create(CJ, computejob("x"))
+        api.create(CJ, computejob("y"))
+        await asyncio.sleep(5)
+        assert api.drop_watches() > 0
+        api.create(CJ, computejob("z"))
+        await eventually(lambda: len(cluster.starts) == 3, timeout=600, step=1,
+                         what="three starts")
+    assert sorted(name for name, _ in cluster.starts) == ["x", "y", "z"]
+    assert len(successful_job_posts(api)) == 3
+    assert all(f.times == 0 for f in api._faults)
+
+
+async def test_forecast_outage_degrades_the_site_and_misses_no_deadline(api, cluster, clock):
+    provider = ScriptedProvider(lambda t: 0.0, down=True)
+    cluster.add_node("ningxia-1", {REGION: "ningxia"})
+    api.create(PSITES, powersite("ningxia", "ningxia"))
+    async with running_operator(api, clock, keeper_factory({"ningxia": provider})):
+        api.create(CJ, computejob("steady", max_delay="4h", minGreenFraction=0.3))
+        site = await eventually(
+            lambda: (s := api.read(PSITES, None, "ningxia").get("status")) and s, what="status")
+        conditions = {c["type"]: c for c in site["conditions"]}
+        assert conditions["Degraded"]["status"] == "True"
+        assert conditions["ForecastReady"]["status"] == "False"
+        assert site["forecastSource"] == "conservative"
+        await eventually(lambda: cluster.starts, timeout=6 * 3600, step=60, what="the start")
+        latest = api.read(CJ, "batch", "steady")["status"]["latestStart"]
+    assert cluster.starts[0][1].strftime("%Y-%m-%dT%H:%M:%SZ") <= latest
+    assert [e for e in api.items("v1/events") if e["reason"] == "ForecastDegraded"]

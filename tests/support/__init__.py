@@ -1,0 +1,1 @@
+"""Test support: the API-server emulator, a tiny cluster simulator, the operator runner."""

@@ -1,0 +1,60 @@
+"""Operator settings from the environment; the cluster view over index stores."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from suandian.config import Settings
+from suandian.controllers.view import ClusterView, node_record, pod_request_record
+from suandian.errors import InvalidSpecError
+
+
+def test_settings_from_environment_with_units():
+    s = Settings.from_env({"SUANDIAN_REPLAN_INTERVAL": "90s", "SUANDIAN_SAFETY_MARGIN": "600",
+                           "SUANDIAN_RISK_AVERSION": "0.8", "UNRELATED": "x"})
+    assert s.replan_interval == timedelta(seconds=90)
+    assert s.safety_margin == timedelta(minutes=10)
+    assert s.risk_aversion == 0.8
+    assert s.horizon_slots == Settings().horizon_slots
+
+
+def test_bad_settings_name_each_variable():
+    with pytest.raises(InvalidSpecError) as err:
+        Settings.from_env({"SUANDIAN_RISK_AVERSION": "high", "SUANDIAN_HORIZON_SLOTS": "0"})
+    assert "SUANDIAN_RISK_AVERSION" in err.value.fields
+    with pytest.raises(InvalidSpecError) as err:
+        Settings.from_env({"SUANDIAN_HORIZON_SLOTS": "0"})
+    assert err.value.fields == ("horizon_slots",)
+
+
+def test_every_setting_is_described():
+    described = Settings.describe()
+    assert len(described) == len(Settings.__dataclass_fields__)
+    assert all(meaning for _, _, meaning in described)
+
+
+def node(name: str, region: str, cpu: str, memory: str = "8Gi", unschedulable: bool = False):  # type: ignore[no-untyped-def]
+    return node_record(name, {"metadata": {"labels": {"region": region}},
+                              "spec": {"unschedulable": unschedulable},
+                              "status": {"allocatable": {"cpu": cpu, "memory": memory,
+                                                         "pods": "110"}}})
+
+
+def test_free_capacity_is_allocatable_minus_bound_requests():
+    nodes = {"a": [node("a", "west", "16")], "b": [node("b", "west", "8")],
+             "c": [node("c", "east", "32")], "d": [node("d", "west", "64", unschedulable=True)]}
+    running = pod_request_record({"spec": {"nodeName": "a", "containers": [
+        {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+        {"resources": {"requests": {"cpu": "1500m"}}}]}, "status": {"phase": "Running"}})
+    done = pod_request_record({"spec": {"nodeName": "a", "containers": [
+        {"resources": {"requests": {"cpu": "4"}}}]}, "status": {"phase": "Succeeded"}})
+    assert done is None
+    assert pod_request_record({"spec": {"containers": []}}) is None
+    view = ClusterView(nodes, {"a": [running]})
+    free = view.free_capacity({"region": "west"})
+    assert free["cpu"] == pytest.approx(22.0)
+    assert free["memory"] == pytest.approx(15.0)
+    assert [n.name for n in view.site_nodes({"region": "east"})] == ["c"]
+    assert view.site_nodes({}) == []  # an empty selector picks nothing, never everything
