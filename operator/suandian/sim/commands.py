@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -126,6 +127,10 @@ def dry_run_plan(paths: Sequence[Path], *, now: datetime | None = None,
     return plan(snap), sites
 
 
+_WIDE = 110
+_NUMERIC = ("green", "expected", "saved")
+
+
 def run_plan(paths: Sequence[Path], *, as_json: bool) -> None:
     """``suandian plan``: where and when each job would run, and why."""
     result, _sites = dry_run_plan(paths)
@@ -134,17 +139,31 @@ def run_plan(paths: Sequence[Path], *, as_json: bool) -> None:
                 "decisions": [d.to_dict() for d in result.decisions]}
         sys.stdout.write(json.dumps(body, indent=2) + "\n")
         return
-    table = Table(title=f"plan at {result.now:%Y-%m-%d %H:%M} UTC "
-                        f"({len(result.decisions)} jobs, {len(result.site_names)} sites)")
-    for col in ("job", "site", "start", "latest start", "green", "expected", "saved", "why"):
-        table.add_column(col, overflow="fold")
+    console = Console()
+    title = (f"plan at {result.now:%Y-%m-%d %H:%M} UTC "
+             f"({len(result.decisions)} jobs, {len(result.site_names)} sites)")
+    rows = [
+        (d.key, d.site or "-",
+         "now" if d.start_now else (f"{d.planned_start:%m-%d %H:%M}" if d.planned_start else "-"),
+         f"{d.latest_start:%m-%d %H:%M}", f"{d.expected_green_fraction:.0%}",
+         format_grams(d.expected_emissions_g), format_grams(d.saved_g))
+        for d in result.decisions
+    ]
+    if console.width >= _WIDE:
+        table = Table(box=box.SIMPLE_HEAD, title=title)
+        for col in ("job", "site", "start", "latest start", "green", "expected", "saved"):
+            table.add_column(col, no_wrap=True, justify="right" if col in _NUMERIC else "left")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    else:  # a narrow terminal (or a pipe): one block per job rather than a folded table
+        console.print(f"[bold]{title}[/bold]")
+        for key, site, start, latest, green, expected, saved in rows:
+            console.print(f"[bold]{key}[/bold]  {site}, start {start} (latest {latest}), "
+                          f"{green} green, {expected} expected, saves {saved}", highlight=False)
+    # The reasons are sentences: a column would fold them to a word a line.
+    console.print()
     for d in result.decisions:
-        table.add_row(
-            d.key, d.site or "-",
-            "now" if d.start_now else (f"{d.planned_start:%m-%d %H:%M}" if d.planned_start
-                                       else "-"),
-            f"{d.latest_start:%m-%d %H:%M}", f"{d.expected_green_fraction:.0%}",
-            format_grams(d.expected_emissions_g), format_grams(d.saved_g), d.reason)
-    Console().print(table)
+        console.print(f"[bold]{d.key}[/bold]: {d.reason}", highlight=False)
     if not result.decisions:
         Console(stderr=True).print("no ComputeJobs found in the files given")
