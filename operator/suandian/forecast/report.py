@@ -92,6 +92,10 @@ def plot_forecast(fc: SiteForecast, path: Path, zone: str) -> Path:
     ax2.set_ylabel("grid carbon intensity (gCO2/kWh)", color="#d62828")
     ax2.tick_params(axis="y", colors="#d62828")
     ax2.set_ylim(0, max(float(fc.carbon_p90.max()) * 1.15, 1.0))
+    # Ticks on whole local hours (every 3 h for two days), not matplotlib's odd 2.4 h steps.
+    span_h = (times[-1] - times[0]) * 24
+    ax.xaxis.set_major_locator(mdates.HourLocator(  # type: ignore[no-untyped-call]
+        byhour=range(0, 24, max(1, int(span_h // 16) + 1)), tz=tz))
     ax.xaxis.set_major_formatter(
         mdates.DateFormatter("%m-%d %H:%M", tz=tz))  # type: ignore[no-untyped-call]
     ax.set_xlabel(f"local time ({zone})")
