@@ -5,11 +5,17 @@ For each scenario and forecast error (0 and 0.15 by default) it runs every polic
 prints emissions, savings against run-now, the share of the oracle's savings (the
 oracle's best schedule found) and of its proven bound (a floor on the true share),
 deadline misses; then checks issue 4's targets and says PASS or MISS for each, with the
-figure. Nothing is tuned per run: the planner runs with the operator's defaults (safety
-margin 0 in the simulator, where actions are instant).
+figure. The targets are judged against the oracle pooled over the forecast errors of a
+scenario (the oracle's problem does not depend on the forecasts): its best schedule from
+any run and its best proven bound. PASS needs the share against the bound; UNPROVEN
+means only the share against the best schedule found reaches the target. Nothing is
+tuned per run: the planner runs with the operator's defaults (safety margin 0 in the
+simulator, where actions are instant). The oracle's search has a time limit, so its
+figures depend a little on the machine's speed and load.
 
     python hack/bench_quality.py                       # both scenarios, errors 0 and 0.15
     python hack/bench_quality.py --seeds 1 2 3 --oracle-seconds 60
+    python hack/bench_quality.py --scenarios contention --oracle-seconds 300
 """
 
 from __future__ import annotations
@@ -57,24 +63,43 @@ def main() -> None:
     ap.add_argument("--errors", type=float, nargs="+", default=[0.0, 0.15])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1])
     ap.add_argument("--oracle-seconds", type=float, default=30.0)
+    ap.add_argument("--scenarios", nargs="+", default=None,
+                    help="built-in scenario names (default: all)")
     args = ap.parse_args()
     checks: list[tuple[str, bool | str, str]] = []
-    for name in builtin_scenarios():
+    for name in args.scenarios or builtin_scenarios():
         sc = load_scenario(name)
         for seed in args.seeds:
+            reports: dict[float, SimReport] = {}
             for err in args.errors:
                 t0 = time.perf_counter()
                 with quiet_stdout():
                     report = simulate(sc, seed=seed, forecast_error=err,
                                       oracle_time_limit_s=args.oracle_seconds)
                 secs = time.perf_counter() - t0
+                reports[err] = report
                 print(f"\n{name}, seed {seed}, forecast error {err:.0%}: "
                       f"{len(report.world.jobs)} jobs, {secs:.1f} s; oracle: "
                       f"{report.oracle_note}")
                 for policy in report.results:
                     print(row(report, policy))
-                share = report.share_of_oracle("suandian")
-                bound = report.share_of_bound("suandian")
+            # the oracle's problem is the same at every forecast error (actual supply,
+            # every job known): its best schedule and its best bound from any of the runs
+            # hold for all of them
+            found = [r.results["oracle"].emissions_g for r in reports.values()
+                     if "oracle" in r.results]
+            bounds = [r.oracle_bound_g for r in reports.values() if r.oracle_bound_g is not None]
+            best = min(found) if found else None
+            bound_g = max(bounds) if bounds else None
+            if best is not None and bound_g is not None:
+                print(f"\n{name}, seed {seed}: pooled oracle over the runs: best schedule "
+                      f"{best / 1e6:.1f} t, best proven bound {bound_g / 1e6:.1f} t "
+                      f"(the true optimum lies between)")
+            for err, report in reports.items():
+                base_g = report.results["run-now"].emissions_g
+                mine_g = report.results["suandian"].emissions_g
+                share = None if best is None else (base_g - mine_g) / (base_g - best)
+                bound = None if bound_g is None else (base_g - mine_g) / (base_g - bound_g)
                 want = 0.95 if err == 0 else 0.85 if err <= 0.15 else None
                 tag = f"{name} seed {seed} error {err:.0%}"
                 if want is not None:
@@ -92,9 +117,8 @@ def main() -> None:
                         checks.append((f"{tag}: {policy} misses no deadline", misses == 0,
                                        f"{misses} misses"))
                 if name == "contention":
-                    base = report.results["run-now"].emissions_g
-                    mine = base - report.results["suandian"].emissions_g
-                    theirs = base - report.results["best-window"].emissions_g
+                    mine = base_g - mine_g
+                    theirs = base_g - report.results["best-window"].emissions_g
                     checks.append((f"{tag}: suandian saves >= 1.2x best-window",
                                    mine >= 1.2 * theirs,
                                    f"{mine / theirs:.2f}x" if theirs > 0 else "none saved"))

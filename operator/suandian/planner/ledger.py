@@ -2,10 +2,7 @@
 
 Decisions consume it as they are made, so the next job sees only what is left. Arrays
 are padded past the horizon (no green, mean grid intensity, last import limit and
-capacity) so windows never run off the end. The ledger also keeps each site's lowest
-free capacity and import over the padded horizon, so the common case (plenty of room)
-skips the per-slot capacity check entirely.
-"""
+capacity) so windows never run off the end. """
 
 from __future__ import annotations
 
@@ -16,6 +13,8 @@ import numpy as np
 from suandian.planner.model import FloatArray, Snapshot
 
 __all__ = ["Ledger", "Slots"]
+
+_EPS = 1e-9
 
 Slots = slice | np.ndarray
 """Slot indices: a slice for a contiguous window (a view, no copy), else an index array."""
@@ -38,11 +37,8 @@ class Ledger:
     imports: FloatArray
     capacity: FloatArray  # (S, R, T+pad)
     load: FloatArray
-    used: FloatArray
     pue: FloatArray  # (S,)
     h: float
-    capacity_min: FloatArray  # (S, R): lowest free capacity over the padded horizon
-    imports_min: FloatArray  # (S,)
     carbon_h: FloatArray  # carbon · h: grams per kW over one slot
     delay_h: FloatArray  # (T+pad,): hours from now to each slot
     supply50: FloatArray  # the green supply before any job (for release)
@@ -69,11 +65,8 @@ class Ledger:
             imports=imports,
             capacity=cap,
             load=np.zeros_like(g50),
-            used=np.zeros_like(g50),
             pue=np.array([s.pue for s in snap.sites], dtype=float),
             h=snap.slot_hours,
-            capacity_min=cap.min(axis=2),
-            imports_min=imports.min(axis=1),
             carbon_h=carbon_padded * snap.slot_hours,
             supply50=g50.copy(),
             supply10=np.clip(padded("green_p10_kw", 0.0), 0.0, g50),
@@ -82,53 +75,79 @@ class Ledger:
         )
 
     @property
+    def pue_column(self) -> FloatArray:
+        """PUE as a ``(sites, 1)`` column, to broadcast a job's power over sites × slots."""
+        return self.pue[:, None]
+
+    @property
     def width(self) -> int:
         """Slots in the padded horizon."""
         return int(self.green50.shape[1])
 
-    def room_everywhere(self, sites: slice | np.ndarray, request: FloatArray, q: FloatArray
-                        ) -> bool:
-        """True when every slot of every given site has room for the job (capacity and
-        grid import even with no green), so per-slot checks can be skipped."""
-        return bool((self.capacity_min[sites] >= request - 1e-9).all()
-                    and (self.imports_min[sites] >= q - 1e-9).all())
+    def fits(self, site: int, start: int, n: int, q: float, request_floor: FloatArray
+             ) -> bool:
+        """True when ``q`` kW and the request fit at ``site`` in every slot of the window
+        ``[start, start + n)``: the grid share ``q − min(q, G)`` within the import left and
+        every resource within the free capacity (the same test as
+        :func:`suandian.planner.scoring.infeasible_slots`, for one window).
+        ``request_floor`` is ``(request − 1e-9)`` as a ``(resources, 1)`` column."""
+        w = slice(start, start + n)
+        grid = q - np.minimum(q, self.green50[site, w])
+        if (grid > self.imports[site, w] + _EPS).any():
+            return False
+        return not (self.capacity[site][:, w] < request_floor).any()
 
-    def commit(self, site: int, slots: np.ndarray, q: float, request: FloatArray) -> None:
-        """Take green first, then grid import, and capacity, for ``q`` kW over ``slots``."""
+    def commit(self, site: int, slots: np.ndarray, q: float, request: FloatArray | None
+               ) -> tuple[float, float]:
+        """Take green first, then grid import, and capacity (``None``: no request), for
+        ``q`` kW over ``slots``. Returns what the job emits there against what was left
+        before it, as :meth:`emissions` would: ``(grams, green fraction)``."""
         at = as_slots(slots)
-        u50 = np.minimum(q, self.green50[site, at])
-        u10 = np.minimum(q, self.green10[site, at])
-        self.green50[site, at] -= u50
-        self.green10[site, at] -= u10
-        self.imports[site, at] -= q - u50
+        if isinstance(at, slice):  # views: each row is indexed once
+            g50, g10 = self.green50[site, at], self.green10[site, at]
+            u50 = np.minimum(q, g50)
+            grid = q - u50
+            grams = float(np.dot(grid, self.carbon[site, at])) * self.h
+            g50 -= u50
+            g10 -= np.minimum(q, g10)
+        else:
+            u50 = np.minimum(q, self.green50[site, at])
+            grid = q - u50
+            grams = float(np.dot(grid, self.carbon[site, at])) * self.h
+            self.green50[site, at] -= u50
+            self.green10[site, at] -= np.minimum(q, self.green10[site, at])
+        energy = q * len(slots)
+        share = float(u50.sum()) / energy if energy > 0 else 1.0
+        self.imports[site, at] -= grid
         self.load[site, at] += q
-        self.used[site, at] += u50
-        self.imports_min[site] = min(self.imports_min[site], float(self.imports[site, at].min()))
-        if request.any():
+        if request is not None:
             self.capacity[site][:, at] -= request[:, None]
-            self.capacity_min[site] = np.minimum(self.capacity_min[site],
-                                                 self.capacity[site][:, at].min(axis=1))
+        return grams, share
 
-    def release(self, site: int, slots: np.ndarray, q: float, request: FloatArray) -> None:
+    def release(self, site: int, slots: np.ndarray, q: float, request: FloatArray | None
+                ) -> None:
         """Undo a :meth:`commit`: what is left is recomputed from the load, since
         green-first makes it ``max(G − L, 0)`` whatever the order jobs were added in."""
         at = as_slots(slots)
         self.load[site, at] -= q
         load = np.maximum(self.load[site, at], 0.0)
-        self.used[site, at] = np.minimum(load, self.supply50[site, at])
+        used = np.minimum(load, self.supply50[site, at])
         self.green50[site, at] = np.maximum(self.supply50[site, at] - load, 0.0)
         self.green10[site, at] = np.maximum(self.supply10[site, at] - load, 0.0)
-        self.imports[site, at] = self.import_limit[site, at] - (load - self.used[site, at])
-        self.imports_min[site] = float(self.imports[site].min())
-        if request.any():
+        self.imports[site, at] = self.import_limit[site, at] - (load - used)
+        if request is not None:
             self.capacity[site][:, at] += request[:, None]
-            self.capacity_min[site] = self.capacity[site].min(axis=1)
 
-    def emissions(self, site: int, slots: np.ndarray, q: float) -> tuple[float, float]:
+    @property
+    def used(self) -> FloatArray:
+        """Green power taken at each site and slot: supply minus what is left, kW."""
+        return np.maximum(self.supply50 - self.green50, 0.0)
+
+    def emissions(self, site: int, slots: Slots, q: float) -> tuple[float, float]:
         """P50 emissions (g) and green fraction of ``q`` kW over ``slots`` at ``site``, now:
         ``Σ (q − min(q, G)) · c · h`` and ``Σ min(q, G) / (q · n)``."""
-        at = as_slots(slots)
+        at = slots if isinstance(slots, slice) else as_slots(slots)
         u = np.minimum(q, self.green50[site, at])
-        grams = float(((q - u) * self.carbon[site, at]).sum() * self.h)
-        energy = q * len(slots)
+        grams = float(np.dot(q - u, self.carbon[site, at])) * self.h
+        energy = q * u.size
         return grams, float(u.sum() / energy) if energy > 0 else 1.0

@@ -8,6 +8,7 @@ Vectorised over (jobs of a site) × (nodes of the site); the loop is over sites 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -26,6 +27,8 @@ GPU_EFFICIENCY: Mapping[str, float] = {
     "910b": 0.8, "ascend-910b": 0.8,
 }
 
+_KEYS_LONGEST_FIRST = sorted(GPU_EFFICIENCY, key=len, reverse=True)
+
 
 def gpu_efficiency(labels: Mapping[str, str]) -> float:
     """Efficiency factor of a node's GPU model from its labels (0.5 when unknown).
@@ -36,11 +39,21 @@ def gpu_efficiency(labels: Mapping[str, str]) -> float:
     for label in GPU_MODEL_LABELS:
         value = labels.get(label)
         if value:
-            text = value.lower()
-            for key in sorted(GPU_EFFICIENCY, key=len, reverse=True):
-                if key in text:
-                    return GPU_EFFICIENCY[key]
+            found = _model_efficiency(value)
+            if found is not None:
+                return found
     return 0.5
+
+
+@lru_cache(maxsize=256)
+def _model_efficiency(value: str) -> float | None:
+    """Efficiency of one label value, None if no model matches (few distinct values per
+    cluster: cached)."""
+    text = value.lower()
+    for key in _KEYS_LONGEST_FIRST:
+        if key in text:
+            return GPU_EFFICIENCY[key]
+    return None
 
 
 def rank_nodes(

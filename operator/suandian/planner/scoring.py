@@ -13,6 +13,8 @@ import numpy as np
 from suandian.planner.model import FloatArray
 
 __all__ = [
+    "cheapest_slots",
+    "cheapest_sums",
     "green_used",
     "infeasible_slots",
     "slot_cost",
@@ -21,6 +23,7 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+_DIRECT_WINDOW = 4
 
 
 def green_used(q: FloatArray, green: FloatArray) -> FloatArray:
@@ -79,7 +82,15 @@ def window_sums(per_slot: FloatArray, n: int, starts: int) -> FloatArray:
 
     Prefix sums make it O(slots) whatever ``n``: ``W = P[:, k+n] - P[:, k]`` with
     ``P = [0, cumsum(x)]``; ``starts`` windows are returned (``k = 0 .. starts-1``).
+    A cumulative sum costs several times an elementwise add per cell (it cannot be
+    vectorised across the slot axis), so short windows (``n ≤ 4``) add ``n`` shifted
+    slices instead, left to right, as a plain loop would.
     """
+    if n <= _DIRECT_WINDOW:
+        out = per_slot[:, :starts].copy()
+        for i in range(1, n):
+            out += per_slot[:, i : i + starts]
+        return out
     prefix = np.zeros((per_slot.shape[0], per_slot.shape[1] + 1))
     np.cumsum(per_slot, axis=1, out=prefix[:, 1:])
     return prefix[:, n : n + starts] - prefix[:, :starts]
@@ -94,3 +105,17 @@ def cheapest_slots(cost: FloatArray, n: int) -> tuple[FloatArray, np.ndarray]:
     idx = np.argpartition(cost, n - 1, axis=1)[:, :n]
     picked = np.take_along_axis(cost, idx, axis=1)
     return picked.sum(axis=1), idx
+
+
+def cheapest_sums(cost: FloatArray, n: int) -> FloatArray:
+    """The summed cost of each site's ``n`` cheapest slots, ``(sites,)``: the same sums as
+    :func:`cheapest_slots` (same selection, same order of addition) without gathering
+    their indices; take the chosen site's with :func:`cheapest_of_row`."""
+    summed: FloatArray = np.partition(cost, n - 1, axis=1)[:, :n].sum(axis=1)
+    return summed
+
+
+def cheapest_of_row(row: FloatArray, n: int) -> np.ndarray:
+    """Indices of the ``n`` cheapest slots of one site's costs (as :func:`cheapest_slots`
+    selects them for that row)."""
+    return np.argpartition(row, n - 1)[:n]

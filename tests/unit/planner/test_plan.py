@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import numpy as np
@@ -195,3 +196,26 @@ def test_a_job_that_cannot_start_yet_says_when_it_will() -> None:
     d = plan(snap).by_key["j"]
     assert d.start_slot == 3 and not d.start_now
     assert d.reason.startswith("starting at its earliest start 06-01 03:00 UTC in a: 100% green")
+
+
+@pytest.mark.parametrize("blocked", [1, 3, 6, 20])
+def test_a_full_cheapest_window_gives_way_to_the_cheapest_that_fits(blocked: int) -> None:
+    """The cheapest windows are checked lazily (a few one by one, then all masked): the
+    choice must still be the cheapest window that fits, whichever way it was found."""
+    rng = np.random.default_rng(blocked)
+    green = rng.uniform(0.0, 120.0, 30)
+    carbon = rng.uniform(200.0, 800.0, 30)
+    base = site("a", green, carbon, cpu=1.0)
+    order = np.argsort(-green[:29] - green[1:])  # 2-slot windows, greenest first
+    cap = base.capacity.copy()
+    for k in order[:blocked]:  # the greenest windows have no CPU left in their first slot
+        cap[0, k] = 0.0
+    snap = snapshot([dataclasses.replace(base, capacity=cap)],
+                    [job("j", kw=100.0, hours=2, slack=28, cpu=1.0)])
+    params = PlanParams(safety_margin=timedelta(0), risk_aversion=0.0,
+                        delay_penalty_g_per_kwh_h=0.0)
+    d = plan(snap, params).by_key["j"]
+    costs = [float(((100.0 - np.minimum(100.0, green[k:k + 2])) * carbon[k:k + 2]).sum())
+             if cap[0, k] >= 1.0 and cap[0, k + 1] >= 1.0 else np.inf for k in range(29)]
+    assert d.start_slot == int(np.argmin(costs))
+    assert d.expected_emissions_g == pytest.approx(min(costs))
