@@ -449,6 +449,7 @@ def record_provider_request(
 
 def _init_site_counters(m: Instruments, site: str) -> None:
     m.deferrals.labels(site=site)
+    m.deferral_seconds.labels(site=site)  # at 0 too: else a site's first starts never rate()
     m.deadline_misses.labels(site=site)
     m.suspensions.labels(site=site)
     for trigger in START_TRIGGERS:

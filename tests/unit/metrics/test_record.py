@@ -82,7 +82,12 @@ def test_site_removal_drops_gauges_but_keeps_counters(registry: CollectorRegistr
                      "suandian_energy_joules_total", "suandian_energy_joules_created",
                      "suandian_emissions_grams_total", "suandian_emissions_grams_created",
                      "suandian_emissions_avoided_grams_total",
-                     "suandian_emissions_avoided_grams_created"}
+                     "suandian_emissions_avoided_grams_created",
+                     # the histogram exists at 0 too, so a site's first starts show in rate()
+                     "suandian_deferral_duration_seconds_bucket",
+                     "suandian_deferral_duration_seconds_count",
+                     "suandian_deferral_duration_seconds_sum",
+                     "suandian_deferral_duration_seconds_created"}
 
 
 def test_forecast_horizons_are_checked(registry: CollectorRegistry) -> None:
