@@ -6,7 +6,8 @@
 - :mod:`.powersite`: forecast refresh, site status and events;
 - :mod:`.computejob`: validation, placement, deferral, start, suspend/resume, completion;
 - :mod:`.pod`: the scheduling-gate webhook and the gated-pod release;
-- the ``nodes`` and ``pod_requests`` indexes below: the cluster view for planning.
+- the node and pod watch handlers below: the cluster view for planning
+  (:class:`~suandian.controllers.view.ClusterCache`; not kopf indexes, see there).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from suandian.config import Settings
 from suandian.controllers import computejob, pod, powersite
 from suandian.controllers.clock import Clock, LoopClock, WallClock
 from suandian.controllers.context import Context, KeeperFactory, memo_context
-from suandian.controllers.view import NodeRecord, node_record, pod_request_record
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
 
@@ -101,19 +101,16 @@ def build(
 
 
 def _register_view(registry: kopf.OperatorRegistry) -> None:
-    @kopf.index("", "v1", "nodes", registry=registry, id="nodes")
-    async def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, NodeRecord]:
-        return {name: node_record(name, body)}
-
-    @kopf.index("", "v1", "pods", registry=registry, id="pod_requests",
-                field="spec.nodeName", value=kopf.PRESENT)
-    async def pod_requests(body: kopf.Body, **_: Any) -> dict[str, dict[str, float]] | None:
-        record = pod_request_record(body)
-        if record is None:
-            return None
-        return {str(body["spec"]["nodeName"]): record}
-
     @kopf.on.event("", "v1", "nodes", registry=registry)
-    async def node_changed(memo: kopf.Memo, type: str | None, **_: Any) -> None:
-        if type in ("ADDED", "DELETED"):
-            memo_context(memo).planning.replan()
+    async def node_changed(name: str, body: kopf.Body, memo: kopf.Memo, type: str | None,
+                           **_: Any) -> None:
+        ctx = memo_context(memo)
+        ctx.cluster.set_node(name, None if type == "DELETED" else body)
+        if type != "MODIFIED":  # listed (None), added or deleted: capacity changed
+            ctx.planning.replan()
+
+    @kopf.on.event("", "v1", "pods", registry=registry, field="spec.nodeName",
+                   value=kopf.PRESENT)
+    async def bound_pod_changed(uid: str, body: kopf.Body, memo: kopf.Memo,
+                                type: str | None, **_: Any) -> None:
+        memo_context(memo).cluster.set_pod(uid, None if type == "DELETED" else body)

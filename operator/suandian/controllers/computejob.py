@@ -2,7 +2,7 @@
 
 One kopf daemon per unfinished ComputeJob (paused by kopf on a standby replica) runs
 :class:`JobDriver` until the job is done. Each step reads the truth from the objects
-(the ComputeJob's spec and status, the child Job from the ``child_jobs`` index), so a
+(the ComputeJob's spec and status, the child Job as last watched), so a
 restarted operator continues where the last stopped: a job whose planned or latest start
 has passed starts at once; a started job is never started again (unsuspending a running
 Job is a no-op). The step:
@@ -91,6 +91,9 @@ class JobDriver:
         self.child_jobs = child_jobs
         self.uid = str(body["metadata"]["uid"])
         self._model: tuple[int | None, ComputeJob] | None = None
+        # the status fields this driver wrote last, until the watched body shows them:
+        # a step between our write and its watch event must not write (or announce) again
+        self._written: dict[str, Any] = {}
 
     def finished(self) -> bool:
         return self.status.get("phase") in TERMINAL
@@ -110,7 +113,13 @@ class JobDriver:
 
     @property
     def status(self) -> dict[str, Any]:
-        return dict(self.body.get("status") or {})
+        status = dict(self.body.get("status") or {})
+        if self._written:
+            if all(status.get(k) == v for k, v in self._written.items()):
+                self._written = {}  # the body has caught up
+            else:
+                status.update(self._written)
+        return status
 
     def child(self) -> dict[str, Any] | None:
         if self.uid in self.child_jobs:
@@ -210,6 +219,9 @@ class JobDriver:
             body["spec"]["suspend"] = False
             body["metadata"]["annotations"][ANNOTATION_RESUMED_AT] = format_time(now)
         created, fresh = await ctx.api.create_job(body)
+        owner = (created.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_OWNER_UID)
+        if owner == self.uid:  # known at once: the next step must not create it again
+            ctx.cluster.set_child(self.uid, created)
         if fresh:
             generation = raw["metadata"].get("generation")
             fields: dict[str, Any] = {
@@ -406,6 +418,7 @@ class JobDriver:
         meta = self.body["metadata"]
         await self.ctx.api.patch_computejob(meta["namespace"], meta["name"],
                                             {"status": dict(fields)}, status=True)
+        self._written = {**self._written, **fields}
 
 
 def same_decision(a: Decision, b: Decision) -> bool:
@@ -440,21 +453,15 @@ def _created(raw: Mapping[str, Any]) -> datetime:
 def register(registry: kopf.OperatorRegistry) -> None:
     """Add the ComputeJob handlers and the child-Job index to ``registry``."""
 
-    @kopf.index("batch", "v1", "jobs", registry=registry, id="child_jobs",
-                labels={LABEL_MANAGED_BY: MANAGED_BY})
-    async def child_jobs(body: kopf.Body, **_: Any) -> dict[str, Any] | None:
-        owner = (body["metadata"].get("annotations") or {}).get(ANNOTATION_OWNER_UID)
-        if not owner:
-            return None
-        return {owner: {"metadata": dict(body["metadata"]), "spec": {
-            "suspend": body.get("spec", {}).get("suspend")}, "status": dict(
-                body.get("status") or {})}}
-
     @kopf.on.event("batch", "v1", "jobs", registry=registry,
                    labels={LABEL_MANAGED_BY: MANAGED_BY})
-    async def child_job_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def child_job_changed(body: kopf.Body, memo: kopf.Memo, type: str | None,
+                                **_: Any) -> None:
         owner = (body["metadata"].get("annotations") or {}).get(ANNOTATION_OWNER_UID)
-        memo_context(memo).wake(owner)
+        if owner:
+            ctx = memo_context(memo)
+            ctx.cluster.set_child(owner, None if type == "DELETED" else body)
+            ctx.wake(owner)
 
     @kopf.on.event("suandian.io", "v1alpha1", "computejobs", registry=registry)
     async def computejob_changed(uid: str, memo: kopf.Memo, type: str | None,
@@ -472,9 +479,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
                  cancellation_timeout=5.0,
                  when=lambda status, **_: status.get("phase") not in TERMINAL)
     async def computejob(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
-                         logger: Any, **indexes: Any) -> None:
+                         logger: Any, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.bind_view(indexes["nodes"], indexes["pod_requests"])
-        await drive(ctx, JobDriver(ctx, body, indexes["child_jobs"]), stopped, logger)
+        await drive(ctx, JobDriver(ctx, body, ctx.cluster.child_jobs), stopped, logger)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from suandian.api.powersite import PowerSite
 from suandian.config import Settings
 from suandian.controllers.clock import Clock
 from suandian.controllers.planning import PlanningService, SiteEntry
-from suandian.controllers.view import ClusterView, NodeRecord
+from suandian.controllers.view import ClusterCache, ClusterView
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
 
@@ -51,19 +51,15 @@ class Context:
     keepers: dict[str, ForecastKeeper] = field(default_factory=dict)
     site_versions: dict[str, str] = field(default_factory=dict)
     samples: dict[str, deque[Sample]] = field(default_factory=dict)
+    cluster: ClusterCache = field(default_factory=ClusterCache)
     view: ClusterView | None = None
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
     planning: PlanningService = field(init=False)
 
     def __post_init__(self) -> None:
+        self.view = ClusterView(self.cluster.nodes, self.cluster.pod_requests)
         self.planning = PlanningService(self.settings, self.clock, lambda: self.sites,
                                         lambda: self.view)
-
-    def bind_view(self, nodes: Mapping[str, Iterable[NodeRecord]],
-                  pod_requests: Mapping[str, Iterable[Mapping[str, float]]]) -> None:
-        """Adopt kopf's live indexes (the same objects every call; cheap to repeat)."""
-        if self.view is None:
-            self.view = ClusterView(nodes, pod_requests)
 
     def waker(self, key: str) -> asyncio.Event:
         event = self.wakers.get(key)

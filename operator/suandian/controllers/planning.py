@@ -2,9 +2,12 @@
 
 Jobs and gated pods register a :class:`Demand` and await :meth:`PlanningService.decide`;
 arrivals within ``plan_batch_window`` share one round, so a burst of creations costs one
-call of :func:`suandian.planner.plan`, and every waiting job is re-planned together (the
-planner shares green supply and capacity between them: no herding). A round also runs
-when forecasts refresh, when capacity changes, and every ``replan_interval``.
+call of :func:`suandian.planner.plan`. Such an arrival round plans only the arrivals,
+against the green supply and capacity the decisions already handed out take
+(:mod:`.commitments`): its cost follows the arrivals, not the thousands of waiting jobs.
+A full round, where every waiting job is re-planned together (the planner shares green
+supply and capacity between them: no herding), runs first, when forecasts refresh, when
+nodes come or go, and every ``replan_interval``.
 
 The service computes only: it writes nothing to the API. The per-object daemons act on
 the decisions (and write them into the objects), so kopf's peering pauses all actions
@@ -18,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -28,6 +31,7 @@ from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
 from suandian.config import Settings
 from suandian.controllers.clock import Clock
+from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
 from suandian.controllers.view import ClusterView
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast, TimeGrid
@@ -43,6 +47,7 @@ from suandian.planner import (
     plan,
     snapshot_from,
 )
+from suandian.planner.model import FloatArray
 
 __all__ = ["Demand", "PlanningService", "SiteEntry", "pinned", "signals_from"]
 
@@ -114,6 +119,10 @@ class PlanningService:
         self._round_done = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
+        # what handed-out decisions take, for arrival rounds (see controllers.commitments)
+        self._commitments = Commitments(len(DEFAULT_RESOURCES))
+        # nodes and free capacity as of the last full round (arrival rounds reuse them)
+        self._cluster: tuple[list[NodeInfo], dict[str, dict[str, float]]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -142,6 +151,7 @@ class PlanningService:
         self._dirty.set()
 
     def remove(self, key: str) -> None:
+        self._commitments.release(key)
         self._demands.pop(key, None)
         self._decisions.pop(key, None)
         self._listeners.pop(key, None)
@@ -197,27 +207,48 @@ class PlanningService:
                 self._dirty.set()
 
     async def run_round(self) -> Plan | None:
-        """Plan every registered demand now; hand out the decisions that may change.
+        """Plan now; hand out the decisions that may change.
 
-        A full round (forecast refresh, capacity change, every ``replan_interval``) may
-        change any waiting job's decision. A round triggered only by arrivals hands out
-        decisions to the new (or changed) demands and keeps the others' as they are, so a
-        burst of creations does not reshuffle every deferred job; the next full round
-        reconciles them.
+        A full round (the first, forecast refresh, capacity change, every
+        ``replan_interval``) plans every registered demand together and may change any
+        waiting job's decision. A round triggered only by arrivals plans only the new (or
+        changed) demands, against the green power and capacity the decisions already
+        handed out take (:mod:`.commitments`): its cost grows with the arrivals, not with
+        every waiting job, and it does not reshuffle the deferred jobs; the next full
+        round reconciles everyone.
         """
-        demands = list(self._demands.values())
-        full, fresh = self._full, self._fresh
+        full, fresh = self._full or self._cluster is None, self._fresh
         self._full, self._fresh = False, set()
+        try:
+            return await self._plan_round(full, fresh)
+        except BaseException:
+            self._full, self._fresh = self._full or full, self._fresh | fresh  # retried
+            raise
+
+    async def _plan_round(self, full: bool, fresh: set[str]) -> Plan | None:
+        if full:
+            demands = list(self._demands.values())
+        else:
+            demands = [self._demands[k] for k in fresh if k in self._demands]
+            for key in fresh:
+                self._commitments.release(key)  # planned again: its old take is free
         result: Plan | None = None
         if demands:
-            snapshot = self._snapshot(demands)
+            snapshot = self._snapshot(demands, full)
             if snapshot is not None:
                 started = time.perf_counter()
-                result = await asyncio.get_running_loop().run_in_executor(
-                    None, plan, snapshot, self.params)
+                if len(demands) > 8:
+                    result = await asyncio.get_running_loop().run_in_executor(
+                        None, plan, snapshot, self.params)
+                else:  # small: cheaper than a thread hop (and no GIL contention)
+                    result = plan(snapshot, self.params)
                 took = time.perf_counter() - started
                 metrics.record_planning(took, len(result.decisions))
-                log.debug("planning round: %d demands in %.0f ms", len(demands), took * 1e3)
+                log.debug("planning round (%s): %d demands in %.0f ms",
+                          "full" if full else "arrivals", len(demands), took * 1e3)
+                if full:
+                    self._commitments.clear()
+                self._commit(snapshot, result)
                 for decision in result.decisions:
                     if decision.key not in self._demands:
                         continue
@@ -233,7 +264,50 @@ class PlanningService:
             self._round_done.notify_all()
         return result
 
-    def _snapshot(self, demands: Sequence[Demand]) -> Snapshot | None:
+    def _commit(self, snapshot: Snapshot, result: Plan) -> None:
+        """Record what this round's running jobs and decisions take (see .commitments)."""
+        base = absolute_slot(snapshot.now, snapshot.slot)
+        slot_s = snapshot.slot.total_seconds()
+        pue = [s.pue for s in snapshot.sites]
+        jobs = {j.key: j for j in snapshot.jobs}
+        for j in snapshot.jobs:
+            if j.running_site is not None:
+                n = max(1, -(-j.duration // snapshot.slot))
+                kw = j.power_w / 1e3 * j.duration.total_seconds() / (n * slot_s)
+                self._commitments.commit(j.key, Commitment(
+                    snapshot.site_names[j.running_site], base + np.arange(n),
+                    kw * pue[j.running_site], None))
+        for d in result.decisions:
+            job = jobs.get(d.key)
+            if job is None or d.site is None or d.site_index is None or not d.slots:
+                continue
+            n = len(d.slots)
+            kw = job.power_w / 1e3 * job.duration.total_seconds() / (n * slot_s)
+            request = np.asarray(job.resources, dtype=float)
+            self._commitments.commit(d.key, Commitment(
+                d.site, base + np.asarray(d.slots), kw * pue[d.site_index],
+                request if request.any() else None))
+
+    def _cluster_now(self) -> tuple[list[NodeInfo], dict[str, dict[str, float]]] | None:
+        """Schedulable nodes (as the planner sees them) and free capacity per site."""
+        view = self._view()
+        if view is None:
+            return None
+        entries = sorted(self._sites().values(), key=lambda e: e.site.metadata.name or "")
+        nodes: list[NodeInfo] = []
+        capacity: dict[str, dict[str, float]] = {}
+        for i, e in enumerate(entries):
+            selector = e.site.spec.node_selector
+            capacity[e.site.metadata.name or ""] = view.free_capacity(selector)
+            for node in view.site_nodes(selector):
+                nodes.append(NodeInfo(
+                    name=node.name, site=i,
+                    allocatable=np.array([node.allocatable.get(r, 0.0)
+                                          for r in DEFAULT_RESOURCES]),
+                    labels=node.labels))
+        return nodes, capacity
+
+    def _snapshot(self, demands: Sequence[Demand], full: bool = True) -> Snapshot | None:
         sites = self._sites()
         if not sites:
             self.last_error = "no PowerSites known yet"
@@ -257,19 +331,28 @@ class PlanningService:
             raise PlanningError("every forecast ends before now")
         signals = {e.site.metadata.name or "": signals_from(
             e.forecast, offsets[e.site.metadata.name or ""], horizon) for e in entries}
-        view = self._view()
+        cluster = self._cluster_now() if full or self._cluster is None else self._cluster
+        if full:
+            self._cluster = cluster
         nodes: list[NodeInfo] = []
-        capacity: dict[str, dict[str, float]] = {}
-        if view is not None:
-            for i, e in enumerate(entries):
-                selector = e.site.spec.node_selector
-                capacity[e.site.metadata.name or ""] = view.free_capacity(selector)
-                for node in view.site_nodes(selector):
-                    nodes.append(NodeInfo(
-                        name=node.name, site=i,
-                        allocatable=np.array([node.allocatable.get(r, 0.0)
-                                              for r in DEFAULT_RESOURCES]),
-                        labels=node.labels))
+        free: dict[str, dict[str, float]] = {}
+        if cluster is not None:
+            nodes, free = cluster
+        capacity: dict[str, Mapping[str, FloatArray | float]] = dict(free)
+        if not full:  # arrivals: plan against what the decisions handed out leave
+            first = absolute_slot(start, slot)
+            for name in list(signals):
+                load, held = self._commitments.window(name, first, horizon)
+                if not load.any() and not held.any():
+                    continue
+                sig = signals[name]
+                signals[name] = replace(
+                    sig, green_p50_kw=np.maximum(sig.green_p50_kw - load, 0.0),
+                    green_p10_kw=np.maximum(sig.green_p10_kw - load, 0.0))
+                if name in free and held.any():
+                    capacity[name] = {
+                        r: np.maximum(free[name].get(r, 0.0) - held[i], 0.0)
+                        for i, r in enumerate(DEFAULT_RESOURCES)}
         known = {e.site.metadata.name for e in entries}
         jobs = [
             JobInput(job=d.job, key=d.key, created=min(d.created, start) if d.created < start

@@ -182,9 +182,8 @@ def register(registry: kopf.OperatorRegistry, *, webhook: bool = True) -> None:
                  when=lambda spec, **_: any(g.get("name") == GATE
                                             for g in spec.get("schedulingGates") or []))
     async def gated_pod(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
-                        logger: Any, **indexes: Any) -> None:
+                        logger: Any, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.bind_view(indexes["nodes"], indexes["pod_requests"])
         await drive(ctx, PodDriver(ctx, body), stopped, logger)
 
     @kopf.on.event("", "v1", "pods", registry=registry, labels={MANAGED_LABEL: "true"})

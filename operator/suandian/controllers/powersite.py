@@ -99,9 +99,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
     @kopf.daemon("suandian.io", "v1alpha1", "powersites", registry=registry,
                  cancellation_timeout=5.0)
     async def powersite(body: kopf.Body, name: str, memo: kopf.Memo,
-                        stopped: kopf.DaemonStopped, **indexes: Any) -> None:
+                        stopped: kopf.DaemonStopped, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.bind_view(indexes["nodes"], indexes["pod_requests"])
         waker = ctx.waker(f"site/{name}")
         try:
             while not stopped:
@@ -125,9 +124,15 @@ def register(registry: kopf.OperatorRegistry) -> None:
             ctx.wakers.pop(f"site/{name}", None)
 
     @kopf.on.event("suandian.io", "v1alpha1", "powersites", registry=registry)
-    async def powersite_changed(name: str, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    async def powersite_changed(name: str, memo: kopf.Memo, type: str | None,
+                                body: kopf.Body, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.wake(f"site/{name}")
+        generation = body.get("metadata", {}).get("generation")
+        if type != "MODIFIED" or generation != (body.get("status") or {}).get(
+                "observedGeneration"):
+            # a new or edited site; not our own status writes (each would refresh the
+            # forecast and re-plan every job again)
+            ctx.wake(f"site/{name}")
         if type == "DELETED":
             ctx.sites.pop(name, None)
             metrics.record_site_removed(name)
@@ -160,8 +165,10 @@ async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
     now = ctx.clock.now()
     forecast = await keeper.refresh(now)
     health = keeper.health(now)
+    before = ctx.sites.get(name)
     ctx.sites[name] = SiteEntry(site=site, forecast=forecast)
-    ctx.planning.replan()
+    if before is None or before.forecast is not forecast or before.site != site:
+        ctx.planning.replan()  # a new forecast or spec: everyone may plan better now
     new_status = site_status(site, forecast, health, ctx, status, generation)
     ctx.record_sample(name, Sample(now, new_status["greenPowerKW"],
                                    new_status["gridCarbonIntensity"]))

@@ -1,9 +1,13 @@
 """The cluster as the planner needs it: each site's nodes and their free capacity.
 
-Kopf indexes (``nodes`` and ``pod_requests``, registered in :mod:`suandian.controllers`)
-keep a small record of every Node and of every bound, unfinished Pod's requests. Kopf fills
-them from a full list before any handler or daemon runs, and keeps them current from the
-watch streams, so a decision never lists the cluster. :class:`ClusterView` reads them.
+Watch handlers (registered in :mod:`suandian.controllers`) keep a small record of every
+Node and of every bound, unfinished Pod's requests in :class:`ClusterCache`, current from
+kopf's watch streams, so a decision never lists the cluster. They are plain dicts, not
+kopf indexes: kopf holds every handler of every resource until all indexes are filled,
+and that barrier is quadratic in the number of objects (10,000 ComputeJobs and 5,000
+Nodes did not start in minutes). The first full planning round may therefore see part of
+the nodes; every node listed or added asks for another full round, so it converges as
+the listing arrives. :class:`ClusterView` reads the cache.
 
 Free capacity of a site = sum over its nodes of (allocatable - requests of the pods bound
 there), in planner units (CPU cores, GiB of memory, GPUs).
@@ -12,14 +16,15 @@ there), in planner units (CPU cores, GiB of memory, GPUs).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from suandian.api.units import parse_quantity
 from suandian.planner import DEFAULT_RESOURCES
 from suandian.planner.build import to_planner_units
 
-__all__ = ["ClusterView", "NodeRecord", "node_record", "pod_request_record", "selects"]
+__all__ = ["ClusterCache", "ClusterView", "NodeRecord", "node_record", "pod_request_record",
+           "selects"]
 
 _FINISHED = ("Succeeded", "Failed")
 
@@ -77,11 +82,58 @@ def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+@dataclass
+class ClusterCache:
+    """Nodes, bound pods' requests (by node, then pod uid) and child Jobs (by owner uid),
+    as the watch handlers last saw them."""
+
+    nodes: dict[str, list[NodeRecord]] = field(default_factory=dict)
+    pod_requests: dict[str, dict[str, Mapping[str, float]]] = field(default_factory=dict)
+    pod_nodes: dict[str, str] = field(default_factory=dict)
+    child_jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def set_node(self, name: str, body: Mapping[str, Any] | None) -> None:
+        """Record a node (``None``: it is gone)."""
+        if body is None:
+            self.nodes.pop(name, None)
+        else:
+            self.nodes[name] = [node_record(name, body)]
+
+    def set_pod(self, uid: str, body: Mapping[str, Any] | None) -> None:
+        """Record a pod's requests on its node (``None`` or finished: they are freed)."""
+        record = pod_request_record(body) if body is not None else None
+        node = self.pod_nodes.pop(uid, None)
+        if node is not None:
+            on_node = self.pod_requests.get(node, {})
+            on_node.pop(uid, None)
+            if not on_node:
+                self.pod_requests.pop(node, None)
+        if record is not None and body is not None:
+            node = str(body["spec"]["nodeName"])
+            self.pod_nodes[uid] = node
+            self.pod_requests.setdefault(node, {})[uid] = record
+
+    def set_child(self, owner: str, body: Mapping[str, Any] | None) -> None:
+        """Record what the controllers read of a child Job (``None``: it is gone)."""
+        if body is None:
+            self.child_jobs.pop(owner, None)
+            return
+        meta = body["metadata"]
+        self.child_jobs[owner] = [{  # not managedFields & co: thousands of these are kept
+            "metadata": {
+                "name": meta.get("name"), "namespace": meta.get("namespace"),
+                "labels": dict(meta.get("labels") or {}),
+                "annotations": {k: v for k, v in (meta.get("annotations") or {}).items()
+                                if k.startswith("suandian.io/")}},
+            "spec": {"suspend": (body.get("spec") or {}).get("suspend")},
+            "status": dict(body.get("status") or {})}]
+
+
 class ClusterView:
-    """Read-only view over the two kopf indexes (``nodes`` and ``pod_requests``)."""
+    """Read-only view over the nodes and the bound pods' requests."""
 
     def __init__(self, nodes: Mapping[str, Iterable[NodeRecord]],
-                 pod_requests: Mapping[str, Iterable[Mapping[str, float]]]) -> None:
+                 pod_requests: Mapping[str, Mapping[str, Mapping[str, float]]]) -> None:
         self._nodes = nodes
         self._pods = pod_requests
 
@@ -98,7 +150,7 @@ class ClusterView:
     def used(self, node: str) -> dict[str, float]:
         total: dict[str, float] = {}
         if node in self._pods:
-            for request in self._pods[node]:
+            for request in self._pods[node].values():
                 for name, amount in request.items():
                     total[name] = total.get(name, 0.0) + amount
         return total

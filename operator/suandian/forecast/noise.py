@@ -16,7 +16,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from scipy.signal import lfilter
 
 __all__ = ["ar1", "hash_normal", "site_key"]
 
@@ -68,6 +67,9 @@ def ar1(innovations: np.ndarray, phi: float) -> np.ndarray:
     scale = np.sqrt(1.0 - phi * phi)
     e = innovations * scale
     e[..., 0] = innovations[..., 0]
+    # scipy.signal costs ~65 MB and 0.7 s to import: only code that draws noise pays it
+    from scipy.signal import lfilter
+
     out: np.ndarray = lfilter([1.0], [1.0, -phi], e, axis=-1)
     return out
 

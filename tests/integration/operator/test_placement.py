@@ -56,6 +56,11 @@ def job_posts(api):  # type: ignore[no-untyped-def]
     return [r for r in api._requests if r.method.value == "POST" and r.url.path.endswith("/jobs")]
 
 
+def status_writes(api, name):  # type: ignore[no-untyped-def]
+    return [r for r in api._requests if r.method.value == "PATCH"
+            and r.url.path.endswith(f"/computejobs/{name}/status")]
+
+
 async def test_job_deferred_six_hours_starts_at_its_planned_time(api, cluster, clock):
     six = clock.start + timedelta(hours=6)
     providers = two_sites(api, cluster, lambda t: 1000.0 if t >= six else 0.0, lambda t: 0.0)
@@ -66,6 +71,10 @@ async def test_job_deferred_six_hours_starts_at_its_planned_time(api, cluster, c
         assert status["phase"] == "Deferred"
         assert status["plannedStart"] == "2026-06-21T06:00:00Z"
         assert api.read(JOBS, "batch", "nightly")["spec"]["suspend"] is True
+        await asyncio.sleep(600)  # waiting: the decision is written and announced once
+        assert len(status_writes(api, "nightly")) == 1
+        assert len(events_of(api, "nightly", "Deferred")) == 1
+        assert len(job_posts(api)) == 1
         await eventually(lambda: cluster.starts, timeout=8 * 3600, step=60, what="the start")
     assert [name for name, _ in cluster.starts] == ["nightly"]
     assert abs(cluster.starts[0][1] - six) < timedelta(minutes=2)

@@ -52,9 +52,47 @@ def test_free_capacity_is_allocatable_minus_bound_requests():
         {"resources": {"requests": {"cpu": "4"}}}]}, "status": {"phase": "Succeeded"}})
     assert done is None
     assert pod_request_record({"spec": {"containers": []}}) is None
-    view = ClusterView(nodes, {"a": [running]})
+    view = ClusterView(nodes, {"a": {"p1": running}})
     free = view.free_capacity({"region": "west"})
     assert free["cpu"] == pytest.approx(22.0)
     assert free["memory"] == pytest.approx(15.0)
     assert [n.name for n in view.site_nodes({"region": "east"})] == ["c"]
     assert view.site_nodes({}) == []  # an empty selector picks nothing, never everything
+
+
+def test_the_cluster_cache_frees_a_pod_when_it_finishes_or_goes():
+    from suandian.controllers.view import ClusterCache
+
+    cache = ClusterCache()
+    cache.set_node("a", {"metadata": {"labels": {"region": "west"}},
+                         "status": {"allocatable": {"cpu": "16"}}})
+    pod = {"spec": {"nodeName": "a", "containers": [
+        {"resources": {"requests": {"cpu": "4"}}}]}, "status": {"phase": "Running"}}
+    cache.set_pod("p1", pod)
+    cache.set_pod("p2", pod)
+    view = ClusterView(cache.nodes, cache.pod_requests)
+    assert view.free_capacity({"region": "west"})["cpu"] == pytest.approx(8.0)
+    cache.set_pod("p1", {**pod, "status": {"phase": "Succeeded"}})
+    assert view.free_capacity({"region": "west"})["cpu"] == pytest.approx(12.0)
+    cache.set_pod("p2", None)
+    assert view.free_capacity({"region": "west"})["cpu"] == pytest.approx(16.0)
+    assert cache.pod_requests == {} and cache.pod_nodes == {}
+    cache.set_node("a", None)
+    assert view.site_nodes({"region": "west"}) == []
+
+
+def test_the_cluster_cache_keeps_only_what_the_controllers_read_of_a_child_job():
+    from suandian.controllers.view import ClusterCache
+
+    cache = ClusterCache()
+    cache.set_child("u", {"metadata": {
+        "name": "j", "namespace": "n", "labels": {"suandian.io/site": "a"},
+        "annotations": {"suandian.io/run-seconds": "5", "kubectl.kubernetes.io/x": "big"},
+        "managedFields": [{"big": "x" * 1000}]},
+        "spec": {"suspend": True, "template": {}}, "status": {"startTime": "t"}})
+    assert cache.child_jobs["u"] == [{
+        "metadata": {"name": "j", "namespace": "n", "labels": {"suandian.io/site": "a"},
+                     "annotations": {"suandian.io/run-seconds": "5"}},
+        "spec": {"suspend": True}, "status": {"startTime": "t"}}]
+    cache.set_child("u", None)
+    assert cache.child_jobs == {}

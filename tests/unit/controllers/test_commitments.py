@@ -1,0 +1,148 @@
+"""Arrival rounds plan only the new jobs, against what earlier decisions take; a driver
+sees its own status writes before the watch brings them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from tests.support.forecasts import powersite
+from tests.support.objects import computejob
+
+from suandian.api.validation import parse_computejob, parse_powersite
+from suandian.config import Settings
+from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
+from suandian.controllers.computejob import job_power_w
+from suandian.controllers.planning import Demand, PlanningService, SiteEntry
+from suandian.controllers.view import ClusterView, NodeRecord
+from suandian.errors import PlanningError
+from suandian.forecast import SiteForecast, TimeGrid
+
+T0 = datetime(2026, 6, 21, tzinfo=UTC)
+SLOT = timedelta(minutes=15)
+
+
+def test_commit_and_release_are_exact_and_windows_slice_the_absolute_axis():
+    c = Commitments(resources=2)
+    c.commit("a", Commitment("s", np.array([10, 11]), 5.0, np.array([1.0, 2.0])))
+    c.commit("b", Commitment("s", np.array([8, 11]), 3.0, None))  # earlier: axis grows back
+    kw, held = c.window("s", 9, 4)
+    assert list(kw) == [0.0, 5.0, 8.0, 0.0]
+    assert held[:, 1].tolist() == [1.0, 2.0] and held[:, 0].tolist() == [0.0, 0.0]
+    c.commit("a", Commitment("s", np.array([12]), 4.0, None))  # a re-plan replaces its take
+    kw, held = c.window("s", 9, 4)
+    assert list(kw) == [0.0, 0.0, 3.0, 4.0] and not held.any()
+    c.release("b")
+    c.release("a")
+    assert not c.window("s", 0, 20)[0].any()
+    assert not c.window("other", 0, 3)[0].any()
+
+
+def test_the_past_is_forgotten_and_a_late_release_takes_back_only_what_is_left():
+    c = Commitments(resources=1)
+    c.commit("a", Commitment("s", np.arange(5, 10), 2.0, np.array([1.0])))
+    assert list(c.window("s", 7, 4)[0]) == [2.0, 2.0, 2.0, 0.0]  # slots 5, 6 forgotten
+    c.release("a")
+    kw, held = c.window("s", 7, 4)
+    assert not kw.any() and not held.any()
+
+
+def test_absolute_slots_agree_whatever_now_is():
+    assert absolute_slot(T0 + timedelta(minutes=14), SLOT) == absolute_slot(T0, SLOT)
+    assert absolute_slot(T0 + SLOT, SLOT) == absolute_slot(T0, SLOT) + 1
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return T0
+
+    async def sleep_until(self, when: datetime) -> None:
+        raise AssertionError("not used")
+
+
+def service() -> PlanningService:
+    """One site, 60 kW green in slots 2-3 and 50 kW in slots 5-6, nothing otherwise."""
+    green = np.zeros(8)
+    green[2:4], green[5:7] = 60.0, 50.0
+    forecast = SiteForecast(
+        site="s", grid=TimeGrid(T0, SLOT, 8), green_kw={"wind": green},
+        green_total_kw=green, green_p10_kw=green, green_p90_kw=green,
+        storage_kw=np.zeros(8), carbon_g_per_kwh=np.full(8, 500.0),
+        carbon_p10=np.full(8, 500.0), carbon_p90=np.full(8, 500.0), price=None,
+        source="t", issued_at=T0)
+    site = parse_powersite(powersite("s", "r"))  # PUE 1.2
+    node = NodeRecord("n1", {"topology.kubernetes.io/region": "r"},
+                      {"cpu": 64.0, "memory": 256.0, "pods": 110.0}, True)
+    view = ClusterView({"n1": [node]}, {})
+    return PlanningService(Settings(), FixedClock(), lambda: {"s": SiteEntry(site, forecast)},
+                           lambda: view)
+
+
+def demand(key: str) -> Demand:
+    """50 kW IT (60 kW at the site) for 30 minutes, within two hours."""
+    job = parse_computejob(computejob(key, duration="30m", max_delay="2h"), created=T0)
+    return Demand(key, job, T0, power_w=job_power_w(job))
+
+
+async def test_an_arrival_round_plans_only_the_new_job_around_what_others_take():
+    planning = service()
+    planning.upsert(demand("a"))
+    await planning.run_round()  # the first round is a full one
+    first = planning.current("a")
+    assert first is not None and first.planned_start == T0 + 2 * SLOT
+    planning.upsert(demand("b"))
+    await planning.run_round()  # arrivals only: "a" keeps its decision, untouched
+    assert planning.current("a") is first
+    second = planning.current("b")
+    assert second is not None
+    # slots 2-3 are all taken by "a": without its commitment "b" would land there too
+    assert second.planned_start == T0 + 5 * SLOT
+
+
+async def test_a_failed_arrival_round_keeps_its_arrivals_for_the_next(monkeypatch):
+    planning = service()
+    planning.upsert(demand("a"))
+    await planning.run_round()
+    planning.upsert(demand("b"))
+    real = planning._snapshot
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise PlanningError("boom")
+
+    monkeypatch.setattr(planning, "_snapshot", broken)
+    with pytest.raises(PlanningError):
+        await planning.run_round()
+    monkeypatch.setattr(planning, "_snapshot", real)
+    await planning.run_round()
+    decided = planning.current("b")
+    assert decided is not None and decided.planned_start == T0 + 5 * SLOT
+
+
+class _Api:
+    def __init__(self) -> None:
+        self.patches: list[dict[str, object]] = []
+
+    async def patch_computejob(self, namespace: str, name: str, patch: dict[str, object],
+                               status: bool = False) -> dict[str, object]:
+        self.patches.append(patch)
+        return {}
+
+
+async def test_a_driver_sees_its_own_status_write_before_the_watch_brings_it():
+    from types import SimpleNamespace
+
+    from suandian.controllers.computejob import JobDriver
+
+    body: dict[str, object] = {"metadata": {"uid": "u", "namespace": "n", "name": "j"},
+                               "status": {"phase": "Pending", "reason": "x"}}
+    api = _Api()
+    driver = JobDriver(SimpleNamespace(api=api), body, {})  # type: ignore[arg-type]
+    await driver._patch_status({"phase": "Deferred", "plannedStart": "t"})
+    assert api.patches == [{"status": {"phase": "Deferred", "plannedStart": "t"}}]
+    # the watch has not delivered the write yet: the driver still sees it
+    assert driver.status == {"phase": "Deferred", "plannedStart": "t", "reason": "x"}
+    body["status"] = {"phase": "Deferred", "plannedStart": "t", "reason": "x"}
+    assert driver.status == body["status"] and not driver._written  # caught up
+    body["status"] = {"phase": "Running", "plannedStart": "t"}  # later news wins
+    assert driver.status["phase"] == "Running"
