@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 ANNOTATION_RUN_SECONDS = "suandian.io/run-seconds"
 ANNOTATION_RESUMED_AT = "suandian.io/resumed-at"
 TERMINAL = ("Succeeded", "Failed")
+DEADLINE_GRACE = timedelta(minutes=1)
+"""How late a start or finish may be before it counts as a deadline miss: a daemon wakes
+a moment after the time it slept until, and times in objects are written to the second."""
 
 
 def job_power_w(job: ComputeJob) -> float:
@@ -237,6 +240,8 @@ class JobDriver:
                               f"{decision.reason}")
                 metrics.record_start(decision.site, trigger="immediate", delay_s=max(
                     0.0, (now - _created(raw)).total_seconds()))
+                if now > decision.latest_start + DEADLINE_GRACE:
+                    metrics.record_deadline_miss(decision.site)
             else:
                 events.normal(raw, "Deferred", decision.reason)
                 metrics.record_deferral(decision.site)
@@ -327,6 +332,8 @@ class JobDriver:
                       f"started at {decision.site} ({trigger}): {decision.reason}")
         delay = (now - _created(self.raw)).total_seconds()
         metrics.record_start(decision.site, trigger=trigger, delay_s=delay)
+        if now > decision.latest_start + DEADLINE_GRACE:
+            metrics.record_deadline_miss(decision.site)
 
     async def _finish(self, job: ComputeJob, child: dict[str, Any], state: str) -> None:
         ctx, raw, status = self.ctx, self.raw, self.status
@@ -369,6 +376,8 @@ class JobDriver:
                 site, outcome="Succeeded" if state == "Complete" else "Failed",
                 green_kwh=energy * green, grid_kwh=energy * (1 - green), emissions_g=actual,
                 avoided_g=float(emissions.get("savedGrams") or 0.0))
+            if finished_late(job, raw, status, done):
+                metrics.record_deadline_miss(site)
         ctx.planning.remove(self.uid)
 
     # -- helpers -------------------------------------------------------------------------
@@ -421,6 +430,21 @@ class JobDriver:
         self._written = {**self._written, **fields}
 
 
+def finished_late(job: ComputeJob, raw: Mapping[str, Any], status: Mapping[str, Any],
+                  done: datetime) -> bool:
+    """Whether a job finishing at ``done`` missed its deadline and was not counted yet.
+
+    A job that started after its latest start was counted as a miss then (see
+    ``JobDriver._start``): one job counts once, so it is not counted again here.
+    """
+    _, deadline = job.window(_created(raw))
+    if done <= deadline + DEADLINE_GRACE:
+        return False
+    started, latest = _time(status.get("startedAt")), _time(status.get("latestStart"))
+    return not (started is not None and latest is not None
+                and started > latest + DEADLINE_GRACE)
+
+
 def same_decision(a: Decision, b: Decision) -> bool:
     """Same site, and start and windows within a minute (rounds run at different moments)."""
     close = timedelta(minutes=1)
@@ -467,6 +491,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     async def computejob_changed(uid: str, memo: kopf.Memo, type: str | None,
                                  body: kopf.Body, **_: Any) -> None:
         ctx = memo_context(memo)
+        ctx.census.observe(uid, None if type == "DELETED" else body)
         generation = body.get("metadata", {}).get("generation")
         observed = (body.get("status") or {}).get("observedGeneration")
         if type in ("ADDED", "DELETED") or generation != observed:

@@ -17,6 +17,7 @@ from typing import Any
 
 from suandian.api.powersite import PowerSite
 from suandian.config import Settings
+from suandian.controllers.census import JobCensus
 from suandian.controllers.clock import Clock
 from suandian.controllers.planning import PlanningService, SiteEntry
 from suandian.controllers.view import ClusterCache, ClusterView
@@ -53,6 +54,7 @@ class Context:
     samples: dict[str, deque[Sample]] = field(default_factory=dict)
     cluster: ClusterCache = field(default_factory=ClusterCache)
     view: ClusterView | None = None
+    census: JobCensus = field(default_factory=JobCensus)
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
     planning: PlanningService = field(init=False)
 
@@ -60,6 +62,7 @@ class Context:
         self.view = ClusterView(self.cluster.nodes, self.cluster.pod_requests)
         self.planning = PlanningService(self.settings, self.clock, lambda: self.sites,
                                         lambda: self.view)
+        self.planning.after_round = self.census.publish
 
     def waker(self, key: str) -> asyncio.Event:
         event = self.wakers.get(key)

@@ -119,6 +119,8 @@ class PlanningService:
         self._round_done = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
+        # called at the end of every round (the operator republishes its job census)
+        self.after_round: Callable[[], None] | None = None
         # what handed-out decisions take, for arrival rounds (see controllers.commitments)
         self._commitments = Commitments(len(DEFAULT_RESOURCES))
         # nodes and free capacity as of the last full round (arrival rounds reuse them)
@@ -259,6 +261,8 @@ class PlanningService:
                     listener = self._listeners.get(decision.key)
                     if listener is not None and old is not None and _differs(old, decision):
                         listener(decision)
+        if self.after_round is not None:
+            self.after_round()
         async with self._round_done:
             self._round += 1
             self._round_done.notify_all()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -163,7 +164,9 @@ async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
         ctx.site_versions[name] = str(generation)
     del version
     now = ctx.clock.now()
+    started = time.perf_counter()
     forecast = await keeper.refresh(now)
+    record_provider_requests(site, time.perf_counter() - started, keeper.last_error)
     health = keeper.health(now)
     before = ctx.sites.get(name)
     ctx.sites[name] = SiteEntry(site=site, forecast=forecast)
@@ -193,6 +196,24 @@ async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
     )
     metrics.record_site_forecast(name, horizon_means(forecast, now))
     return site.spec.forecast.refresh_interval
+
+
+def record_provider_requests(site: PowerSite, duration_s: float,
+                             error: BaseException | None) -> None:
+    """Count one forecast refresh as one request to each provider the site names.
+
+    The keeper fetches supply and carbon together (one request when one provider gives
+    both), so both take the refresh's wall time. A failure is charged to the provider the
+    error names, else to the supply provider (the assembly's checks, e.g. stale or gappy
+    data, judge the supply forecast first).
+    """
+    fs = site.spec.forecast
+    providers = list(dict.fromkeys((fs.supply.provider.value, fs.carbon.provider.value)))
+    named = getattr(error, "provider", None)
+    blamed = named if named in providers else providers[0]
+    for provider in providers:
+        metrics.record_provider_request(
+            provider, duration_s=duration_s, error=error if provider == blamed else None)
 
 
 def horizon_means(forecast: SiteForecast, now: Any) -> dict[str, float]:

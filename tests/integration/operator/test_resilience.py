@@ -10,6 +10,8 @@ from tests.support.forecasts import ScriptedProvider, keeper_factory, powersite
 from tests.support.objects import CJ, JOBS, PSITES, computejob, eventually
 from tests.support.operator import running_operator, start_operator
 
+from suandian import metrics
+
 pytestmark = pytest.mark.looptime
 
 REGION = "topology.kubernetes.io/region"
@@ -20,6 +22,10 @@ def one_site(api, cluster, green):  # type: ignore[no-untyped-def]
     cluster.add_node("ningxia-1", {REGION: "ningxia"})
     api.create(PSITES, powersite("ningxia", "ningxia"))
     return providers
+
+
+def sample(name: str, **labels: str) -> float | None:
+    return metrics.registry().get_sample_value(name, labels)
 
 
 def successful_job_posts(api):  # type: ignore[no-untyped-def]
@@ -66,6 +72,28 @@ async def test_overdue_job_starts_at_once_after_a_restart(api, cluster, clock):
     assert cluster.starts[0][1] - (clock.start + timedelta(hours=4)) < timedelta(minutes=2)
 
 
+async def test_job_started_after_its_latest_start_is_a_deadline_miss(api, cluster, clock):
+    metrics.reset()
+    providers = one_site(api, cluster, lambda t: 0.0)  # no green: nothing to wait for
+    factory = keeper_factory(providers)
+    first = await start_operator(api, clock, factory)
+    api.create(CJ, computejob("tardy", max_delay="1h", duration="1h",
+                              notBefore="2026-06-21T02:00:00Z"))
+    await eventually(lambda: api.read(JOBS, "batch", "tardy"), what="the child Job")
+    await eventually(lambda: sample("suandian_jobs", site="ningxia", phase="Deferred") == 1,
+                     what="the census to count the deferred job")
+    assert sample("suandian_deadline_misses_total", site="ningxia") == 0
+    await first.stop()
+    await asyncio.sleep(5 * 3600)  # its latest start (03:00) passes while no operator runs
+    assert cluster.starts == []
+    async with running_operator(api, clock, factory):
+        await eventually(lambda: cluster.starts, timeout=120, step=1, what="the start")
+        await eventually(lambda: sample("suandian_jobs", site="ningxia", phase="Running") == 1,
+                         what="the census to count the running job")
+    assert sample("suandian_deadline_misses_total", site="ningxia") == 1
+    assert sample("suandian_jobs", site="ningxia", phase="Deferred") is None
+
+
 async def test_api_faults_do_not_duplicate_or_lose_jobs(api, cluster, clock):
     providers = one_site(api, cluster, lambda t: 1000.0)
     api.fail(action="create", plural="jobs", status=500, times=2)
@@ -85,6 +113,7 @@ async def test_api_faults_do_not_duplicate_or_lose_jobs(api, cluster, clock):
 
 
 async def test_forecast_outage_degrades_the_site_and_misses_no_deadline(api, cluster, clock):
+    metrics.reset()
     provider = ScriptedProvider(lambda t: 0.0, down=True)
     cluster.add_node("ningxia-1", {REGION: "ningxia"})
     api.create(PSITES, powersite("ningxia", "ningxia"))
@@ -98,5 +127,10 @@ async def test_forecast_outage_degrades_the_site_and_misses_no_deadline(api, clu
         assert site["forecastSource"] == "conservative"
         await eventually(lambda: cluster.starts, timeout=6 * 3600, step=60, what="the start")
         latest = api.read(CJ, "batch", "steady")["status"]["latestStart"]
+    assert (sample("suandian_provider_errors_total", provider="builtin", reason="Other")
+            or 0) >= 1
+    assert sample("suandian_provider_requests_total", provider="builtin") == sample(
+        "suandian_provider_request_duration_seconds_count", provider="builtin")
+    assert sample("suandian_deadline_misses_total", site="ningxia") == 0
     assert cluster.starts[0][1].strftime("%Y-%m-%dT%H:%M:%SZ") <= latest
     assert [e for e in api.items("v1/events") if e["reason"] == "ForecastDegraded"]

@@ -117,6 +117,11 @@ class ForecastKeeper:
         self._good, self._error = fc, None
         return fc
 
+    @property
+    def last_error(self) -> ForecastError | None:
+        """Why the last refresh failed (None: it succeeded, or none was attempted yet)."""
+        return self._error
+
     def _usable(self, now: datetime) -> bool:
         return self._good is not None and now - self._good.issued_at <= self.max_staleness
 
