@@ -79,12 +79,12 @@ def explain(
                 "left: the deadline comes first")
     if job.policy == "RunNow":
         return f"policy RunNow: starting now in {name}, {green:.0%} green"
+    if job.policy == "PlaceOnly":  # named first: the policy, not the deadline, decides
+        return f"policy PlaceOnly: starting now in the greenest allowed site, {name} " \
+               f"({green:.0%} green)"
     if forced:
         return (f"starting now in {name}: latest start reached "
                 f"({latest_start:%Y-%m-%d %H:%M} UTC), {green:.0%} green")
-    if job.policy == "PlaceOnly":
-        return f"policy PlaceOnly: starting now in the greenest allowed site, {name} " \
-               f"({green:.0%} green)"
     if job.min_green_fraction > 0 and green < job.min_green_fraction - 1e-9:
         return (f"waiting for {job.min_green_fraction:.0%} green: no window reaches it; "
                 f"holds {name} at its latest start {latest_start:%Y-%m-%d %H:%M} UTC")

@@ -78,6 +78,14 @@ def test_run_now_policy_does_not_shift_and_place_only_moves_in_space_only() -> N
     assert (r.site, r.start_slot) == ("home", 0)
     assert "policy RunNow" in r.reason
     assert (p.site, p.start_slot) == ("green", 0)  # no sun yet: grid at 100 beats 700
+    assert "policy PlaceOnly" in p.reason
+
+
+def test_place_only_names_its_policy_even_at_its_latest_start() -> None:
+    snap = snapshot([site("a", sun(), 600.0)], [job("p", slack=0, policy="PlaceOnly")])
+    d = plan(snap).by_key["p"]
+    assert d.start_now and d.forced
+    assert d.reason.startswith("policy PlaceOnly")
 
 
 def test_min_green_fraction_waits_to_latest_start_when_unreachable() -> None:
