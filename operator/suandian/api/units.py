@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "humanize_duration",
     "parse_duration",
     "parse_quantity",
+    "parse_time",
 ]
 
 _NUMBER = r"(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)"  # [.] not \. : the pattern is quoted in CEL
@@ -71,6 +72,18 @@ def parse_duration(text: str) -> timedelta:
     if not math.isfinite(seconds) or seconds > _MAX_DURATION_S:
         raise ValueError(f"{text!r} is longer than a year; use at most '8784h'")
     return timedelta(seconds=seconds)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an RFC 3339 time (``Z`` or an offset) into an aware UTC :class:`datetime`.
+
+    Kubernetes, the CSV traces and the forecast services all write times this way; a time
+    without a zone is refused, because guessing one shifts a deadline by hours.
+    """
+    when = datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone; add 'Z' or an offset like '+08:00'")
+    return when.astimezone(UTC)
 
 
 def format_duration(value: timedelta) -> str:

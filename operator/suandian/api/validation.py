@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
+from suandian.api.units import parse_time
 from suandian.errors import FieldError, InvalidSpecError
 
 __all__ = ["KINDS", "field_errors", "parse_computejob", "parse_manifest", "parse_powersite"]
@@ -44,7 +45,7 @@ def parse_computejob(obj: Mapping[str, Any], *, created: datetime | None = None)
             created = stamp
         elif isinstance(stamp, str):
             try:
-                created = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+                created = parse_time(stamp)
             except ValueError:
                 created = None
     return _parse(ComputeJob, obj, context={"created": created} if created else None)

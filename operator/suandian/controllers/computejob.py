@@ -27,13 +27,14 @@ import kopf
 
 from suandian import metrics
 from suandian.api.computejob import ComputeJob
+from suandian.api.units import parse_time
 from suandian.api.validation import parse_computejob
 from suandian.controllers.context import Context, memo_context
 from suandian.controllers.driving import drive
 from suandian.controllers.planning import Demand, pinned
 from suandian.errors import InvalidSpecError, PlanningError
 from suandian.k8s import events
-from suandian.k8s.decision import Decision, format_grams, format_time, parse_time
+from suandian.k8s.decision import Decision, format_grams, format_time
 from suandian.k8s.jobs import (
     ANNOTATION_OWNER_UID,
     LABEL_MANAGED_BY,

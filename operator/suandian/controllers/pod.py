@@ -18,7 +18,7 @@ from typing import Any
 
 import kopf
 
-from suandian.api.units import parse_duration
+from suandian.api.units import parse_duration, parse_time
 from suandian.api.validation import parse_computejob
 from suandian.config import Settings
 from suandian.controllers.context import Context, memo_context
@@ -26,7 +26,7 @@ from suandian.controllers.driving import drive
 from suandian.controllers.planning import Demand
 from suandian.errors import FieldError, InvalidSpecError, KubeApiError, PlanningError
 from suandian.k8s import events
-from suandian.k8s.decision import Decision, parse_time
+from suandian.k8s.decision import Decision
 from suandian.k8s.pods import (
     GATE,
     MANAGED_LABEL,

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from suandian.api.units import parse_time  # decoding annotations
+from suandian.planner.reasons import format_grams as _format_grams
+
 __all__ = [
     "ANNOTATION_LATEST_START",
     "ANNOTATION_PLANNED_START",
@@ -169,20 +172,7 @@ def format_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(text: str) -> datetime:
-    """Parse an RFC 3339 time (``Z`` or an offset); raise ValueError when it is not one."""
-    when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone")
-    return when.astimezone(UTC)
-
-
 def format_grams(grams: float) -> str:
-    """Grams of CO2 for people: ``850 g``, ``41.2 kg``, ``3.10 t``."""
-    sign = "-" if grams < 0 else ""
-    grams = abs(grams)
-    if grams >= 1e6:
-        return f"{sign}{grams / 1e6:.2f} t"
-    if grams >= 1e3:
-        return f"{sign}{grams / 1e3:.1f} kg"
-    return f"{sign}{grams:.0f} g"
+    """Grams for ``status.saved``: ``850 g``, ``41.2 kg``, ``3.10 t`` (the planner's format,
+    without the ``CO2`` the column header already says)."""
+    return _format_grams(grams, unit="")

@@ -16,15 +16,17 @@ _SOURCE_WORDS = {
 }
 
 
-def format_grams(grams: float) -> str:
-    """``850 gCO2``, ``41 kgCO2``, ``3.2 tCO2``."""
+def format_grams(grams: float, unit: str = "CO2") -> str:
+    """Grams of CO2 for people: ``850 gCO2``, ``41.2 kgCO2``, ``60 kgCO2``, ``3.10 tCO2``
+    (``unit=""`` for the short form of ``status.saved``: ``41.2 kg``)."""
     g = abs(grams)
     sign = "-" if grams < 0 else ""
     if g >= 1e6:
-        return f"{sign}{g / 1e6:.1f} tCO2"
+        return f"{sign}{g / 1e6:.2f} t{unit}"
     if g >= 1e3:
-        return f"{sign}{g / 1e3:.0f} kgCO2" if g >= 1e4 else f"{sign}{g / 1e3:.1f} kgCO2"
-    return f"{sign}{g:.0f} gCO2"
+        kg = f"{g / 1e3:.1f}".removesuffix(".0")
+        return f"{sign}{kg} kg{unit}"
+    return f"{sign}{g:.0f} g{unit}"
 
 
 def _wait_words(slots: int, slot_hours: float) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suandian.api.units import format_duration, parse_duration
+from suandian.api.units import format_duration, parse_duration, parse_time
 from suandian.errors import FieldError, ScenarioError
 
 __all__ = ["JOB_CLASSES", "JobClass", "TraceJob", "generate_trace", "read_trace", "write_trace"]
@@ -186,7 +186,7 @@ def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
 
 
 def _time(text: str, column: str) -> datetime:
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        raise ValueError(f"{column}: {text!r} has no time zone (add Z or +08:00)")
-    return value
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise ValueError(f"{column}: {exc}") from None

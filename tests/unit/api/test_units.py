@@ -118,3 +118,14 @@ def test_quantity_parser_never_crashes(text: str) -> None:
         return
     assert value >= 0
     assert re.fullmatch(QUANTITY_PATTERN, text.strip())
+
+
+def test_times_need_a_zone_and_come_back_in_utc() -> None:
+    from datetime import UTC, datetime
+
+    from suandian.api.units import parse_time
+
+    assert parse_time("2026-11-29T08:00:00+08:00") == datetime(2026, 11, 29, 0, tzinfo=UTC)
+    assert parse_time("2026-11-29T00:00:00Z").tzinfo is UTC
+    with pytest.raises(ValueError, match=r"no time zone"):
+        parse_time("2026-11-29T08:00:00")

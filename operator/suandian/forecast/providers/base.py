@@ -29,6 +29,7 @@ import numpy as np
 from pydantic import SecretStr
 
 from suandian.api.powersite import SecretKeyRef
+from suandian.api.units import parse_time
 from suandian.errors import (
     ProviderAuthError,
     ProviderError,
@@ -110,12 +111,9 @@ def parse_instant(provider: str, text: Any) -> datetime:
     if not isinstance(text, str):
         raise ProviderResponseError(provider, "MalformedResponse", f"time {text!r} is no string")
     try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return parse_time(text)
     except ValueError as exc:
-        raise ProviderResponseError(provider, "MalformedResponse", f"bad time {text!r}") from exc
-    if t.tzinfo is None:
-        raise ProviderResponseError(provider, "MalformedResponse", f"time {text!r} has no zone")
-    return t.astimezone(UTC)
+        raise ProviderResponseError(provider, "MalformedResponse", f"bad time: {exc}") from exc
 
 
 class Credentials:
