@@ -67,19 +67,10 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def running_operator(
-    emulator: ApiEmulator,
-    clock: Clock,
-    keeper_factory: KeeperFactory,
-    *,
-    settings: Settings | None = None,
-    webhook_port: int | None = None,
-    standalone: bool = True,
-    priority: int = 0,
-    **kwargs: Any,
+    emulator: ApiEmulator, clock: Clock, keeper_factory: KeeperFactory, **kwargs: Any,
 ) -> AsyncIterator[OperatorHandle]:
-    handle = await start_operator(emulator, clock, keeper_factory, settings=settings,
-                                  webhook_port=webhook_port, standalone=standalone,
-                                  priority=priority, **kwargs)
+    """:func:`start_operator` (same options) as a context that stops it on the way out."""
+    handle = await start_operator(emulator, clock, keeper_factory, **kwargs)
     try:
         yield handle
     finally:

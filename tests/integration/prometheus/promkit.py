@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.support.operator import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "helm" / "suandian" / "alerts" / "suandian.rules.yaml"
@@ -25,12 +25,6 @@ def require_binary(name: str) -> str:
             pytest.fail(f"{message}: required under CI")
         pytest.skip(message)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrometheusServer:
