@@ -78,19 +78,8 @@ class SiteEntry:
 
 
 def signals_from(forecast: SiteForecast, offset: int, slots: int) -> SiteSignals:
-    """A forecast's arrays from slot ``offset`` as the planner's :class:`SiteSignals`.
-
-    Storage discharge counts as green supply (P50 and P10 alike): the battery was charged
-    from the site's own green surplus.
-    """
-    s = slice(offset, offset + slots)
-    return SiteSignals(
-        green_p50_kw=np.asarray(forecast.green_supply_kw[s], dtype=float),
-        green_p10_kw=np.asarray((forecast.green_p10_kw + forecast.storage_kw)[s], dtype=float),
-        carbon_g_per_kwh=np.asarray(forecast.carbon_g_per_kwh[s], dtype=float),
-        green_by_source_kw={k: np.asarray(v[s], dtype=float)
-                            for k, v in forecast.green_kw.items()},
-    )
+    """The forecast from slot ``offset`` as planner signals (see ``SiteSignals.from_forecast``)."""
+    return SiteSignals.from_forecast(forecast, offset, slots)
 
 
 class PlanningService:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 
@@ -20,7 +21,10 @@ from suandian.errors import PlanningError
 from suandian.planner.model import FloatArray, JobDemand, NodeInfo, SiteSupply, Snapshot
 from suandian.planner.power import DEFAULT_RESOURCES, estimate_power_w
 
-__all__ = ["JobInput", "SiteSignals", "job_demand_from", "site_supply_from", "snapshot_from"]
+__all__ = [
+    "ForecastArrays", "JobInput", "SiteSignals", "job_demand_from", "site_supply_from",
+    "snapshot_from",
+]
 
 _GIB = 1024.0**3
 _GPU_LABEL = "nvidia.com/gpu.product"
@@ -35,6 +39,42 @@ class SiteSignals:
     green_p10_kw: FloatArray
     carbon_g_per_kwh: FloatArray
     green_by_source_kw: Mapping[str, FloatArray] = field(default_factory=dict)
+
+    @classmethod
+    def from_forecast(cls, forecast: ForecastArrays, offset: int = 0,
+                      slots: int | None = None) -> SiteSignals:
+        """A forecast's arrays from slot ``offset`` (``slots`` of them, or all the rest).
+
+        Storage discharge counts as green supply, P50 and P10 alike: the battery was
+        charged from the site's own green surplus. The operator and ``suandian plan``
+        both build their snapshots through here, so a dry run sees what the operator sees.
+        """
+        s = slice(offset, None if slots is None else offset + slots)
+        return cls(
+            green_p50_kw=np.asarray((forecast.green_total_kw + forecast.storage_kw)[s],
+                                    dtype=float),
+            green_p10_kw=np.asarray((forecast.green_p10_kw + forecast.storage_kw)[s],
+                                    dtype=float),
+            carbon_g_per_kwh=np.asarray(forecast.carbon_g_per_kwh[s], dtype=float),
+            green_by_source_kw={k: np.asarray(v[s], dtype=float)
+                                for k, v in forecast.green_kw.items()},
+        )
+
+
+class ForecastArrays(Protocol):
+    """What :meth:`SiteSignals.from_forecast` reads of a forecast (``suandian.forecast``'s
+    ``SiteForecast`` has it; the planner does not import the forecast layer)."""
+
+    @property
+    def green_total_kw(self) -> np.ndarray: ...
+    @property
+    def green_p10_kw(self) -> np.ndarray: ...
+    @property
+    def storage_kw(self) -> np.ndarray: ...
+    @property
+    def carbon_g_per_kwh(self) -> np.ndarray: ...
+    @property
+    def green_kw(self) -> Mapping[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True)

@@ -115,14 +115,7 @@ def dry_run_plan(paths: Sequence[Path], *, now: datetime | None = None,
     if not sites:
         sites = list(builtin_sites().values())
     forecasts = builtin_forecasts(sites, grid, seed, issued_at=now)
-    signals = {
-        name: SiteSignals(
-            green_p50_kw=f.green_total_kw + f.storage_kw,
-            green_p10_kw=f.green_p10_kw + f.storage_kw,
-            carbon_g_per_kwh=f.carbon_g_per_kwh,
-            green_by_source_kw=dict(f.green_kw),
-        ) for name, f in forecasts.items()
-    }
+    signals = {name: SiteSignals.from_forecast(f) for name, f in forecasts.items()}
     snap = snapshot_from(now=grid.start, slot=grid.slot, sites=sites, signals=signals, jobs=jobs)
     return plan(snap), sites
 
