@@ -1,33 +1,19 @@
 """The ``suandian`` command line: the operator, the simulator and the tools around them.
 
 Each command is a thin shell over a library function, so that what the CLI does can be
-done from Python too. Commands whose capability a later release brings say so in their
-help and exit with status 2; they never pretend.
+done from Python too.
 """
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from suandian import __version__
-from suandian.errors import NotYetAvailable
 
 __all__ = ["cli", "main"]
-
-EXIT_NOT_AVAILABLE = 2
-
-
-def _not_yet(capability: str) -> NoReturn:
-    click.echo(
-        f"suandian: {capability} is not yet available in this release ({__version__}).",
-        err=True,
-    )
-    raise SystemExit(EXIT_NOT_AVAILABLE)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -290,8 +276,4 @@ def run(namespaces: tuple[str, ...], clusterwide: bool, peering_name: str, prior
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        cli(prog_name="suandian")
-    except NotYetAvailable as exc:
-        click.echo(f"suandian: {exc}", err=True)
-        sys.exit(EXIT_NOT_AVAILABLE)
+    cli(prog_name="suandian")

@@ -14,8 +14,7 @@ Callers catch the narrowest class they can act on; the controllers turn these in
     │   │   └── ProviderResponseError   malformed, out-of-range, stale or gappy data
     │   └── ForecastUnavailable   no good forecast and nothing left to fall back on
     ├── PlanningError             the planner was handed an inconsistent snapshot
-    ├── KubeApiError              the Kubernetes API refused or failed a request (has .status)
-    └── NotYetAvailable           a CLI capability that a later release brings
+    └── KubeApiError              the Kubernetes API refused or failed a request (has .status)
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ __all__ = [
     "ForecastUnavailable",
     "InvalidSpecError",
     "KubeApiError",
-    "NotYetAvailable",
     "PlanningError",
     "ProviderAuthError",
     "ProviderError",
@@ -126,7 +124,3 @@ class KubeApiError(SuandianError):
     @property
     def transient(self) -> bool:
         return self.status in (0, 408, 409, 429) or self.status >= 500
-
-
-class NotYetAvailable(SuandianError):
-    """A documented capability that this release does not have yet."""
