@@ -193,6 +193,14 @@ async def run_suandian(url: str, conn: Any, args: argparse.Namespace) -> dict[st
     decided, deferred = await loop.run_in_executor(None, conn.recv)
     settle = time.perf_counter() - t0
     peak_idle = rss_mb()
+    if args.memory_profile:
+        import tracemalloc
+
+        top = tracemalloc.take_snapshot().statistics("filename")
+        print("largest live allocations by file (tracemalloc):", file=sys.stderr)
+        for stat in top[:15]:
+            print(f"  {stat.size / 2**20:8.1f} MB {stat.count:9d} blocks  "
+                  f"{stat.traceback[0].filename}", file=sys.stderr)
     quiet = await quiesce(args.timeout)
     print(f"operator quiet {quiet:.1f} s after the last decision", file=sys.stderr, flush=True)
     conn.send(("burst", "job-", args.jobs, args.rate))
@@ -277,6 +285,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--debug", action="store_true", help="log planning rounds to stderr")
     parser.add_argument("--profile", action="store_true", help="profile the operator (stderr)")
+    parser.add_argument("--memory-profile", action="store_true",
+                        help="print where the operator's live memory is, once the idle jobs "
+                             "are decided (tracemalloc: slow, and RSS figures include it)")
     args = parser.parse_args()
     if args.debug:
         import logging
@@ -290,6 +301,10 @@ def main() -> None:
     server.start()
     url = ours.recv()
     print(f"API server up at {url}; starting the operator", file=sys.stderr, flush=True)
+    if args.memory_profile:
+        import tracemalloc
+
+        tracemalloc.start()
     if args.profile:
         import cProfile
         import pstats
@@ -297,6 +312,8 @@ def main() -> None:
         profiler = cProfile.Profile()
         result = profiler.runcall(asyncio.run, run_suandian(url, ours, args))
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        profiler.dump_stats("bench_operator.prof")
+        print("profile saved to bench_operator.prof (python -m pstats)", file=sys.stderr)
     else:
         result = asyncio.run(run_suandian(url, ours, args))
     print("operator run done; baseline next", file=sys.stderr, flush=True)

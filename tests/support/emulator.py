@@ -12,7 +12,8 @@ is answered, and has no garbage collector. This subclass adds exactly those, no 
 - ``generation`` bumped when ``spec`` changes; the ``status`` subresource: a patch to
   ``/status`` changes only ``status``, a patch to the object never changes ``status``;
 - ``metadata.resourceVersion`` in a merge patch is a precondition (409 on mismatch);
-- list answers the current ``resourceVersion``; a watch streams only what happened after
+- list answers the current ``resourceVersion``, in pages when asked for a ``limit`` (the
+  ``continue`` token serves the rest of the same snapshot); a watch streams only what happened after
   the one asked for, answers ``410 Gone`` when that is compacted away, and ends after
   ``timeoutSeconds`` (loop time);
 - deletion of an owner deletes its dependents (``ownerReferences``; background GC);
@@ -110,6 +111,8 @@ class ApiEmulator(kmock.KubernetesEmulator):
     )
     _faults: list[Fault] = attrs.field(factory=list, init=False)
     _listeners: list[Callable[[Change], None]] = attrs.field(factory=list, init=False)
+    _pages: dict[str, tuple[str, list[dict[str, Any]]]] = attrs.field(factory=dict, init=False)
+    pages_served: int = attrs.field(default=0, init=False)
 
     # -- test-side API -------------------------------------------------------------------
 
@@ -366,8 +369,25 @@ class ApiEmulator(kmock.KubernetesEmulator):
     # -- serving -------------------------------------------------------------------------
 
     async def _serve_list(self, request: kmock.Request) -> Any:
-        objs = [obj for obj in self._select(request) if _labels_match(request, obj)]
-        return {"metadata": {"resourceVersion": str(self._rv)}, "items": objs}
+        params = request.params or {}
+        token = params.get("continue")
+        if token:  # the next page of a list answered earlier, from its snapshot
+            if token not in self._pages:
+                raise kmock.KubernetesError(status=410, reason="Expired",
+                                            message="the continue token has expired",
+                                            details={})
+            rv, objs = self._pages.pop(token)
+        else:
+            rv = str(self._rv)
+            objs = [obj for obj in self._select(request) if _labels_match(request, obj)]
+        limit = int(params.get("limit") or 0)
+        meta: dict[str, Any] = {"resourceVersion": rv}
+        if limit and len(objs) > limit:
+            token = uuid.uuid4().hex
+            self._pages[token] = (rv, objs[limit:])
+            objs, meta["continue"] = objs[:limit], token
+        self.pages_served += 1
+        return {"metadata": meta, "items": objs}
 
     async def _serve_watch(self, request: kmock.Request) -> Any:
         yield b""

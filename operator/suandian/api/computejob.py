@@ -288,6 +288,9 @@ class ComputeJobStatus(ApiModel):
     """When the child Job finished."""
     expected_green_fraction: float | None = Field(default=None, ge=0, le=1)
     """Expected share of green energy, 0 to 1."""
+    actual_green_fraction: float | None = Field(default=None, ge=0, le=1)
+    """Once done: the share of green energy the site was observed to supply during the
+    run (its green supply over its compute power, capped at 1), 0 to 1."""
     green_percent: int | None = Field(default=None, ge=0, le=100)
     """``expectedGreenFraction`` (or the measured one, once done) in percent."""
     energy_kwh: float | None = Field(default=None, alias="energyKWh", ge=0)

@@ -30,6 +30,12 @@ class JobCensus:
     def counts(self) -> dict[Key, int]:
         return dict(self._counts)
 
+    def clear(self) -> None:
+        """Forget every job (a paused replica: the active one publishes the census)."""
+        self._where.clear()
+        self._counts.clear()
+        self.publish()
+
     def observe(self, uid: str, body: Mapping[str, Any] | None) -> None:
         """Note a job's current body (None: deleted); publish the census if it changed.
 

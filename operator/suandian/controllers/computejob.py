@@ -1,14 +1,16 @@
 """ComputeJob controller: validate, plan, create the suspended child Job, start it on time.
 
-One kopf daemon per unfinished ComputeJob (paused by kopf on a standby replica) runs
-:class:`JobDriver` until the job is done. Each step reads the truth from the objects
-(the ComputeJob's spec and status, the child Job as last watched), so a
-restarted operator continues where the last stopped: a job whose planned or latest start
-has passed starts at once; a started job is never started again (unsuspending a running
-Job is a no-op). The step:
+The watch handler keeps each job's compact record (:mod:`.book`) and wakes the
+operator's one :class:`~suandian.controllers.scheduler.Scheduler`, which runs
+:func:`step` for the job: now, and again when the step says it is due. Each step reads
+the truth from the objects (the ComputeJob's spec and status, the child Job as last
+watched), so a restarted operator continues where the last stopped: a job whose planned
+or latest start has passed starts at once; a started job is never started again
+(unsuspending a running Job is a no-op). The step:
 
 1. validate the spec (invalid: ``Valid=False`` naming the fields, a Warning, nothing made);
-2. get a decision from the planning round (or keep the one in ``status`` while the job runs);
+2. get a decision from the planning rounds (or keep the one in ``status`` while the job
+   runs, or while a re-plan is pending: a job never waits past its latest start for one);
 3. create the child Job suspended, with the site required and ranked nodes preferred;
 4. move it (patch affinity) if a re-plan picked another site and it never started;
 5. unsuspend it at ``min(plannedStart, latestStart)``; interruptible jobs follow their
@@ -26,13 +28,12 @@ from typing import Any
 import kopf
 
 from suandian import metrics
-from suandian.api.computejob import ComputeJob
 from suandian.api.units import parse_time
-from suandian.api.validation import parse_computejob
+from suandian.controllers.accounting import account_run
+from suandian.controllers.book import JobRecord
 from suandian.controllers.context import Context, memo_context
-from suandian.controllers.driving import drive
-from suandian.controllers.planning import Demand, pinned
-from suandian.errors import InvalidSpecError, PlanningError
+from suandian.controllers.planning import Demand
+from suandian.errors import PlanningError
 from suandian.k8s import events
 from suandian.k8s.decision import Decision, format_grams, format_time
 from suandian.k8s.jobs import (
@@ -45,32 +46,26 @@ from suandian.k8s.jobs import (
     job_state,
     suspend_patch,
 )
-from suandian.k8s.status import with_condition
-from suandian.planner import JobDecision, estimate_power_w
-from suandian.planner.build import to_planner_units
+from suandian.k8s.status import condition_status, with_condition
+from suandian.planner import JobDecision, JobTerms
 
-__all__ = ["JobDriver", "decision_from_plan", "job_power_w", "register"]
+__all__ = ["JobDriver", "decision_from_plan", "register", "same_decision", "step"]
 
 log = logging.getLogger(__name__)
 
+KIND = "cj"  # scheduler keys: "cj/<uid>"
 ANNOTATION_RUN_SECONDS = "suandian.io/run-seconds"
 ANNOTATION_RESUMED_AT = "suandian.io/resumed-at"
 TERMINAL = ("Succeeded", "Failed")
 DEADLINE_GRACE = timedelta(minutes=1)
-"""How late a start or finish may be before it counts as a deadline miss: a daemon wakes
-a moment after the time it slept until, and times in objects are written to the second."""
+"""How late a start or finish may be before it counts as a deadline miss: the scheduler
+wakes a moment after the time it slept until, and times in objects are written to the
+second."""
+QUARTER = timedelta(minutes=15)
 
 
-def job_power_w(job: ComputeJob) -> float:
-    """IT power of the whole job: ``spec.power.watts`` or estimated from requests."""
-    if job.spec.power is not None:
-        return job.spec.power.watts
-    pods = job.spec.template.spec.parallelism
-    total: dict[str, float] = {}
-    for container in job.spec.template.spec.template.spec.containers:
-        for name, amount in container.resources.requests.items():
-            total[name] = total.get(name, 0.0) + to_planner_units(name, amount) * pods
-    return estimate_power_w(total)
+def key_of(uid: str) -> str:
+    return f"{KIND}/{uid}"
 
 
 def decision_from_plan(d: JobDecision) -> Decision | None:
@@ -86,211 +81,203 @@ def decision_from_plan(d: JobDecision) -> Decision | None:
     )
 
 
+async def step(ctx: Context, key: str) -> datetime | None:
+    """The scheduler's step for the ComputeJob ``cj/<uid>``."""
+    record = ctx.book.get(key.partition("/")[2])
+    if record is None:
+        return None
+    return await JobDriver(ctx, record).step()
+
+
 class JobDriver:
-    """Drives one ComputeJob; :meth:`step` does what is due and says when to look again."""
+    """Drives one ComputeJob for one step; its state lives in the record and the objects."""
 
-    def __init__(self, ctx: Context, body: kopf.Body, child_jobs: Mapping[str, Any]) -> None:
+    def __init__(self, ctx: Context, record: JobRecord) -> None:
         self.ctx = ctx
-        self.body = body
-        self.child_jobs = child_jobs
-        self.uid = str(body["metadata"]["uid"])
-        self._model: tuple[int | None, ComputeJob] | None = None
-        # the status fields this driver wrote last, until the watched body shows them:
-        # a step between our write and its watch event must not write (or announce) again
-        self._written: dict[str, Any] = {}
-
-    def finished(self) -> bool:
-        return self.status.get("phase") in TERMINAL
-
-    def _parsed(self, raw: Mapping[str, Any], created: datetime,
-                generation: int | None) -> ComputeJob:
-        """The validated spec, parsed once per generation (steps are frequent)."""
-        if self._model is None or self._model[0] != generation:
-            self._model = (generation, parse_computejob(raw, created=created))
-        return self._model[1]
-
-    # -- reading the objects -------------------------------------------------------------
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        return dict(self.body)
+        self.record = record
+        self.key = key_of(record.uid)
 
     @property
     def status(self) -> dict[str, Any]:
-        status = dict(self.body.get("status") or {})
-        if self._written:
-            if all(status.get(k) == v for k, v in self._written.items()):
-                self._written = {}  # the body has caught up
-            else:
-                status.update(self._written)
-        return status
+        return self.record.status
 
     def child(self) -> dict[str, Any] | None:
-        if self.uid in self.child_jobs:
-            for job in self.child_jobs[self.uid]:
-                return dict(job)
+        for job in self.ctx.cluster.child_jobs.get(self.record.uid, ()):
+            return dict(job)
         return None
 
     # -- the step ------------------------------------------------------------------------
 
     async def step(self) -> datetime | None:
-        """Act on what is due now; the time to act next (None: wait for a change)."""
-        ctx, raw = self.ctx, self.raw
+        """Act on what is due now; the time to act next (None: wait to be woken)."""
+        ctx, record = self.ctx, self.record
         now = ctx.clock.now()
-        meta = raw["metadata"]
-        generation = meta.get("generation")
         status = self.status
         if status.get("phase") in TERMINAL:
             return None
-        created = parse_time(meta["creationTimestamp"])
-        try:
-            job = self._parsed(raw, created, generation)
-        except InvalidSpecError as exc:
-            await self._invalid(exc, generation)
+        terms = record.terms
+        if terms is None:
+            await self._invalid(record.problem or "invalid spec")
             return None
-        if _condition(status, "Valid") == "False":  # it was invalid and is valid now
-            await self._patch_status({"conditions": self._valid(now, generation)})
+        if condition_status(status.get("conditions"), "Valid") == "False":
+            await self._patch_status({"conditions": self._valid(now)})  # fixed since
         child = self.child()
         state = job_state(child) if child else None
         if state in ("Complete", "Failed") and child is not None:
-            await self._finish(job, child, state)
+            await self._finish(terms, child, state)
             return None
         started = bool(child and (child.get("status") or {}).get("startTime"))
         if child is not None and not started and status.get("observedGeneration") not in (
-                None, generation):
+                None, record.generation):
             # the spec changed while the job waited: rebuild the child from the new template
             await ctx.api.delete_job(child["metadata"]["namespace"], child["metadata"]["name"])
-            events.normal(raw, "SpecChanged", "the spec changed before the start: re-planning")
+            ctx.cluster.set_child(record.uid, None)
+            events.normal(record.ref(), "SpecChanged",
+                          "the spec changed before the start: re-planning")
             return now
-        decision = await self._decision(job, created, child, started, state)
+        decision = self._decision(terms, child, started, state)
         if decision is None:
-            return now + ctx.settings.replan_interval
+            return await self._undecided(now)
         if child is None:
-            child = await self._create(job, decision)
-            # the status just written reaches this body with the next watch event; acting
-            # again before then would write it twice
+            child = await self._create(terms, decision)
+            if child is None:
+                return now
+            # the status just written reaches the record with the next watch event
             return None if job_state(child) != "Suspended" else decision.start_by()
-        return await self._act(job, decision, child, state, started, now, generation)
+        return await self._act(terms, decision, child, state, started, now)
 
-    async def _decision(self, job: ComputeJob, created: datetime, child: dict[str, Any] | None,
-                        started: bool, state: str | None) -> Decision | None:
-        ctx = self.ctx
+    def _decision(self, terms: JobTerms, child: dict[str, Any] | None, started: bool,
+                  state: str | None) -> Decision | None:
+        """The decision to act on now; registers the job with planning as it stands."""
+        ctx, record = self.ctx, self.record
         stored = Decision.from_status(self.status)
-        power = job_power_w(job)
         if started and child is not None:
-            site = child["metadata"].get("labels", {}).get(LABEL_SITE) or (
+            site = (child["metadata"].get("labels") or {}).get(LABEL_SITE) or (
                 stored.site if stored else None)
             if site is None:
                 return stored
-            remaining = self._remaining(job, child)
-            if state == "Running" or not job.spec.interruptible or remaining <= timedelta(0):
+            remaining = self._remaining(terms, child)
+            if state == "Running" or not terms.interruptible or remaining <= timedelta(0):
                 # it takes supply from now on for what is left (to the quarter hour: a new
                 # round only when that changes, not at every step)
-                left = timedelta(minutes=15) * max(1, -(-remaining // timedelta(minutes=15)))
-                ctx.planning.upsert(Demand(self.uid, job, created, running_site=site,
-                                           remaining=left, power_w=power))
+                left = QUARTER * max(1, -(-remaining // QUARTER))
+                ctx.planning.upsert(Demand(self.key, terms, record.created,
+                                           running_site=site, remaining=left))
                 return stored
-            demand = Demand(self.uid, pinned(job, site), created, remaining=remaining,
-                            power_w=power)
+            demand = Demand(self.key, terms.pinned(site), record.created, remaining=remaining)
         else:
-            demand = Demand(self.uid, job, created, power_w=power)
-        current = ctx.planning.current(self.uid)
-        if current is None or ctx.planning.stale(self.uid, demand):
-            try:
-                current = await ctx.planning.decide(demand, lambda _d: ctx.wake(self.uid))
-            except PlanningError as exc:
-                events.warning(self.raw, "PlanningFailed", str(exc))
-                return stored
-        decision = decision_from_plan(current)
-        if decision is None:
-            await self._patch_status({"phase": "Pending", "reason": current.reason,
-                                      "latestStart": format_time(current.latest_start)})
-            return None
-        return decision
+            demand = Demand(self.key, terms, record.created)
+        current = ctx.planning.current(self.key)
+        if current is None or ctx.planning.stale(self.key, demand):
+            ctx.planning.upsert(demand, lambda _d: ctx.scheduler.wake(self.key))
+            # until the round answers, what the objects say stands (never past latestStart)
+            return stored if stored is not None and record.template is None else None
+        return decision_from_plan(current)
 
-    async def _create(self, job: ComputeJob, decision: Decision) -> dict[str, Any]:
-        ctx, raw = self.ctx, self.raw
+    async def _undecided(self, now: datetime) -> datetime | None:
+        """No decision yet: wait for the round; say why in the status when it placed the
+        job nowhere, and look again after ``replan_interval``."""
+        ctx = self.ctx
+        current = ctx.planning.current(self.key)
+        if current is not None and not ctx.planning.pending(self.key):
+            fields = {"phase": "Pending", "reason": current.reason,
+                      "latestStart": format_time(current.latest_start)}
+            if any(self.status.get(k) != v for k, v in fields.items()):
+                await self._patch_status(fields)
+            return now + ctx.settings.replan_interval
+        if not ctx.sites and self.status.get("reason") != NO_SITES:
+            await self._patch_status({"phase": "Pending", "reason": NO_SITES})
+        return None
+
+    async def _create(self, terms: JobTerms, decision: Decision) -> dict[str, Any] | None:
+        ctx, record = self.ctx, self.record
         site = ctx.sites.get(decision.site)
         if site is None:
             raise PlanningError(f"site {decision.site} vanished")
+        if record.template is None:
+            # the child is gone although the status names it (deleted by someone): the
+            # status write that forgets it answers with the whole object, template included
+            fresh = await ctx.api.patch_computejob(record.namespace, record.name,
+                                                   {"status": {"jobName": None}}, status=True)
+            ctx.book.observe(fresh)
+            return None
         now = ctx.clock.now()
-        body = build_child_job(raw, decision, site.site.spec.node_selector, job.spec.duration)
-        due = now >= decision.start_by() and not (job.spec.interruptible and decision.windows
+        body = build_child_job(record.manifest(), decision, site.site.spec.node_selector,
+                               terms.duration)
+        due = now >= decision.start_by() and not (terms.interruptible and decision.windows
                                                    and decision.window_at(now) is None)
         if due:
             # due at once: created running (the same Job, one request and one status
             # write fewer than creating it suspended and unsuspending it)
             body["spec"]["suspend"] = False
             body["metadata"]["annotations"][ANNOTATION_RESUMED_AT] = format_time(now)
-        created, fresh = await ctx.api.create_job(body)
+        created, fresh_child = await ctx.api.create_job(body)
         owner = (created.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_OWNER_UID)
-        if owner == self.uid:  # known at once: the next step must not create it again
-            ctx.cluster.set_child(self.uid, created)
-        if fresh:
-            generation = raw["metadata"].get("generation")
+        if owner == record.uid:  # known at once: the next step must not create it again
+            ctx.cluster.set_child(record.uid, created)
+        if fresh_child:
             fields: dict[str, Any] = {
                 **decision.status_fields(), "phase": "Running" if due else "Deferred",
-                "jobName": body["metadata"]["name"], "observedGeneration": generation,
-                "conditions": self._valid(now, generation),
+                "jobName": body["metadata"]["name"], "observedGeneration": record.generation,
+                "conditions": self._valid(now),
             }
             if due:
                 fields["startedAt"] = format_time(now)
                 fields["conditions"] = with_condition(
                     fields["conditions"], "Started", True, "Immediate", decision.reason, now)
-                events.normal(raw, "Started", f"started at {decision.site} (immediate): "
-                              f"{decision.reason}")
+                events.normal(record.ref(), "Started", f"started at {decision.site} "
+                              f"(immediate): {decision.reason}")
                 metrics.record_start(decision.site, trigger="immediate", delay_s=max(
-                    0.0, (now - _created(raw)).total_seconds()))
+                    0.0, (now - record.created).total_seconds()))
                 if now > decision.latest_start + DEADLINE_GRACE:
                     metrics.record_deadline_miss(decision.site)
             else:
-                events.normal(raw, "Deferred", decision.reason)
+                events.normal(record.ref(), "Deferred", decision.reason)
                 metrics.record_deferral(decision.site)
             await self._patch_status(fields)
+        record.template = None  # the child has it now; ten thousand templates are heavy
         return created
 
-    def _valid(self, now: datetime, generation: int | None) -> list[dict[str, Any]]:
+    def _valid(self, now: datetime) -> list[dict[str, Any]]:
         return with_condition(self.status.get("conditions"), "Valid", True, "SpecValid",
-                              "the spec is valid", now, generation)
+                              "the spec is valid", now, self.record.generation)
 
-    async def _act(self, job: ComputeJob, decision: Decision, child: dict[str, Any],
-                   state: str | None, started: bool, now: datetime,
-                   generation: int | None) -> datetime | None:
-        ctx, raw, status = self.ctx, self.raw, self.status
+    async def _act(self, terms: JobTerms, decision: Decision, child: dict[str, Any],
+                   state: str | None, started: bool, now: datetime) -> datetime | None:
+        ctx, record, status = self.ctx, self.record, self.status
         ns, name = child["metadata"]["namespace"], child["metadata"]["name"]
         child_site = (child["metadata"].get("labels") or {}).get(LABEL_SITE)
         if state == "Suspended" and not started and child_site != decision.site:
             site = ctx.sites.get(decision.site)
             if site is not None:
-                user = ((job.spec.template.spec.template.spec.model_extra or {})
-                        .get("affinity"))
                 await ctx.api.patch_job(ns, name, affinity_patch(
-                    child, decision, site.site.spec.node_selector, user))
-                events.normal(raw, "Moved", f"moved from {child_site} to {decision.site}: "
-                              f"{decision.reason}")
+                    child, decision, site.site.spec.node_selector, record.user_affinity))
+                events.normal(record.ref(), "Moved", f"moved from {child_site} to "
+                              f"{decision.site}: {decision.reason}")
         running = state in ("Running", "Pending")
-        if job.spec.interruptible and started:
-            return await self._interruptible(job, decision, child, running, now)
+        if terms.interruptible and started:
+            return await self._interruptible(terms, decision, child, running, now)
         if running:
-            await self._sync_status(decision, "Running", generation)
+            await self._sync_status(decision, "Running")
             return None
         due = decision.start_by()
         if now >= due:
             trigger = ("deadline" if now >= decision.latest_start and
                        decision.planned_start > decision.latest_start else
-                       "immediate" if decision.planned_start <= _created(raw) else "planned")
+                       "immediate" if decision.planned_start <= record.created else "planned")
             await self._start(decision, ns, name, trigger, now)
             return None
-        await self._sync_status(decision, "Deferred", generation)
+        await self._sync_status(decision, "Deferred")
         if status.get("phase") != "Deferred":
-            events.normal(raw, "Deferred", decision.reason)
+            events.normal(record.ref(), "Deferred", decision.reason)
         return due
 
-    async def _interruptible(self, job: ComputeJob, decision: Decision, child: dict[str, Any],
-                             running: bool, now: datetime) -> datetime | None:
+    async def _interruptible(self, terms: JobTerms, decision: Decision,
+                             child: dict[str, Any], running: bool,
+                             now: datetime) -> datetime | None:
         ns, name = child["metadata"]["namespace"], child["metadata"]["name"]
         window = decision.window_at(now)
-        remaining = self._remaining(job, child)
+        remaining = self._remaining(terms, child)
         must_run = now >= decision.latest_start or not decision.windows
         if running and remaining <= timedelta(0):
             return None  # its time is up: wait for the child Job to complete
@@ -301,19 +288,18 @@ class JobDriver:
                     **suspend_patch(True),
                     "metadata": {"annotations": {ANNOTATION_RUN_SECONDS: str(int(ran)),
                                                  ANNOTATION_RESUMED_AT: None}}})
-                await self._patch_status({"phase": "Suspended",
-                                          **decision.status_fields()})
-                events.normal(self.raw, "Suspended", f"green supply at {decision.site} "
-                              f"is below plan; resuming at "
+                await self._patch_status({"phase": "Suspended", **decision.status_fields()})
+                events.normal(self.record.ref(), "Suspended", f"green supply at "
+                              f"{decision.site} is below plan; resuming at "
                               f"{format_time(decision.next_window_start(now) or now)}")
                 metrics.record_suspension(decision.site)
                 return decision.next_window_start(now)
-            await self._sync_status(decision, "Running", None)
+            await self._sync_status(decision, "Running")
             return window[1] if window else now + remaining
         if window is not None or must_run:
             await self._start(decision, ns, name, "resumed", now)
             return window[1] if window else None
-        await self._sync_status(decision, "Suspended", None)
+        await self._sync_status(decision, "Suspended")
         return decision.next_window_start(now) or decision.start_by()
 
     async def _start(self, decision: Decision, ns: str, name: str, trigger: str,
@@ -329,57 +315,61 @@ class JobDriver:
         fields["conditions"] = with_condition(self.status.get("conditions"), "Started", True,
                                               trigger.capitalize(), decision.reason, now)
         await self._patch_status(fields)
-        events.normal(self.raw, "Resumed" if trigger == "resumed" else "Started",
+        events.normal(self.record.ref(), "Resumed" if trigger == "resumed" else "Started",
                       f"started at {decision.site} ({trigger}): {decision.reason}")
-        delay = (now - _created(self.raw)).total_seconds()
+        delay = (now - self.record.created).total_seconds()
         metrics.record_start(decision.site, trigger=trigger, delay_s=delay)
         if now > decision.latest_start + DEADLINE_GRACE:
             metrics.record_deadline_miss(decision.site)
 
-    async def _finish(self, job: ComputeJob, child: dict[str, Any], state: str) -> None:
-        ctx, raw, status = self.ctx, self.raw, self.status
+    async def _finish(self, terms: JobTerms, child: dict[str, Any], state: str) -> None:
+        ctx, record, status = self.ctx, self.record, self.status
         child_status = child.get("status") or {}
         site = (child["metadata"].get("labels") or {}).get(LABEL_SITE) or status.get("site")
         done = _time(child_status.get("completionTime")) or ctx.clock.now()
-        run_s = self._run_seconds(child, done)
-        entry = ctx.sites.get(site or "")
-        pue = entry.site.spec.pue if entry else 1.0
-        energy = job_power_w(job) / 1000.0 * run_s / 3600.0 * pue
         started = _time(child_status.get("startTime")) or done
-        carbon = ctx.observed_carbon(site or "", started, done)
-        if carbon is None and entry is not None:
-            carbon = entry.site.spec.grid.carbon_intensity
-        green = float(status.get("expectedGreenFraction") or 0.0)
-        actual = energy * (1.0 - green) * (carbon or 0.0)
+        entry = ctx.sites.get(site or "")
+        observed = ctx.observed(site or "", started, done)
+        run = account_run(
+            power_w=terms.power_w, pue=entry.site.spec.pue if entry else 1.0,
+            run_s=self._run_seconds(child, done),
+            observed_green_share=observed.green_share if observed else None,
+            observed_carbon=observed.carbon_g_per_kwh if observed else None,
+            planned_green_share=float(status.get("expectedGreenFraction") or 0.0),
+            configured_carbon=entry.site.spec.grid.carbon_intensity if entry else 0.0)
         emissions = dict(status.get("emissions") or {})
-        emissions["actualGrams"] = round(actual, 1)
+        emissions["actualGrams"] = round(run.emissions_g, 1)
+        ran = timedelta(seconds=int(run.run_s))
         fields: dict[str, Any] = {
             "phase": "Succeeded" if state == "Complete" else "Failed",
-            "completedAt": format_time(done), "energyKWh": round(energy, 4),
-            "emissions": emissions,
+            "completedAt": format_time(done), "energyKWh": round(run.energy_kwh, 4),
+            "actualGreenFraction": round(run.green_share, 4),
+            "greenPercent": round(run.green_share * 100), "emissions": emissions,
         }
         if emissions.get("runNowGrams") is not None:
-            saved = float(emissions["runNowGrams"]) - actual
+            saved = float(emissions["runNowGrams"]) - run.emissions_g
             emissions["savedGrams"] = round(saved, 1)
             fields["saved"] = format_grams(saved)
+        how = "measured" if run.measured else "planned: the site was not observed"
         fields["conditions"] = with_condition(
             status.get("conditions"), "Complete", state == "Complete",
             "JobSucceeded" if state == "Complete" else "JobFailed",
-            f"ran {timedelta(seconds=int(run_s))} at {site}", ctx.clock.now())
+            f"ran {ran} at {site}, {run.green_share:.0%} green ({how})", ctx.clock.now())
         await self._patch_status(fields)
         if state == "Complete":
-            events.normal(raw, "Succeeded", f"ran {timedelta(seconds=int(run_s))} at {site}, "
-                          f"{energy:.2f} kWh, {format_grams(actual)} CO2")
+            events.normal(record.ref(), "Succeeded", f"ran {ran} at {site}, "
+                          f"{run.energy_kwh:.2f} kWh, {run.green_share:.0%} green, "
+                          f"{format_grams(run.emissions_g)} CO2")
         else:
-            events.warning(raw, "Failed", f"the child Job failed at {site}")
+            events.warning(record.ref(), "Failed", f"the child Job failed at {site}")
         if site:
             metrics.record_job_finished(
                 site, outcome="Succeeded" if state == "Complete" else "Failed",
-                green_kwh=energy * green, grid_kwh=energy * (1 - green), emissions_g=actual,
+                green_kwh=run.green_kwh, grid_kwh=run.grid_kwh, emissions_g=run.emissions_g,
                 avoided_g=float(emissions.get("savedGrams") or 0.0))
-            if finished_late(job, raw, status, done):
+            if finished_late(terms, record.created, status, done):
                 metrics.record_deadline_miss(site)
-        ctx.planning.remove(self.uid)
+        ctx.planning.remove(self.key)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -393,29 +383,27 @@ class JobDriver:
             before += max(0.0, (now - resumed).total_seconds())
         return before
 
-    def _remaining(self, job: ComputeJob, child: Mapping[str, Any]) -> timedelta:
+    def _remaining(self, terms: JobTerms, child: Mapping[str, Any]) -> timedelta:
         ran = self._run_seconds(child, self.ctx.clock.now())
-        return job.spec.duration - timedelta(seconds=ran)
+        return terms.duration - timedelta(seconds=ran)
 
-    async def _sync_status(self, decision: Decision, phase: str,
-                           generation: int | None) -> None:
+    async def _sync_status(self, decision: Decision, phase: str) -> None:
         status = self.status
         stored = Decision.from_status(status)
         if status.get("phase") == phase and stored is not None and same_decision(
                 stored, decision):
             return
         fields = {**decision.status_fields(), "phase": phase}
-        if generation is not None:
-            fields["observedGeneration"] = generation
+        if self.record.generation is not None:
+            fields["observedGeneration"] = self.record.generation
         await self._patch_status(fields)
 
-    async def _invalid(self, exc: InvalidSpecError, generation: int | None) -> None:
-        status = self.status
-        if status.get("observedGeneration") == generation and _condition(
-                status, "Valid") == "False":
+    async def _invalid(self, message: str) -> None:
+        status, generation = self.status, self.record.generation
+        if status.get("observedGeneration") == generation and condition_status(
+                status.get("conditions"), "Valid") == "False":
             return
-        message = "; ".join(str(e) for e in exc.errors) or str(exc)
-        events.warning(self.raw, "InvalidSpec", message)
+        events.warning(self.record.ref(), "InvalidSpec", message)
         await self._patch_status({
             "phase": "Pending", "reason": f"invalid spec: {message}"[:1024],
             "observedGeneration": generation,
@@ -425,20 +413,23 @@ class JobDriver:
         })
 
     async def _patch_status(self, fields: Mapping[str, Any]) -> None:
-        meta = self.body["metadata"]
-        await self.ctx.api.patch_computejob(meta["namespace"], meta["name"],
+        record = self.record
+        await self.ctx.api.patch_computejob(record.namespace, record.name,
                                             {"status": dict(fields)}, status=True)
-        self._written = {**self._written, **fields}
+        record.wrote(fields)
 
 
-def finished_late(job: ComputeJob, raw: Mapping[str, Any], status: Mapping[str, Any],
+NO_SITES = "waiting for a PowerSite: none is known yet"
+
+
+def finished_late(terms: JobTerms, created: datetime, status: Mapping[str, Any],
                   done: datetime) -> bool:
     """Whether a job finishing at ``done`` missed its deadline and was not counted yet.
 
     A job that started after its latest start was counted as a miss then (see
     ``JobDriver._start``): one job counts once, so it is not counted again here.
     """
-    _, deadline = job.window(_created(raw))
+    _, deadline = terms.window(created)
     if done <= deadline + DEADLINE_GRACE:
         return False
     started, latest = _time(status.get("startedAt")), _time(status.get("latestStart"))
@@ -457,13 +448,6 @@ def same_decision(a: Decision, b: Decision) -> bool:
                for w, v in zip(a.windows, b.windows, strict=True))
 
 
-def _condition(status: Mapping[str, Any], type_: str) -> str | None:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == type_:
-            return str(cond.get("status"))
-    return None
-
-
 def _time(value: Any) -> datetime | None:
     try:
         return parse_time(value) if value else None
@@ -471,42 +455,40 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _created(raw: Mapping[str, Any]) -> datetime:
-    return parse_time(raw["metadata"]["creationTimestamp"])
-
-
 def register(registry: kopf.OperatorRegistry) -> None:
-    """Add the ComputeJob handlers and the child-Job index to ``registry``."""
+    """Add the ComputeJob and child-Job watch handlers to ``registry`` (no daemons: the
+    context's scheduler steps the jobs)."""
 
     @kopf.on.event("batch", "v1", "jobs", registry=registry,
                    labels={LABEL_MANAGED_BY: MANAGED_BY})
     async def child_job_changed(body: kopf.Body, memo: kopf.Memo, type: str | None,
                                 **_: Any) -> None:
+        ctx = memo_context(memo)
+        ctx.handling()
         owner = (body["metadata"].get("annotations") or {}).get(ANNOTATION_OWNER_UID)
         if owner:
-            ctx = memo_context(memo)
             ctx.cluster.set_child(owner, None if type == "DELETED" else body)
-            ctx.wake(owner)
+            ctx.scheduler.wake(key_of(owner))
 
     @kopf.on.event("suandian.io", "v1alpha1", "computejobs", registry=registry)
     async def computejob_changed(uid: str, memo: kopf.Memo, type: str | None,
-                                 body: kopf.Body, **_: Any) -> None:
+                                 body: kopf.Body, logger: Any, **_: Any) -> None:
         ctx = memo_context(memo)
+        ctx.handling()
+        ctx.steps.setdefault(KIND, lambda key: step(ctx, key))
         ctx.census.observe(uid, None if type == "DELETED" else body)
-        generation = body.get("metadata", {}).get("generation")
-        observed = (body.get("status") or {}).get("observedGeneration")
-        if type in ("ADDED", "DELETED") or generation != observed:
-            ctx.wake(uid)  # not on our own status writes: the daemon made those
         if type == "DELETED":
-            ctx.planning.remove(uid)
-            ctx.wakers.pop(uid, None)
-
-    @kopf.daemon("suandian.io", "v1alpha1", "computejobs", registry=registry,
-                 cancellation_timeout=5.0,
-                 when=lambda status, **_: status.get("phase") not in TERMINAL)
-    async def computejob(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
-                         logger: Any, **_: Any) -> None:
-        ctx = memo_context(memo)
-        await drive(ctx, JobDriver(ctx, body, ctx.cluster.child_jobs), stopped, logger)
-
-
+            ctx.book.forget(uid)
+            ctx.planning.remove(key_of(uid))
+            ctx.scheduler.forget(key_of(uid))
+            return
+        before = ctx.book.get(uid)
+        try:
+            record = ctx.book.observe(body)
+        except (KeyError, ValueError) as exc:
+            logger.error("cannot read this ComputeJob's metadata: %s", exc)
+            return
+        if before is None or type in (None, "ADDED") or before.generation != record.generation:
+            # new, listed (a restart or a resume), or edited: step it; not on the echo of
+            # the status it wrote itself (that would step every job twice per write)
+            ctx.scheduler.wake(key_of(uid))

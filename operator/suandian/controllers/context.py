@@ -3,7 +3,14 @@
 Kopf hands each handler a shallow copy of the operator's ``memo``; the memo holds one
 :class:`Context` so all handlers see the same services. Nothing here is the source of
 truth about jobs: that is the objects in the API. The context holds caches (forecast
-keepers, the latest plan) and wake-up signals that make daemons react at once.
+keepers, the latest plan, the compact job records) and the one scheduler that steps
+every ComputeJob and gated Pod.
+
+Only the active replica may act. Kopf's peering pauses a standby replica by stopping its
+watch streams and its daemons, and does not tell other tasks; the PowerSite daemons tell
+the context (:meth:`Context.pause` when kopf stops one for pausing), and any watch event
+resumes it (kopf delivers none to a paused replica). A pause also forgets what the watch
+showed: on resuming, kopf lists everything again.
 """
 
 from __future__ import annotations
@@ -17,14 +24,16 @@ from typing import Any
 
 from suandian.api.powersite import PowerSite
 from suandian.config import Settings
+from suandian.controllers.book import JobBook
 from suandian.controllers.census import JobCensus
 from suandian.controllers.clock import Clock
 from suandian.controllers.planning import PlanningService, SiteEntry
+from suandian.controllers.scheduler import Scheduler, Step
 from suandian.controllers.view import ClusterCache, ClusterView
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
 
-__all__ = ["Context", "KeeperFactory", "Sample"]
+__all__ = ["Context", "KeeperFactory", "Observed", "Sample"]
 
 KeeperFactory = Callable[[PowerSite], ForecastKeeper]
 
@@ -33,11 +42,29 @@ SAMPLES_KEPT = 7 * 96  # a week of 15-minute observations per site
 
 @dataclass(frozen=True)
 class Sample:
-    """What a site looked like at one refresh: green kW now and grid intensity now."""
+    """What a site looked like at one refresh: green kW, grid intensity and the facility
+    power its running jobs drew (kW), all "now" as the provider and the operator saw it."""
 
     at: datetime
     green_kw: float
     carbon_g_per_kwh: float
+    compute_kw: float = 0.0
+
+    @property
+    def green_share(self) -> float:
+        """The share of the site's compute power the green supply covered."""
+        if self.compute_kw <= 0:
+            return 1.0 if self.green_kw > 0 else 0.0
+        return min(1.0, max(0.0, self.green_kw / self.compute_kw))
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A site's mean green share and grid intensity over a run, from its samples."""
+
+    green_share: float
+    carbon_g_per_kwh: float
+    samples: int
 
 
 @dataclass
@@ -55,14 +82,43 @@ class Context:
     cluster: ClusterCache = field(default_factory=ClusterCache)
     view: ClusterView | None = None
     census: JobCensus = field(default_factory=JobCensus)
+    book: JobBook = field(default_factory=JobBook)
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)  # gated pods, slim
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
+    steps: dict[str, Step] = field(default_factory=dict)
     planning: PlanningService = field(init=False)
+    scheduler: Scheduler = field(init=False)
 
     def __post_init__(self) -> None:
         self.view = ClusterView(self.cluster.nodes, self.cluster.pod_requests)
         self.planning = PlanningService(self.settings, self.clock, lambda: self.sites,
                                         lambda: self.view)
         self.planning.after_round = self.census.publish
+        self.scheduler = Scheduler(self.clock, self._step,
+                                   concurrency=max(4, 4 * self.settings.api_workers),
+                                   retry_delay=self.settings.retry_delay)
+
+    async def _step(self, key: str) -> datetime | None:
+        kind, _, _ = key.partition("/")
+        return await self.steps[kind](key)
+
+    # -- acting or paused ----------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Kopf paused this replica (a peer took over): stop acting, forget the watch."""
+        self.scheduler.pause()
+        self.planning.clear()
+        self.book.clear()
+        self.pods.clear()
+        self.census.clear()
+        self.cluster.clear()
+
+    def handling(self) -> None:
+        """A watch event arrived: kopf runs this replica, so it acts (see the module
+        docstring); the scheduler starts here, inside kopf's handler context, so its
+        steps post events through kopf's poster."""
+        self.scheduler.resume()
+        self.scheduler.start()
 
     def waker(self, key: str) -> asyncio.Event:
         event = self.wakers.get(key)
@@ -81,13 +137,19 @@ class Context:
     def record_sample(self, site: str, sample: Sample) -> None:
         self.samples.setdefault(site, deque(maxlen=SAMPLES_KEPT)).append(sample)
 
-    def observed_carbon(self, site: str, start: datetime, end: datetime) -> float | None:
-        """Mean grid intensity observed at a site between two times (None if unobserved)."""
-        values = [s.carbon_g_per_kwh for s in self.samples.get(site, ()) if start <= s.at <= end]
-        if not values:
-            before = [s for s in self.samples.get(site, ()) if s.at <= start]
-            return before[-1].carbon_g_per_kwh if before else None
-        return sum(values) / len(values)
+    def observed(self, site: str, start: datetime, end: datetime) -> Observed | None:
+        """A site's mean green share and grid intensity between two times, from the
+        samples taken then (else the last one before; None if never sampled)."""
+        samples = self.samples.get(site, ())
+        during = [s for s in samples if start <= s.at <= end]
+        if not during:
+            during = [s for s in samples if s.at <= start][-1:]
+        if not during:
+            return None
+        n = len(during)
+        return Observed(green_share=sum(s.green_share for s in during) / n,
+                        carbon_g_per_kwh=sum(s.carbon_g_per_kwh for s in during) / n,
+                        samples=n)
 
 
 def memo_context(memo: Any) -> Context:

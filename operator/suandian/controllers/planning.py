@@ -1,17 +1,18 @@
 """Planning rounds: gather what waits, build one snapshot, plan it, hand out decisions.
 
-Jobs and gated pods register a :class:`Demand` and await :meth:`PlanningService.decide`;
-arrivals within ``plan_batch_window`` share one round, so a burst of creations costs one
-call of :func:`suandian.planner.plan`. Such an arrival round plans only the arrivals,
+Jobs and gated pods register a :class:`Demand` with a listener (:meth:`PlanningService.upsert`)
+and are told when a round gives them a decision, or changes it; arrivals within
+``plan_batch_window`` share one round, so a burst of creations costs one call of
+:func:`suandian.planner.plan`. Such an arrival round plans only the arrivals,
 against the green supply and capacity the decisions already handed out take
 (:mod:`.commitments`): its cost follows the arrivals, not the thousands of waiting jobs.
 A full round, where every waiting job is re-planned together (the planner shares green
 supply and capacity between them: no herding), runs first, when forecasts refresh, when
 nodes come or go, and every ``replan_interval``.
 
-The service computes only: it writes nothing to the API. The per-object daemons act on
-the decisions (and write them into the objects), so kopf's peering pauses all actions
-of a standby replica while this keeps its (harmless) in-memory view.
+The service computes only: it writes nothing to the API. The scheduler's steps act on
+the decisions (and write them into the objects), and a paused (standby) replica steps
+nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from suandian import metrics
-from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
 from suandian.config import Settings
 from suandian.controllers.clock import Clock
@@ -39,6 +39,7 @@ from suandian.planner import (
     DEFAULT_RESOURCES,
     JobDecision,
     JobInput,
+    JobTerms,
     NodeInfo,
     Plan,
     PlanParams,
@@ -49,24 +50,26 @@ from suandian.planner import (
 )
 from suandian.planner.model import FloatArray
 
-__all__ = ["Demand", "PlanningService", "SiteEntry", "pinned", "signals_from"]
+__all__ = ["Demand", "PlanningService", "SiteEntry", "signals_from"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Demand:
-    """One thing to plan: a ComputeJob (or a gated Pod seen as a one-pod job).
-
-    ``running_site``/``remaining``: it runs now and only takes supply (not re-planned).
-    """
+    """One thing to plan: a ComputeJob (or a gated Pod seen as a one-pod job), by its
+    terms. ``running_site``/``remaining``: it runs now and only takes supply (it is not
+    re-planned)."""
 
     key: str
-    job: ComputeJob
+    terms: JobTerms
     created: datetime
     running_site: str | None = None
     remaining: timedelta | None = None
-    power_w: float = 0.0
+
+    @property
+    def power_w(self) -> float:
+        return self.terms.power_w
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,11 @@ class PlanningService:
 
     def upsert(self, demand: Demand, on_change: Callable[[JobDecision], None] | None = None,
                ) -> None:
-        """Add or update a demand; the next round plans it (no round if nothing changed)."""
+        """Add or update a demand; the next round plans it (no round if nothing changed).
+
+        ``on_change`` is called when a round gives the demand its first decision and
+        whenever a later round changes it (site, start or windows).
+        """
         if on_change is not None:
             self._listeners[demand.key] = on_change
         if self._demands.get(demand.key) == demand:
@@ -163,20 +170,18 @@ class PlanningService:
         self._full = True
         self._dirty.set()
 
-    async def decide(self, demand: Demand,
-                     on_change: Callable[[JobDecision], None] | None = None) -> JobDecision:
-        """Register ``demand`` and wait for the first round that includes it."""
-        self.upsert(demand, on_change)
-        self.start()
-        wanted = self._round + 1
-        async with self._round_done:
-            await self._round_done.wait_for(
-                lambda: (self._round >= wanted and demand.key in self._decisions)
-                or demand.key not in self._demands)
-        decision = self._decisions.get(demand.key)
-        if decision is None:
-            raise PlanningError(f"{demand.key} was withdrawn while waiting for a plan")
-        return decision
+    def clear(self) -> None:
+        """Forget every demand and decision (a paused replica; the watch re-lists)."""
+        self._demands.clear()
+        self._decisions.clear()
+        self._listeners.clear()
+        self._fresh.clear()
+        self._commitments.clear()
+        self._full = True
+
+    def pending(self, key: str) -> bool:
+        """Whether ``key`` waits for a round (registered, not decided since it changed)."""
+        return key in self._fresh or (key in self._demands and key not in self._decisions)
 
     # -- rounds --------------------------------------------------------------------------
 
@@ -248,7 +253,7 @@ class PlanningService:
                         continue
                     self._decisions[decision.key] = decision
                     listener = self._listeners.get(decision.key)
-                    if listener is not None and old is not None and _differs(old, decision):
+                    if listener is not None and (old is None or _differs(old, decision)):
                         listener(decision)
         if self.after_round is not None:
             self.after_round()
@@ -348,7 +353,7 @@ class PlanningService:
                         for i, r in enumerate(DEFAULT_RESOURCES)}
         known = {e.site.metadata.name for e in entries}
         jobs = [
-            JobInput(job=d.job, key=d.key, created=min(d.created, start) if d.created < start
+            JobInput(job=d.terms, key=d.key, created=min(d.created, start) if d.created < start
                      + slot else d.created,
                      running_site=d.running_site if d.running_site in known else None,
                      remaining=d.remaining)
@@ -385,9 +390,3 @@ def _differs(old: JobDecision, new: JobDecision) -> bool:
         return True
     return not all(_close(a, c) and _close(b, d)
                    for (a, b), (c, d) in zip(old.windows, new.windows, strict=True))
-
-
-def pinned(job: ComputeJob, site: str) -> ComputeJob:
-    """The job restricted to one site (a started job cannot move its pods elsewhere)."""
-    spec = job.spec.model_copy(update={"sites": [site], "site_selector": None})
-    return job.model_copy(update={"spec": spec})

@@ -1,8 +1,9 @@
-"""Gated Pods: the admission webhook that gates them, and the daemon that releases them.
+"""Gated Pods: the admission webhook that gates them, and the step that releases them.
 
 A Pod labelled ``suandian.io/managed: "true"`` is gated by the mutating webhook
 (``suandian.io/green-window``); kube-scheduler ignores it until the gate is removed. The
-daemon plans it as a one-pod job whose duration, deadline and power come from annotations
+watch handler keeps a slim copy of each gated pod and the operator's scheduler steps it:
+it plans it as a one-pod job whose duration, deadline and power come from annotations
 (:data:`ANNOTATIONS`, with defaults from :class:`~suandian.config.Settings`), pins it to the
 chosen site while it is gated (node affinity, written once: Kubernetes only lets a gated
 pod's constraints be tightened) and removes the gate at the planned start, or at once
@@ -22,7 +23,6 @@ from suandian.api.units import parse_duration, parse_time
 from suandian.api.validation import parse_computejob
 from suandian.config import Settings
 from suandian.controllers.context import Context, memo_context
-from suandian.controllers.driving import drive
 from suandian.controllers.planning import Demand
 from suandian.errors import FieldError, InvalidSpecError, KubeApiError, PlanningError
 from suandian.k8s import events
@@ -35,7 +35,7 @@ from suandian.k8s.pods import (
     placement_patch,
     ungate_patch,
 )
-from suandian.planner import JobDecision
+from suandian.planner import JobDecision, JobTerms
 
 __all__ = ["ANNOTATIONS", "pod_as_computejob", "register"]
 
@@ -102,62 +102,87 @@ def pod_as_computejob(pod: Mapping[str, Any], settings: Settings) -> dict[str, A
             "spec": spec}
 
 
-class PodDriver:
-    """Drives one gated Pod: plan, pin, release; each step from what the pod says."""
+KIND = "pod"  # scheduler keys: "pod/<uid>"
 
-    def __init__(self, ctx: Context, body: kopf.Body) -> None:
-        self.ctx = ctx
-        self.body = body
-        self.uid = str(body["metadata"]["uid"])
 
-    def finished(self) -> bool:
-        return not has_gate(dict(self.body))
+def key_of(uid: str) -> str:
+    return f"{KIND}/{uid}"
 
-    async def step(self) -> datetime | None:
-        ctx, pod = self.ctx, dict(self.body)
-        if not has_gate(pod):
-            ctx.planning.remove(self.uid)
-            return None
-        meta = pod["metadata"]
-        try:
-            created = parse_time(meta["creationTimestamp"])
-            manifest = pod_as_computejob(pod, ctx.settings)
-            job = parse_computejob(manifest, created=created)
-        except (InvalidSpecError, ValueError, KeyError) as exc:
-            message = "; ".join(str(e) for e in getattr(exc, "errors", ())) or str(exc)
-            await self._release(pod)
-            events.warning(pod, "InvalidAnnotations",
-                           f"released at once, not planned: {message}")
-            return None
-        decision = Decision.from_annotations(meta.get("annotations") or {})
+
+def slim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the controller reads of a gated Pod (kept per pod until it is released)."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": meta.get("name"), "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"), "creationTimestamp": meta.get("creationTimestamp"),
+            "annotations": {k: v for k, v in (meta.get("annotations") or {}).items()
+                            if k.startswith("suandian.io/")}},
+        "spec": {
+            "schedulingGates": list(spec.get("schedulingGates") or []),
+            "affinity": spec.get("affinity"),
+            "containers": [{"name": c.get("name"), "resources": {
+                "requests": dict((c.get("resources") or {}).get("requests") or {})}}
+                for c in spec.get("containers") or []]},
+    }
+
+
+async def step(ctx: Context, key: str) -> datetime | None:
+    """The scheduler's step for the gated Pod ``pod/<uid>``: plan, pin, release."""
+    uid = key.partition("/")[2]
+    pod = ctx.pods.get(uid)
+    if pod is None or not has_gate(pod):
+        ctx.planning.remove(key)
+        return None
+    meta = pod["metadata"]
+    try:
+        created = parse_time(meta["creationTimestamp"])
+        manifest = pod_as_computejob(pod, ctx.settings)
+        terms = JobTerms.from_computejob(parse_computejob(manifest, created=created))
+    except (InvalidSpecError, ValueError, KeyError, TypeError) as exc:
+        message = "; ".join(str(e) for e in getattr(exc, "errors", ())) or str(exc)
+        await _release(ctx, pod)
+        events.warning(pod, "InvalidAnnotations", f"released at once, not planned: {message}")
+        return None
+    decision = Decision.from_annotations(meta.get("annotations") or {})
+    if decision is None:
+        demand = Demand(key, terms, created)
+        planned = ctx.planning.current(key)
+        if planned is None or ctx.planning.stale(key, demand):
+            ctx.planning.upsert(demand, lambda _d: ctx.scheduler.wake(key))
+            return None  # woken when a round decides it
+        decision = _decision(planned)
         if decision is None:
-            planned = await ctx.planning.decide(Demand(self.uid, job, created),
-                                                lambda _d: ctx.wake(self.uid))
-            decision = _decision(planned)
-            if decision is None:
-                return ctx.clock.now() + ctx.settings.replan_interval
-            site = ctx.sites.get(decision.site)
-            if site is None:
-                raise PlanningError(f"site {decision.site} vanished")
-            await ctx.api.patch_pod(meta["namespace"], meta["name"], placement_patch(
-                pod, decision, site.site.spec.node_selector))
-            if decision.start_by() > ctx.clock.now():
-                events.normal(pod, "Deferred", decision.reason)
-        if ctx.clock.now() >= decision.start_by():
-            await self._release(pod)
-            events.normal(pod, "Started", f"released at {decision.site}: {decision.reason}")
-            ctx.planning.remove(self.uid)
-            return None
-        return decision.start_by()
+            return ctx.clock.now() + ctx.settings.replan_interval
+        site = ctx.sites.get(decision.site)
+        if site is None:
+            raise PlanningError(f"site {decision.site} vanished")
+        await ctx.api.patch_pod(meta["namespace"], meta["name"], placement_patch(
+            pod, decision, site.site.spec.node_selector))
+        # known at once (the watch echoes it later): the next step must not place it again
+        meta["annotations"] = {**meta["annotations"], **decision.annotations()}
+        if decision.start_by() > ctx.clock.now():
+            events.normal(pod, "Deferred", decision.reason)
+    if ctx.clock.now() >= decision.start_by():
+        await _release(ctx, pod)
+        events.normal(pod, "Started", f"released at {decision.site}: {decision.reason}")
+        ctx.planning.remove(key)
+        return None
+    return decision.start_by()
 
-    async def _release(self, pod: Mapping[str, Any]) -> None:
-        """Remove our gate (a pod deleted meanwhile needs nothing more)."""
-        meta = pod["metadata"]
-        try:
-            await self.ctx.api.patch_pod(meta["namespace"], meta["name"], ungate_patch(pod))
-        except KubeApiError as exc:
-            if exc.status != 404:
-                raise
+
+async def _release(ctx: Context, pod: dict[str, Any]) -> None:
+    """Remove our gate (a pod deleted meanwhile needs nothing more)."""
+    meta = pod["metadata"]
+    try:
+        await ctx.api.patch_pod(meta["namespace"], meta["name"], ungate_patch(pod))
+    except KubeApiError as exc:
+        if exc.status != 404:
+            raise
+    pod["spec"]["schedulingGates"] = [g for g in pod["spec"]["schedulingGates"]
+                                      if g.get("name") != GATE]
 
 
 def _decision(planned: JobDecision) -> Decision | None:
@@ -169,7 +194,7 @@ def _decision(planned: JobDecision) -> Decision | None:
 
 
 def register(registry: kopf.OperatorRegistry, *, webhook: bool = True) -> None:
-    """Add the gated-pod daemon (and, with ``webhook``, the gating webhook) to ``registry``."""
+    """Add the gated-pod watch (and, with ``webhook``, the gating webhook) to ``registry``."""
     if webhook:
         @kopf.on.mutate("", "v1", "pods", registry=registry, id="green-window",
                         operations=["CREATE"], labels={MANAGED_LABEL: "true"})
@@ -177,20 +202,18 @@ def register(registry: kopf.OperatorRegistry, *, webhook: bool = True) -> None:
             """Add the scheduling gate; pods without the label never reach this handler."""
             patch.spec["schedulingGates"] = gate_added(spec.get("schedulingGates"))
 
-    @kopf.daemon("", "v1", "pods", registry=registry, labels={MANAGED_LABEL: "true"},
-                 cancellation_timeout=5.0,
-                 when=lambda spec, **_: any(g.get("name") == GATE
-                                            for g in spec.get("schedulingGates") or []))
-    async def gated_pod(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped,
-                        logger: Any, **_: Any) -> None:
-        ctx = memo_context(memo)
-        await drive(ctx, PodDriver(ctx, body), stopped, logger)
-
     @kopf.on.event("", "v1", "pods", registry=registry, labels={MANAGED_LABEL: "true"})
-    async def managed_pod_changed(uid: str, memo: kopf.Memo, type: str | None, **_: Any) -> None:
+    async def managed_pod_changed(uid: str, memo: kopf.Memo, type: str | None,
+                                  body: kopf.Body, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.wake(uid)
-        if type == "DELETED":
-            ctx.planning.remove(uid)
-            ctx.wakers.pop(uid, None)
-
+        ctx.handling()
+        ctx.steps.setdefault(KIND, lambda key: step(ctx, key))
+        if type == "DELETED" or not has_gate(body):
+            ctx.pods.pop(uid, None)
+            ctx.planning.remove(key_of(uid))
+            ctx.scheduler.forget(key_of(uid))
+            return
+        before = ctx.pods.get(uid)
+        ctx.pods[uid] = slim_pod(body)
+        if before is None or type in (None, "ADDED"):
+            ctx.scheduler.wake(key_of(uid))

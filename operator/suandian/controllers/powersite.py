@@ -1,6 +1,7 @@
 """PowerSite controller: refresh each site's forecast on its interval and report it.
 
-One kopf daemon per PowerSite (kopf pauses it on a standby replica) loops: refresh the
+One kopf daemon per PowerSite (kopf stops it on a standby replica, which is how the
+operator learns that it is paused: see :mod:`.context`) loops: refresh the
 forecast through the site's :class:`~suandian.forecast.ForecastKeeper` (provider, else
 last good forecast, else conservative: it never raises for a provider's failure), hand
 it to planning, write ``status`` (green power now, grid intensity, compute drawn,
@@ -102,6 +103,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     async def powersite(body: kopf.Body, name: str, memo: kopf.Memo,
                         stopped: kopf.DaemonStopped, **_: Any) -> None:
         ctx = memo_context(memo)
+        ctx.handling()
         waker = ctx.waker(f"site/{name}")
         try:
             while not stopped:
@@ -123,11 +125,15 @@ def register(registry: kopf.OperatorRegistry) -> None:
             ctx.sites.pop(name, None)
             ctx.keepers.pop(name, None)
             ctx.wakers.pop(f"site/{name}", None)
+            if stopped.reason is not None and (
+                    stopped.reason & kopf.DaemonStoppingReason.OPERATOR_PAUSING):
+                ctx.pause()
 
     @kopf.on.event("suandian.io", "v1alpha1", "powersites", registry=registry)
     async def powersite_changed(name: str, memo: kopf.Memo, type: str | None,
                                 body: kopf.Body, **_: Any) -> None:
         ctx = memo_context(memo)
+        ctx.handling()
         generation = body.get("metadata", {}).get("generation")
         if type != "MODIFIED" or generation != (body.get("status") or {}).get(
                 "observedGeneration"):
@@ -174,7 +180,8 @@ async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
         ctx.planning.replan()  # a new forecast or spec: everyone may plan better now
     new_status = site_status(site, forecast, health, ctx, status, generation)
     ctx.record_sample(name, Sample(now, new_status["greenPowerKW"],
-                                   new_status["gridCarbonIntensity"]))
+                                   new_status["gridCarbonIntensity"],
+                                   new_status["computePowerKW"]))
     was_degraded = condition_status(status.get("conditions"), "Degraded") == "True"
     was_ready = condition_status(status.get("conditions"), "ForecastReady")
     if health.degraded and not was_degraded:

@@ -92,6 +92,12 @@ class ClusterCache:
     pod_nodes: dict[str, str] = field(default_factory=dict)
     child_jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
+    def clear(self) -> None:
+        self.nodes.clear()
+        self.pod_requests.clear()
+        self.pod_nodes.clear()
+        self.child_jobs.clear()
+
     def set_node(self, name: str, body: Mapping[str, Any] | None) -> None:
         """Record a node (``None``: it is gone)."""
         if body is None:

@@ -8,6 +8,7 @@ all call :func:`plan`. Forecasts arrive as plain arrays (this package does not i
 
 from suandian.planner.build import (
     JobInput,
+    JobTerms,
     SiteSignals,
     job_demand_from,
     site_supply_from,
@@ -32,6 +33,7 @@ __all__ = [
     "JobDecision",
     "JobDemand",
     "JobInput",
+    "JobTerms",
     "NodeInfo",
     "Plan",
     "PlanParams",

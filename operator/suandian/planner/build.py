@@ -8,7 +8,7 @@ The operator and ``suandian plan`` parse PowerSites and ComputeJobs with
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -22,7 +22,7 @@ from suandian.planner.model import FloatArray, JobDemand, NodeInfo, SiteSupply, 
 from suandian.planner.power import DEFAULT_RESOURCES, estimate_power_w
 
 __all__ = [
-    "ForecastArrays", "JobInput", "SiteSignals", "job_demand_from", "site_supply_from",
+    "ForecastArrays", "JobInput", "JobTerms", "SiteSignals", "job_demand_from", "site_supply_from",
     "snapshot_from",
 ]
 
@@ -77,12 +77,80 @@ class ForecastArrays(Protocol):
     def green_kw(self) -> Mapping[str, np.ndarray]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class JobTerms:
+    """What the planner reads of a ComputeJob, and nothing else.
+
+    The operator keeps one for every job it has not finished: the parsed ComputeJob
+    model is some 8 KB (its pod template alone), these are a few hundred bytes, and they
+    do not depend on which sites exist (sites are resolved per round, by name).
+    ``total``/``per_pod`` are the whole job's and one pod's requests in planner units
+    (see :func:`to_planner_units`); ``sites``/``site_labels`` restrict where it may run.
+    """
+
+    power_w: float
+    duration: timedelta
+    complete_by: datetime | None = None
+    max_delay: timedelta | None = None
+    not_before: datetime | None = None
+    total: Mapping[str, float] = field(default_factory=dict)
+    per_pod: Mapping[str, float] = field(default_factory=dict)
+    interruptible: bool = False
+    sites: tuple[str, ...] | None = None
+    site_labels: Mapping[str, str] | None = None
+    min_green_fraction: float = 0.0
+    priority: int = 0
+    policy: str = "Optimize"
+    gpu_model: str | None = None
+
+    @classmethod
+    def from_computejob(cls, cj: ComputeJob) -> JobTerms:
+        """The terms of a parsed ComputeJob: resources summed over containers and pods,
+        power from ``spec.power`` or :func:`estimate_power_w`."""
+        spec = cj.spec
+        pod_spec = spec.template.spec.template.spec
+        pods = spec.template.spec.parallelism
+        per_pod: dict[str, float] = {}
+        for container in pod_spec.containers:
+            for rname, amount in container.resources.requests.items():
+                per_pod[rname] = per_pod.get(rname, 0.0) + to_planner_units(rname, amount)
+        total = {k: v * pods for k, v in per_pod.items()}
+        extra = getattr(pod_spec, "model_extra", None) or {}
+        node_selector = extra.get("nodeSelector") or {}
+        gpu_model = node_selector.get(_GPU_LABEL) if isinstance(node_selector, dict) else None
+        power = spec.power.watts if spec.power is not None else estimate_power_w(
+            total, gpu_model)
+        return cls(
+            power_w=power, duration=spec.duration, complete_by=spec.deadline.complete_by,
+            max_delay=spec.deadline.max_delay, not_before=spec.not_before,
+            total=total, per_pod=per_pod, interruptible=spec.interruptible,
+            sites=tuple(spec.sites) if spec.sites is not None else None,
+            site_labels=(dict(spec.site_selector.match_labels)
+                         if spec.site_selector is not None else None),
+            min_green_fraction=spec.min_green_fraction, priority=spec.priority,
+            policy=spec.policy.value, gpu_model=gpu_model,
+        )
+
+    def window(self, created: datetime) -> tuple[datetime, datetime]:
+        """Earliest start and completion deadline, given the creation time (as
+        :meth:`ComputeJob.window`)."""
+        earliest = max(created, self.not_before) if self.not_before else created
+        if self.complete_by is not None:
+            return earliest, self.complete_by
+        return earliest, earliest + self.duration + (self.max_delay or timedelta(0))
+
+    def pinned(self, site: str) -> JobTerms:
+        """The same job restricted to one site (a started job cannot move its pods)."""
+        return replace(self, sites=(site,), site_labels=None)
+
+
 @dataclass(frozen=True)
 class JobInput:
-    """A ComputeJob to plan: its key (``namespace/name``), creation time, and, if it is
-    already running, its site and the run time left."""
+    """A job to plan (a ComputeJob, or its :class:`JobTerms`): its key
+    (``namespace/name``), creation time, and, if it is already running, its site and
+    the run time left."""
 
-    job: ComputeJob
+    job: ComputeJob | JobTerms
     key: str
     created: datetime
     running_site: str | None = None
@@ -129,7 +197,7 @@ def site_supply_from(
 
 
 def job_demand_from(
-    cj: ComputeJob,
+    job: ComputeJob | JobTerms,
     *,
     key: str,
     created: datetime,
@@ -138,27 +206,17 @@ def job_demand_from(
     running_site: str | None = None,
     remaining: timedelta | None = None,
 ) -> JobDemand:
-    """A :class:`JobDemand` from a ComputeJob: resources summed over containers and
-    pods, power from ``spec.power`` or :func:`estimate_power_w`, window from the spec."""
-    spec = cj.spec
-    pod_spec = spec.template.spec.template.spec
-    pods = spec.template.spec.parallelism
-    per_pod: dict[str, float] = {}
-    for container in pod_spec.containers:
-        for rname, amount in container.resources.requests.items():
-            per_pod[rname] = per_pod.get(rname, 0.0) + to_planner_units(rname, amount)
-    total = {k: v * pods for k, v in per_pod.items()}
-    extra = getattr(pod_spec, "model_extra", None) or {}
-    node_selector = extra.get("nodeSelector") or {}
-    gpu_model = node_selector.get(_GPU_LABEL) if isinstance(node_selector, dict) else None
-    power = spec.power.watts if spec.power is not None else estimate_power_w(total, gpu_model)
-    earliest, deadline = cj.window(created)
+    """A :class:`JobDemand` from a ComputeJob (or its terms): allowed sites resolved to
+    indices into ``sites`` (``spec.sites`` in the user's order: the first is the job's
+    home), the window from the creation time."""
+    terms = job if isinstance(job, JobTerms) else JobTerms.from_computejob(job)
+    earliest, deadline = terms.window(created)
     names = [s.name for s in sites]
     allowed = list(range(len(sites)))
-    if spec.sites is not None:  # in the user's order: the first is the job's home
-        allowed = [names.index(n) for n in spec.sites if n in names]
-    if spec.site_selector is not None:
-        want = spec.site_selector.match_labels
+    if terms.sites is not None:
+        allowed = [names.index(n) for n in terms.sites if n in names]
+    if terms.site_labels is not None:
+        want = terms.site_labels
         allowed = [i for i in allowed
                    if all(sites[i].labels.get(k) == v for k, v in want.items())]
     run_site = None
@@ -168,19 +226,19 @@ def job_demand_from(
         run_site = names.index(running_site)
     return JobDemand(
         key=key,
-        resources=np.array([total.get(r, 0.0) for r in resources]),
-        pod_resources=np.array([per_pod.get(r, 0.0) for r in resources]),
-        power_w=power,
-        duration=remaining if remaining is not None else spec.duration,
+        resources=np.array([terms.total.get(r, 0.0) for r in resources]),
+        pod_resources=np.array([terms.per_pod.get(r, 0.0) for r in resources]),
+        power_w=terms.power_w,
+        duration=remaining if remaining is not None else terms.duration,
         earliest_start=earliest,
         deadline=deadline,
-        interruptible=spec.interruptible,
+        interruptible=terms.interruptible,
         allowed_sites=tuple(allowed),
-        min_green_fraction=spec.min_green_fraction,
-        priority=spec.priority,
-        policy=spec.policy.value,
+        min_green_fraction=terms.min_green_fraction,
+        priority=terms.priority,
+        policy=terms.policy,
         running_site=run_site,
-        gpu_model=gpu_model,
+        gpu_model=terms.gpu_model,
     )
 
 

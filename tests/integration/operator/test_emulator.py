@@ -64,3 +64,24 @@ async def test_watch_resumes_from_the_given_resource_version(api):
     params["resourceVersion"] = "1"
     async with api.get(BASE, params=params, headers={"Connection": "close"}) as resp:
         assert '"code": 410' in await resp.text()
+
+
+async def test_lists_come_in_pages_of_one_snapshot_when_a_limit_is_asked(api):
+    for i in range(5):
+        api.create(CJ, {"metadata": {"name": f"j{i}", "namespace": "batch"}, "spec": {}})
+    async with api.get(BASE, params={"limit": "2"}, headers={"Connection": "close"}) as resp:
+        first = await resp.json()
+    token, rv = first["metadata"]["continue"], first["metadata"]["resourceVersion"]
+    api.create(CJ, {"metadata": {"name": "late", "namespace": "batch"}, "spec": {}})
+    names = [o["metadata"]["name"] for o in first["items"]]
+    while token:
+        params = {"limit": "2", "continue": token}
+        async with api.get(BASE, params=params, headers={"Connection": "close"}) as resp:
+            page = await resp.json()
+        assert page["metadata"]["resourceVersion"] == rv  # the same snapshot
+        names += [o["metadata"]["name"] for o in page["items"]]
+        token = page["metadata"].get("continue")
+    assert sorted(names) == [f"j{i}" for i in range(5)]  # "late" is for the watch
+    params = {"limit": "2", "continue": "used-up"}
+    async with api.get(BASE, params=params, headers={"Connection": "close"}) as resp:
+        assert resp.status == 410

@@ -268,9 +268,15 @@ async def test_the_charts_rbac_covers_exactly_what_the_operator_calls(
         api.create(CJ, computejob("a", max_delay="20h"))
         api.create(CJ, computejob("b", max_delay="20h"))
         api.create(CJ, computejob("gone", max_delay="20h"))
+        # left by an earlier version, whose per-job daemons needed a finalizer: removed
+        legacy = computejob("legacy", max_delay="20h")
+        legacy["metadata"]["finalizers"] = ["suandian.io/operator"]
+        api.create(CJ, legacy)
         api.create("v1/pods", gated_pod("p"))
         await eventually(lambda: all(api.read(JOBS, "batch", n) for n in ("a", "b", "gone")),
                          what="three child Jobs")
+        await eventually(lambda: not api.read(CJ, "batch", "legacy")["metadata"].get(
+            "finalizers"), what="the legacy finalizer removed")
         api.change(CJ, "batch", "b", {"spec": {"duration": "1h"}})  # rebuilt before start
         before = len(api._requests)
         await api.delete("/apis/suandian.io/v1alpha1/namespaces/batch/computejobs/gone")

@@ -1,5 +1,4 @@
-"""Arrival rounds plan only the new jobs, against what earlier decisions take; a driver
-sees its own status writes before the watch brings them."""
+"""Arrival rounds plan only the new jobs, against what earlier decisions take."""
 
 from __future__ import annotations
 
@@ -13,11 +12,11 @@ from tests.support.objects import computejob
 from suandian.api.validation import parse_computejob, parse_powersite
 from suandian.config import Settings
 from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
-from suandian.controllers.computejob import job_power_w
 from suandian.controllers.planning import Demand, PlanningService, SiteEntry
 from suandian.controllers.view import ClusterView, NodeRecord
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast, TimeGrid
+from suandian.planner import JobTerms
 
 T0 = datetime(2026, 6, 21, tzinfo=UTC)
 SLOT = timedelta(minutes=15)
@@ -82,7 +81,7 @@ def service() -> PlanningService:
 def demand(key: str) -> Demand:
     """50 kW IT (60 kW at the site) for 30 minutes, within two hours."""
     job = parse_computejob(computejob(key, duration="30m", max_delay="2h"), created=T0)
-    return Demand(key, job, T0, power_w=job_power_w(job))
+    return Demand(key, JobTerms.from_computejob(job), T0)
 
 
 async def test_an_arrival_round_plans_only_the_new_job_around_what_others_take():
@@ -117,32 +116,3 @@ async def test_a_failed_arrival_round_keeps_its_arrivals_for_the_next(monkeypatc
     await planning.run_round()
     decided = planning.current("b")
     assert decided is not None and decided.planned_start == T0 + 5 * SLOT
-
-
-class _Api:
-    def __init__(self) -> None:
-        self.patches: list[dict[str, object]] = []
-
-    async def patch_computejob(self, namespace: str, name: str, patch: dict[str, object],
-                               status: bool = False) -> dict[str, object]:
-        self.patches.append(patch)
-        return {}
-
-
-async def test_a_driver_sees_its_own_status_write_before_the_watch_brings_it():
-    from types import SimpleNamespace
-
-    from suandian.controllers.computejob import JobDriver
-
-    body: dict[str, object] = {"metadata": {"uid": "u", "namespace": "n", "name": "j"},
-                               "status": {"phase": "Pending", "reason": "x"}}
-    api = _Api()
-    driver = JobDriver(SimpleNamespace(api=api), body, {})  # type: ignore[arg-type]
-    await driver._patch_status({"phase": "Deferred", "plannedStart": "t"})
-    assert api.patches == [{"status": {"phase": "Deferred", "plannedStart": "t"}}]
-    # the watch has not delivered the write yet: the driver still sees it
-    assert driver.status == {"phase": "Deferred", "plannedStart": "t", "reason": "x"}
-    body["status"] = {"phase": "Deferred", "plannedStart": "t", "reason": "x"}
-    assert driver.status == body["status"] and not driver._written  # caught up
-    body["status"] = {"phase": "Running", "plannedStart": "t"}  # later news wins
-    assert driver.status["phase"] == "Running"

@@ -19,6 +19,7 @@ from suandian.controllers.computejob import finished_late
 from suandian.controllers.context import Context
 from suandian.controllers.powersite import record_provider_requests
 from suandian.errors import ProviderError, ProviderResponseError
+from suandian.planner import JobTerms
 
 T0 = datetime(2026, 6, 21, tzinfo=UTC)
 
@@ -90,17 +91,17 @@ def job(max_delay: str = "1h", duration: str = "2h") -> Any:
 
 
 def test_a_job_finishing_after_its_deadline_is_a_miss() -> None:
-    cj, raw = job()  # deadline: created + 2h + 1h
+    terms = JobTerms.from_computejob(job()[0])  # deadline: created + 2h + 1h
     status = {"startedAt": "2026-06-21T00:30:00Z", "latestStart": "2026-06-21T00:55:00Z"}
-    assert not finished_late(cj, raw, status, T0 + timedelta(hours=3))
-    assert not finished_late(cj, raw, status, T0 + timedelta(hours=3, seconds=30))  # grace
-    assert finished_late(cj, raw, status, T0 + timedelta(hours=3, minutes=5))
+    assert not finished_late(terms, T0, status, T0 + timedelta(hours=3))
+    assert not finished_late(terms, T0, status, T0 + timedelta(hours=3, seconds=30))  # grace
+    assert finished_late(terms, T0, status, T0 + timedelta(hours=3, minutes=5))
 
 
 def test_a_job_counted_at_a_late_start_is_not_counted_again_at_its_finish() -> None:
-    cj, raw = job()
+    terms = JobTerms.from_computejob(job()[0])
     status = {"startedAt": "2026-06-21T02:00:00Z", "latestStart": "2026-06-21T00:55:00Z"}
-    assert not finished_late(cj, raw, status, T0 + timedelta(hours=4))
+    assert not finished_late(terms, T0, status, T0 + timedelta(hours=4))
 
 
 def provider_samples(registry: CollectorRegistry) -> dict[tuple[str, ...], float]:

@@ -11,12 +11,12 @@ import pytest
 from suandian.api.validation import parse_computejob
 from suandian.config import Settings
 from suandian.controllers.clock import LoopClock
-from suandian.controllers.computejob import decision_from_plan, job_power_w
+from suandian.controllers.computejob import decision_from_plan
 from suandian.controllers.planning import _differs, signals_from
 from suandian.controllers.pod import pod_as_computejob
 from suandian.errors import InvalidSpecError
 from suandian.forecast import SiteForecast, TimeGrid
-from suandian.planner import JobDecision
+from suandian.planner import JobDecision, JobTerms
 
 T0 = datetime(2026, 6, 21, tzinfo=UTC)
 
@@ -71,12 +71,13 @@ def test_pod_annotations_become_a_computejob_with_defaults():
     job = parse_computejob(manifest)
     assert job.spec.duration == settings.pod_default_duration
     assert job.spec.deadline.max_delay == settings.pod_default_max_delay
-    assert job_power_w(job) == pytest.approx(8.0)  # 4 W per requested CPU, 2 CPUs
+    # 4 W per requested CPU, 2 CPUs
+    assert JobTerms.from_computejob(job).power_w == pytest.approx(8.0)
     custom = parse_computejob(pod_as_computejob(pod({
         "suandian.io/duration": "3h", "suandian.io/complete-by": "2026-06-22T00:00:00Z",
         "suandian.io/power-watts": "700", "suandian.io/sites": "a, b"}), settings))
     assert custom.spec.duration == timedelta(hours=3)
-    assert custom.spec.sites == ["a", "b"] and job_power_w(custom) == 700.0
+    assert custom.spec.sites == ["a", "b"] and JobTerms.from_computejob(custom).power_w == 700.0
 
 
 def test_unreadable_pod_annotations_name_the_annotation():

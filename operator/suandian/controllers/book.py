@@ -1,0 +1,157 @@
+"""The operator's compact memory of each ComputeJob: what acting on it needs, no more.
+
+The watch handler turns every ComputeJob event into a :class:`JobRecord` (the scheduler
+steps records, not bodies). Ten thousand deferred jobs must fit in a small pod: a
+ComputeJob body as parsed JSON is some 10 KB and the parsed pydantic model another 8 KB,
+while a record is the planner's :class:`~suandian.planner.JobTerms`, the few status
+fields the controller reads, and identity. The pod template (the bulk of a ComputeJob)
+is kept only until the child Job exists; after that, moving a job needs only the user's
+node affinity, which is kept on its own.
+
+The API objects stay the truth: a record is rebuilt from every event, and the status
+fields the controller wrote but the watch has not echoed yet are overlaid until it does
+(so a step between a write and its echo neither writes nor announces twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from suandian.api.units import parse_time
+from suandian.api.validation import parse_computejob
+from suandian.errors import InvalidSpecError
+from suandian.planner import JobTerms
+
+__all__ = ["STATUS_KEYS", "JobBook", "JobRecord", "record_from_body"]
+
+API_VERSION = "suandian.io/v1alpha1"
+KIND = "ComputeJob"
+
+STATUS_KEYS = frozenset({
+    "phase", "site", "plannedStart", "latestStart", "windows", "reason", "startedAt",
+    "observedGeneration", "conditions", "emissions", "expectedGreenFraction", "energyKWh",
+    "jobName",
+})
+"""The ``status`` fields the controller reads back (everything else it only writes)."""
+
+
+@dataclass(slots=True, eq=False)
+class JobRecord:
+    """One ComputeJob as the controller needs it (see the module docstring).
+
+    ``terms`` is None when the spec is invalid (``problem`` says why, naming fields);
+    ``template`` is ``spec.template`` until the child Job exists; ``written`` holds the
+    status fields written but not yet seen back from the watch.
+    """
+
+    uid: str
+    namespace: str
+    name: str
+    created: datetime
+    generation: int | None
+    terms: JobTerms | None
+    problem: str | None
+    template: Mapping[str, Any] | None
+    user_affinity: Mapping[str, Any] | None
+    observed: dict[str, Any]
+    written: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def status(self) -> dict[str, Any]:
+        """The status as last watched, with our unechoed writes on top."""
+        if self.written:
+            if all(self.observed.get(k) == v for k, v in self.written.items()):
+                self.written = {}  # the watch has caught up
+            else:
+                return {**self.observed, **self.written}
+        return self.observed
+
+    def wrote(self, fields: Mapping[str, Any]) -> None:
+        """Remember status fields just written (until the watch shows them)."""
+        self.written = {**self.written, **{k: v for k, v in fields.items()
+                                           if k in STATUS_KEYS}}
+
+    def ref(self) -> dict[str, Any]:
+        """The smallest body events and owner references are built from."""
+        return {"apiVersion": API_VERSION, "kind": KIND,
+                "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+
+    def manifest(self) -> dict[str, Any]:
+        """A ComputeJob manifest with the template (for building the child Job)."""
+        if self.template is None:
+            raise LookupError(f"the template of {self.key} is not kept")
+        return {**self.ref(), "spec": {"template": self.template}}
+
+
+def record_from_body(body: Mapping[str, Any], previous: JobRecord | None = None) -> JobRecord:
+    """A record from a watched ComputeJob body (parsing the spec once per generation).
+
+    Raises ``KeyError``/``ValueError`` only for a body the API server would not serve
+    (no uid, no creation time); an invalid spec is recorded, not raised.
+    """
+    meta = body["metadata"]
+    generation = meta.get("generation")
+    created = parse_time(meta["creationTimestamp"])
+    raw_status = body.get("status") or {}
+    observed = {k: v for k, v in raw_status.items() if k in STATUS_KEYS}
+    spec = body.get("spec") or {}
+    template = spec.get("template") if isinstance(spec.get("template"), Mapping) else None
+    pod_spec = (((template or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
+    terms: JobTerms | None
+    problem: str | None = None
+    if previous is not None and previous.generation == generation and (
+            previous.terms is not None or previous.problem is not None):
+        terms, problem = previous.terms, previous.problem
+    else:
+        try:
+            terms = JobTerms.from_computejob(parse_computejob(dict(body), created=created))
+        except InvalidSpecError as exc:
+            terms = None
+            problem = "; ".join(str(e) for e in exc.errors) or str(exc)
+    child_made = bool(observed.get("jobName")) and observed.get("observedGeneration") == generation
+    record = JobRecord(
+        uid=str(meta["uid"]), namespace=str(meta.get("namespace") or "default"),
+        name=str(meta["name"]), created=created, generation=generation, terms=terms,
+        problem=problem, template=None if child_made else template,
+        user_affinity=pod_spec.get("affinity") if isinstance(pod_spec, Mapping) else None,
+        observed=observed,
+    )
+    if previous is not None:
+        record.written = previous.written
+    return record
+
+
+class JobBook:
+    """Records by ComputeJob uid."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, JobRecord] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[JobRecord]:
+        return iter(list(self._records.values()))
+
+    def get(self, uid: str) -> JobRecord | None:
+        return self._records.get(uid)
+
+    def observe(self, body: Mapping[str, Any]) -> JobRecord:
+        """Record a watched body (replacing what was known of that job)."""
+        uid = str(body["metadata"]["uid"])
+        record = record_from_body(body, self._records.get(uid))
+        self._records[uid] = record
+        return record
+
+    def forget(self, uid: str) -> None:
+        self._records.pop(uid, None)
+
+    def clear(self) -> None:
+        self._records.clear()

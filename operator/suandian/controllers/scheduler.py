@@ -1,0 +1,196 @@
+"""One task that steps every waiting object: when something changed, or when it is due.
+
+Each ComputeJob and gated Pod is driven by a *step* (``step(key) -> when to look again``)
+that reads the object's record, acts on what is due and returns. Rather than a kopf
+daemon per object (a task, a finalizer patch and kopf's bookkeeping for each of ten
+thousand deferred jobs), one :class:`Scheduler` runs every step:
+
+- ``wake(key)``: step it soon (the watch handlers call it when the object, its child Job
+  or its decision changed);
+- a step's return value: step it again at that time (None: only when woken);
+- steps of different objects run concurrently, at most ``concurrency`` at once (they
+  mostly wait for the API); one object is never stepped twice at the same time;
+- a step that fails with a transient error is retried after ``retry_delay`` seconds.
+
+Time is the operator's :class:`~suandian.controllers.clock.Clock`, so tests run hours of
+deferral in fake time. :meth:`pause` stops all stepping (a standby replica must not act:
+see :meth:`suandian.controllers.context.Context.pause`); :meth:`resume` continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from suandian.controllers.clock import Clock
+from suandian.errors import KubeApiError, PlanningError
+
+__all__ = ["Scheduler", "Step"]
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[str], Awaitable[datetime | None]]
+
+
+class Scheduler:
+    """Steps keys when woken or due (see the module docstring)."""
+
+    def __init__(self, clock: Clock, step: Step, *, concurrency: int = 32,
+                 retry_delay: float = 5.0) -> None:
+        self.clock = clock
+        self._step = step
+        self._retry = timedelta(seconds=retry_delay)
+        self._limit = asyncio.Semaphore(max(1, concurrency))
+        self._ready: dict[str, None] = {}  # keys to step, in wake order
+        self._due: dict[str, datetime] = {}  # key -> when to step it next
+        self._heap: list[tuple[datetime, int, str]] = []  # (when, seq, key); lazily pruned
+        self._seq = itertools.count()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()  # woken while its step ran
+        self._gone: set[str] = set()  # forgotten while its step ran
+        self._signal = asyncio.Event()
+        self._active = asyncio.Event()
+        self._active.set()
+        self._task: asyncio.Task[None] | None = None
+        self.steps = 0  # steps run (for tests and metrics)
+
+    # -- what the handlers call ----------------------------------------------------------
+
+    def wake(self, key: str) -> None:
+        """Step ``key`` soon."""
+        self._gone.discard(key)
+        if key in self._running:
+            self._again.add(key)
+        else:
+            self._ready[key] = None
+        self._signal.set()
+
+    def forget(self, key: str) -> None:
+        """Never step ``key`` again (a running step finishes)."""
+        self._ready.pop(key, None)
+        self._due.pop(key, None)
+        self._again.discard(key)
+        if key in self._running:
+            self._gone.add(key)
+
+    def due(self, key: str) -> datetime | None:
+        """When ``key`` is next stepped by time (None: only when woken)."""
+        return self._due.get(key)
+
+    def pause(self) -> None:
+        """Stop stepping (running steps finish); everything queued is dropped."""
+        self._active.clear()
+        self._ready.clear()
+        self._due.clear()
+        self._heap.clear()
+        self._again.clear()
+        self._gone.update(self._running)
+        self._signal.set()
+
+    def resume(self) -> None:
+        self._active.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._active.is_set()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the task (from a kopf handler: it inherits kopf's event poster)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="suandian-scheduler")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._running.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._task = None
+        self._running.clear()
+
+    async def idle(self) -> None:
+        """Wait until nothing is ready or running (tests)."""
+        while self._ready or self._running:
+            await asyncio.sleep(0)
+            if self._running:
+                await asyncio.wait(list(self._running.values()))
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            await self._active.wait()
+            self._signal.clear()
+            self._collect_due(self.clock.now())
+            while self._ready and self._active.is_set():
+                key = next(iter(self._ready))
+                del self._ready[key]
+                if key in self._running:
+                    self._again.add(key)
+                    continue
+                await self._limit.acquire()  # back-pressure: at most `concurrency` steps
+                if not self._active.is_set():
+                    self._limit.release()
+                    break
+                self._running[key] = asyncio.create_task(self._one(key), name=f"step {key}")
+            if self._ready or not self._active.is_set():
+                continue
+            await self._sleep()
+
+    def _collect_due(self, now: datetime) -> None:
+        while self._heap and self._heap[0][0] <= now:
+            when, _, key = heapq.heappop(self._heap)
+            if self._due.get(key) == when:
+                del self._due[key]
+                self._ready[key] = None
+
+    async def _sleep(self) -> None:
+        """Until a wake-up, or the earliest due time."""
+        while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
+            heapq.heappop(self._heap)  # superseded entries
+        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._signal.wait())}
+        if self._heap:
+            waits.add(asyncio.ensure_future(self.clock.sleep_until(self._heap[0][0])))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _one(self, key: str) -> None:
+        until: datetime | None = None
+        try:
+            until = await self._step(key)
+        except (KubeApiError, PlanningError) as exc:
+            log.warning("%s: cannot act yet, retrying in %s: %s", key, self._retry, exc)
+            until = self.clock.now() + self._retry
+        except Exception:  # one object's bug must not stop every other object
+            log.exception("%s: the step failed; retrying in %s", key, self._retry)
+            until = self.clock.now() + self._retry
+        finally:
+            self.steps += 1
+            self._running.pop(key, None)
+            self._limit.release()
+        if key in self._gone:
+            self._gone.discard(key)
+            return
+        if key in self._again:
+            self._again.discard(key)
+            self._ready[key] = None
+        elif until is not None:
+            self._due[key] = until
+            heapq.heappush(self._heap, (until, next(self._seq), key))
+        else:
+            self._due.pop(key, None)
+        self._signal.set()

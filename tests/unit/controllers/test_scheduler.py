@@ -1,0 +1,146 @@
+"""The one scheduler: steps on wake-ups and when due, never one key twice at once,
+retries failures, forgets, and does nothing while paused."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from suandian.controllers.clock import LoopClock
+from suandian.controllers.scheduler import Scheduler
+from suandian.errors import KubeApiError
+
+pytestmark = pytest.mark.looptime
+
+T0 = datetime(2026, 6, 21, tzinfo=UTC)
+
+
+class Recorder:
+    """A step that records (key, loop-time second) and answers from a script."""
+
+    def __init__(self, clock: LoopClock, answers: dict[str, list[timedelta | None]]) -> None:
+        self.clock = clock
+        self.answers = answers
+        self.calls: list[tuple[str, float]] = []
+        self.active: set[str] = set()
+        self.overlaps = 0
+
+    async def __call__(self, key: str) -> datetime | None:
+        if key in self.active:
+            self.overlaps += 1
+        self.active.add(key)
+        self.calls.append((key, (self.clock.now() - T0).total_seconds()))
+        await asyncio.sleep(0.5)  # a step waits for the API
+        self.active.discard(key)
+        script = self.answers.get(key) or [None]
+        answer = script.pop(0) if len(script) > 1 else script[0]
+        return None if answer is None else self.clock.now() + answer
+
+
+async def test_a_woken_key_is_stepped_and_stepped_again_when_due() -> None:
+    clock = LoopClock(T0)
+    step = Recorder(clock, {"a": [timedelta(hours=6), None]})
+    scheduler = Scheduler(clock, step)
+    scheduler.start()
+    scheduler.wake("a")
+    await asyncio.sleep(7 * 3600)
+    assert [k for k, _ in step.calls] == ["a", "a"]
+    assert step.calls[1][1] == pytest.approx(6 * 3600 + 0.5, abs=0.1)  # on time
+    assert scheduler.due("a") is None
+    await scheduler.stop()
+
+
+async def test_a_wake_during_a_step_runs_it_once_more_after_never_concurrently() -> None:
+    clock = LoopClock(T0)
+    step = Recorder(clock, {})
+    scheduler = Scheduler(clock, step)
+    scheduler.start()
+    scheduler.wake("a")
+    await asyncio.sleep(0.1)
+    scheduler.wake("a")
+    scheduler.wake("a")
+    await asyncio.sleep(5)
+    assert [k for k, _ in step.calls] == ["a", "a"] and step.overlaps == 0
+    await scheduler.stop()
+
+
+async def test_keys_step_concurrently_up_to_the_limit() -> None:
+    clock = LoopClock(T0)
+    step = Recorder(clock, {})
+    scheduler = Scheduler(clock, step, concurrency=2)
+    scheduler.start()
+    for key in "abcd":
+        scheduler.wake(key)
+    await asyncio.sleep(5)
+    starts = sorted(t for _, t in step.calls)
+    assert starts == pytest.approx([0, 0, 0.5, 0.5], abs=0.05)  # two at a time
+
+
+async def test_transient_errors_are_retried_after_the_delay() -> None:
+    clock = LoopClock(T0)
+    calls: list[float] = []
+
+    async def flaky(key: str) -> datetime | None:
+        calls.append((clock.now() - T0).total_seconds())
+        if len(calls) < 3:
+            raise KubeApiError(503, "Unavailable", "try later")
+        return None
+
+    scheduler = Scheduler(clock, flaky, retry_delay=7.0)
+    scheduler.start()
+    scheduler.wake("a")
+    await asyncio.sleep(60)
+    assert calls == pytest.approx([0, 7, 14], abs=0.1)
+    await scheduler.stop()
+
+
+async def test_a_bug_in_one_step_is_logged_and_retried_not_fatal(caplog) -> None:
+    clock = LoopClock(T0)
+    calls: list[str] = []
+
+    async def buggy(key: str) -> datetime | None:
+        calls.append(key)
+        if key == "bad" and calls.count("bad") == 1:
+            raise ZeroDivisionError("oops")
+        return None
+
+    scheduler = Scheduler(clock, buggy, retry_delay=1.0)
+    scheduler.start()
+    scheduler.wake("bad")
+    scheduler.wake("good")
+    await asyncio.sleep(10)
+    assert calls.count("bad") == 2 and calls.count("good") == 1
+    assert "the step failed" in caplog.text
+    await scheduler.stop()
+
+
+async def test_forgotten_keys_are_not_stepped_even_when_due() -> None:
+    clock = LoopClock(T0)
+    step = Recorder(clock, {"a": [timedelta(hours=1)]})
+    scheduler = Scheduler(clock, step)
+    scheduler.start()
+    scheduler.wake("a")
+    await asyncio.sleep(0.1)
+    scheduler.forget("a")  # while its step runs: its answer is dropped
+    await asyncio.sleep(3 * 3600)
+    assert [k for k, _ in step.calls] == ["a"]
+    await scheduler.stop()
+
+
+async def test_a_paused_scheduler_steps_nothing_until_resumed() -> None:
+    clock = LoopClock(T0)
+    step = Recorder(clock, {"a": [timedelta(minutes=10)]})
+    scheduler = Scheduler(clock, step)
+    scheduler.start()
+    scheduler.wake("a")
+    await asyncio.sleep(1)
+    scheduler.pause()  # a standby replica: its due times are forgotten too
+    scheduler.wake("b")
+    await asyncio.sleep(3600)
+    assert [k for k, _ in step.calls] == ["a"] and scheduler.paused
+    scheduler.resume()
+    await asyncio.sleep(1)
+    assert [k for k, _ in step.calls] == ["a", "b"]  # what the re-listing woke
+    await scheduler.stop()
