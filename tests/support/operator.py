@@ -22,6 +22,7 @@ from suandian.config import Settings
 from suandian.controllers import OperatorParts, build
 from suandian.controllers.clock import Clock
 from suandian.controllers.context import KeeperFactory
+from suandian.controllers.heap import HeapPolicy
 from suandian.k8s.client import KubeApi
 
 __all__ = ["OperatorHandle", "free_port", "running_operator"]
@@ -87,6 +88,7 @@ async def start_operator(
     webhook_port: int | None = None,
     standalone: bool = True,
     priority: int = 0,
+    heap: HeapPolicy | None = None,
     **kwargs: Any,
 ) -> OperatorHandle:
     url = str(emulator.url).rstrip("/")
@@ -99,7 +101,7 @@ async def start_operator(
     if webhook_port is not None:
         webhook = kopf.WebhookServer(addr="127.0.0.1", port=webhook_port, insecure=True)
     parts = build(settings=settings or Settings(plan_batch_window=0.02), api=api, clock=clock,
-                  keeper_factory=keeper_factory, login=login, webhook=webhook)
+                  keeper_factory=keeper_factory, login=login, webhook=webhook, heap=heap)
     parts.settings.watching.inactivity_timeout = 24 * 3600  # the emulator sends no bookmarks
     parts.settings.networking.request_timeout = 10.0
     parts.settings.peering.lifetime = 5

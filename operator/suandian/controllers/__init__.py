@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from suandian.config import Settings
 from suandian.controllers import computejob, pod, powersite
 from suandian.controllers.clock import Clock, LoopClock, WallClock
 from suandian.controllers.context import Context, KeeperFactory, memo_context
+from suandian.controllers.heap import HeapPolicy
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
 
@@ -53,15 +55,18 @@ def build(
     login: Callable[..., Any] | None = None,
     webhook: kopf.WebhookServer | None = None,
     peering_name: str = "suandian",
+    heap: HeapPolicy | None = None,
 ) -> OperatorParts:
     """One operator's registry, kopf settings and shared context.
 
     ``login``: a kopf login handler (default: kopf's own, kubeconfig or in-cluster).
     ``webhook``: where kopf serves the admission webhook (None: no webhook server).
+    ``heap``: when to collect garbage (None: Python's defaults; ``suandian run`` passes
+    a :class:`~suandian.controllers.heap.HeapPolicy`).
     """
     registry = kopf.OperatorRegistry()
     context = Context(settings=settings, clock=clock or WallClock(), api=api,
-                      keeper_factory=keeper_factory)
+                      keeper_factory=keeper_factory, heap=heap)
     _register_view(registry)
     powersite.register(registry)
     computejob.register(registry)
@@ -75,11 +80,16 @@ def build(
     @kopf.on.startup(registry=registry)
     async def startup(memo: kopf.Memo, **_: Any) -> None:
         metrics.record_build_info(kopf_version=getattr(kopf, "__version__", None))
-        memo_context(memo).planning.start()
+        ctx = memo_context(memo)
+        ctx.planning.start()
+        if ctx.heap is not None:
+            ctx.heap.install(asyncio.get_running_loop())
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         ctx = memo_context(memo)
+        if ctx.heap is not None:
+            ctx.heap.uninstall()
         await ctx.scheduler.stop()
         await ctx.planning.stop()
         await ctx.api.aclose()

@@ -27,6 +27,7 @@ from suandian.config import Settings
 from suandian.controllers.book import JobBook
 from suandian.controllers.census import JobCensus
 from suandian.controllers.clock import Clock
+from suandian.controllers.heap import HeapPolicy
 from suandian.controllers.planning import PlanningService, SiteEntry
 from suandian.controllers.scheduler import Scheduler, Step
 from suandian.controllers.view import ClusterCache, ClusterView
@@ -86,6 +87,7 @@ class Context:
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)  # gated pods, slim
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
     steps: dict[str, Step] = field(default_factory=dict)
+    heap: HeapPolicy | None = None  # when to collect garbage (suandian run: .heap)
     planning: PlanningService = field(init=False)
     scheduler: Scheduler = field(init=False)
 
@@ -94,6 +96,8 @@ class Context:
         self.planning = PlanningService(self.settings, self.clock, lambda: self.sites,
                                         lambda: self.view)
         self.planning.after_round = self.census.publish
+        if self.heap is not None:
+            self.planning.after_full_round = self.heap.after_full_round
         self.scheduler = Scheduler(self.clock, self._step,
                                    concurrency=max(4, 4 * self.settings.api_workers),
                                    retry_delay=self.settings.retry_delay)

@@ -18,6 +18,7 @@ import kopf
 from suandian import metrics
 from suandian.config import Settings
 from suandian.controllers import build
+from suandian.controllers.heap import HeapPolicy
 from suandian.k8s.client import KubeApi
 
 __all__ = ["run_operator"]
@@ -79,7 +80,7 @@ def run_operator(
         webhook = kopf.WebhookServer(addr=webhook_addr, port=webhook_port,
                                      certfile=webhook_cert, pkeyfile=webhook_key)
     parts = build(settings=settings, api=api, login=_login_from(api), webhook=webhook,
-                  peering_name=peering_name)
+                  peering_name=peering_name, heap=HeapPolicy())
 
     if metrics_port:
         @kopf.on.startup(registry=parts.registry)

@@ -113,6 +113,8 @@ class PlanningService:
         self.last_error: str | None = None
         # called at the end of every round (the operator republishes its job census)
         self.after_round: Callable[[], None] | None = None
+        # called after every full round (the operator tidies its heap then: .heap)
+        self.after_full_round: Callable[[], None] | None = None
         # what handed-out decisions take, for arrival rounds (see controllers.commitments)
         self._commitments = Commitments(len(DEFAULT_RESOURCES))
         # nodes and free capacity as of the last full round (arrival rounds reuse them)
@@ -257,6 +259,8 @@ class PlanningService:
                         listener(decision)
         if self.after_round is not None:
             self.after_round()
+        if full and result is not None and self.after_full_round is not None:
+            self.after_full_round()
         async with self._round_done:
             self._round += 1
             self._round_done.notify_all()

@@ -1,0 +1,48 @@
+"""The heap policy freezes what survives full collections, and thaws it hourly."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from suandian.controllers.heap import HeapPolicy
+
+
+@pytest.fixture(autouse=True)
+def thawed() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_a_full_round_collects_then_freezes_the_survivors() -> None:
+    now = [0.0]
+    heap = HeapPolicy(full_every=3600, clock=lambda: now[0])
+    survivor = [[i] for i in range(1000)]
+    heap.after_full_round()
+    assert gc.get_freeze_count() >= 1000 and heap.freezes == 1
+    frozen = gc.get_freeze_count()
+    now[0] = 3601.0  # an hour on: everything is thawed and collected first
+    heap.after_full_round()
+    assert gc.get_freeze_count() <= frozen + 100  # not frozen twice over
+    del survivor
+
+
+async def test_survivors_of_cpythons_own_full_collections_are_frozen() -> None:
+    heap = HeapPolicy()
+    heap.install(asyncio.get_running_loop())
+    try:
+        gc.collect(2)  # as CPython would start one
+        await asyncio.sleep(0)  # the freeze runs on the loop right after
+        assert heap.freezes == 1 and gc.get_freeze_count() > 0
+        gc.collect(1)  # younger collections freeze nothing
+        await asyncio.sleep(0)
+        assert heap.freezes == 1
+    finally:
+        heap.uninstall()
+    gc.collect(2)
+    await asyncio.sleep(0)
+    assert heap.freezes == 1  # uninstalled
