@@ -13,10 +13,9 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kopf
-from tests.support.emulator import ApiEmulator
 
 from suandian.config import Settings
 from suandian.controllers import OperatorParts, build
@@ -24,6 +23,9 @@ from suandian.controllers.clock import Clock
 from suandian.controllers.context import KeeperFactory
 from suandian.controllers.heap import HeapPolicy
 from suandian.k8s.client import KubeApi
+
+if TYPE_CHECKING:  # the benchmark runs an operator without the emulator (or kmock) loaded
+    from tests.support.emulator import ApiEmulator
 
 __all__ = ["OperatorHandle", "free_port", "running_operator"]
 

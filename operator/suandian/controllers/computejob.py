@@ -102,9 +102,7 @@ class JobDriver:
         return self.record.status
 
     def child(self) -> dict[str, Any] | None:
-        for job in self.ctx.cluster.child_jobs.get(self.record.uid, ()):
-            return dict(job)
-        return None
+        return self.ctx.cluster.child(self.record.uid)
 
     # -- the step ------------------------------------------------------------------------
 

@@ -15,9 +15,10 @@ there), in planner units (CPU cores, GiB of memory, GPUs).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from suandian.api.units import parse_quantity
 from suandian.planner import DEFAULT_RESOURCES
@@ -77,6 +78,13 @@ def pod_request_record(body: Mapping[str, Any]) -> dict[str, float] | None:
     return total
 
 
+_CHILD_STATUS = frozenset({"conditions", "startTime", "completionTime", "active"})
+
+
+def _ours(values: Mapping[str, str] | None) -> dict[str, str]:
+    return {k: v for k, v in (values or {}).items() if k.startswith("suandian.io/")}
+
+
 def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     """Whether a PowerSite's ``nodeSelector`` picks a node with these labels."""
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
@@ -90,7 +98,9 @@ class ClusterCache:
     nodes: dict[str, list[NodeRecord]] = field(default_factory=dict)
     pod_requests: dict[str, dict[str, Mapping[str, float]]] = field(default_factory=dict)
     pod_nodes: dict[str, str] = field(default_factory=dict)
-    child_jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # compact JSON text by owner uid: ten thousand deferred children as dicts of dicts
+    # were 25 MB (every key a string of its own), as text 4 MB
+    child_jobs: dict[str, str] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.nodes.clear()
@@ -125,14 +135,20 @@ class ClusterCache:
             self.child_jobs.pop(owner, None)
             return
         meta = body["metadata"]
-        self.child_jobs[owner] = [{  # not managedFields & co: thousands of these are kept
+        status = body.get("status") or {}
+        self.child_jobs[owner] = json.dumps({  # not managedFields & co: only what is read
             "metadata": {
                 "name": meta.get("name"), "namespace": meta.get("namespace"),
-                "labels": dict(meta.get("labels") or {}),
-                "annotations": {k: v for k, v in (meta.get("annotations") or {}).items()
-                                if k.startswith("suandian.io/")}},
+                "labels": _ours(meta.get("labels")),
+                "annotations": _ours(meta.get("annotations"))},
             "spec": {"suspend": (body.get("spec") or {}).get("suspend")},
-            "status": dict(body.get("status") or {})}]
+            "status": {k: v for k, v in status.items() if k in _CHILD_STATUS}},
+            separators=(",", ":"))
+
+    def child(self, owner: str) -> dict[str, Any] | None:
+        """What was recorded of ``owner``'s child Job (None: none is known)."""
+        text = self.child_jobs.get(owner)
+        return None if text is None else cast(dict[str, Any], json.loads(text))
 
 
 class ClusterView:

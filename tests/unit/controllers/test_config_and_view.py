@@ -90,9 +90,9 @@ def test_the_cluster_cache_keeps_only_what_the_controllers_read_of_a_child_job()
         "annotations": {"suandian.io/run-seconds": "5", "kubectl.kubernetes.io/x": "big"},
         "managedFields": [{"big": "x" * 1000}]},
         "spec": {"suspend": True, "template": {}}, "status": {"startTime": "t"}})
-    assert cache.child_jobs["u"] == [{
+    assert cache.child("u") == {
         "metadata": {"name": "j", "namespace": "n", "labels": {"suandian.io/site": "a"},
                      "annotations": {"suandian.io/run-seconds": "5"}},
-        "spec": {"suspend": True}, "status": {"startTime": "t"}}]
+        "spec": {"suspend": True}, "status": {"startTime": "t"}}
     cache.set_child("u", None)
-    assert cache.child_jobs == {}
+    assert cache.child("u") is None and cache.child_jobs == {}
