@@ -48,7 +48,14 @@ CJ = "suandian.io/v1alpha1/computejobs"
 
 
 def rss_mb() -> float:
+    """Peak resident memory of this process so far, MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def rss_now_mb() -> float:
+    """Resident memory of this process now, MB (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 # -- the API server process ------------------------------------------------------------------
@@ -201,7 +208,9 @@ async def run_suandian(url: str, conn: Any, args: argparse.Namespace) -> dict[st
     conn.send(("wait-decided", "idle-", args.idle_jobs, args.timeout))
     decided, deferred = await loop.run_in_executor(None, conn.recv)
     settle = time.perf_counter() - t0
-    peak_idle = rss_mb()
+    peak_idle, now_idle = rss_mb(), rss_now_mb()
+    print(f"RSS with the idle jobs decided: {now_idle:.0f} MB now, {peak_idle:.0f} MB peak",
+          file=sys.stderr, flush=True)
     if args.memory_profile:
         import tracemalloc
 

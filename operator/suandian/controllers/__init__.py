@@ -135,7 +135,7 @@ def _register_view(registry: kopf.OperatorRegistry) -> None:
     async def node_changed(name: str, body: kopf.Body, memo: kopf.Memo, type: str | None,
                            **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.handling()
+        ctx.handling(listed=type is None)
         ctx.cluster.set_node(name, None if type == "DELETED" else body)
         if type != "MODIFIED":  # listed (None), added or deleted: capacity changed
             ctx.planning.replan()
@@ -145,5 +145,5 @@ def _register_view(registry: kopf.OperatorRegistry) -> None:
     async def bound_pod_changed(uid: str, body: kopf.Body, memo: kopf.Memo,
                                 type: str | None, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.handling()
+        ctx.handling(listed=type is None)
         ctx.cluster.set_pod(uid, None if type == "DELETED" else body)

@@ -43,6 +43,7 @@ from suandian.k8s.jobs import (
     MANAGED_BY,
     affinity_patch,
     build_child_job,
+    child_job_name,
     job_state,
     suspend_patch,
 )
@@ -165,8 +166,11 @@ class JobDriver:
             demand = Demand(self.key, terms.pinned(site), record.created, remaining=remaining)
         else:
             demand = Demand(self.key, terms, record.created)
+        if ctx.book.get(record.uid) is None:
+            return None  # deleted while this step waited for the API: plan nothing
         current = ctx.planning.current(self.key)
-        if current is None or ctx.planning.stale(self.key, demand):
+        if (current is None or ctx.planning.stale(self.key, demand)
+                or ctx.planning.pending(self.key)):
             ctx.planning.upsert(demand, lambda _d: ctx.scheduler.wake(self.key))
             # until the round answers, what the objects say stands (never past latestStart)
             return stored if stored is not None and record.template is None else None
@@ -185,7 +189,8 @@ class JobDriver:
             return now + ctx.settings.replan_interval
         if not ctx.sites and self.status.get("reason") != NO_SITES:
             await self._patch_status({"phase": "Pending", "reason": NO_SITES})
-        return None
+        # the round wakes it; should that ever be lost, it looks again anyway
+        return now + ctx.settings.replan_interval
 
     async def _create(self, terms: JobTerms, decision: Decision) -> dict[str, Any] | None:
         ctx, record = self.ctx, self.record
@@ -193,12 +198,7 @@ class JobDriver:
         if site is None:
             raise PlanningError(f"site {decision.site} vanished")
         if record.template is None:
-            # the child is gone although the status names it (deleted by someone): the
-            # status write that forgets it answers with the whole object, template included
-            fresh = await ctx.api.patch_computejob(record.namespace, record.name,
-                                                   {"status": {"jobName": None}}, status=True)
-            ctx.book.observe(fresh)
-            return None
+            return await self._lost_child()
         now = ctx.clock.now()
         body = build_child_job(record.manifest(), decision, site.site.spec.node_selector,
                                terms.duration)
@@ -211,8 +211,14 @@ class JobDriver:
             body["metadata"]["annotations"][ANNOTATION_RESUMED_AT] = format_time(now)
         created, fresh_child = await ctx.api.create_job(body)
         owner = (created.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_OWNER_UID)
-        if owner == record.uid:  # known at once: the next step must not create it again
-            ctx.cluster.set_child(record.uid, created)
+        if owner != record.uid:
+            # a Job of that name that is not ours (another's, or a deleted namesake's
+            # child the garbage collector has not removed yet): try again later
+            events.warning(record.ref(), "NameTaken", f"a Job named "
+                           f"{body['metadata']['name']} exists and is not this job's; "
+                           "retrying")
+            raise PlanningError(f"the Job name of {record.key} is taken")
+        ctx.cluster.set_child(record.uid, created)  # the next step must not create it again
         if fresh_child:
             fields: dict[str, Any] = {
                 **decision.status_fields(), "phase": "Running" if due else "Deferred",
@@ -233,8 +239,38 @@ class JobDriver:
                 events.normal(record.ref(), "Deferred", decision.reason)
                 metrics.record_deferral(decision.site)
             await self._patch_status(fields)
-        record.template = None  # the child has it now; ten thousand templates are heavy
+        for current in self._records():
+            current.template = None  # the child has it now; ten thousand templates are heavy
         return created
+
+    async def _lost_child(self) -> dict[str, Any] | None:
+        """The status names a child Job this replica has not seen (its listing may just
+        not have arrived: a restart or a failover), or one that is gone."""
+        ctx, record = self.ctx, self.record
+        name = child_job_name(record.name)
+        found = await ctx.api.get_job(record.namespace, name)
+        owner = ((found or {}).get("metadata", {}).get("annotations") or {}).get(
+            ANNOTATION_OWNER_UID)
+        if found is not None and owner == record.uid:
+            ctx.cluster.set_child(record.uid, found)
+            return None  # step again with it
+        status = self.status
+        if status.get("startedAt") or status.get("phase") in ("Running", "Suspended"):
+            # it ran: making it again would run the work twice
+            message = f"the child Job {name} was deleted after it started"
+            await self._patch_status({
+                "phase": "Failed", "reason": message,
+                "conditions": with_condition(status.get("conditions"), "Complete", False,
+                                             "ChildJobDeleted", message, ctx.clock.now())})
+            events.warning(record.ref(), "ChildJobDeleted", message)
+            ctx.planning.remove(self.key)
+            return None
+        # deleted before it started: forget it; the status write answers with the whole
+        # ComputeJob, template included, and the next step makes the child again
+        fresh = await ctx.api.patch_computejob(record.namespace, record.name,
+                                               {"status": {"jobName": None}}, status=True)
+        ctx.book.observe(fresh)
+        return None
 
     def _valid(self, now: datetime) -> list[dict[str, Any]]:
         return with_condition(self.status.get("conditions"), "Valid", True, "SpecValid",
@@ -248,8 +284,8 @@ class JobDriver:
         if state == "Suspended" and not started and child_site != decision.site:
             site = ctx.sites.get(decision.site)
             if site is not None:
-                await ctx.api.patch_job(ns, name, affinity_patch(
-                    child, decision, site.site.spec.node_selector, record.user_affinity))
+                ctx.cluster.set_child(record.uid, await ctx.api.patch_job(ns, name, affinity_patch(
+                    child, decision, site.site.spec.node_selector, record.user_affinity)))
                 events.normal(record.ref(), "Moved", f"moved from {child_site} to "
                               f"{decision.site}: {decision.reason}")
         running = state in ("Running", "Pending")
@@ -282,10 +318,9 @@ class JobDriver:
         if running:
             if window is None and not must_run and decision.next_window_start(now):
                 ran = self._run_seconds(child, now)
-                await self.ctx.api.patch_job(ns, name, {
-                    **suspend_patch(True),
-                    "metadata": {"annotations": {ANNOTATION_RUN_SECONDS: str(int(ran)),
-                                                 ANNOTATION_RESUMED_AT: None}}})
+                self.ctx.cluster.set_child(self.record.uid, await self.ctx.api.patch_job(
+                    ns, name, {**suspend_patch(True), "metadata": {"annotations": {
+                        ANNOTATION_RUN_SECONDS: str(int(ran)), ANNOTATION_RESUMED_AT: None}}}))
                 await self._patch_status({"phase": "Suspended", **decision.status_fields()})
                 events.normal(self.record.ref(), "Suspended", f"green supply at "
                               f"{decision.site} is below plan; resuming at "
@@ -302,11 +337,11 @@ class JobDriver:
 
     async def _start(self, decision: Decision, ns: str, name: str, trigger: str,
                      now: datetime) -> None:
-        await self.ctx.api.patch_job(ns, name, {
+        self.ctx.cluster.set_child(self.record.uid, await self.ctx.api.patch_job(ns, name, {
             **suspend_patch(False, decision),
             "metadata": {"annotations": {**decision.annotations(),
                                          ANNOTATION_RESUMED_AT: format_time(now)},
-                         "labels": {LABEL_SITE: decision.site}}})
+                         "labels": {LABEL_SITE: decision.site}}}))
         fields: dict[str, Any] = {**decision.status_fields(), "phase": "Running"}
         if not self.status.get("startedAt"):
             fields["startedAt"] = format_time(now)
@@ -327,7 +362,8 @@ class JobDriver:
         done = _time(child_status.get("completionTime")) or ctx.clock.now()
         started = _time(child_status.get("startTime")) or done
         entry = ctx.sites.get(site or "")
-        observed = ctx.observed(site or "", started, done)
+        observed = ctx.observed(site or "", started, done, max_age=2 * (
+            entry.site.spec.forecast.refresh_interval if entry else QUARTER))
         run = account_run(
             power_w=terms.power_w, pue=entry.site.spec.pue if entry else 1.0,
             run_s=self._run_seconds(child, done),
@@ -410,11 +446,17 @@ class JobDriver:
                                          generation),
         })
 
+    def _records(self) -> list[JobRecord]:
+        """This step's record and, if a watch event replaced it meanwhile, the new one."""
+        current = self.ctx.book.get(self.record.uid)
+        return [self.record] + ([current] if current not in (None, self.record) else [])
+
     async def _patch_status(self, fields: Mapping[str, Any]) -> None:
         record = self.record
         await self.ctx.api.patch_computejob(record.namespace, record.name,
                                             {"status": dict(fields)}, status=True)
-        record.wrote(fields)
+        for current in self._records():
+            current.wrote(fields)
 
 
 NO_SITES = "waiting for a PowerSite: none is known yet"
@@ -462,7 +504,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     async def child_job_changed(body: kopf.Body, memo: kopf.Memo, type: str | None,
                                 **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.handling()
+        ctx.handling(listed=type is None)
         owner = (body["metadata"].get("annotations") or {}).get(ANNOTATION_OWNER_UID)
         if owner:
             ctx.cluster.set_child(owner, None if type == "DELETED" else body)
@@ -472,7 +514,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     async def computejob_changed(uid: str, memo: kopf.Memo, type: str | None,
                                  body: kopf.Body, logger: Any, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.handling()
+        ctx.handling(listed=type is None)
         ctx.steps.setdefault(KIND, lambda key: step(ctx, key))
         ctx.census.observe(uid, None if type == "DELETED" else body)
         if type == "DELETED":

@@ -9,8 +9,9 @@ every ComputeJob and gated Pod.
 Only the active replica may act. Kopf's peering pauses a standby replica by stopping its
 watch streams and its daemons, and does not tell other tasks; the PowerSite daemons tell
 the context (:meth:`Context.pause` when kopf stops one for pausing), and any watch event
-resumes it (kopf delivers none to a paused replica). A pause also forgets what the watch
-showed: on resuming, kopf lists everything again.
+resumes it only when it is a listing (kopf lists everything again when it resumes a
+replica; events already queued when it paused are not listings). A pause also forgets
+what the watch showed, which that listing brings back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from suandian.api.powersite import PowerSite
@@ -117,11 +118,13 @@ class Context:
         self.census.clear()
         self.cluster.clear()
 
-    def handling(self) -> None:
-        """A watch event arrived: kopf runs this replica, so it acts (see the module
-        docstring); the scheduler starts here, inside kopf's handler context, so its
-        steps post events through kopf's poster."""
-        self.scheduler.resume()
+    def handling(self, listed: bool) -> None:
+        """A watch event arrived (``listed``: from a listing, or a PowerSite daemon
+        started): kopf runs this replica (see the module docstring). The scheduler starts
+        here, inside kopf's handler context, so its steps post events through kopf's
+        poster."""
+        if listed:
+            self.scheduler.resume()
         self.scheduler.start()
 
     def waker(self, key: str) -> asyncio.Event:
@@ -141,13 +144,15 @@ class Context:
     def record_sample(self, site: str, sample: Sample) -> None:
         self.samples.setdefault(site, deque(maxlen=SAMPLES_KEPT)).append(sample)
 
-    def observed(self, site: str, start: datetime, end: datetime) -> Observed | None:
+    def observed(self, site: str, start: datetime, end: datetime,
+                 max_age: timedelta = timedelta(hours=1)) -> Observed | None:
         """A site's mean green share and grid intensity between two times, from the
-        samples taken then (else the last one before; None if never sampled)."""
+        samples taken then (else the last one before, if at most ``max_age`` before the
+        start; None: not observed)."""
         samples = self.samples.get(site, ())
         during = [s for s in samples if start <= s.at <= end]
         if not during:
-            during = [s for s in samples if s.at <= start][-1:]
+            during = [s for s in samples if start - max_age <= s.at <= start][-1:]
         if not during:
             return None
         n = len(during)

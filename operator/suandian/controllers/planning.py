@@ -234,6 +234,7 @@ class PlanningService:
         if demands:
             snapshot = self._snapshot(demands, full)
             if snapshot is not None:
+                self.last_error = None
                 started = time.perf_counter()
                 if len(demands) > 8:
                     result = await asyncio.get_running_loop().run_in_executor(
@@ -255,7 +256,10 @@ class PlanningService:
                         continue
                     self._decisions[decision.key] = decision
                     listener = self._listeners.get(decision.key)
-                    if listener is not None and (old is None or _differs(old, decision)):
+                    # told: a first decision, any decision of a changed demand (its step
+                    # waits for it, even if it comes out the same), or a changed one
+                    if listener is not None and (old is None or decision.key in fresh
+                                                 or _differs(old, decision)):
                         listener(decision)
         if self.after_round is not None:
             self.after_round()

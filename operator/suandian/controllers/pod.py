@@ -206,7 +206,7 @@ def register(registry: kopf.OperatorRegistry, *, webhook: bool = True) -> None:
     async def managed_pod_changed(uid: str, memo: kopf.Memo, type: str | None,
                                   body: kopf.Body, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.handling()
+        ctx.handling(listed=type is None)
         ctx.steps.setdefault(KIND, lambda key: step(ctx, key))
         if type == "DELETED" or not has_gate(body):
             ctx.pods.pop(uid, None)

@@ -103,7 +103,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     async def powersite(body: kopf.Body, name: str, memo: kopf.Memo,
                         stopped: kopf.DaemonStopped, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.handling()
+        ctx.handling(listed=True)  # kopf runs daemons only on an active replica
         waker = ctx.waker(f"site/{name}")
         try:
             while not stopped:
@@ -133,7 +133,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     async def powersite_changed(name: str, memo: kopf.Memo, type: str | None,
                                 body: kopf.Body, **_: Any) -> None:
         ctx = memo_context(memo)
-        ctx.handling()
+        ctx.handling(listed=type is None)
         generation = body.get("metadata", {}).get("generation")
         if type != "MODIFIED" or generation != (body.get("status") or {}).get(
                 "observedGeneration"):

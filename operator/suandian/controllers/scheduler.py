@@ -191,6 +191,9 @@ class Scheduler:
         elif until is not None:
             self._due[key] = until
             heapq.heappush(self._heap, (until, next(self._seq), key))
+            if len(self._heap) > 2 * len(self._due) + 64:  # superseded entries piled up
+                self._heap = [(w, s, k) for w, s, k in self._heap if self._due.get(k) == w]
+                heapq.heapify(self._heap)
         else:
             self._due.pop(key, None)
         self._signal.set()

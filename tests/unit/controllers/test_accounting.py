@@ -48,3 +48,5 @@ def test_the_context_averages_the_samples_taken_during_the_run() -> None:
                          T0 + timedelta(hours=3, minutes=10))
     assert short is not None and short.samples == 1 and short.green_share == 0.0
     assert ctx.observed("elsewhere", T0, T0 + timedelta(hours=1)) is None
+    # a sample from long before the run (e.g. before a failover) is not an observation
+    assert ctx.observed("s", T0 + timedelta(hours=9), T0 + timedelta(hours=10)) is None

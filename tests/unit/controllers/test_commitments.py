@@ -116,3 +116,19 @@ async def test_a_failed_arrival_round_keeps_its_arrivals_for_the_next(monkeypatc
     await planning.run_round()
     decided = planning.current("b")
     assert decided is not None and decided.planned_start == T0 + 5 * SLOT
+
+
+async def test_a_changed_demand_is_told_its_decision_even_when_it_is_the_same():
+    planning = service()
+    told: list[str] = []
+    planning.upsert(demand("a"), lambda d: told.append(d.key))
+    assert planning.pending("a")
+    await planning.run_round()
+    assert told == ["a"] and not planning.pending("a")  # the first decision
+    await planning.run_round()
+    assert told == ["a"]  # nothing changed: not told again
+    changed = Demand("a", demand("a").terms, T0 + timedelta(seconds=1))  # same plan
+    planning.upsert(changed, lambda d: told.append(d.key))
+    assert planning.pending("a")
+    await planning.run_round()
+    assert told == ["a", "a"]  # its step waits for this answer: it is told

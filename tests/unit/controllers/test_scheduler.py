@@ -144,3 +144,31 @@ async def test_a_paused_scheduler_steps_nothing_until_resumed() -> None:
     await asyncio.sleep(1)
     assert [k for k, _ in step.calls] == ["a", "b"]  # what the re-listing woke
     await scheduler.stop()
+
+
+async def test_superseded_due_times_do_not_pile_up() -> None:
+    clock = LoopClock(T0)
+    answers: dict[str, list[timedelta | None]] = {"a": [timedelta(days=30)]}
+    step = Recorder(clock, answers)
+    scheduler = Scheduler(clock, step)
+    scheduler.start()
+    for _ in range(300):  # a far-deferred job re-stepped by many re-plans
+        scheduler.wake("a")
+        await asyncio.sleep(1)
+    assert len(scheduler._heap) <= 2 * len(scheduler._due) + 64
+    assert scheduler.due("a") is not None
+    await scheduler.stop()
+
+
+async def test_a_paused_context_resumes_on_a_listing_not_on_queued_events() -> None:
+    from suandian.config import Settings
+    from suandian.controllers.context import Context
+
+    ctx = Context(settings=Settings(), clock=LoopClock(T0), api=None)  # type: ignore[arg-type]
+    ctx.handling(listed=True)
+    ctx.pause()  # kopf stopped a PowerSite daemon to pause this replica
+    ctx.handling(listed=False)  # an event queued before the pause: still paused
+    assert ctx.scheduler.paused
+    ctx.handling(listed=True)  # kopf lists again when it resumes the replica
+    assert not ctx.scheduler.paused
+    await ctx.scheduler.stop()
