@@ -9,9 +9,10 @@ resource request over the same slots, summed per site on an absolute slot axis (
 ``k`` starts at ``epoch + k·slot``), so successive rounds agree whatever "now" is.
 
 It is an approximation between full rounds, on the safe side: a job whose decision
-changes or goes away releases exactly what it committed. Grid import limits are not
-tracked here (only the full rounds apply them). It is a cache: nothing here survives a
-restart, and the first round after one is a full round.
+changes or goes away releases exactly what it committed. The grid import a site has
+left follows from the same sums (the committed load beyond the green supply is drawn
+from the grid; see ``PlanningService._snapshot``). It is a cache: nothing here survives
+a restart, and the first round after one is a full round.
 """
 
 from __future__ import annotations

@@ -345,13 +345,19 @@ class PlanningService:
         if cluster is not None:
             nodes, free = cluster
         capacity: dict[str, Mapping[str, FloatArray | float]] = dict(free)
+        import_limits: dict[str, FloatArray] = {}
         if not full:  # arrivals: plan against what the decisions handed out leave
             first = absolute_slot(start, slot)
+            by_name = {e.site.metadata.name or "": e.site for e in entries}
             for name in list(signals):
                 load, held = self._commitments.window(name, first, horizon)
                 if not load.any() and not held.any():
                     continue
                 sig = signals[name]
+                # what the committed load draws beyond the green supply comes from the grid
+                drawn = np.maximum(load - sig.green_p50_kw, 0.0)
+                import_limits[name] = np.maximum(
+                    by_name[name].spec.grid.import_limit_kw - drawn, 0.0)
                 signals[name] = replace(
                     sig, green_p50_kw=np.maximum(sig.green_p50_kw - load, 0.0),
                     green_p10_kw=np.maximum(sig.green_p10_kw - load, 0.0))
@@ -372,7 +378,8 @@ class PlanningService:
         # (else it could only start at the next boundary); for a maxDelay deadline that
         # is up to one slot earlier: on the safe side.
         return snapshot_from(now=start, slot=slot, sites=[e.site for e in entries],
-                             signals=signals, jobs=jobs, nodes=nodes, capacity=capacity)
+                             signals=signals, jobs=jobs, nodes=nodes, capacity=capacity,
+                             import_limits=import_limits)
 
 
 def _floor(now: datetime, slot: timedelta) -> datetime:

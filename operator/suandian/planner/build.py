@@ -171,11 +171,13 @@ def site_supply_from(
     *,
     resources: Sequence[str] = DEFAULT_RESOURCES,
     capacity: Mapping[str, FloatArray | float] | None = None,
+    import_limit_kw: FloatArray | None = None,
 ) -> SiteSupply:
     """A :class:`SiteSupply` from a PowerSite and its forecast arrays.
 
     ``capacity`` is free capacity per resource (planner units, scalar or per slot);
-    resources it does not name are unbounded. The import limit is ``spec.grid``'s.
+    resources it does not name are unbounded. The import limit is ``spec.grid``'s, or
+    ``import_limit_kw`` per slot (what other work outside the snapshot leaves of it).
     """
     slots = len(signals.green_p50_kw)
     cap = np.full((len(resources), slots), np.inf)
@@ -188,7 +190,9 @@ def site_supply_from(
         green_p50_kw=np.asarray(signals.green_p50_kw, dtype=float),
         green_p10_kw=np.asarray(signals.green_p10_kw, dtype=float),
         carbon_g_per_kwh=np.asarray(signals.carbon_g_per_kwh, dtype=float),
-        import_limit_kw=np.full(slots, site.spec.grid.import_limit_kw),
+        import_limit_kw=(np.full(slots, site.spec.grid.import_limit_kw)
+                         if import_limit_kw is None else
+                         np.asarray(import_limit_kw, dtype=float)),
         pue=site.spec.pue,
         capacity=cap,
         green_by_source_kw=dict(signals.green_by_source_kw),
@@ -252,6 +256,7 @@ def snapshot_from(
     nodes: Sequence[NodeInfo] = (),
     capacity: Mapping[str, Mapping[str, FloatArray | float]] | None = None,
     resources: Sequence[str] = DEFAULT_RESOURCES,
+    import_limits: Mapping[str, FloatArray] | None = None,
 ) -> Snapshot:
     """The snapshot of one planning round.
 
@@ -265,7 +270,8 @@ def snapshot_from(
         if name not in signals:
             raise PlanningError(f"no forecast arrays for site {name!r}")
         supplies.append(site_supply_from(site, signals[name], resources=resources,
-                                         capacity=(capacity or {}).get(name)))
+                                         capacity=(capacity or {}).get(name),
+                                         import_limit_kw=(import_limits or {}).get(name)))
     demands = tuple(
         job_demand_from(j.job, key=j.key, created=j.created, sites=supplies,
                         resources=resources, running_site=j.running_site,

@@ -132,3 +132,29 @@ async def test_a_changed_demand_is_told_its_decision_even_when_it_is_the_same():
     assert planning.pending("a")
     await planning.run_round()
     assert told == ["a", "a"]  # its step waits for this answer: it is told
+
+
+async def test_an_arrival_round_keeps_to_the_grid_import_the_others_leave():
+    """A 150 kW import limit, no green at all: one 60 kW (facility) job at a time."""
+    site = parse_powersite(powersite("s", "r"))
+    site.spec.grid.import_limit_kw = 150.0
+    green = np.zeros(8)
+    forecast = SiteForecast(
+        site="s", grid=TimeGrid(T0, SLOT, 8), green_kw={"wind": green},
+        green_total_kw=green, green_p10_kw=green, green_p90_kw=green,
+        storage_kw=np.zeros(8), carbon_g_per_kwh=np.full(8, 500.0),
+        carbon_p10=np.full(8, 500.0), carbon_p90=np.full(8, 500.0), price=None,
+        source="t", issued_at=T0)
+    node = NodeRecord("n1", {"topology.kubernetes.io/region": "r"},
+                      {"cpu": 64.0, "memory": 256.0, "pods": 110.0}, True)
+    planning = PlanningService(Settings(), FixedClock(),
+                               lambda: {"s": SiteEntry(site, forecast)},
+                               lambda: ClusterView({"n1": [node]}, {}))
+    planning.upsert(demand("a"))
+    planning.upsert(demand("b"))
+    await planning.run_round()  # full: 120 kW of 150 in the first slots
+    planning.upsert(demand("c"))
+    await planning.run_round()  # arrivals: c must not add 60 kW where a and b draw 120
+    starts = {k: planning.current(k).planned_start for k in "abc"}  # type: ignore[union-attr]
+    overlapping = [k for k in "ab" if abs(starts[k] - starts["c"]) < timedelta(minutes=30)]
+    assert len(overlapping) < 2, starts
