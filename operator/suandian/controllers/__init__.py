@@ -8,8 +8,8 @@
 - :mod:`.pod`: the scheduling-gate webhook and the gated-pod release;
 - :mod:`.scheduler`: the one task that steps every ComputeJob and gated Pod when it
   changed or is due (no kopf daemon per object: see there);
-- the node and pod watch handlers below: the cluster view for planning
-  (:class:`~suandian.controllers.view.ClusterCache`; not kopf indexes, see there).
+- :mod:`.cluster`: the cluster view for planning (Nodes, bound Pods, child Jobs),
+  mirrored with list + watch outside kopf (kopf would keep a memory per object).
 """
 
 from __future__ import annotations
@@ -26,10 +26,12 @@ from suandian import metrics
 from suandian.config import Settings
 from suandian.controllers import computejob, pod, powersite
 from suandian.controllers.clock import Clock, LoopClock, WallClock
+from suandian.controllers.cluster import start_feeds
 from suandian.controllers.context import Context, KeeperFactory, memo_context
 from suandian.controllers.heap import HeapPolicy
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
+from suandian.k8s.pods import MANAGED_LABEL
 
 __all__ = ["Clock", "Context", "LoopClock", "NoEssence", "OperatorParts", "WallClock", "build"]
 
@@ -67,7 +69,6 @@ def build(
     registry = kopf.OperatorRegistry()
     context = Context(settings=settings, clock=clock or WallClock(), api=api,
                       keeper_factory=keeper_factory, heap=heap)
-    _register_view(registry)
     powersite.register(registry)
     computejob.register(registry)
     pod.register(registry, webhook=webhook is not None)
@@ -82,6 +83,7 @@ def build(
         metrics.record_build_info(kopf_version=getattr(kopf, "__version__", None))
         ctx = memo_context(memo)
         ctx.planning.start()
+        ctx.feeds = start_feeds(ctx, lambda owner: ctx.scheduler.wake(computejob.key_of(owner)))
         if ctx.heap is not None:
             ctx.heap.install(asyncio.get_running_loop())
 
@@ -90,6 +92,9 @@ def build(
         ctx = memo_context(memo)
         if ctx.heap is not None:
             ctx.heap.uninstall()
+        for feed in ctx.feeds:
+            feed.cancel()
+        await asyncio.gather(*ctx.feeds, return_exceptions=True)
         await ctx.scheduler.stop()
         await ctx.planning.stop()
         await ctx.api.aclose()
@@ -105,6 +110,9 @@ def build(
     kopf_settings.persistence.finalizer = "suandian.io/operator"
     # list in pages: ten thousand ComputeJobs in one answer is a memory spike of its own
     kopf_settings.watching.chunk_size = 500
+    # kopf sees only the pods it gates (the cluster view mirrors bound pods itself)
+    kopf_settings.watching.label_selectors["v1", "pods"] = (
+        f"{MANAGED_LABEL}=true")
     kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix="suandian.io")
     kopf_settings.persistence.diffbase_storage = NoEssence(
@@ -128,22 +136,3 @@ class NoEssence(kopf.AnnotationsDiffBaseStorage):
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
         return cast(kopf.BodyEssence, {})
-
-
-def _register_view(registry: kopf.OperatorRegistry) -> None:
-    @kopf.on.event("", "v1", "nodes", registry=registry)
-    async def node_changed(name: str, body: kopf.Body, memo: kopf.Memo, type: str | None,
-                           **_: Any) -> None:
-        ctx = memo_context(memo)
-        ctx.handling(listed=type is None)
-        ctx.cluster.set_node(name, None if type == "DELETED" else body)
-        if type != "MODIFIED":  # listed (None), added or deleted: capacity changed
-            ctx.planning.replan()
-
-    @kopf.on.event("", "v1", "pods", registry=registry, field="spec.nodeName",
-                   value=kopf.PRESENT)
-    async def bound_pod_changed(uid: str, body: kopf.Body, memo: kopf.Memo,
-                                type: str | None, **_: Any) -> None:
-        ctx = memo_context(memo)
-        ctx.handling(listed=type is None)
-        ctx.cluster.set_pod(uid, None if type == "DELETED" else body)

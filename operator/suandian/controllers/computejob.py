@@ -38,9 +38,7 @@ from suandian.k8s import events
 from suandian.k8s.decision import Decision, format_grams, format_time
 from suandian.k8s.jobs import (
     ANNOTATION_OWNER_UID,
-    LABEL_MANAGED_BY,
     LABEL_SITE,
-    MANAGED_BY,
     affinity_patch,
     build_child_job,
     child_job_name,
@@ -496,19 +494,8 @@ def _time(value: Any) -> datetime | None:
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    """Add the ComputeJob and child-Job watch handlers to ``registry`` (no daemons: the
-    context's scheduler steps the jobs)."""
-
-    @kopf.on.event("batch", "v1", "jobs", registry=registry,
-                   labels={LABEL_MANAGED_BY: MANAGED_BY})
-    async def child_job_changed(body: kopf.Body, memo: kopf.Memo, type: str | None,
-                                **_: Any) -> None:
-        ctx = memo_context(memo)
-        ctx.handling(listed=type is None)
-        owner = (body["metadata"].get("annotations") or {}).get(ANNOTATION_OWNER_UID)
-        if owner:
-            ctx.cluster.set_child(owner, None if type == "DELETED" else body)
-            ctx.scheduler.wake(key_of(owner))
+    """Add the ComputeJob watch handler to ``registry`` (no daemons: the context's
+    scheduler steps the jobs; child Jobs come from the cluster view's feed)."""
 
     @kopf.on.event("suandian.io", "v1alpha1", "computejobs", registry=registry)
     async def computejob_changed(uid: str, memo: kopf.Memo, type: str | None,

@@ -89,6 +89,7 @@ class Context:
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
     steps: dict[str, Step] = field(default_factory=dict)
     heap: HeapPolicy | None = None  # when to collect garbage (suandian run: .heap)
+    feeds: list[asyncio.Task[None]] = field(default_factory=list)  # .cluster's mirrors
     planning: PlanningService = field(init=False)
     scheduler: Scheduler = field(init=False)
 
@@ -115,8 +116,7 @@ class Context:
         self.planning.clear()
         self.book.clear()
         self.pods.clear()
-        self.census.clear()
-        self.cluster.clear()
+        self.census.clear()  # the cluster view stays: its feeds run on every replica
 
     def handling(self, listed: bool) -> None:
         """A watch event arrived (``listed``: from a listing, or a PowerSite daemon

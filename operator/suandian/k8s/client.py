@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -143,6 +143,36 @@ class KubeApi:
             raise KubeApiError(status, str(decoded.get("reason") or reason),
                                str(decoded.get("message") or ""))
         return decoded
+
+    async def watch(self, path: str, query: Mapping[str, str],
+                    read_timeout: float) -> AsyncIterator[dict[str, Any]]:
+        """Stream a watch: decoded events, one per line, until the server ends it.
+
+        Lines are split here, not by aiohttp's line reader, whose 64 KiB limit a large
+        object (a Job with a big template) can exceed.
+        """
+        url = str(self.configuration.host).rstrip("/") + path
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout.sock_connect,
+                                        sock_read=read_timeout)
+        try:
+            async with self._client().get(url, params=dict(query), timeout=timeout,
+                                          headers=self._headers("application/json")
+                                          ) as response:
+                if response.status >= 400:
+                    raw = await response.read()
+                    raise KubeApiError(response.status, response.reason or "",
+                                       raw[:200].decode("utf-8", "replace"))
+                buffer = b""
+                async for chunk in response.content.iter_any():
+                    buffer += chunk
+                    *lines, buffer = buffer.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield json.loads(line)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise KubeApiError(0, type(exc).__name__, str(exc)) from exc
+        except ValueError as exc:  # a torn or non-JSON line
+            raise KubeApiError(0, "BadWatchEvent", str(exc)) from exc
 
     # -- Jobs ----------------------------------------------------------------------------
 
