@@ -86,9 +86,11 @@ class JobRecord:
         return observed
 
     def wrote(self, fields: Mapping[str, Any]) -> None:
-        """Remember status fields just written (until the watch shows them)."""
-        self.written = {**self.written, **{k: v for k, v in fields.items()
-                                           if k in STATUS_KEYS}}
+        """Remember status fields just written, until the watch shows them (it may have
+        already: the echo can come before the write's own answer)."""
+        observed = self.observed
+        merged = {**self.written, **{k: v for k, v in fields.items() if k in STATUS_KEYS}}
+        self.written = {k: v for k, v in merged.items() if observed.get(k) != v}
 
     def ref(self) -> dict[str, Any]:
         """The smallest body events and owner references are built from."""

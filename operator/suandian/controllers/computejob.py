@@ -21,6 +21,7 @@ or latest start has passed starts at once; a started job is never started again
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,7 +65,8 @@ QUARTER = timedelta(minutes=15)
 
 
 def key_of(uid: str) -> str:
-    return f"{KIND}/{uid}"
+    """The job's key in the scheduler and in planning (one string object for both)."""
+    return sys.intern(f"{KIND}/{uid}")
 
 
 def decision_from_plan(d: JobDecision) -> Decision | None:
@@ -169,7 +171,7 @@ class JobDriver:
         current = ctx.planning.current(self.key)
         if (current is None or ctx.planning.stale(self.key, demand)
                 or ctx.planning.pending(self.key)):
-            ctx.planning.upsert(demand, lambda _d: ctx.scheduler.wake(self.key))
+            ctx.planning.upsert(demand, ctx.wake_on_decision)
             # until the round answers, what the objects say stands (never past latestStart)
             return stored if stored is not None and record.template is None else None
         return decision_from_plan(current)

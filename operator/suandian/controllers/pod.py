@@ -151,7 +151,7 @@ async def step(ctx: Context, key: str) -> datetime | None:
         demand = Demand(key, terms, created)
         planned = ctx.planning.current(key)
         if planned is None or ctx.planning.stale(key, demand):
-            ctx.planning.upsert(demand, lambda _d: ctx.scheduler.wake(key))
+            ctx.planning.upsert(demand, ctx.wake_on_decision)
             return None  # woken when a round decides it
         decision = _decision(planned)
         if decision is None:

@@ -99,3 +99,11 @@ def test_unechoed_writes_are_overlaid_until_the_watch_shows_them() -> None:
     assert record.written == {}
     record = book.observe(body(status={"phase": "Running", "plannedStart": "t"}))
     assert record.status["phase"] == "Running"  # later news wins
+
+
+def test_a_write_whose_echo_came_first_is_not_kept() -> None:
+    book = JobBook()
+    # the watch showed the new status before the PATCH's own answer came back
+    record = book.observe(body(status={"phase": "Deferred", "plannedStart": "t"}))
+    record.wrote({"phase": "Deferred", "plannedStart": "t"})
+    assert record.written == {}  # nothing to overlay, nothing kept for ten thousand jobs
