@@ -11,7 +11,11 @@ runs the real operator (kopf + the kubernetes client) against it, in real time.
    p50/p99/max.
 2. Memory: ``--idle-jobs`` deferred ComputeJobs (default 10,000) and ``--nodes`` Nodes
    (default 5,000) already exist when the operator starts; peak RSS once every job has
-   its decision (each deferred job keeps a kopf daemon and a suspended child Job).
+   its decision (each deferred job keeps a record in the operator and a suspended child
+   Job in the API). ``--memory-profile`` shows where the live memory is.
+
+The operator runs as ``suandian run`` does (its heap policy included); the emulator,
+standing in for a Go API server, moves its stored objects out of its collector's way.
 
 Baseline, in the same run: a bare kopf operator whose only handler writes a status on
 creation, against the same server at the same rate: the ratio says what planning and

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -104,7 +104,17 @@ class JobRecord:
         return {**self.ref(), "spec": {"template": self.template}}
 
 
-def record_from_body(body: Mapping[str, Any], previous: JobRecord | None = None) -> JobRecord:
+def terms_key(terms: JobTerms) -> tuple[Any, ...]:
+    """A hashable key equal for equal terms (their dicts as sorted item tuples)."""
+    return (terms.power_w, terms.duration, terms.complete_by, terms.max_delay,
+            terms.not_before, tuple(sorted(terms.total.items())),
+            tuple(sorted(terms.per_pod.items())), terms.interruptible, terms.sites,
+            tuple(sorted(terms.site_labels.items())) if terms.site_labels else None,
+            terms.min_green_fraction, terms.priority, terms.policy, terms.gpu_model)
+
+
+def record_from_body(body: Mapping[str, Any], previous: JobRecord | None = None,
+                     share: Callable[[JobTerms], JobTerms] | None = None) -> JobRecord:
     """A record from a watched ComputeJob body (parsing the spec once per generation).
 
     Raises ``KeyError``/``ValueError`` only for a body the API server would not serve
@@ -126,6 +136,8 @@ def record_from_body(body: Mapping[str, Any], previous: JobRecord | None = None)
     else:
         try:
             terms = JobTerms.from_computejob(parse_computejob(dict(body), created=created))
+            if share is not None:
+                terms = share(terms)
         except InvalidSpecError as exc:
             terms = None
             problem = "; ".join(str(e) for e in exc.errors) or str(exc)
@@ -147,8 +159,19 @@ def record_from_body(body: Mapping[str, Any], previous: JobRecord | None = None)
 class JobBook:
     """Records by ComputeJob uid."""
 
+    SHARED_TERMS = 4096  # distinct terms kept for sharing (then the cache starts over)
+
     def __init__(self) -> None:
         self._records: dict[str, JobRecord] = {}
+        self._terms: dict[tuple[Any, ...], JobTerms] = {}
+
+    def share(self, terms: JobTerms) -> JobTerms:
+        """The one object for terms equal to these: jobs made from one template (arrays
+        of jobs, a pipeline's runs) share their terms instead of holding a copy each."""
+        key = terms_key(terms)
+        if key not in self._terms and len(self._terms) >= self.SHARED_TERMS:
+            self._terms.clear()
+        return self._terms.setdefault(key, terms)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -162,7 +185,7 @@ class JobBook:
     def observe(self, body: Mapping[str, Any]) -> JobRecord:
         """Record a watched body (replacing what was known of that job)."""
         uid = str(body["metadata"]["uid"])
-        record = record_from_body(body, self._records.get(uid))
+        record = record_from_body(body, self._records.get(uid), share=self.share)
         self._records[uid] = record
         return record
 

@@ -107,3 +107,15 @@ def test_a_write_whose_echo_came_first_is_not_kept() -> None:
     record = book.observe(body(status={"phase": "Deferred", "plannedStart": "t"}))
     record.wrote({"phase": "Deferred", "plannedStart": "t"})
     assert record.written == {}  # nothing to overlay, nothing kept for ten thousand jobs
+
+
+def test_jobs_from_one_template_share_their_terms() -> None:
+    book = JobBook()
+    first = book.observe(body())
+    other = body()
+    other["metadata"].update(uid="u2", name="train-2")
+    second = book.observe(other)
+    assert second.terms is first.terms  # one object for equal terms
+    longer = body(duration="3h")
+    longer["metadata"].update(uid="u3", name="train-3")
+    assert book.observe(longer).terms is not first.terms
