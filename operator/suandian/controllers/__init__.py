@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -58,11 +58,13 @@ def build(
     webhook: kopf.WebhookServer | None = None,
     peering_name: str = "suandian",
     heap: HeapPolicy | None = None,
+    namespaces: Sequence[str] = (),
 ) -> OperatorParts:
     """One operator's registry, kopf settings and shared context.
 
     ``login``: a kopf login handler (default: kopf's own, kubeconfig or in-cluster).
     ``webhook``: where kopf serves the admission webhook (None: no webhook server).
+    ``namespaces``: the namespace patterns served (empty: all), for the cluster view.
     ``heap``: when to collect garbage (None: Python's defaults; ``suandian run`` passes
     a :class:`~suandian.controllers.heap.HeapPolicy`).
     """
@@ -83,7 +85,8 @@ def build(
         metrics.record_build_info(kopf_version=getattr(kopf, "__version__", None))
         ctx = memo_context(memo)
         ctx.planning.start()
-        ctx.feeds = start_feeds(ctx, lambda owner: ctx.scheduler.wake(computejob.key_of(owner)))
+        ctx.feeds = start_feeds(ctx, lambda owner: ctx.scheduler.wake(computejob.key_of(owner)),
+                                namespaces)
         if ctx.heap is not None:
             ctx.heap.install(asyncio.get_running_loop())
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from suandian.controllers.context import Context
 from suandian.k8s.jobs import ANNOTATION_OWNER_UID, LABEL_MANAGED_BY, MANAGED_BY
@@ -62,16 +63,37 @@ def pod_feed(ctx: Context) -> tuple[Any, Any]:
     return apply, reset
 
 
-def job_feed(ctx: Context, wake: Any) -> tuple[Any, Any]:
+def job_paths(namespaces: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Where to mirror child Jobs from, with the namespace each path covers (None: all).
+
+    An operator serving named namespaces may read Jobs only there (the chart grants them
+    per namespace), so it mirrors each; with a glob among the patterns (``batch-*``) it
+    cannot know the namespaces in advance and mirrors all (which needs the cluster-wide
+    grant: see docs/helm.md).
+    """
+    if namespaces and not any(set(ns) & set("*?[]") for ns in namespaces):
+        return [(f"/apis/batch/v1/namespaces/{quote(ns)}/jobs", ns) for ns in namespaces]
+    return [(JOBS, None)]
+
+
+def job_feed(ctx: Context, wake: Any, namespace: str | None = None) -> tuple[Any, Any]:
     def apply(kind: str, job: Mapping[str, Any]) -> None:
         owner = _owner(job)
         if owner:
             ctx.cluster.set_child(owner, None if kind == "DELETED" else job)
             wake(owner)
 
+    def covered(owner: str) -> bool:
+        if namespace is None:
+            return True
+        child = ctx.cluster.child(owner)
+        return child is not None and child["metadata"].get("namespace") == namespace
+
     def reset(jobs: Sequence[Mapping[str, Any]]) -> None:
         owned = {o: j for j in jobs if (o := _owner(j))}
         for gone in set(ctx.cluster.child_jobs) - set(owned):
+            if not covered(gone):
+                continue  # another namespace's feed keeps it
             ctx.cluster.set_child(gone, None)
             wake(gone)
         for owner, job in owned.items():
@@ -81,14 +103,18 @@ def job_feed(ctx: Context, wake: Any) -> tuple[Any, Any]:
     return apply, reset
 
 
-def start_feeds(ctx: Context, wake_job: Any) -> list[asyncio.Task[None]]:
-    """Start the three feeds (``wake_job(owner_uid)``: a child Job changed)."""
+def start_feeds(ctx: Context, wake_job: Any,
+                namespaces: Sequence[str] = ()) -> list[asyncio.Task[None]]:
+    """Start the feeds (``wake_job(owner_uid)``: a child Job changed; ``namespaces``:
+    the patterns the operator serves, empty for all)."""
     retry = ctx.settings.retry_delay
     feeds = []
+    managed = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
     for path, (apply, reset), selector in (
         (NODES, node_feed(ctx), None),
         (PODS, pod_feed(ctx), None),
-        (JOBS, job_feed(ctx, wake_job), f"{LABEL_MANAGED_BY}={MANAGED_BY}"),
+        *((path, job_feed(ctx, wake_job, ns), managed)
+          for path, ns in job_paths(namespaces)),
     ):
         feeds.append(asyncio.create_task(
             mirror(ctx.api, path, apply=apply, reset=reset, label_selector=selector,

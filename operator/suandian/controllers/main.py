@@ -80,7 +80,7 @@ def run_operator(
         webhook = kopf.WebhookServer(addr=webhook_addr, port=webhook_port,
                                      certfile=webhook_cert, pkeyfile=webhook_key)
     parts = build(settings=settings, api=api, login=_login_from(api), webhook=webhook,
-                  peering_name=peering_name, heap=HeapPolicy())
+                  peering_name=peering_name, heap=HeapPolicy(), namespaces=namespaces)
 
     if metrics_port:
         @kopf.on.startup(registry=parts.registry)

@@ -25,3 +25,36 @@ def test_jobs_and_pods_get_no_daemon_each_only_sites_do() -> None:
 
 def test_initial_lists_are_paged() -> None:
     assert parts().settings.watching.chunk_size == 500
+
+
+def test_child_jobs_are_mirrored_where_the_operator_may_read_them() -> None:
+    from suandian.controllers.cluster import job_paths
+
+    assert job_paths(()) == [("/apis/batch/v1/jobs", None)]  # all namespaces
+    assert job_paths(("ml", "batch")) == [  # named: each (the chart grants them so)
+        ("/apis/batch/v1/namespaces/ml/jobs", "ml"),
+        ("/apis/batch/v1/namespaces/batch/jobs", "batch")]
+    assert job_paths(("ml", "batch-*")) == [("/apis/batch/v1/jobs", None)]  # a glob
+
+
+def test_a_namespace_feed_listing_again_drops_only_its_own_children() -> None:
+    from datetime import UTC, datetime
+
+    from suandian.controllers.clock import LoopClock
+    from suandian.controllers.cluster import job_feed
+    from suandian.controllers.context import Context
+
+    ctx = Context(settings=Settings(), clock=LoopClock(datetime(2026, 6, 21, tzinfo=UTC)),
+                  api=None)  # type: ignore[arg-type]
+    woken: list[str] = []
+
+    def child(owner: str, ns: str) -> dict:  # type: ignore[type-arg]
+        return {"metadata": {"name": owner, "namespace": ns,
+                             "annotations": {"suandian.io/computejob-uid": owner}}}
+
+    apply_a, reset_a = job_feed(ctx, woken.append, "a")
+    apply_b, _ = job_feed(ctx, woken.append, "b")
+    apply_a("ADDED", child("a1", "a"))
+    apply_b("ADDED", child("b1", "b"))
+    reset_a([])  # namespace a listed again: a1 is gone, b1 is not a's to judge
+    assert set(ctx.cluster.child_jobs) == {"b1"} and woken[-1] == "a1"
