@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ def build(
     registry = kopf.OperatorRegistry()
     context = Context(settings=settings, clock=clock or WallClock(), api=api,
                       keeper_factory=keeper_factory, heap=heap)
+    context.steps[computejob.KIND] = functools.partial(computejob.step, context)
+    context.steps[pod.KIND] = functools.partial(pod.step, context)
     powersite.register(registry)
     computejob.register(registry)
     pod.register(registry, webhook=webhook is not None)
@@ -85,8 +88,7 @@ def build(
         metrics.record_build_info(kopf_version=getattr(kopf, "__version__", None))
         ctx = memo_context(memo)
         ctx.planning.start()
-        ctx.feeds = start_feeds(ctx, lambda owner: ctx.scheduler.wake(computejob.key_of(owner)),
-                                namespaces)
+        ctx.feeds = start_feeds(ctx, functools.partial(computejob.wake_owner, ctx), namespaces)
         if ctx.heap is not None:
             ctx.heap.install(asyncio.get_running_loop())
 

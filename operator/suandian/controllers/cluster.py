@@ -67,11 +67,12 @@ def job_paths(namespaces: Sequence[str]) -> list[tuple[str, str | None]]:
     """Where to mirror child Jobs from, with the namespace each path covers (None: all).
 
     An operator serving named namespaces may read Jobs only there (the chart grants them
-    per namespace), so it mirrors each; with a glob among the patterns (``batch-*``) it
-    cannot know the namespaces in advance and mirrors all (which needs the cluster-wide
+    per namespace), so it mirrors each; with a pattern among them (kopf's globs
+    ``batch-*``, lists ``a,b``, exclusions ``!kube-system``) it cannot know the
+    namespaces in advance and mirrors all (which needs the cluster-wide
     grant: see docs/helm.md).
     """
-    if namespaces and not any(set(ns) & set("*?[]") for ns in namespaces):
+    if namespaces and not any(set(ns) & set("*?[]!, ") for ns in namespaces):
         return [(f"/apis/batch/v1/namespaces/{quote(ns)}/jobs", ns) for ns in namespaces]
     return [(JOBS, None)]
 

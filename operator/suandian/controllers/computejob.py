@@ -49,7 +49,8 @@ from suandian.k8s.jobs import (
 from suandian.k8s.status import condition_status, with_condition
 from suandian.planner import JobDecision, JobTerms
 
-__all__ = ["JobDriver", "decision_from_plan", "register", "same_decision", "step"]
+__all__ = ["JobDriver", "decision_from_plan", "register", "same_decision", "step",
+           "wake_owner"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,13 @@ def decision_from_plan(d: JobDecision) -> Decision | None:
         expected_emissions_g=d.expected_emissions_g, run_now_emissions_g=d.run_now_emissions_g,
         expected_green_fraction=d.expected_green_fraction, energy_kwh=d.energy_kwh,
     )
+
+
+def wake_owner(ctx: Context, uid: str) -> None:
+    """A child Job changed: step its ComputeJob, if this replica knows it (a standby's
+    feeds run too, and its scheduler must not queue every job it hears of)."""
+    if ctx.book.get(uid) is not None:
+        ctx.scheduler.wake(key_of(uid))
 
 
 async def step(ctx: Context, key: str) -> datetime | None:
@@ -504,7 +512,6 @@ def register(registry: kopf.OperatorRegistry) -> None:
                                  body: kopf.Body, logger: Any, **_: Any) -> None:
         ctx = memo_context(memo)
         ctx.handling(listed=type is None)
-        ctx.steps.setdefault(KIND, lambda key: step(ctx, key))
         ctx.census.observe(uid, None if type == "DELETED" else body)
         if type == "DELETED":
             ctx.book.forget(uid)

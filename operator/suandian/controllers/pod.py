@@ -207,7 +207,6 @@ def register(registry: kopf.OperatorRegistry, *, webhook: bool = True) -> None:
                                   body: kopf.Body, **_: Any) -> None:
         ctx = memo_context(memo)
         ctx.handling(listed=type is None)
-        ctx.steps.setdefault(KIND, lambda key: step(ctx, key))
         if type == "DELETED" or not has_gate(body):
             ctx.pods.pop(uid, None)
             ctx.planning.remove(key_of(uid))

@@ -78,6 +78,14 @@ def pod_request_record(body: Mapping[str, Any]) -> dict[str, float] | None:
     return total
 
 
+def _version(body: Mapping[str, Any]) -> int | None:
+    raw = (body.get("metadata") or {}).get("resourceVersion")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 _CHILD_STATUS = frozenset({"conditions", "startTime", "completionTime", "active"})
 
 
@@ -101,12 +109,14 @@ class ClusterCache:
     # compact JSON text by owner uid: ten thousand deferred children as dicts of dicts
     # were 25 MB (every key a string of its own), as text 4 MB
     child_jobs: dict[str, str] = field(default_factory=dict)
+    child_versions: dict[str, int] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.nodes.clear()
         self.pod_requests.clear()
         self.pod_nodes.clear()
         self.child_jobs.clear()
+        self.child_versions.clear()
 
     def set_node(self, name: str, body: Mapping[str, Any] | None) -> None:
         """Record a node (``None``: it is gone)."""
@@ -130,10 +140,26 @@ class ClusterCache:
             self.pod_requests.setdefault(node, {})[uid] = record
 
     def set_child(self, owner: str, body: Mapping[str, Any] | None) -> None:
-        """Record what the controllers read of a child Job (``None``: it is gone)."""
+        """Record what the controllers read of a child Job (``None``: it is gone).
+
+        An older copy never replaces a newer one: the answer to our own patch can be
+        recorded before the watch delivers an event from before it, and a listing is a
+        snapshot from when its first page was served. (``resourceVersion`` is compared
+        as a number, as etcd-backed API servers issue it; one that is not a number is
+        taken as newer.)
+        """
         if body is None:
             self.child_jobs.pop(owner, None)
+            self.child_versions.pop(owner, None)
             return
+        version = _version(body)
+        known = self.child_versions.get(owner)
+        if version is not None and known is not None and version < known:
+            return
+        if version is not None:
+            self.child_versions[owner] = version
+        else:
+            self.child_versions.pop(owner, None)
         meta = body["metadata"]
         status = body.get("status") or {}
         self.child_jobs[owner] = json.dumps({  # not managedFields & co: only what is read

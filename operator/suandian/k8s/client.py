@@ -50,6 +50,7 @@ class KubeApi:
         self.timeout = aiohttp.ClientTimeout(sock_connect=timeout[0], total=timeout[1])
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None  # watches: a pool of their own
 
     @classmethod
     def from_environment(
@@ -103,11 +104,20 @@ class KubeApi:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
         return self._session
 
+    def _stream_client(self) -> aiohttp.ClientSession:
+        """Watch streams hold a connection each for as long as they last: in the request
+        pool they would starve the requests (one feed per served namespace)."""
+        if self._streams is None or self._streams.closed:
+            connector = aiohttp.TCPConnector(limit=0, ssl=self._ssl())
+            self._streams = aiohttp.ClientSession(connector=connector)
+        return self._streams
+
     async def aclose(self) -> None:
         """Close the pooled connections (the next call opens new ones)."""
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        for session in (self._session, self._streams):
+            if session is not None:
+                await session.close()
+        self._session = self._streams = None
 
     # -- generic -------------------------------------------------------------------------
 
@@ -155,7 +165,7 @@ class KubeApi:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout.sock_connect,
                                         sock_read=read_timeout)
         try:
-            async with self._client().get(url, params=dict(query), timeout=timeout,
+            async with self._stream_client().get(url, params=dict(query), timeout=timeout,
                                           headers=self._headers("application/json")
                                           ) as response:
                 if response.status >= 400:

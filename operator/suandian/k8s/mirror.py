@@ -9,9 +9,10 @@ kopf's bookkeeping. The loop is Kubernetes' own "reflector" protocol:
 1. list in pages (``limit``/``continue``), remember the list's ``resourceVersion``,
    and hand the whole set to ``reset`` (so objects deleted meanwhile are dropped);
 2. watch from that version, handing each event to ``apply``; a stream that ends (its
-   ``timeoutSeconds``, a dropped connection) is resumed from the last version seen;
+   ``timeoutSeconds``) is resumed from the last version seen;
 3. ``410 Gone`` (the version was compacted away): list again (1);
-4. other errors: wait ``retry_delay`` and list again.
+4. other errors: wait ``retry_delay`` and watch again from the last version (list again
+   after ``RESUMES`` failures in a row, or when ``apply``/``reset`` raised).
 
 It only reads: a standby replica mirrors too (its view is ready when it takes over).
 """
@@ -36,6 +37,7 @@ Reset = Callable[[Sequence[Mapping[str, Any]]], None]
 """``reset(objects)``: exactly these exist now (after a list)."""
 
 PAGE = 500
+RESUMES = 3
 WATCH_SECONDS = 1800  # the API server's default --min-request-timeout
 
 
@@ -49,19 +51,31 @@ async def mirror(api: KubeApi, path: str, *, apply: Apply, reset: Reset,
     """Mirror the collection at ``path`` (e.g. ``/api/v1/nodes``) until cancelled."""
     selector = {"labelSelector": label_selector} if label_selector else {}
     gone = 0  # 410s in a row: a fresh list's version should not be gone at once
+    version: str | None = None  # None: list first
+    failures = 0  # broken streams in a row: resumed from ``version`` up to RESUMES times
     while True:
         try:
-            version = await _list(api, path, selector, reset)
+            if version is None:
+                version = await _list(api, path, selector, reset)
             while True:
                 version = await _watch(api, path, selector, version, apply, watch_seconds)
-                gone = 0
+                gone = failures = 0
         except _Gone:
             log.info("%s: the watch fell too far behind; listing again", path)
+            version = None
             gone += 1
             if gone > 1:
                 await asyncio.sleep(retry_delay)
         except KubeApiError as exc:
-            log.warning("%s: %s; listing again in %.0f s", path, exc, retry_delay)
+            failures += 1
+            if failures > RESUMES:
+                version = None
+            log.warning("%s: %s; %s in %.0f s", path, exc,
+                        "watching again" if version else "listing again", retry_delay)
+            await asyncio.sleep(retry_delay)
+        except Exception:  # a bug in apply/reset must not leave the view silently frozen
+            log.exception("%s: the mirror failed; listing again in %.0f s", path, retry_delay)
+            version = None
             await asyncio.sleep(retry_delay)
 
 

@@ -96,3 +96,56 @@ async def test_gone_and_errors_list_again_and_drop_what_was_deleted(api, monkeyp
             log.compacted = int(api._rv)  # every version before now: 410 Gone
         await eventually(lambda: view.names == {"keep"}, timeout=60, what="the relisting")
     assert view.resets == 2
+
+
+async def test_a_broken_stream_is_watched_again_from_where_it_was(api) -> None:
+    api.create(JOBS, job("a"))
+    view = View()
+    async with mirrored(api, view):
+        await eventually(lambda: view.resets == 1, what="the listing")
+        api.fail(action="watch", plural="jobs", status=500, times=2)
+        api.drop_watches()
+        api.create(JOBS, job("b"))  # happens while the watch is failing
+        await eventually(lambda: "b" in view.names, timeout=60, what="the change")
+    assert view.resets == 1  # resumed from its version: no second listing
+
+
+async def test_a_bug_in_apply_does_not_stop_the_mirror(api) -> None:
+    view = View()
+    calls = []
+
+    def flaky(kind: str, obj: Any) -> None:
+        calls.append(obj["metadata"]["name"])
+        if len(calls) == 1:
+            raise KeyError("a bug")
+        view.apply(kind, obj)
+
+    client = KubeApi.for_server(str(api.url))
+    task = asyncio.create_task(mirror(client, PATH, apply=flaky, reset=view.reset,
+                                      retry_delay=2.0))
+    try:
+        await eventually(lambda: view.resets == 1, what="the listing")
+        api.create(JOBS, job("first"))  # apply raises: listed again, not lost
+        await eventually(lambda: "first" in view.names, timeout=60, what="recovery")
+        assert view.resets == 2
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await client.aclose()
+
+
+async def test_open_watches_do_not_take_the_requests_connections(api) -> None:
+    client = KubeApi.for_server(str(api.url), max_connections=1, timeout=(5.0, 10.0))
+    views = [View(), View()]
+    tasks = [asyncio.create_task(mirror(client, PATH, apply=v.apply, reset=v.reset))
+             for v in views]
+    try:
+        await eventually(lambda: all(v.resets == 1 for v in views), what="two watches")
+        page = await client.request("GET", PATH)  # the one request connection is free
+        assert "items" in page
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.aclose()

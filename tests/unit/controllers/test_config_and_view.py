@@ -96,3 +96,21 @@ def test_the_cluster_cache_keeps_only_what_the_controllers_read_of_a_child_job()
         "spec": {"suspend": True}, "status": {"startTime": "t"}}
     cache.set_child("u", None)
     assert cache.child("u") is None and cache.child_jobs == {}
+
+
+def test_an_older_copy_of_a_child_job_never_replaces_a_newer_one():
+    from suandian.controllers.view import ClusterCache
+
+    def job(version: str, suspend: bool) -> dict:  # type: ignore[type-arg]
+        return {"metadata": {"name": "j", "namespace": "n", "resourceVersion": version},
+                "spec": {"suspend": suspend}}
+
+    cache = ClusterCache()
+    cache.set_child("u", job("7", suspend=False))  # the answer to our unsuspend patch
+    cache.set_child("u", job("5", suspend=True))  # a watch event from before it, late
+    assert cache.child("u")["spec"]["suspend"] is False  # type: ignore[index]
+    cache.set_child("u", job("9", suspend=True))  # newer news wins
+    assert cache.child("u")["spec"]["suspend"] is True  # type: ignore[index]
+    cache.set_child("u", None)
+    cache.set_child("u", job("3", suspend=False))  # a new child after a deletion
+    assert cache.child("u") is not None
