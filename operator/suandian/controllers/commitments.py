@@ -34,7 +34,7 @@ def absolute_slot(when: datetime, slot: timedelta) -> int:
     return (when - _EPOCH) // slot
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Commitment:
     """One decision's take: ``kw`` at ``site`` over absolute ``slots``; ``request``
     (resources,) held over the same slots, or None (running work: its pods are bound and

@@ -55,7 +55,7 @@ __all__ = ["Demand", "PlanningService", "SiteEntry", "signals_from"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Demand:
     """One thing to plan: a ComputeJob (or a gated Pod seen as a one-pod job), by its
     terms. ``running_site``/``remaining``: it runs now and only takes supply (it is not

@@ -59,7 +59,7 @@ class SiteSupply:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class NodeInfo:
     """A node: its site (index into ``Snapshot.sites``), allocatable per resource, labels."""
 
@@ -69,7 +69,7 @@ class NodeInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class JobDemand:
     """One job to plan (or, with ``running_site`` set, one already running).
 
@@ -194,7 +194,7 @@ class Snapshot:
         return self.now + self.slot * slot_index
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobDecision:
     """Where and when one job runs, what that is expected to emit, and why.
 

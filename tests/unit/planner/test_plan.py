@@ -173,7 +173,7 @@ def test_node_preferences_rank_fit_and_gpu_efficiency() -> None:
         NodeInfo("tiny", 0, np.array([4.0, 16.0, 0.0])),
     )
     j = job("j", cpu=8.0)
-    j = type(j)(**{**j.__dict__, "resources": np.array([8.0, 32.0, 4.0])})
+    j = dataclasses.replace(j, resources=np.array([8.0, 32.0, 4.0]))
     snap = snapshot([site("a", sun(), 600.0)], [j], nodes)
     prefs = plan(snap).by_key["j"].node_preferences
     assert [n for n, _ in prefs] == ["h100", "t4"]  # tiny does not fit
