@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -172,12 +172,6 @@ class JobBook:
         if key not in self._terms and len(self._terms) >= self.SHARED_TERMS:
             self._terms.clear()
         return self._terms.setdefault(key, terms)
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def __iter__(self) -> Iterator[JobRecord]:
-        return iter(list(self._records.values()))
 
     def get(self, uid: str) -> JobRecord | None:
         return self._records.get(uid)

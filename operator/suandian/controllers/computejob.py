@@ -180,8 +180,9 @@ class JobDriver:
         if (current is None or ctx.planning.stale(self.key, demand)
                 or ctx.planning.pending(self.key)):
             ctx.planning.upsert(demand, ctx.wake_on_decision)
-            # until the round answers, what the objects say stands (never past latestStart)
-            return stored if stored is not None and record.template is None else None
+            # until the round answers, a child that exists keeps to the decision in the
+            # status (never past latestStart); without a child there is nothing to act on
+            return stored if child is not None else None
         return decision_from_plan(current)
 
     async def _undecided(self, now: datetime) -> datetime | None:

@@ -107,8 +107,6 @@ class PlanningService:
         self._dirty = asyncio.Event()
         self._full = True  # the next round re-plans everyone (else: only what is new)
         self._fresh: set[str] = set()  # demands new or changed since the last round
-        self._round = 0  # rounds finished
-        self._round_done = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
         # called at the end of every round (the operator republishes its job census)
@@ -265,9 +263,6 @@ class PlanningService:
             self.after_round()
         if full and result is not None and self.after_full_round is not None:
             self.after_full_round()
-        async with self._round_done:
-            self._round += 1
-            self._round_done.notify_all()
         return result
 
     def _commit(self, snapshot: Snapshot, result: Plan) -> None:

@@ -58,7 +58,6 @@ class Scheduler:
         self._active = asyncio.Event()
         self._active.set()
         self._task: asyncio.Task[None] | None = None
-        self.steps = 0  # steps run (for tests and metrics)
 
     # -- what the handlers call ----------------------------------------------------------
 
@@ -117,13 +116,6 @@ class Scheduler:
         self._task = None
         self._running.clear()
 
-    async def idle(self) -> None:
-        """Wait until nothing is ready or running (tests)."""
-        while self._ready or self._running:
-            await asyncio.sleep(0)
-            if self._running:
-                await asyncio.wait(list(self._running.values()))
-
     # -- the loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -179,7 +171,6 @@ class Scheduler:
             log.exception("%s: the step failed; retrying in %s", key, self._retry)
             until = self.clock.now() + self._retry
         finally:
-            self.steps += 1
             self._running.pop(key, None)
             self._limit.release()
         if key in self._gone:

@@ -111,13 +111,6 @@ class ClusterCache:
     child_jobs: dict[str, str] = field(default_factory=dict)
     child_versions: dict[str, int] = field(default_factory=dict)
 
-    def clear(self) -> None:
-        self.nodes.clear()
-        self.pod_requests.clear()
-        self.pod_nodes.clear()
-        self.child_jobs.clear()
-        self.child_versions.clear()
-
     def set_node(self, name: str, body: Mapping[str, Any] | None) -> None:
         """Record a node (``None``: it is gone)."""
         if body is None:
