@@ -228,6 +228,8 @@ async def run_suandian(url: str, conn: Any, args: argparse.Namespace) -> dict[st
         for stat in snapshot.statistics("lineno")[:20]:
             print(f"  {stat.size / 2**20:8.1f} MB {stat.count:9d} blocks  "
                   f"{stat.traceback[0].filename}:{stat.traceback[0].lineno}", file=sys.stderr)
+        from tests.support.memory import deep_size
+
         ctx = handle.parts.context
         planning = ctx.planning
         seen: set[int] = set()
@@ -246,29 +248,6 @@ async def run_suandian(url: str, conn: Any, args: argparse.Namespace) -> dict[st
     return {"decided_idle": decided, "deferred_idle": deferred, "settle_s": settle,
             "latencies": latencies,
             "rss_before_mb": before, "rss_after_idle_mb": peak_idle, "rss_peak_mb": peak}
-
-
-def deep_size(obj: Any, seen: set[int]) -> int:
-    """Bytes held by ``obj`` and everything it refers to (not counted before in ``seen``)."""
-    import numpy as np
-
-    stack, total = [obj], 0
-    while stack:
-        item = stack.pop()
-        if id(item) in seen or isinstance(item, type):
-            continue
-        seen.add(id(item))
-        total += item.nbytes if isinstance(item, np.ndarray) else sys.getsizeof(item)
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
-            stack.extend(item)
-        elif hasattr(item, "__dict__"):
-            stack.append(vars(item))
-        if hasattr(type(item), "__slots__"):
-            stack.extend(getattr(item, s) for s in type(item).__slots__ if hasattr(item, s))
-    return total
 
 
 def cpu_s() -> float:

@@ -3,9 +3,9 @@ exists, and our own unechoed status writes overlaid."""
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 
+from tests.support.memory import deep_size
 from tests.support.objects import computejob
 
 from suandian.api.validation import parse_computejob
@@ -19,24 +19,6 @@ def body(generation: int = 1, status: dict | None = None,  # type: ignore[type-a
                                 creationTimestamp="2026-06-21T00:00:00Z")
     manifest["status"] = status or {}
     return manifest
-
-
-def deep_size(obj: object, seen: set[int] | None = None) -> int:
-    seen = seen if seen is not None else set()
-    if id(obj) in seen:
-        return 0
-    seen.add(id(obj))
-    size = sys.getsizeof(obj)
-    if isinstance(obj, dict):
-        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
-    elif isinstance(obj, list | tuple | set | frozenset):
-        size += sum(deep_size(v, seen) for v in obj)
-    elif hasattr(obj, "__slots__"):
-        size += sum(deep_size(getattr(obj, s), seen) for s in obj.__slots__
-                    if hasattr(obj, s))
-    elif hasattr(obj, "__dict__"):
-        size += deep_size(vars(obj), seen)
-    return size
 
 
 def test_a_record_holds_the_terms_the_identity_and_the_read_status_fields() -> None:

@@ -60,17 +60,22 @@ class FixedClock:
         raise AssertionError("not used")
 
 
-def service() -> PlanningService:
-    """One site, 60 kW green in slots 2-3 and 50 kW in slots 5-6, nothing otherwise."""
-    green = np.zeros(8)
-    green[2:4], green[5:7] = 60.0, 50.0
+def service(green: np.ndarray | None = None, import_limit_kw: float | None = None,
+            ) -> PlanningService:
+    """One site (PUE 1.2, one node) over 8 slots; by default 60 kW green in slots 2-3 and
+    50 kW in slots 5-6, nothing otherwise."""
+    if green is None:
+        green = np.zeros(8)
+        green[2:4], green[5:7] = 60.0, 50.0
     forecast = SiteForecast(
         site="s", grid=TimeGrid(T0, SLOT, 8), green_kw={"wind": green},
         green_total_kw=green, green_p10_kw=green, green_p90_kw=green,
         storage_kw=np.zeros(8), carbon_g_per_kwh=np.full(8, 500.0),
         carbon_p10=np.full(8, 500.0), carbon_p90=np.full(8, 500.0), price=None,
         source="t", issued_at=T0)
-    site = parse_powersite(powersite("s", "r"))  # PUE 1.2
+    site = parse_powersite(powersite("s", "r"))
+    if import_limit_kw is not None:
+        site.spec.grid.import_limit_kw = import_limit_kw
     node = NodeRecord("n1", {"topology.kubernetes.io/region": "r"},
                       {"cpu": 64.0, "memory": 256.0, "pods": 110.0}, True)
     view = ClusterView({"n1": [node]}, {})
@@ -135,21 +140,8 @@ async def test_a_changed_demand_is_told_its_decision_even_when_it_is_the_same():
 
 
 async def test_an_arrival_round_keeps_to_the_grid_import_the_others_leave():
-    """A 150 kW import limit, no green at all: one 60 kW (facility) job at a time."""
-    site = parse_powersite(powersite("s", "r"))
-    site.spec.grid.import_limit_kw = 150.0
-    green = np.zeros(8)
-    forecast = SiteForecast(
-        site="s", grid=TimeGrid(T0, SLOT, 8), green_kw={"wind": green},
-        green_total_kw=green, green_p10_kw=green, green_p90_kw=green,
-        storage_kw=np.zeros(8), carbon_g_per_kwh=np.full(8, 500.0),
-        carbon_p10=np.full(8, 500.0), carbon_p90=np.full(8, 500.0), price=None,
-        source="t", issued_at=T0)
-    node = NodeRecord("n1", {"topology.kubernetes.io/region": "r"},
-                      {"cpu": 64.0, "memory": 256.0, "pods": 110.0}, True)
-    planning = PlanningService(Settings(), FixedClock(),
-                               lambda: {"s": SiteEntry(site, forecast)},
-                               lambda: ClusterView({"n1": [node]}, {}))
+    """A 150 kW import limit, no green at all: at most two 60 kW (facility) jobs at once."""
+    planning = service(green=np.zeros(8), import_limit_kw=150.0)
     planning.upsert(demand("a"))
     planning.upsert(demand("b"))
     await planning.run_round()  # full: 120 kW of 150 in the first slots
