@@ -31,7 +31,7 @@ def register_resources(emulator: ApiEmulator) -> None:
     verbs = {"list", "watch", "get", "patch", "create", "delete"}
     emulator.resources["suandian.io/v1alpha1/computejobs"] = kmock_lib.ResourceInfo(
         kind="ComputeJob", singular="computejob", namespaced=True, verbs=verbs,
-        shortnames={"cj"}, subresources={"status"})
+        shortnames={"cjob"}, subresources={"status"})
     emulator.resources["suandian.io/v1alpha1/powersites"] = kmock_lib.ResourceInfo(
         kind="PowerSite", singular="powersite", namespaced=False, verbs=verbs,
         shortnames={"psite"}, subresources={"status"})

@@ -55,7 +55,7 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
 
 _NAMES: dict[str, dict[str, Any]] = {
     "ComputeJob": {"plural": "computejobs", "singular": "computejob", "kind": "ComputeJob",
-                   "listKind": "ComputeJobList", "shortNames": ["cj"],
+                   "listKind": "ComputeJobList", "shortNames": ["cjob"],
                    "categories": ["suandian"]},
     "PowerSite": {"plural": "powersites", "singular": "powersite", "kind": "PowerSite",
                   "listKind": "PowerSiteList", "shortNames": ["psite"],

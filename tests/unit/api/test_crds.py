@@ -81,7 +81,8 @@ def test_every_field_is_explained(kind: str) -> None:
 
 def test_names_columns_and_scope() -> None:
     job, site = crd_for("ComputeJob"), crd_for("PowerSite")
-    assert job["spec"]["names"]["shortNames"] == ["cj"]
+    # not "cj": that is CronJob's, and kubectl picks it (tests/envtest/test_admission.py)
+    assert job["spec"]["names"]["shortNames"] == ["cjob"]
     assert site["spec"]["names"]["shortNames"] == ["psite"]
     assert job["spec"]["scope"] == "Namespaced" and site["spec"]["scope"] == "Cluster"
     for crd in (job, site):
