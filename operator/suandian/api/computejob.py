@@ -1,9 +1,10 @@
 """ComputeJob: flexible batch work with a deadline, placed and deferred for green power.
 
-Namespaced, short name ``cj``. The operator creates one child ``batch/v1`` Job from
-``spec.template``, suspended, with node affinity to the chosen site, and unsuspends it
-at the planned start. The deadline is hard: the job starts no later than its latest
-start (deadline minus duration minus a safety margin), whatever the forecast says.
+Namespaced, short name ``cjob`` (``cj`` is CronJob's). The operator creates one child
+``batch/v1`` Job from ``spec.template``, suspended, with node affinity to the chosen
+site, and unsuspends it at the planned start. The deadline is hard: the job starts no
+later than its latest start (deadline minus duration minus a safety margin), whatever
+the forecast says.
 """
 
 from __future__ import annotations
@@ -218,23 +219,34 @@ class ComputeJobSpec(ApiModel):
 
     @model_validator(mode="after")
     def _window_fits(self, info: ValidationInfo) -> ComputeJobSpec:
-        start = self.not_before
-        if start is None and info.context:
-            start = info.context.get("created")
+        """``completeBy`` must leave room for ``duration`` after the earliest start: the
+        later of ``notBefore`` and the creation time (when the caller knows it; a CRD
+        rule cannot see it, so the operator applies this one)."""
         complete_by = self.deadline.complete_by
-        if complete_by is not None and start is not None:
-            window = complete_by - start
-            if window <= timedelta(0):
-                raise ValueError(
-                    f"deadline.completeBy {complete_by.isoformat()} is not after "
-                    f"{'notBefore' if self.not_before else 'creation'} ({start.isoformat()})"
-                )
-            if window <= self.duration:
-                raise ValueError(
-                    f"the window to deadline.completeBy ({humanize_duration(window)}) is not "
-                    f"longer than duration ({humanize_duration(self.duration)}); move "
-                    "deadline.completeBy later or shorten duration"
-                )
+        if complete_by is None:
+            return self
+        created = info.context.get("created") if info.context else None
+        if created is not None and complete_by <= created:
+            raise ValueError(
+                f"deadline.completeBy {complete_by.isoformat()} is not after the creation "
+                f"time ({created.isoformat()}): the deadline has passed; set a later "
+                "completeBy, or a maxDelay that is counted from creation")
+        starts = [(t, label) for t, label in ((self.not_before, "notBefore"),
+                                              (created, "creation")) if t is not None]
+        if not starts:
+            return self
+        start, label = max(starts, key=lambda pair: pair[0])
+        window = complete_by - start
+        if window <= timedelta(0):
+            raise ValueError(
+                f"deadline.completeBy {complete_by.isoformat()} is not after "
+                f"{label} ({start.isoformat()})")
+        if window <= self.duration:
+            raise ValueError(
+                f"the window from {label} to deadline.completeBy "
+                f"({humanize_duration(window)}) is not longer than duration "
+                f"({humanize_duration(self.duration)}); move deadline.completeBy later or "
+                "shorten duration")
         return self
 
 

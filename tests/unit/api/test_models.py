@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tests.support.invalid import WINDOWED
 
 from suandian.api import (
     ComputeJob,
@@ -49,10 +50,21 @@ def test_window_from_max_delay() -> None:
 
 
 def test_window_from_complete_by_and_not_before() -> None:
-    job = parse_computejob(load_yaml(ROOT / "examples/computejobs/nightly-etl.yaml"))
+    job = parse_computejob(WINDOWED)
     earliest, deadline = job.window(datetime(2026, 11, 28, 12, tzinfo=UTC))
     assert earliest == datetime(2026, 11, 28, 16, 30, tzinfo=UTC)
     assert deadline == datetime(2026, 11, 29, 0, tzinfo=UTC)
+
+
+def test_a_past_deadline_is_refused_whatever_notBefore_says() -> None:
+    """Creation after completeBy: refused, even though notBefore..completeBy would fit."""
+    obj = {**WINDOWED, "metadata": {**WINDOWED["metadata"],
+                                    "creationTimestamp": "2026-11-30T09:06:00Z"}}
+    with pytest.raises(InvalidSpecError, match=r"deadline has passed"):
+        parse_computejob(obj)
+    obj["metadata"]["creationTimestamp"] = "2026-11-28T23:00:00Z"  # 07:00 +08: 1h left
+    with pytest.raises(InvalidSpecError, match=r"window from creation .* not longer"):
+        parse_computejob(obj)
 
 
 def test_creation_time_from_metadata() -> None:
