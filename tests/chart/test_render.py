@@ -128,6 +128,8 @@ def test_rbac_is_least_privilege(rendered: tuple[str, list[Obj]]) -> None:
     expected = {
         ("suandian.io", "powersites"): watched, ("suandian.io", "powersites/status"): {"patch"},
         ("suandian.io", "computejobs"): watched, ("suandian.io", "computejobs/status"): {"patch"},
+        # the API server asks it of blockOwnerDeletion under OwnerReferencesPermissionEnforcement
+        ("suandian.io", "computejobs/finalizers"): {"update"},
         ("batch", "jobs"): {"create", "get", "list", "watch", "patch", "delete"},
         ("", "pods"): {"list", "watch", "patch"},
         ("", "nodes"): {"list", "watch"},

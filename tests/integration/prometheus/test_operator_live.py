@@ -206,6 +206,9 @@ GRANTED_NOT_EXERCISED = {
     ("", "secrets", "get"): "forecast provider credentials (not used by scripted providers)",
     ("", "configmaps", "get"): "CSV forecasts (not used by scripted providers)",
     ("batch", "jobs", "get"): "KubeApi.create_job reads the Job back after 409 AlreadyExists",
+    ("suandian.io", "computejobs/finalizers", "update"): "never called: the API server's "
+    "OwnerReferencesPermissionEnforcement checks it when a child Job's owner reference sets "
+    "blockOwnerDeletion (tests/envtest/test_ownerrefs.py proves it on a real server)",
     ("", "namespaces", "list"): "kopf's namespace observation with --namespace patterns",
     ("", "namespaces", "watch"): "kopf's namespace observation with --namespace patterns",
     ("kopf.dev", "clusterkopfpeerings", "list"): "peering (this scenario runs standalone)",
