@@ -31,7 +31,9 @@ __all__ = [
     "child_job_name",
     "job_state",
     "node_affinity",
+    "overcommit_allowed",
     "suspend_patch",
+    "with_required_limits",
 ]
 
 MANAGED_BY = "suandian"
@@ -130,6 +132,9 @@ def build_child_job(
     pod_spec["affinity"] = node_affinity(
         pod_spec.get("affinity"), site_selector, decision.node_preferences
     )
+    for kind in ("initContainers", "containers"):
+        if pod_spec.get(kind):
+            pod_spec[kind] = [with_required_limits(c) for c in pod_spec[kind]]
     pod_template["spec"] = pod_spec
     pod_meta = dict(pod_template.get("metadata") or {})
     pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **_labels(meta["name"])}
@@ -164,6 +169,32 @@ def build_child_job(
         },
         "spec": job_spec,
     }
+
+
+def overcommit_allowed(resource: str) -> bool:
+    """Whether Kubernetes lets a container request ``resource`` without a limit.
+
+    Native resources (no domain, or a ``kubernetes.io/`` one) may be overcommitted,
+    except hugepages; extended resources (``nvidia.com/gpu``) may not: the API server
+    refuses a request without an equal limit ("Limit must be set for non overcommitable
+    resources"), as it does hugepages without a limit.
+    """
+    native = "/" not in resource or "kubernetes.io/" in resource
+    return native and not resource.startswith("hugepages-")
+
+
+def with_required_limits(container: Mapping[str, Any]) -> dict[str, Any]:
+    """The container with a limit equal to its request for each resource that Kubernetes
+    will not overcommit and the user gave no limit for (a GPU request alone is refused by
+    the API server; the limit it needs can only be the request). Limits the user set are
+    kept, right or wrong: the server judges them, and a refusal is reported on the job."""
+    resources = container.get("resources") or {}
+    requests = resources.get("requests") or {}
+    limits = dict(resources.get("limits") or {})
+    missing = {k: v for k, v in requests.items() if not overcommit_allowed(k) and k not in limits}
+    if not missing:
+        return dict(container)
+    return {**container, "resources": {**resources, "limits": {**limits, **missing}}}
 
 
 def _labels(computejob_name: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from suandian.k8s.jobs import (
     child_job_name,
     job_state,
     node_affinity,
+    overcommit_allowed,
     suspend_patch,
 )
 
@@ -108,3 +109,26 @@ def test_suspend_patch_and_job_state():
     assert job_state({"spec": {}, "status": {"conditions": [
         {"type": "Failed", "status": "True"}]}}) == "Failed"
     assert job_state({"spec": {"suspend": False}}) == "Pending"
+
+
+def test_extended_resources_get_the_limit_kubernetes_requires() -> None:
+    """A GPU request without a limit is refused by the API server (422, "Limit must be
+    set for non overcommitable resources"): the child carries limit = request; native
+    resources stay overcommittable, and limits the user set are left to the server."""
+    cj = computejob()
+    pod = cj["spec"]["template"]["spec"]["template"]["spec"]
+    pod["containers"][0]["resources"] = {"requests": {
+        "cpu": "16", "memory": "64Gi", "nvidia.com/gpu": 2, "hugepages-2Mi": "1Gi",
+        "example.kubernetes.io/thing": 1}}
+    pod["initContainers"] = [{"name": "fetch", "image": "busybox", "resources": {
+        "requests": {"nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 3}}}]
+    job = build_child_job(cj, decision(), SITE, timedelta(hours=1))
+    spec = job["spec"]["template"]["spec"]
+    assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": 2,
+                                                            "hugepages-2Mi": "1Gi"}
+    assert spec["containers"][0]["resources"]["requests"]["cpu"] == "16"
+    assert spec["initContainers"][0]["resources"]["limits"] == {"nvidia.com/gpu": 3}
+    assert "limits" not in pod["containers"][0]["resources"]  # the ComputeJob is untouched
+    assert [r for r in ("cpu", "memory", "ephemeral-storage", "example.kubernetes.io/x",
+                        "nvidia.com/gpu", "hugepages-1Gi") if not overcommit_allowed(r)
+            ] == ["nvidia.com/gpu", "hugepages-1Gi"]
