@@ -119,8 +119,16 @@ class KubeApiError(SuandianError):
     def __init__(self, status: int, reason: str, message: str) -> None:
         self.status = status
         self.reason = reason
+        self.message = message
         super().__init__(f"Kubernetes API {status or 'unreachable'} {reason}: {message}")
 
     @property
     def transient(self) -> bool:
         return self.status in (0, 408, 409, 429) or self.status >= 500
+
+    @property
+    def refused(self) -> bool:
+        """The server refused the request as it was made (400 bad request, 403 forbidden,
+        404 absent, 422 invalid): sent again unchanged, it fails again; what must change
+        is the object, the permissions or the namespace, not the moment."""
+        return self.status in (400, 403, 404, 422)

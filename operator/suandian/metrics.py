@@ -48,6 +48,7 @@ __all__ = [
     "LABEL_NAMES",
     "OUTCOMES",
     "PROVIDER_ERROR_REASONS",
+    "REFUSAL_REASONS",
     "START_TRIGGERS",
     "Instruments",
     "MetricsServer",
@@ -56,6 +57,7 @@ __all__ = [
     "metrics_handler",
     "provider_error_reason",
     "record_build_info",
+    "record_child_refused",
     "record_deadline_miss",
     "record_deferral",
     "record_job_finished",
@@ -209,6 +211,10 @@ class Instruments:
             "suandian_deadline_misses_total",
             "Jobs that finished (or could only start) after their deadline; must stay 0.",
             ["site"], registry=r)
+        self.child_refusals = Counter(
+            "suandian_child_job_refusals_total",
+            "Child Jobs the API server refused (the ComputeJob waits with ChildJobCreated=False).",
+            ["reason"], registry=r)
         self.finished = Counter(
             "suandian_jobs_finished_total", "Jobs that finished, by outcome.",
             ["site", "outcome"], registry=r)
@@ -378,6 +384,17 @@ def record_planning(duration_s: float, jobs: int) -> None:
     m = _current
     m.planning_seconds.observe(duration_s)
     m.planned_jobs.inc(jobs)
+
+
+REFUSAL_REASONS: Final = {400: "BadRequest", 403: "Forbidden", 404: "NotFound",
+                          422: "Invalid"}
+"""``reason`` of ``suandian_child_job_refusals_total``, by the refusal's HTTP status."""
+
+
+def record_child_refused(status: int) -> None:
+    """The API server refused to create a child Job with HTTP ``status`` (a 4xx)."""
+    reason = _check("refusal", REFUSAL_REASONS.get(status, ""), REFUSAL_REASONS.values())
+    _current.child_refusals.labels(reason=reason).inc()
 
 
 def record_deadline_miss(site: str) -> None:

@@ -34,7 +34,7 @@ from suandian.controllers.accounting import account_run
 from suandian.controllers.book import JobRecord
 from suandian.controllers.context import Context, memo_context
 from suandian.controllers.planning import Demand
-from suandian.errors import PlanningError
+from suandian.errors import KubeApiError, PlanningError
 from suandian.k8s import events
 from suandian.k8s.decision import Decision, format_grams, format_time
 from suandian.k8s.jobs import (
@@ -70,13 +70,24 @@ def key_of(uid: str) -> str:
     return sys.intern(f"{KIND}/{uid}")
 
 
-def decision_from_plan(d: JobDecision) -> Decision | None:
-    """The planner's decision as stored in objects (None when it placed the job nowhere)."""
+def decision_from_plan(d: JobDecision, earliest: datetime | None = None) -> Decision | None:
+    """The planner's decision as stored in objects (None when it placed the job nowhere).
+
+    The planner works in whole slots, so a job it starts at once has the start of the
+    current slot as its planned start, minutes before the job even existed; ``earliest``
+    (its creation, or ``notBefore``) is the true start of a job placed in that slot.
+    """
     if d.site is None or d.planned_start is None:
         return None
+    windows = tuple(d.windows)
+    planned = d.planned_start
+    if earliest is not None and planned < earliest:
+        planned = earliest
+        if windows and windows[0][0] < earliest < windows[0][1]:
+            windows = ((earliest, windows[0][1]), *windows[1:])
     return Decision(
-        site=d.site, planned_start=d.planned_start, latest_start=d.latest_start,
-        reason=d.reason, windows=tuple(d.windows),
+        site=d.site, planned_start=planned, latest_start=d.latest_start,
+        reason=d.reason, windows=windows,
         node_preferences=tuple(d.node_preferences),
         expected_emissions_g=d.expected_emissions_g, run_now_emissions_g=d.run_now_emissions_g,
         expected_green_fraction=d.expected_green_fraction, energy_kwh=d.energy_kwh,
@@ -146,7 +157,12 @@ class JobDriver:
         if decision is None:
             return await self._undecided(now)
         if child is None:
-            child = await self._create(terms, decision)
+            try:
+                child = await self._create(terms, decision)
+            except KubeApiError as exc:
+                if not exc.refused:
+                    raise  # the scheduler retries what may pass later
+                return await self._refused(exc, now)
             if child is None:
                 return now
             # the status just written reaches the record with the next watch event
@@ -183,7 +199,7 @@ class JobDriver:
             # until the round answers, a child that exists keeps to the decision in the
             # status (never past latestStart); without a child there is nothing to act on
             return stored if child is not None else None
-        return decision_from_plan(current)
+        return decision_from_plan(current, terms.window(record.created)[0])
 
     async def _undecided(self, now: datetime) -> datetime | None:
         """No decision yet: wait for the round; say why in the status when it placed the
@@ -280,6 +296,31 @@ class JobDriver:
                                                {"status": {"jobName": None}}, status=True)
         ctx.book.observe(fresh)
         return None
+
+    async def _refused(self, exc: KubeApiError, now: datetime) -> datetime:
+        """The API server refused the child Job: say so (condition ``ChildJobCreated``
+        False, phase Pending, a Warning event once per distinct refusal), and try again
+        after a backoff that doubles from 10 s to 10 min (the time since the refusal
+        began), or at once when the spec changes (the watch wakes the job)."""
+        status = self.status
+        message = (f"the API server refused the child Job ({exc.status} {exc.reason}): "
+                   f"{exc.message}; {refusal_fix(exc)}")
+        previous = next((c for c in status.get("conditions") or []
+                         if c.get("type") == CHILD_CREATED), None)
+        since = now
+        if previous is not None and previous.get("status") == "False":
+            since = _time(previous.get("lastTransitionTime")) or now
+        if previous is None or previous.get("status") != "False" or previous.get(
+                "message") != message[:32768]:
+            events.warning(self.record.ref(), "ChildJobRefused", message)
+            metrics.record_child_refused(exc.status)
+            await self._patch_status({
+                "phase": "Pending", "reason": message[:1024],
+                "observedGeneration": self.record.generation,
+                "conditions": with_condition(status.get("conditions"), CHILD_CREATED, False,
+                                             exc.reason or "Refused", message, now,
+                                             self.record.generation)})
+        return now + min(REFUSAL_BACKOFF[1], max(REFUSAL_BACKOFF[0], now - since))
 
     def _valid(self, now: datetime) -> list[dict[str, Any]]:
         return with_condition(self.status.get("conditions"), "Valid", True, "SpecValid",
@@ -469,6 +510,23 @@ class JobDriver:
 
 
 NO_SITES = "waiting for a PowerSite: none is known yet"
+CHILD_CREATED = "ChildJobCreated"
+REFUSAL_BACKOFF = (timedelta(seconds=10), timedelta(minutes=10))
+
+
+def refusal_fix(exc: KubeApiError) -> str:
+    """What to change when the API server refuses a child Job, by how it refused."""
+    if exc.status == 403:
+        return ("the operator's ServiceAccount may not create this Job: grant create on "
+                "batch jobs in this namespace (the chart's RBAC does), and, where the "
+                "OwnerReferencesPermissionEnforcement admission plugin is on, update on "
+                "computejobs/finalizers (a webhook or policy of the cluster may refuse "
+                "too: its message says which)")
+    if exc.status == 404:
+        return "the namespace or the batch/v1 API is missing; create it, or delete this job"
+    return ("fix spec.template: it must make a valid batch/v1 Job (`kubectl create "
+            "--dry-run=server` of the same Job shows this error); retried with backoff, "
+            "and at once after an edit")
 
 
 def finished_late(terms: JobTerms, created: datetime, status: Mapping[str, Any],

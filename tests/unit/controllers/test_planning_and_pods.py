@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -57,6 +58,17 @@ def test_a_plan_without_a_site_is_no_decision():
     placed = decision_from_plan(decision("x", T0))
     assert placed is not None and placed.node_preferences == (("n", 50),)
     assert placed.saved_g == 2.0
+
+
+def test_a_job_started_in_its_first_slot_is_planned_from_its_creation():
+    """Created 09:06, started at once in the 09:00 slot: plannedStart reads 09:06."""
+    created = T0 + timedelta(minutes=6)
+    first = replace(decision("x", T0), windows=((T0, T0 + timedelta(hours=1)),))
+    placed = decision_from_plan(first, created)
+    assert placed is not None and placed.planned_start == created
+    assert placed.windows == ((created, T0 + timedelta(hours=1)),)
+    later = decision_from_plan(decision("x", T0 + timedelta(hours=2)), created)
+    assert later is not None and later.planned_start == T0 + timedelta(hours=2)
 
 
 def pod(annotations):  # type: ignore[no-untyped-def]

@@ -216,3 +216,13 @@ def test_the_global_registry_is_untouched(registry: CollectorRegistry) -> None:
 
     metrics.record_deferral("gansu")
     assert not [f for f in REGISTRY.collect() if f.name.startswith("suandian_")]
+
+
+def test_child_job_refusals_by_reason(registry: CollectorRegistry) -> None:
+    for status in (422, 422, 403):
+        metrics.record_child_refused(status)
+    get = registry.get_sample_value
+    assert get("suandian_child_job_refusals_total", {"reason": "Invalid"}) == 2
+    assert get("suandian_child_job_refusals_total", {"reason": "Forbidden"}) == 1
+    with pytest.raises(ValueError, match="refusal"):
+        metrics.record_child_refused(500)  # not a refusal: transient, retried
