@@ -15,7 +15,7 @@ import numpy as np
 
 from suandian.api.powersite import PowerSite
 from suandian.errors import ProviderError
-from suandian.forecast import ForecastKeeper, TimeGrid
+from suandian.forecast import ForecastKeeper, SiteInputs, TimeGrid
 from suandian.forecast.providers.base import Signals
 
 __all__ = ["ScriptedProvider", "keeper_factory", "powersite"]
@@ -45,10 +45,13 @@ class ScriptedProvider:
                        p10={"wind": wind}, p90={"wind": wind}, generated_at=now)
 
 
-def keeper_factory(providers: dict[str, ScriptedProvider]) -> Callable[[PowerSite], ForecastKeeper]:
-    """Keepers whose supply and carbon come from the named scripted providers."""
+def keeper_factory(providers: dict[str, ScriptedProvider]
+                   ) -> Callable[[PowerSite, SiteInputs], ForecastKeeper]:
+    """Keepers whose supply and carbon come from the named scripted providers (they read
+    nothing from the cluster: ``inputs`` stays empty)."""
 
-    def make(site: PowerSite) -> ForecastKeeper:
+    def make(site: PowerSite, inputs: SiteInputs) -> ForecastKeeper:
+        del inputs
         provider = providers[site.metadata.name or ""]
         return ForecastKeeper(site, provider, provider)
 

@@ -288,6 +288,21 @@ class ForecastSource(ApiModel):
             )
         return self
 
+    def secret_refs(self) -> list[SecretKeyRef]:
+        """The Secret keys the chosen provider reads its credentials from."""
+        field = _PROVIDER_FIELD.get(self.provider)
+        block = getattr(self, field) if field else None
+        if block is None:
+            return []
+        values = (getattr(block, name) for name in type(block).model_fields)
+        return [v for v in values if isinstance(v, SecretKeyRef)]
+
+    def configmap_refs(self) -> dict[str, ConfigMapKeyRef]:
+        """Signal name to the ConfigMap key holding its CSV (the csv provider's signals)."""
+        if self.provider is ForecastProvider.CSV and self.csv is not None:
+            return dict(self.csv.signals or {})
+        return {}
+
 
 _PROVIDER_FIELD = {
     ForecastProvider.CSV: "csv",

@@ -54,7 +54,7 @@ def build(
     settings: Settings,
     api: KubeApi,
     clock: Clock | None = None,
-    keeper_factory: KeeperFactory = ForecastKeeper.for_site,
+    keeper_factory: KeeperFactory = ForecastKeeper.from_inputs,
     login: Callable[..., Any] | None = None,
     webhook: kopf.WebhookServer | None = None,
     peering_name: str = "suandian",

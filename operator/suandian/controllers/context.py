@@ -32,13 +32,15 @@ from suandian.controllers.heap import HeapPolicy
 from suandian.controllers.planning import PlanningService, SiteEntry
 from suandian.controllers.scheduler import Scheduler, Step
 from suandian.controllers.view import ClusterCache, ClusterView
-from suandian.forecast import ForecastKeeper
+from suandian.forecast import ForecastKeeper, SiteInputs
 from suandian.k8s.client import KubeApi
 from suandian.planner import JobDecision
 
 __all__ = ["Context", "KeeperFactory", "Observed", "Sample"]
 
-KeeperFactory = Callable[[PowerSite], ForecastKeeper]
+KeeperFactory = Callable[[PowerSite, SiteInputs], ForecastKeeper]
+"""Makes a site's keeper; its providers read the :class:`SiteInputs` the PowerSite
+controller refills from the cluster before every refresh."""
 
 SAMPLES_KEPT = 7 * 96  # a week of 15-minute observations per site
 
@@ -77,9 +79,10 @@ class Context:
     settings: Settings
     clock: Clock
     api: KubeApi
-    keeper_factory: KeeperFactory = ForecastKeeper.for_site
+    keeper_factory: KeeperFactory = ForecastKeeper.from_inputs
     sites: dict[str, SiteEntry] = field(default_factory=dict)
     keepers: dict[str, ForecastKeeper] = field(default_factory=dict)
+    inputs: dict[str, SiteInputs] = field(default_factory=dict)  # what each keeper reads
     site_versions: dict[str, str] = field(default_factory=dict)
     samples: dict[str, deque[Sample]] = field(default_factory=dict)
     cluster: ClusterCache = field(default_factory=ClusterCache)

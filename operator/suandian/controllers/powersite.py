@@ -28,9 +28,10 @@ from suandian.api.validation import parse_powersite
 from suandian.controllers.context import Context, Sample, memo_context
 from suandian.controllers.planning import SiteEntry
 from suandian.errors import InvalidSpecError, KubeApiError
-from suandian.forecast import SiteForecast, SiteHealth
+from suandian.forecast import SiteForecast, SiteHealth, SiteInputs
 from suandian.k8s import events
 from suandian.k8s.decision import format_time
+from suandian.k8s.inputs import read_site_inputs
 from suandian.k8s.status import condition_status, with_condition
 
 __all__ = ["register", "site_status"]
@@ -124,6 +125,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         finally:
             ctx.sites.pop(name, None)
             ctx.keepers.pop(name, None)
+            ctx.inputs.pop(name, None)
             ctx.wakers.pop(f"site/{name}", None)
             if stopped.reason is not None and (
                     stopped.reason & kopf.DaemonStoppingReason.OPERATOR_PAUSING):
@@ -163,12 +165,12 @@ async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
             await _patch(ctx, name, {"conditions": conditions,
                                      "observedGeneration": generation})
         return ctx.settings.replan_interval
-    version = str(meta.get("resourceVersion"))
     keeper = ctx.keepers.get(name)
     if keeper is None or ctx.site_versions.get(name) != str(generation):
-        keeper = ctx.keepers[name] = ctx.keeper_factory(site)
+        inputs = ctx.inputs[name] = SiteInputs()
+        keeper = ctx.keepers[name] = ctx.keeper_factory(site, inputs)
         ctx.site_versions[name] = str(generation)
-    del version
+    await read_site_inputs(ctx.api, site, ctx.inputs[name])
     now = ctx.clock.now()
     started = time.perf_counter()
     forecast = await keeper.refresh(now)

@@ -17,9 +17,11 @@ own API client is private (``kopf._cogs``) and not used.
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +36,7 @@ __all__ = ["JSON_PATCH", "MERGE_PATCH", "KubeApi"]
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 CRD_PATH = "/apis/suandian.io/v1alpha1"
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 class KubeApi:
@@ -45,8 +48,12 @@ class KubeApi:
         *,
         max_connections: int = 8,
         timeout: tuple[float, float] = (5.0, 30.0),
+        namespace: str = "default",
     ) -> None:
         self.configuration = configuration
+        self.namespace = namespace
+        """The operator's own namespace: where it reads the ConfigMaps and Secrets that
+        PowerSites name without a namespace (the service account's, in a pod)."""
         self.timeout = aiohttp.ClientTimeout(sock_connect=timeout[0], total=timeout[1])
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
@@ -61,11 +68,13 @@ class KubeApi:
         try:
             k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
-        except k8s_config.ConfigException:
+            namespace = Path(SERVICE_ACCOUNT_NAMESPACE).read_text(encoding="utf-8").strip()
+        except (k8s_config.ConfigException, OSError):
             k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
-        return cls(configuration, **kwargs)
+            namespace = _kubeconfig_namespace(kubeconfig, context)
+        return cls(configuration, namespace=namespace, **kwargs)
 
     @classmethod
     def for_server(cls, server: str, **kwargs: Any) -> KubeApi:
@@ -234,6 +243,31 @@ class KubeApi:
         path = f"/api/v1/namespaces/{quote(namespace)}/pods/{quote(name)}"
         return await self.request("PATCH", path, patch, content_type=kind)
 
+    # -- ConfigMaps and Secrets ----------------------------------------------------------
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A ConfigMap's ``data`` (None when it does not exist)."""
+        try:
+            found = await self.request("GET", f"/api/v1/namespaces/{quote(namespace)}"
+                                               f"/configmaps/{quote(name)}")
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {str(k): str(v) for k, v in (found.get("data") or {}).items()}
+
+    async def get_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's data, decoded (None when it does not exist). Never logged."""
+        try:
+            found = await self.request("GET", f"/api/v1/namespaces/{quote(namespace)}"
+                                               f"/secrets/{quote(name)}")
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {str(k): base64.b64decode(v).decode("utf-8", "replace")
+                for k, v in (found.get("data") or {}).items()}
+
     # -- our resources -------------------------------------------------------------------
 
     async def patch_computejob(
@@ -249,6 +283,14 @@ class KubeApi:
         path = f"{CRD_PATH}/powersites/{quote(name)}/status"
         return await self.request("PATCH", path, {"status": dict(status)},
                                   content_type=MERGE_PATCH)
+
+
+def _kubeconfig_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The namespace of the kubeconfig context in use (kubectl's default namespace)."""
+    contexts, active = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+        config_file=kubeconfig)
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
 
 
 def _job_path(namespace: str, name: str | None = None) -> str:

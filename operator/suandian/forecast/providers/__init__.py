@@ -16,6 +16,7 @@ from suandian.forecast.providers.base import (
     Provider,
     RetryPolicy,
     Signals,
+    SiteInputs,
 )
 from suandian.forecast.providers.builtin import BuiltinProvider
 from suandian.forecast.providers.carbon_services import (
@@ -37,6 +38,7 @@ __all__ = [
     "Provider",
     "RetryPolicy",
     "Signals",
+    "SiteInputs",
     "WattTimeProvider",
     "make_provider",
 ]

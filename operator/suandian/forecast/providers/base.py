@@ -44,6 +44,7 @@ __all__ = [
     "Provider",
     "RetryPolicy",
     "Signals",
+    "SiteInputs",
     "convert_units",
     "parse_instant",
 ]
@@ -142,8 +143,34 @@ class Credentials:
                 f"no Secret {ref.name}/{ref.key} and no ${self.env_name(ref)} set")
         return SecretStr(value)
 
+    def replace(self, secrets: Mapping[str, Mapping[str, str]]) -> None:
+        """Use these Secrets' data from now on (the operator re-reads them each refresh)."""
+        self._secrets = {k: dict(v) for k, v in secrets.items()}
+
     def __repr__(self) -> str:
         return f"Credentials(secrets={sorted(self._secrets)})"
+
+
+@dataclass
+class SiteInputs:
+    """What a site's providers read from the cluster rather than from its spec: the CSV
+    text of each signal a ConfigMap holds, and the Secrets credentials come from.
+
+    The operator's PowerSite controller refills it before every refresh (a ConfigMap or
+    a Secret changes without the PowerSite changing) and the providers built with it
+    read it when they fetch; the CLI and the simulator never fill it (files and
+    environment variables serve them).
+    """
+
+    csv_texts: dict[str, str] = field(default_factory=dict)
+    """Signal name to its CSV text."""
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    """Secret name to its decoded data (what ``credentials`` serves)."""
+    credentials: Credentials = field(default_factory=Credentials)
+
+    def use_secrets(self, secrets: Mapping[str, Mapping[str, str]]) -> None:
+        self.secrets = {k: dict(v) for k, v in secrets.items()}
+        self.credentials.replace(self.secrets)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,12 @@ class CsvProvider:
         if self.texts and signal in self.texts:
             return self.texts[signal]
         path = (self.spec.paths or {}).get(signal)
+        ref = (self.spec.signals or {}).get(signal)
+        if path is None and ref is not None:
+            where = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+            raise ProviderResponseError(
+                self.name, "Unreachable", f"{signal}: no CSV from ConfigMap {where} key "
+                f"{ref.key} (missing, or not readable by the operator: see its log)")
         if path is None:
             raise ProviderResponseError(self.name, "Gaps", f"{signal}: no CSV data given")
         try:

@@ -31,7 +31,7 @@ from suandian.errors import ForecastError, ProviderError
 from suandian.forecast.assemble import GapPolicy, assemble
 from suandian.forecast.grid import DEFAULT_SLOT, DEFAULT_SLOTS, TimeGrid
 from suandian.forecast.providers import Credentials, Provider, RetryPolicy, make_provider
-from suandian.forecast.providers.base import Signals
+from suandian.forecast.providers.base import Signals, SiteInputs
 from suandian.forecast.series import SiteForecast, conservative_forecast
 
 __all__ = ["ForecastKeeper", "SiteHealth"]
@@ -90,6 +90,12 @@ class ForecastKeeper:
         supply = make_provider(fs.supply, site, **kw)
         carbon = supply if fs.carbon == fs.supply else make_provider(fs.carbon, site, **kw)
         return cls(site, supply, carbon, slot=slot, slots=slots)
+
+    @classmethod
+    def from_inputs(cls, site: PowerSite, inputs: SiteInputs) -> ForecastKeeper:
+        """The operator's keeper: the providers the site's spec names, reading the CSV
+        texts and Secrets that the PowerSite controller keeps in ``inputs``."""
+        return cls.for_site(site, credentials=inputs.credentials, csv_texts=inputs.csv_texts)
 
     async def _fetch(self, grid: TimeGrid, now: datetime) -> tuple[Signals, Signals]:
         if self.carbon is self.supply:
