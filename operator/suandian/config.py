@@ -49,6 +49,10 @@ class Settings:
     """Seconds before a Kubernetes API call made outside kopf gives up."""
     retry_delay: float = 5.0
     """Seconds to wait before retrying after a failed Kubernetes API call."""
+    peering_lifetime: int = 60
+    """Seconds a replica's peering entry counts as alive unrenewed: when the active
+    replica dies without a word (kill -9, a lost node), the standby takes over after about
+    this long. Lower fails over sooner and renews more often (every 5 to 10 s less)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +85,8 @@ class Settings:
             out.append(FieldError("risk_aversion", "must be within 0..1"))
         if not 1 <= self.horizon_slots <= 2000:
             out.append(FieldError("horizon_slots", "must be within 1..2000"))
+        if not 10 <= self.peering_lifetime <= 3600:
+            out.append(FieldError("peering_lifetime", "must be within 10..3600 seconds"))
         if self.api_workers < 1:
             out.append(FieldError("api_workers", "must be at least 1"))
         for name in ("replan_interval", "pod_default_duration", "pod_default_max_delay"):

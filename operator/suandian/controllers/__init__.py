@@ -111,6 +111,7 @@ def build(
 
     kopf_settings = kopf.OperatorSettings()
     kopf_settings.peering.name = peering_name
+    kopf_settings.peering.lifetime = settings.peering_lifetime
     kopf_settings.posting.level = logging.INFO
     kopf_settings.persistence.finalizer = "suandian.io/operator"
     # list in pages: ten thousand ComputeJobs in one answer is a memory spike of its own

@@ -23,6 +23,13 @@ def test_jobs_and_pods_get_no_daemon_each_only_sites_do() -> None:
     assert [h.selector.any_name for h in spawning] == ["powersites"]
 
 
+def test_the_peering_lifetime_setting_reaches_kopf() -> None:
+    assert parts().settings.peering.lifetime == 60
+    quick = build(settings=Settings.from_env({"SUANDIAN_PEERING_LIFETIME": "15"}),
+                  api=KubeApi.for_server("http://127.0.0.1:1"))
+    assert quick.settings.peering.lifetime == 15
+
+
 def test_initial_lists_are_paged() -> None:
     assert parts().settings.watching.chunk_size == 500
 
