@@ -250,6 +250,12 @@ class JobDriver:
                 "jobName": body["metadata"]["name"], "observedGeneration": record.generation,
                 "conditions": self._valid(now),
             }
+            if condition_status(fields["conditions"], CHILD_CREATED) == "False":
+                # refused before: say it is solved (jobs never refused carry no condition)
+                fields["conditions"] = with_condition(
+                    fields["conditions"], CHILD_CREATED, True, "Created",
+                    f"the API server accepted the child Job {body['metadata']['name']}", now,
+                    record.generation)
             if due:
                 fields["startedAt"] = format_time(now)
                 fields["conditions"] = with_condition(
