@@ -98,7 +98,8 @@ def _lists(kube: Kube, path: str) -> bool:
 # -- Nodes -----------------------------------------------------------------------------
 
 
-def add_nodes(kube: Kube, nodes: Iterable[tuple[str, str, int, int]] = NODES) -> None:
+def add_nodes(kube: Kube, nodes: Iterable[tuple[str, str, int, int]] = NODES,
+              memory: str = "256Gi") -> None:
     """Ready Nodes with no kubelet: created, untainted, their status written by hand."""
     for name, region, cpus, gpus in nodes:
         kube.apply_all([{"apiVersion": "v1", "kind": "Node", "metadata": {
@@ -106,7 +107,7 @@ def add_nodes(kube: Kube, nodes: Iterable[tuple[str, str, int, int]] = NODES) ->
                                      "kubernetes.io/os": "linux"}}}])
         # TaintNodesByCondition taints a new Node not-ready; its kubelet would clear it
         kube.patch(f"/api/v1/nodes/{name}", {"spec": {"taints": None}})
-        capacity = {"cpu": str(cpus), "memory": "256Gi", "pods": "110",
+        capacity = {"cpu": str(cpus), "memory": memory, "pods": "110",
                     "ephemeral-storage": "500Gi"}
         if gpus:
             capacity["nvidia.com/gpu"] = str(gpus)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import kopf
+from kubernetes import client as k8s_client
 
 from suandian.config import Settings
 from suandian.controllers import OperatorParts, build
@@ -91,13 +92,25 @@ async def start_operator(
     standalone: bool = True,
     priority: int = 0,
     heap: HeapPolicy | None = None,
+    token: str | None = None,
+    ca_file: str | None = None,
     **kwargs: Any,
 ) -> OperatorHandle:
+    """Start the operator in this event loop against ``emulator.url`` (anything with a
+    ``url``: a real API server too, with a bearer ``token`` and its ``ca_file``)."""
     url = str(emulator.url).rstrip("/")
-    api = KubeApi.for_server(url, timeout=(5.0, 10.0))
+    if token is None:
+        api = KubeApi.for_server(url, timeout=(5.0, 10.0))
+    else:
+        configuration = k8s_client.Configuration(host=url)
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+        configuration.ssl_ca_cert = ca_file
+        api = KubeApi(configuration, timeout=(5.0, 10.0))
 
     def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=url, insecure=True)
+        if token is None:
+            return kopf.ConnectionInfo(server=url, insecure=True)
+        return kopf.ConnectionInfo(server=url, scheme="Bearer", token=token, ca_path=ca_file)
 
     webhook = None
     if webhook_port is not None:
