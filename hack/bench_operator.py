@@ -1,9 +1,12 @@
 #!/usr/bin/env python
-"""Benchmark the operator against the emulated API server: decision latency and memory.
+"""Benchmark the operator against an API server: decision latency and memory.
 
 Two processes, so that the operator's memory is its own: a child serves the API
-(tests/support's emulator over HTTP on 127.0.0.1) and creates the objects; this process
-runs the real operator (kopf + the kubernetes client) against it, in real time.
+(tests/support's emulator over HTTP on 127.0.0.1, or with ``--control-plane`` a real
+etcd, kube-apiserver, controller manager and scheduler from ``KUBEBUILDER_ASSETS``, the
+operator then using the chart's ServiceAccount) and creates the objects; this process
+runs the real operator (kopf + the kubernetes client) against it, in real time (see
+``hack/bench_servers.py``).
 
 1. Latency: ``--jobs`` ComputeJobs (default 1,000) created at ``--rate`` per second
    (default 200), once the operator is idle (see 2); latency = creation (the API server
@@ -23,15 +26,17 @@ placing cost over kopf itself. Targets: p99 < 250 ms, peak memory < 250 MB.
 
     python hack/bench_operator.py                      # the full run (a few minutes)
     python hack/bench_operator.py --jobs 200 --idle-jobs 1000 --nodes 500   # quick
+    KUBEBUILDER_ASSETS=$(../shared/kube/unpack.sh) \
+        python hack/bench_operator.py --control-plane --idle-jobs 2000 --nodes 1000
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import multiprocessing as mp
+import os
 import resource
 import statistics
 import sys
@@ -43,12 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SITES = ("ningxia", "gansu", "guizhou", "inner-mongolia")
-# Green kW per site from 24 h on: enough for every idle job to wait for it (10,000 jobs of
-# 60 kW at the site), so the memory case really holds that many deferred jobs.
-GREEN_KW = 250_000.0
-REGION = "topology.kubernetes.io/region"
-CJ = "suandian.io/v1alpha1/computejobs"
+from hack.bench_servers import GREEN_KW, SITES, serve_control_plane, serve_emulator  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -62,136 +62,10 @@ def rss_now_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-# -- the API server process ------------------------------------------------------------------
-
-def serve(conn: Any, nodes: int, idle_jobs: int) -> None:
-    asyncio.run(_serve(conn, nodes, idle_jobs))
-
-
-async def _serve(conn: Any, nodes: int, idle_jobs: int) -> None:
-    from kmock import Server
-    from tests.integration.conftest import register_resources
-    from tests.support.emulator import ApiEmulator
-    from tests.support.forecasts import powersite
-    from tests.support.objects import computejob
-
-    api = ApiEmulator(keep_history=False)
-    created: dict[str, float] = {}
-    decided: dict[str, float] = {}
-    phases: dict[str, str] = {}
-    stages: dict[str, dict[str, float]] = {}
-
-    def on_change(change: Any) -> None:
-        if change.plural == "jobs" and change.type == "ADDED":
-            stages.setdefault(change.obj["metadata"]["name"], {})["child"] = time.perf_counter()
-        if change.plural != "computejobs":
-            return
-        if change.type == "MODIFIED":
-            stages.setdefault(change.obj["metadata"]["name"], {}).setdefault(
-                "first_patch", time.perf_counter())
-        key = change.obj["metadata"]["name"]
-        phase = (change.obj.get("status") or {}).get("phase")
-        if phase:
-            phases[key] = phase
-        if change.type == "ADDED":
-            created[key] = time.perf_counter()
-        elif key not in decided and (change.obj.get("status") or {}).get("plannedStart"):
-            decided[key] = time.perf_counter()
-
-    async with api, Server(api) as _server:
-        register_resources(api)
-        api.listen(on_change)
-        for i in range(nodes):
-            site = SITES[i % len(SITES)]
-            api.create("v1/nodes", {"metadata": {"name": f"node-{i}", "labels": {
-                REGION: site, "kubernetes.io/hostname": f"node-{i}"}}})
-            api.change("v1/nodes", None, f"node-{i}", {"status": {"allocatable": {
-                "cpu": "64", "memory": "256Gi", "pods": "110"}}}, "status")
-        for site in SITES:
-            api.create("suandian.io/v1alpha1/powersites", powersite(site, site,
-                                                                    wind_kw=GREEN_KW))
-        for i in range(idle_jobs):
-            api.create(CJ, computejob(f"idle-{i}", namespace="idle", max_delay="40h"))
-        # The emulator stands in for the API server, written in Go; a full collection of
-        # its Python heap (second-long with 25,000 objects stored) is not the operator's
-        # latency, so what is stored before the run is moved out of the collector's way.
-        gc.collect()
-        gc.freeze()
-        conn.send(str(api.url))
-        while True:
-            command = await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-            if command[0] == "wait-decided":
-                prefix, count, timeout = command[1], command[2], command[3]
-                deadline = time.perf_counter() + timeout
-                while time.perf_counter() < deadline:
-                    if sum(1 for k in decided if k.startswith(prefix)) >= count:
-                        break
-                    await asyncio.sleep(0.2)
-                conn.send((sum(1 for k in decided if k.startswith(prefix)),
-                           sum(1 for k, p in phases.items()
-                               if k.startswith(prefix) and p == "Deferred")))
-            elif command[0] == "burst":
-                prefix, count, rate = command[1], command[2], command[3]
-                gc.collect()  # what the operator made so far, out of the way too (see above)
-                gc.freeze()
-                t0 = time.perf_counter()
-                for i in range(count):
-                    due = t0 + i / rate
-                    delay = due - time.perf_counter()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    api.create(CJ, computejob(f"{prefix}{i}", namespace="burst"))
-                deadline = time.perf_counter() + 120
-                while time.perf_counter() < deadline and sum(
-                        1 for k in decided if k.startswith(prefix)) < count:
-                    await asyncio.sleep(0.1)
-                lat = [decided[k] - created[k] for k in decided if k.startswith(prefix)]
-                for stage in ("first_patch", "child"):
-                    values = sorted(stages[k][stage] - created[k] for k in stages
-                                    if k.startswith(prefix) and stage in stages[k])
-                    if values:
-                        print(f"  {stage}: median {values[len(values) // 2] * 1e3:.0f} ms",
-                              file=sys.stderr, flush=True)
-                conn.send(lat)
-            elif command[0] == "stop":
-                from collections import Counter
-
-                counts = Counter(
-                    (r.method.value, r.resource.plural if r.resource else r.url.path,
-                     r.subresource or "", "watch" if (r.params or {}).get("watch") else "")
-                    for r in api._requests)
-                for what, n in counts.most_common(12):
-                    print(f"  requests {n:6d} {' '.join(x for x in what if x)}",
-                          file=sys.stderr, flush=True)
-                detail = Counter(
-                    ("event " + str((r.data or {}).get("reason"))) if r.resource and
-                    r.resource.plural == "events" else
-                    ("job patch " + ",".join(sorted(_keys(r.data))))
-                    for r in api._requests if r.method.value in ("POST", "PATCH") and
-                    r.resource and r.resource.plural in ("events", "jobs") and
-                    not (r.method.value == "POST" and r.resource.plural == "jobs"))
-                for what, n in detail.most_common(8):
-                    print(f"  {n:6d} {what}", file=sys.stderr, flush=True)
-                conn.send("bye")
-                return
-
-
-def _keys(data: Any, prefix: str = "") -> list[str]:
-    """Leaf paths of a patch body (which fields a request changed)."""
-    if not isinstance(data, dict):
-        return [prefix]
-    out: list[str] = []
-    for k, v in data.items():
-        if k in ("annotations", "labels"):
-            out.append(f"{prefix}{k}")
-        else:
-            out.extend(_keys(v, f"{prefix}{k}."))
-    return out
-
-
 # -- the operator side ---------------------------------------------------------------------
 
-async def run_suandian(url: str, conn: Any, args: argparse.Namespace) -> dict[str, Any]:
+async def run_suandian(server: dict[str, str], conn: Any, args: argparse.Namespace
+                       ) -> dict[str, Any]:
     from tests.support.forecasts import ScriptedProvider, keeper_factory
     from tests.support.operator import start_operator
 
@@ -205,8 +79,10 @@ async def run_suandian(url: str, conn: Any, args: argparse.Namespace) -> dict[st
     settings = Settings(plan_batch_window=args.batch_window, api_workers=args.api_workers)
     before = rss_mb()
     t0 = time.perf_counter()
-    handle = await start_operator(_Emu(url), WallClock(), keeper_factory(providers),  # type: ignore[arg-type]
-                                  settings=settings, heap=HeapPolicy())  # as suandian run
+    handle = await start_operator(_Server(server["url"]), WallClock(),  # type: ignore[arg-type]
+                                  keeper_factory(providers), settings=settings,
+                                  heap=HeapPolicy(),  # as suandian run
+                                  token=server.get("token"), ca_file=server.get("ca_file"))
     loop = asyncio.get_running_loop()
     print(f"operator ready after {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     conn.send(("wait-decided", "idle-", args.idle_jobs, args.timeout))
@@ -241,12 +117,14 @@ async def run_suandian(url: str, conn: Any, args: argparse.Namespace) -> dict[st
             print(f"  {deep_size(obj, seen) / 2**20:8.1f} MB in {what}", file=sys.stderr)
     quiet = await quiesce(args.timeout)
     print(f"operator quiet {quiet:.1f} s after the last decision", file=sys.stderr, flush=True)
+    cpu0, wall0 = cpu_s(), time.perf_counter()
     conn.send(("burst", "job-", args.jobs, args.rate))
     latencies = await loop.run_in_executor(None, conn.recv)
+    burst_cpu, burst_wall = cpu_s() - cpu0, time.perf_counter() - wall0
     peak = rss_mb()
     await handle.stop()
     return {"decided_idle": decided, "deferred_idle": deferred, "settle_s": settle,
-            "latencies": latencies,
+            "latencies": latencies, "burst_cpu_s": burst_cpu, "burst_wall_s": burst_wall,
             "rss_before_mb": before, "rss_after_idle_mb": peak_idle, "rss_peak_mb": peak}
 
 
@@ -267,7 +145,8 @@ async def quiesce(timeout: float, window: float = 1.0, busy: float = 0.15) -> fl
     return time.perf_counter() - t0
 
 
-async def run_baseline(url: str, conn: Any, args: argparse.Namespace) -> list[float]:
+async def run_baseline(server: dict[str, str], conn: Any, args: argparse.Namespace
+                       ) -> list[float]:
     """A bare kopf operator: on creation, write a status (no planning, no child Job)."""
     import kopf
 
@@ -275,7 +154,10 @@ async def run_baseline(url: str, conn: Any, args: argparse.Namespace) -> list[fl
 
     @kopf.on.login(registry=registry)
     def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=url, insecure=True)
+        if "token" not in server:
+            return kopf.ConnectionInfo(server=server["url"], insecure=True)
+        return kopf.ConnectionInfo(server=server["url"], scheme="Bearer",
+                                   token=server["token"], ca_path=server["ca_file"])
 
     @kopf.on.create("suandian.io", "v1alpha1", "computejobs", registry=registry)
     async def created(patch: kopf.Patch, **_: Any) -> None:
@@ -290,15 +172,17 @@ async def run_baseline(url: str, conn: Any, args: argparse.Namespace) -> list[fl
                                              stop_flag=stop, ready_flag=ready))
     await ready.wait()
     loop = asyncio.get_running_loop()
+    cpu0 = cpu_s()
     conn.send(("burst", "base-", args.jobs, args.rate))
     latencies: list[float] = await loop.run_in_executor(None, conn.recv)
+    print(f"baseline burst: {cpu_s() - cpu0:.1f} s CPU", file=sys.stderr, flush=True)
     stop.set()
     await task
     return latencies
 
 
-class _Emu:
-    """What start_operator needs of the emulator when it lives in another process."""
+class _Server:
+    """What start_operator needs of the API server when it lives in another process."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -320,6 +204,10 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=8)
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds to wait for the deferred jobs to be decided")
+    parser.add_argument("--control-plane", action="store_true",
+                        help="against a real control plane from KUBEBUILDER_ASSETS (etcd, "
+                             "kube-apiserver, controller manager, scheduler), the operator "
+                             "as the chart's ServiceAccount, instead of the emulator")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--debug", action="store_true", help="log planning rounds to stderr")
     parser.add_argument("--profile", action="store_true", help="profile the operator (stderr)")
@@ -333,12 +221,15 @@ def main() -> None:
         logging.basicConfig(level=logging.WARNING)
         logging.getLogger("suandian").setLevel(logging.DEBUG)
 
+    serve = serve_control_plane if args.control_plane else serve_emulator
+    load_before = os.getloadavg()
     ctx = mp.get_context("spawn")
     ours, theirs = ctx.Pipe()
     server = ctx.Process(target=serve, args=(theirs, args.nodes, args.idle_jobs), daemon=True)
     server.start()
-    url = ours.recv()
-    print(f"API server up at {url}; starting the operator", file=sys.stderr, flush=True)
+    info = ours.recv()
+    print(f"API server up at {info['url']}; starting the operator", file=sys.stderr,
+          flush=True)
     if args.memory_profile:
         import tracemalloc
 
@@ -348,22 +239,23 @@ def main() -> None:
         import pstats
 
         profiler = cProfile.Profile()
-        result = profiler.runcall(asyncio.run, run_suandian(url, ours, args))
+        result = profiler.runcall(asyncio.run, run_suandian(info, ours, args))
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(25)
         profiler.dump_stats("bench_operator.prof")
         print("profile saved to bench_operator.prof (python -m pstats)", file=sys.stderr)
     else:
-        result = asyncio.run(run_suandian(url, ours, args))
+        result = asyncio.run(run_suandian(info, ours, args))
     print("operator run done; baseline next", file=sys.stderr, flush=True)
     base_server_conn, base_theirs = ctx.Pipe()
     ours.send(("stop",))
     ours.recv()
     base = ctx.Process(target=serve, args=(base_theirs, 0, 0), daemon=True)
     base.start()
-    base_url = base_server_conn.recv()
-    baseline = asyncio.run(run_baseline(base_url, base_server_conn, args))
+    base_info = base_server_conn.recv()
+    baseline = asyncio.run(run_baseline(base_info, base_server_conn, args))
     base_server_conn.send(("stop",))
     base_server_conn.recv()
+    load_after = os.getloadavg()
 
     lat = result["latencies"]
     figures = {
@@ -380,6 +272,11 @@ def main() -> None:
         "rss_before_operator_mb": round(result["rss_before_mb"], 1),
         "rss_with_idle_jobs_mb": round(result["rss_after_idle_mb"], 1),
         "rss_peak_mb": round(result["rss_peak_mb"], 1),
+        "burst_cpu_s": round(result["burst_cpu_s"], 2),
+        "burst_wall_s": round(result["burst_wall_s"], 2),
+        "server": "control plane" if args.control_plane else "emulator",
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in load_after],
     }
     if args.json:
         print(json.dumps(figures))
@@ -389,6 +286,10 @@ def main() -> None:
           f"max {figures['max_ms']} ms  (target p99 < 250 ms)")
     print(f"baseline (bare kopf, status on create): p50 {figures['baseline_p50_ms']} ms, "
           f"p99 {figures['baseline_p99_ms']} ms; ratio p99 {figures['p99_ratio_vs_bare_kopf']}x")
+    print(f"operator CPU during the burst: {figures['burst_cpu_s']} s over "
+          f"{figures['burst_wall_s']} s wall; API server: {figures['server']}; load average "
+          f"{' '.join(map(str, figures['load_before']))} before, "
+          f"{' '.join(map(str, figures['load_after']))} after ({os.cpu_count()} CPUs)")
     print(f"memory: {args.idle_jobs} ComputeJobs ({result['decided_idle']} decided, "
           f"{result['deferred_idle']} of them deferred, in "
           f"{figures['settle_s']} s) and {args.nodes} Nodes indexed: peak RSS "
