@@ -14,6 +14,11 @@ if ! command -v etcd >/dev/null 2>&1; then
 fi
 echo "install-control-plane: $(etcd --version 2>&1 | head -n 1)" >&2
 # the package may start its own etcd where an init system runs; the tests start their own
-if [ -x ../shared/kube/unpack.sh ]; then
-    ../shared/kube/unpack.sh
-fi
+# The binaries: $SUANDIAN_KUBE_DIR, else shared/kube beside this checkout or above it.
+for dir in "${SUANDIAN_KUBE_DIR:-}" ../shared/kube ../../shared/kube /work/shared/kube; do
+    if [ -n "$dir" ] && [ -x "$dir/unpack.sh" ]; then
+        echo "install-control-plane: unpacking $dir" >&2
+        exec "$dir/unpack.sh"
+    fi
+done
+echo "install-control-plane: no shared/kube found (set SUANDIAN_KUBE_DIR)" >&2
