@@ -49,8 +49,8 @@ from suandian.k8s.jobs import (
 from suandian.k8s.status import condition_status, with_condition
 from suandian.planner import JobDecision, JobTerms
 
-__all__ = ["JobDriver", "decision_from_plan", "register", "same_decision", "step",
-           "wake_owner"]
+__all__ = ["JobDriver", "decision_from_plan", "has_started", "register", "same_decision",
+           "step", "wake_owner"]
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class JobDriver:
         if state in ("Complete", "Failed") and child is not None:
             await self._finish(terms, child, state)
             return None
-        started = bool(child and (child.get("status") or {}).get("startTime"))
+        started = has_started(child, status)
         if child is not None and not started and status.get("observedGeneration") not in (
                 None, record.generation):
             # the spec changed while the job waited: rebuild the child from the new template
@@ -548,6 +548,20 @@ def finished_late(terms: JobTerms, created: datetime, status: Mapping[str, Any],
     started, latest = _time(status.get("startedAt")), _time(status.get("latestStart"))
     return not (started is not None and latest is not None
                 and started > latest + DEADLINE_GRACE)
+
+
+def has_started(child: Mapping[str, Any] | None, status: Mapping[str, Any]) -> bool:
+    """Whether the job's pods may have run: its child Job was ever unsuspended.
+
+    Not the child's ``status.startTime`` alone: the Job controller stamps it a moment
+    after the unsuspend (a step in between must not take the job for a waiting one and
+    re-plan it elsewhere while its pods start), and clears it when a Job is suspended
+    again (an interruptible job between windows has still run, and may not move).
+    """
+    if child is None:
+        return False
+    return bool(status.get("startedAt") or (child.get("status") or {}).get("startTime")
+                or not (child.get("spec") or {}).get("suspend"))
 
 
 def same_decision(a: Decision, b: Decision) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from suandian.api.validation import parse_computejob
 from suandian.config import Settings
 from suandian.controllers.clock import LoopClock
-from suandian.controllers.computejob import decision_from_plan
+from suandian.controllers.computejob import decision_from_plan, has_started
 from suandian.controllers.planning import _differs, signals_from
 from suandian.controllers.pod import pod_as_computejob
 from suandian.errors import InvalidSpecError
@@ -69,6 +69,18 @@ def test_a_job_started_in_its_first_slot_is_planned_from_its_creation():
     assert placed.windows == ((created, T0 + timedelta(hours=1)),)
     later = decision_from_plan(decision("x", T0 + timedelta(hours=2)), created)
     assert later is not None and later.planned_start == T0 + timedelta(hours=2)
+
+
+def test_a_job_has_started_once_its_child_was_unsuspended():
+    """As the real Job controller behaves (tests/envtest): ``startTime`` comes some
+    0.4 s after the unsuspend, and goes when the Job is suspended again."""
+    waiting = {"spec": {"suspend": True}, "status": {}}
+    unsuspended = {"spec": {"suspend": False}, "status": {}}
+    stamped = {"spec": {"suspend": False}, "status": {"startTime": "2026-06-21T00:00:00Z"}}
+    assert not has_started(None, {}) and not has_started(waiting, {})
+    assert has_started(unsuspended, {}) and has_started(stamped, {})
+    # an interruptible job between two windows: suspended, startTime cleared, but it ran
+    assert has_started(waiting, {"startedAt": "2026-06-21T00:00:00Z"})
 
 
 def pod(annotations):  # type: ignore[no-untyped-def]
