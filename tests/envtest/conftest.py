@@ -73,13 +73,9 @@ def operator_kubeconfig(control_plane: ControlPlane,
 def operator(control_plane: ControlPlane, operator_kubeconfig: Path,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     """``suandian run`` as the chart's ServiceAccount, standalone, for one test module."""
-    proc = OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("operator"),
-                           env={"SUANDIAN_RETRY_DELAY": "1"})
-    proc.start()
-    try:
+    with OperatorProcess(operator_kubeconfig, tmp_path_factory.mktemp("operator"),
+                         env={"SUANDIAN_RETRY_DELAY": "1"}) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -30,15 +30,13 @@ def webhook_operator(control_plane: ControlPlane, operator_kubeconfig: Path,
     ca, cert, key = envkit.webhook_certs(workdir / "certs")
     port = free_port()
     config = kube.create(envkit.chart_webhook(ca, port))
-    proc = OperatorProcess(operator_kubeconfig, workdir, name="operator-webhook", args=[
-        "--standalone", "--webhook-port", str(port), "--webhook-addr", "127.0.0.1",
-        "--webhook-cert", str(cert), "--webhook-key", str(key)],
-        env={"SUANDIAN_RETRY_DELAY": "1"})
-    proc.start()
     try:
-        yield proc
+        with OperatorProcess(operator_kubeconfig, workdir, name="operator-webhook", args=[
+                "--standalone", "--webhook-port", str(port), "--webhook-addr", "127.0.0.1",
+                "--webhook-cert", str(cert), "--webhook-key", str(key)],
+                env={"SUANDIAN_RETRY_DELAY": "1"}) as proc:
+            yield proc
     finally:
-        proc.stop()
         kube.delete(path_of(config))
 
 

@@ -195,13 +195,17 @@ class KubeApi:
 
     # -- Jobs ----------------------------------------------------------------------------
 
-    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def get(self, path: str) -> dict[str, Any] | None:
+        """One object by its path; None when it does not exist (404)."""
         try:
-            return await self.request("GET", _job_path(namespace, name))
+            return await self.request("GET", path)
         except KubeApiError as exc:
             if exc.status == 404:
                 return None
             raise
+
+    async def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self.get(_job_path(namespace, name))
 
     async def create_job(self, job: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create a Job; when one of that name exists already, return it instead.
@@ -247,24 +251,16 @@ class KubeApi:
 
     async def get_configmap(self, namespace: str, name: str) -> dict[str, str] | None:
         """A ConfigMap's ``data`` (None when it does not exist)."""
-        try:
-            found = await self.request("GET", f"/api/v1/namespaces/{quote(namespace)}"
-                                               f"/configmaps/{quote(name)}")
-        except KubeApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found = await self.get(f"/api/v1/namespaces/{quote(namespace)}/configmaps/{quote(name)}")
+        if found is None:
+            return None
         return {str(k): str(v) for k, v in (found.get("data") or {}).items()}
 
     async def get_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's data, decoded (None when it does not exist). Never logged."""
-        try:
-            found = await self.request("GET", f"/api/v1/namespaces/{quote(namespace)}"
-                                               f"/secrets/{quote(name)}")
-        except KubeApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found = await self.get(f"/api/v1/namespaces/{quote(namespace)}/secrets/{quote(name)}")
+        if found is None:
+            return None
         return {str(k): base64.b64decode(v).decode("utf-8", "replace")
                 for k, v in (found.get("data") or {}).items()}
 
