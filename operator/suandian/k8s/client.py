@@ -68,12 +68,13 @@ class KubeApi:
         try:
             k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
-            namespace = Path(SERVICE_ACCOUNT_NAMESPACE).read_text(encoding="utf-8").strip()
-        except (k8s_config.ConfigException, OSError):
+        except k8s_config.ConfigException:
             k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=configuration
             )
             namespace = _kubeconfig_namespace(kubeconfig, context)
+        else:
+            namespace = _service_account_namespace()
         return cls(configuration, namespace=namespace, **kwargs)
 
     @classmethod
@@ -279,6 +280,14 @@ class KubeApi:
         path = f"{CRD_PATH}/powersites/{quote(name)}/status"
         return await self.request("PATCH", path, {"status": dict(status)},
                                   content_type=MERGE_PATCH)
+
+
+def _service_account_namespace() -> str:
+    """The pod's namespace, as its service account token's mount says."""
+    try:
+        return Path(SERVICE_ACCOUNT_NAMESPACE).read_text(encoding="utf-8").strip() or "default"
+    except OSError:
+        return "default"
 
 
 def _kubeconfig_namespace(kubeconfig: str | None, context: str | None) -> str:

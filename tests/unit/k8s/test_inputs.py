@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from suandian.api.powersite import SecretKeyRef
 from suandian.api.validation import parse_powersite
 from suandian.errors import KubeApiError, ProviderResponseError
 from suandian.forecast import ForecastKeeper, SiteInputs, TimeGrid
+from suandian.k8s.client import KubeApi
 from suandian.k8s.inputs import read_site_inputs
 
 
@@ -83,3 +86,18 @@ async def test_a_missing_configmap_is_named_by_the_provider() -> None:
     now = datetime(2026, 6, 21, tzinfo=UTC)
     with pytest.raises(ProviderResponseError, match="no CSV from ConfigMap fc key gansu-solar"):
         keeper.supply.read(TimeGrid.covering(now, slots=8), now)  # type: ignore[attr-defined]
+
+
+def test_the_operator_namespace_is_the_kubeconfig_contexts(tmp_path: Path) -> None:
+    """Outside a pod, ConfigMaps and Secrets named without a namespace are read where
+    kubectl would look: the current (or the chosen) context's namespace."""
+    config = {"apiVersion": "v1", "kind": "Config", "current-context": "a",
+              "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+              "users": [{"name": "u", "user": {"token": "t"}}],
+              "contexts": [{"name": "a", "context": {"cluster": "c", "user": "u",
+                                                     "namespace": "suandian-system"}},
+                           {"name": "b", "context": {"cluster": "c", "user": "u"}}]}
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    assert KubeApi.from_environment(kubeconfig=str(path)).namespace == "suandian-system"
+    assert KubeApi.from_environment(kubeconfig=str(path), context="b").namespace == "default"
