@@ -6,9 +6,11 @@ Callers catch the narrowest class they can act on; the controllers turn these in
 
     SuandianError
     ├── InvalidSpecError          a manifest or file the user wrote is wrong (names the fields)
-    │   └── ScenarioError         a simulation scenario file is wrong
+    │   ├── ScenarioError         a simulation scenario file is wrong
+    │   └── InputFileError        a file cannot be read or parsed (names the file and where)
     ├── ForecastError             a forecast could not be obtained or trusted
     │   ├── ProviderError         a provider answered badly or not at all
+    │   │   │                     (``reason``: one of PROVIDER_REASONS)
     │   │   ├── ProviderAuthError       401/403: credentials missing or refused
     │   │   ├── ProviderRateLimited     429: carries the Retry-After delay
     │   │   └── ProviderResponseError   malformed, out-of-range, stale or gappy data
@@ -23,9 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "PROVIDER_REASONS",
     "FieldError",
     "ForecastError",
     "ForecastUnavailable",
+    "InputFileError",
     "InvalidSpecError",
     "KubeApiError",
     "PlanningError",
@@ -72,14 +76,52 @@ class ScenarioError(InvalidSpecError):
     """A simulation scenario file (YAML, CSV) is invalid."""
 
 
+class InputFileError(InvalidSpecError):
+    """A file the user named cannot be used: it is missing, unreadable, not valid YAML or
+    CSV, or holds what it must not. ``path`` names the file; each error says where in it
+    (``line 3, column 5``, ``row 4``, a field path) and what would be right."""
+
+    def __init__(self, path: object, errors: Sequence[FieldError]) -> None:
+        super().__init__("file", errors)
+        self.path = str(path)
+        lines = "; ".join(str(e) for e in self.errors) or "unusable"
+        self.args = (f"{self.path}: {lines}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class ForecastError(SuandianError):
     """A forecast could not be obtained or cannot be trusted."""
 
 
+PROVIDER_REASONS = frozenset({
+    "Unauthorized",        # 401/403: the credentials were refused
+    "MissingCredentials",  # no Secret key and no environment variable holds them
+    "RateLimited",         # 429
+    "Timeout",             # no answer in time
+    "Unreachable",         # no connection (DNS, refused, reset, TLS), or a file not read
+    "ServerError",         # 5xx
+    "ClientError",         # another 4xx: the request itself is wrong (zone, region, URL)
+    "MalformedResponse",   # not the shape promised: not JSON, missing fields, bad cells
+    "WrongUnits",          # values in units the provider cannot convert
+    "OutOfRange",          # values no real grid or plant has
+    "Gaps",                # too little of the horizon covered
+    "Stale",               # issued too long ago
+})
+"""Every ``reason`` a :class:`ProviderError` may carry: the site's ``Degraded``
+condition reason and the ``reason`` label of ``suandian_provider_errors_total``, one
+vocabulary for both."""
+
+
 class ProviderError(ForecastError):
-    """A forecast provider failed; ``provider`` names it, ``reason`` is a short CamelCase tag."""
+    """A forecast provider failed; ``provider`` names it, ``reason`` is one of
+    :data:`PROVIDER_REASONS` (any other is a bug, refused here)."""
 
     def __init__(self, provider: str, reason: str, message: str) -> None:
+        if reason not in PROVIDER_REASONS:
+            raise ValueError(f"provider failure reason {reason!r} is not one of "
+                             f"{sorted(PROVIDER_REASONS)}")
         self.provider = provider
         self.reason = reason
         super().__init__(f"{provider}: {message}")

@@ -24,7 +24,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -34,12 +33,7 @@ from prometheus_client.registry import Collector
 from suandian import __version__
 from suandian.api.computejob import Phase
 from suandian.api.powersite import ForecastProvider, SourceType
-from suandian.errors import (
-    ProviderAuthError,
-    ProviderError,
-    ProviderRateLimited,
-    ProviderResponseError,
-)
+from suandian.errors import PROVIDER_REASONS, ForecastError, ProviderError
 
 __all__ = [
     "ENERGY_SOURCES",
@@ -88,12 +82,10 @@ START_TRIGGERS: Final = frozenset({"planned", "deadline", "immediate", "resumed"
 forecast said, it asked to run at once (policy RunNow or nothing to gain), or an
 interruptible job resumed after a suspension."""
 OUTCOMES: Final = frozenset({Phase.SUCCEEDED.value, Phase.FAILED.value})
-PROVIDER_ERROR_REASONS: Final = frozenset({
-    "Auth", "RateLimited", "Timeout", "Connection", "ServerError", "ClientError",
-    "Malformed", "Stale", "Gaps", "OutOfRange", "BadResponse", "Other",
-})
-"""``reason`` of ``suandian_provider_errors_total``: a fixed set, so a provider's free-text
-error can never create a new series; see :func:`provider_error_reason`."""
+PROVIDER_ERROR_REASONS: Final = PROVIDER_REASONS | {"Rejected", "Other"}
+"""``reason`` of ``suandian_provider_errors_total``: the providers' own vocabulary and two
+more (see :func:`provider_error_reason`), a fixed set, so a provider's free-text error can
+never create a new series."""
 LABEL_NAMES: Final = frozenset({
     "site", "source", "phase", "provider", "reason", "trigger", "outcome", "horizon",
     "version", "python_version", "kopf_version",
@@ -432,23 +424,13 @@ def record_job_finished(
 
 
 def provider_error_reason(error: BaseException) -> str:
-    """Map any exception a provider call raised to one of :data:`PROVIDER_ERROR_REASONS`."""
-    if isinstance(error, ProviderError) and error.reason in PROVIDER_ERROR_REASONS:
+    """The ``reason`` label of a failed forecast refresh: the provider's own reason (one
+    vocabulary, :data:`~suandian.errors.PROVIDER_REASONS`); ``Rejected`` when the forecast
+    came but failed the assembly's checks; ``Other`` for anything else (a bug)."""
+    if isinstance(error, ProviderError):
         return error.reason
-    kinds: tuple[tuple[type[BaseException], str], ...] = (
-        (ProviderAuthError, "Auth"),
-        (ProviderRateLimited, "RateLimited"),
-        (ProviderResponseError, "BadResponse"),
-        (TimeoutError, "Timeout"),
-        (aiohttp.ClientConnectionError, "Connection"),
-        (aiohttp.ContentTypeError, "Malformed"),
-        (ValueError, "Malformed"),
-    )
-    for kind, reason in kinds:
-        if isinstance(error, kind):
-            return reason
-    if isinstance(error, aiohttp.ClientResponseError):
-        return "ServerError" if error.status >= 500 else "ClientError"
+    if isinstance(error, ForecastError):
+        return "Rejected"
     return "Other"
 
 

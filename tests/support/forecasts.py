@@ -36,7 +36,7 @@ class ScriptedProvider:
     async def fetch(self, grid: TimeGrid, now: datetime) -> Signals:
         self.fetches += 1
         if self.down:
-            raise ProviderError(self.name, "Unavailable", "scripted outage")
+            raise ProviderError(self.name, "ServerError", "scripted outage: HTTP 503")
         times = [grid.time_at(i) for i in range(grid.slots)]
         wind = np.array([self.green_kw(t) for t in times], dtype=float)
         carbon = np.full(grid.slots, self.carbon)

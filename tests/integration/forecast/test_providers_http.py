@@ -279,10 +279,10 @@ async def test_prometheus_query_range_in_watts(service: FakeService,
 
 
 @pytest.mark.parametrize(("body", "reason"), [
-    ({"status": "error", "errorType": "bad_data", "error": "parse error"}, "QueryError"),
+    ({"status": "error", "errorType": "bad_data", "error": "parse error"}, "ClientError"),
     ({"status": "success", "data": {"resultType": "matrix", "result": []}}, "Gaps"),
     ({"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": {}, "values": []}, {"metric": {}, "values": []}]}}, "AmbiguousQuery"),
+        {"metric": {}, "values": []}, {"metric": {}, "values": []}]}}, "ClientError"),
     ({"status": "success", "data": {"resultType": "vector", "result": []}}, "MalformedResponse"),
     ({"status": "success", "data": {"resultType": "matrix",
                                     "result": [{"metric": {}, "values": [[1, "x"]]}]}},

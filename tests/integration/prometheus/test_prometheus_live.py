@@ -24,6 +24,7 @@ import pytest_asyncio
 import yaml
 
 from suandian import metrics
+from suandian.errors import ProviderError
 
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARDS = sorted((ROOT / "helm" / "suandian" / "dashboards").glob("*.json"))
@@ -82,8 +83,10 @@ def record_round(round_no: int) -> None:
     metrics.record_planning(0.015 * (round_no + 1), jobs=12)
     metrics.record_planning(0.4, jobs=3)
     metrics.record_provider_request("wattTime", duration_s=0.2)
-    metrics.record_provider_request("wattTime", duration_s=5.0, error=TimeoutError())
-    metrics.record_provider_request("wattTime", duration_s=0.3, error=ConnectionResetError())
+    metrics.record_provider_request("wattTime", duration_s=5.0,
+                                    error=ProviderError("wattTime", "Timeout", "10 s"))
+    metrics.record_provider_request("wattTime", duration_s=0.3, error=ProviderError(
+        "wattTime", "Unreachable", "ClientOSError: connection reset"))
     metrics.record_provider_request("builtin", duration_s=0.01)
     if round_no == 1:
         metrics.record_deadline_miss("ningxia")

@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from suandian import metrics
+from suandian.errors import ProviderError
 
 
 class FakeClock:
@@ -48,5 +49,6 @@ def populated(registry: CollectorRegistry) -> CollectorRegistry:
     metrics.record_child_refused(422)
     metrics.record_job_finished("gansu", outcome="Succeeded", green_kwh=3.0, grid_kwh=1.0,
                                 emissions_g=477.2, avoided_g=900.0)
-    metrics.record_provider_request("wattTime", duration_s=0.3, error=TimeoutError())
+    metrics.record_provider_request("wattTime", duration_s=0.3,
+                                    error=ProviderError("wattTime", "Timeout", "10 s"))
     return registry

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
 from suandian import __version__, metrics
 from suandian.errors import (
+    PROVIDER_REASONS,
+    ForecastError,
     ProviderAuthError,
     ProviderError,
     ProviderRateLimited,
@@ -158,33 +159,33 @@ def test_planning_and_deadline_misses(registry: CollectorRegistry) -> None:
 
 
 @pytest.mark.parametrize(("error", "reason"), [
-    (ProviderAuthError("wattTime", "Unauthorized", "401"), "Auth"),
+    (ProviderAuthError("wattTime", "Unauthorized", "401"), "Unauthorized"),
+    (ProviderAuthError("wattTime", "MissingCredentials", "no Secret"), "MissingCredentials"),
     (ProviderRateLimited("wattTime", "429", retry_after=30), "RateLimited"),
+    (ProviderError("wattTime", "Unreachable", "ClientConnectorError"), "Unreachable"),
+    (ProviderResponseError("wattTime", "ClientError", "HTTP 404"), "ClientError"),
+    (ProviderResponseError("csv", "MalformedResponse", "row 3: ..."), "MalformedResponse"),
     (ProviderResponseError("wattTime", "Stale", "data is 7 h old"), "Stale"),
-    (ProviderResponseError("wattTime", "SomethingNew", "odd"), "BadResponse"),
-    (ProviderError("wattTime", "Weird", "?"), "Other"),
-    (TimeoutError(), "Timeout"),
-    (aiohttp.ServerTimeoutError(), "Timeout"),
-    (aiohttp.ClientConnectionError(), "Connection"),
-    (ValueError("Expecting value: line 1 column 1"), "Malformed"),
+    (ForecastError("green or storage power is negative"), "Rejected"),
     (RuntimeError("boom"), "Other"),
 ])
-def test_provider_errors_map_to_a_bounded_reason(error: BaseException, reason: str) -> None:
+def test_provider_errors_keep_their_own_reason(error: BaseException, reason: str) -> None:
+    """One vocabulary: the reason a provider gave is the label, never remapped."""
     assert metrics.provider_error_reason(error) == reason
     assert reason in metrics.PROVIDER_ERROR_REASONS
 
 
-def test_http_status_errors_split_server_and_client() -> None:
-    def status(code: int) -> aiohttp.ClientResponseError:
-        return aiohttp.ClientResponseError(request_info=None, history=(), status=code)  # type: ignore[arg-type]
-
-    assert metrics.provider_error_reason(status(503)) == "ServerError"
-    assert metrics.provider_error_reason(status(404)) == "ClientError"
+def test_every_provider_reason_is_a_label_and_no_other_reason_exists() -> None:
+    assert PROVIDER_REASONS <= metrics.PROVIDER_ERROR_REASONS
+    assert {"Rejected", "Other"} == metrics.PROVIDER_ERROR_REASONS - PROVIDER_REASONS
+    with pytest.raises(ValueError, match="provider failure reason 'Weird'"):
+        ProviderError("wattTime", "Weird", "?")
 
 
 def test_provider_requests_count_failures_among_requests(registry: CollectorRegistry) -> None:
     metrics.record_provider_request("electricityMaps", duration_s=0.1)
-    metrics.record_provider_request("electricityMaps", duration_s=5.0, error=TimeoutError())
+    metrics.record_provider_request("electricityMaps", duration_s=5.0,
+                                    error=ProviderError("electricityMaps", "Timeout", "10 s"))
     get = registry.get_sample_value
     assert get("suandian_provider_requests_total", {"provider": "electricityMaps"}) == 2
     assert get("suandian_provider_errors_total",

@@ -2,11 +2,12 @@
 
 A provider turns one ``ForecastSource`` into :class:`Signals` on a ``TimeGrid``: NaN
 where it said nothing, so the assembly step (not the provider) decides what a gap means.
-Every failure leaves a provider as a :class:`~suandian.errors.ProviderError` with a short
-CamelCase ``reason`` that becomes the site's ``Degraded`` condition reason:
-``Unauthorized``, ``MissingCredentials``, ``RateLimited``, ``ServerError``, ``Timeout``,
-``Unreachable``, ``MalformedResponse``, ``WrongUnits``, ``OutOfRange``, ``Gaps``,
-``Stale``, ``HTTP4xx``.
+Every failure leaves a provider as a :class:`~suandian.errors.ProviderError` whose
+``reason`` (one of :data:`~suandian.errors.PROVIDER_REASONS`) is both the site's
+``Degraded`` condition reason and the metric's label: ``Unauthorized``,
+``MissingCredentials``, ``RateLimited``, ``ServerError``, ``ClientError`` (another 4xx),
+``Timeout``, ``Unreachable``, ``MalformedResponse``, ``WrongUnits``, ``OutOfRange``,
+``Gaps``, ``Stale``.
 """
 
 from __future__ import annotations
@@ -270,7 +271,7 @@ class HttpClient:
                     elif resp.status >= 400:
                         text = (await resp.read())[:200].decode("utf-8", "replace")
                         raise ProviderResponseError(
-                            self.provider, f"HTTP{resp.status}", f"HTTP {resp.status}: {text}")
+                            self.provider, "ClientError", f"HTTP {resp.status}: {text}")
                     else:
                         body = await resp.read()
                         try:

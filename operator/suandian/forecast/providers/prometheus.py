@@ -65,7 +65,7 @@ class PrometheusProvider:
         try:
             if body.get("status") != "success":
                 raise ProviderResponseError(
-                    self.name, "QueryError",
+                    self.name, "ClientError",
                     f"{signal}: {body.get('errorType')}: {body.get('error')}")
             result = body["data"]["result"]
             if body["data"].get("resultType") != "matrix":
@@ -73,7 +73,7 @@ class PrometheusProvider:
                                             f"{signal}: expected a matrix")
             if len(result) != 1:
                 raise ProviderResponseError(
-                    self.name, "Gaps" if not result else "AmbiguousQuery",
+                    self.name, "Gaps" if not result else "ClientError",
                     f"{signal}: query gave {len(result)} series; wrap it in sum(...)")
             pairs = result[0]["values"]
             times = np.array([float(t) for t, _ in pairs])
