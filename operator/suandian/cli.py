@@ -6,6 +6,7 @@ done from Python too.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,49 @@ from suandian import __version__
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Cli(click.Group):
+    """The one place where bad input becomes one line on stderr and exit status 1.
+
+    Every error Suandian raises for what a user gave it (a :class:`SuandianError`: an
+    invalid manifest, scenario or setting, a file it cannot read or parse, a kubeconfig
+    it cannot use) and every operating-system error on a file it was told to use is
+    printed as ``suandian COMMAND: message`` with no traceback; the message names the
+    input and what would be right. Usage errors stay click's (exit status 2). Anything
+    else is a bug and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        from suandian.errors import SuandianError
+
+        try:
+            return super().invoke(ctx)
+        except SuandianError as exc:
+            message = str(exc)
+        except OSError as exc:
+            where = exc.filename or ""
+            message = f"{where}: {exc.strerror or exc}" if where else str(exc)
+        command = " ".join(filter(None, ("suandian", ctx.invoked_subcommand)))
+        click.echo(f"{command}: {message}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _output_file(ctx: click.Context, param: click.Parameter, value: Path | None
+                 ) -> Path | None:
+    """An output file's folder must exist and be writable before the work starts, not
+    after a simulation of several minutes."""
+    del ctx
+    if value is None:
+        return None
+    folder = value.parent if str(value.parent) else Path(".")
+    if not folder.is_dir():
+        raise click.BadParameter(f"folder {folder} does not exist", param=param)
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"folder {folder} is not writable", param=param)
+    return value
+
+
+@click.group(cls=_Cli,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="suandian")
 def cli() -> None:
     """Suandian (算电): make Kubernetes compute follow green power.
@@ -80,7 +123,7 @@ def crds(output: Path | None, check: bool, to_stdout: bool) -> None:
               help="Relative forecast error seen by the policies, e.g. 0.15.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write a PNG of supply, load and savings.")
+              callback=_output_file, help="Write a PNG of supply, load and savings.")
 def simulate(scenario: str | None, days: int | None, seed: int | None,
              forecast_error: float | None, as_json: bool, plot: Path | None) -> None:
     """Replay a workload against forecasts, every policy side by side.
@@ -96,15 +139,10 @@ def simulate(scenario: str | None, days: int | None, seed: int | None,
       suandian simulate --scenario contention --forecast-error 0.3 --plot out.png
       suandian simulate --scenario my-week.yaml --days 3 --json
     """
-    from suandian.errors import InvalidSpecError
     from suandian.sim.commands import run_simulate
 
-    try:
-        run_simulate(scenario=scenario, days=days, seed=seed, forecast_error=forecast_error,
-                     as_json=as_json, plot=plot)
-    except InvalidSpecError as exc:
-        click.echo(f"suandian: {exc}", err=True)
-        raise SystemExit(1) from None
+    run_simulate(scenario=scenario, days=days, seed=seed, forecast_error=forecast_error,
+                 as_json=as_json, plot=plot)
 
 
 @cli.command()
@@ -114,7 +152,7 @@ def simulate(scenario: str | None, days: int | None, seed: int | None,
               help="Forecast horizon in hours (15-minute slots).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write a PNG of the forecast.")
+              callback=_output_file, help="Write a PNG of the forecast.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the built-in weather models.")
 @click.option("--start", "start", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z",
@@ -141,13 +179,16 @@ def forecast(site: str, scenario: str | None, hours: int, as_json: bool,
 
     from rich.console import Console
 
-    from suandian.forecast import ForecastKeeper, load_sites
+    from suandian.forecast import ForecastKeeper, builtin_sites
     from suandian.forecast.report import forecast_table, plot_forecast
+    from suandian.sim.scenario import load_scenario
 
-    sites = load_sites(scenario)
+    sites = builtin_sites() if scenario is None else {
+        s.metadata.name or "": s for s in load_scenario(scenario).sites}
     if site not in sites:
-        raise click.BadParameter(f"{site!r} is not one of {', '.join(sorted(sites))}",
-                                 param_hint="--site")
+        where = f"in {scenario}" if scenario else "built in"
+        raise click.BadParameter(f"{site!r} is not a site {where}: "
+                                 f"{', '.join(sorted(sites))}", param_hint="--site")
     power_site = sites[site]
     now = (start or datetime.now(UTC)).astimezone(UTC) if start is None or start.tzinfo \
         else start.replace(tzinfo=UTC)
@@ -187,14 +228,9 @@ def plan(files: tuple[Path, ...], as_json: bool) -> None:
       suandian plan -f job.yaml
       suandian plan -f examples/powersites -f jobs/ --json
     """
-    from suandian.errors import InvalidSpecError
     from suandian.sim.commands import run_plan
 
-    try:
-        run_plan(list(files), as_json=as_json)
-    except InvalidSpecError as exc:
-        click.echo(f"suandian: {exc}", err=True)
-        raise SystemExit(1) from None
+    run_plan(list(files), as_json=as_json)
 
 
 def _settings_help() -> str:
@@ -232,7 +268,7 @@ def _settings_help() -> str:
               help="PEM private key for the webhook.")
 @click.option("--metrics-port", type=int, default=8081, show_default=True,
               help="Serve Prometheus metrics on this port (0: off).")
-@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config).")
 @click.option("--context", default=None, help="Kubeconfig context.")
 @click.option("--log-format", type=click.Choice(["plain", "full", "json"]), default="full",

@@ -63,6 +63,7 @@ class ApiModel(BaseModel):
         extra="forbid",
         validate_assignment=True,
         use_attribute_docstrings=True,
+        allow_inf_nan=False,  # `.nan` in YAML is no number of watts, whatever its bounds
     )
 
     def to_wire(self) -> dict[str, Any]:

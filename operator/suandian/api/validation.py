@@ -116,7 +116,35 @@ def _message(model: type[BaseModel], err: Any, loc: tuple[int | str, ...]) -> st
         return "required field is missing"
     if kind in _TIME_ERRORS:
         return f"{msg}; use an RFC 3339 time with a zone, e.g. 2026-11-29T08:00:00+08:00"
+    if kind in _BOUND_ERRORS:
+        # "Input should be greater than 0": say what was given and what the field is for
+        got = err.get("input")
+        described = _description(model, loc)
+        msg = msg.replace("Input should be", "must be")
+        msg += f", not {got!r}" if got is not None else ""
+        return f"{msg}; {described[:1].lower()}{described[1:]}" if described else msg
     return msg
+
+
+_BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                 "finite_number", "too_short", "too_long"}
+
+
+def _description(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """The documented meaning of the field at ``loc`` (its attribute docstring), one line."""
+    if not loc or not isinstance(loc[-1], str):
+        return ""
+    parent: Any = model
+    for part in loc[:-1]:
+        parent = _step(parent, part)
+        if parent is None:
+            return ""
+    if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
+        return ""
+    for name, info in parent.model_fields.items():
+        if loc[-1] in (name, info.alias) and info.description:
+            return " ".join(info.description.split()).rstrip(".")
+    return ""
 
 
 def _known_fields(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:

@@ -8,7 +8,7 @@ The public surface (what the planner, the simulator and the operator use):
 * :func:`builtin_forecasts` (the physical models for many sites at once);
 * :class:`ForecastKeeper`, :class:`SiteHealth` (providers with the fallback chain),
   :class:`SiteInputs` (what the operator reads for them from the cluster);
-* :func:`builtin_sites`, :func:`load_sites`; :class:`Battery`, :func:`run_batteries`.
+* :func:`builtin_sites`; :class:`Battery`, :func:`run_batteries`.
 """
 
 from suandian.forecast.actuals import forecast_from_actuals, simulate_actuals
@@ -18,7 +18,7 @@ from suandian.forecast.grid import DEFAULT_SLOT, DEFAULT_SLOTS, TimeGrid, floor_
 from suandian.forecast.providers.base import SiteInputs
 from suandian.forecast.providers.keeper import ForecastKeeper, SiteHealth
 from suandian.forecast.series import SiteForecast, conservative_forecast
-from suandian.forecast.sites import builtin_sites, load_sites
+from suandian.forecast.sites import builtin_sites
 from suandian.forecast.storage import Battery, run_batteries
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "conservative_forecast",
     "floor_time",
     "forecast_from_actuals",
-    "load_sites",
     "run_batteries",
     "simulate_actuals",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -26,10 +27,11 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from suandian.errors import KubeApiError
+from suandian.errors import FieldError, InputFileError, KubeApiError
 
 __all__ = ["JSON_PATCH", "MERGE_PATCH", "KubeApi"]
 
@@ -69,10 +71,14 @@ class KubeApi:
             k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
         except k8s_config.ConfigException:
-            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=configuration
-            )
-            namespace = _kubeconfig_namespace(kubeconfig, context)
+            try:
+                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+                    config_file=kubeconfig, context=context,
+                    client_configuration=configuration)
+                namespace = _kubeconfig_namespace(kubeconfig, context)
+            except (k8s_config.ConfigException, yaml.YAMLError, OSError, ValueError,
+                    TypeError) as exc:
+                raise _kubeconfig_error(kubeconfig, context, exc) from None
         else:
             namespace = _service_account_namespace()
         return cls(configuration, namespace=namespace, **kwargs)
@@ -280,6 +286,17 @@ class KubeApi:
         path = f"{CRD_PATH}/powersites/{quote(name)}/status"
         return await self.request("PATCH", path, {"status": dict(status)},
                                   content_type=MERGE_PATCH)
+
+
+def _kubeconfig_error(kubeconfig: str | None, context: str | None,
+                      exc: Exception) -> InputFileError:
+    """Why no kubeconfig could be used, naming the file and what to do."""
+    path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    detail = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    where = f"context {context}" if context else ""
+    return InputFileError(path, [FieldError(where, (
+        f"no usable kubeconfig ({detail}), and no service account of a pod either; pass "
+        "--kubeconfig FILE (and --context NAME), set $KUBECONFIG, or run it in a pod"))])
 
 
 def _service_account_namespace() -> str:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,8 +18,9 @@ from rich.table import Table
 
 from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
-from suandian.api.validation import parse_manifest
-from suandian.errors import FieldError, InvalidSpecError
+from suandian.api.validation import KINDS, parse_manifest
+from suandian.errors import FieldError, InputFileError, InvalidSpecError
+from suandian.files import load_yaml_all
 from suandian.forecast import TimeGrid, builtin_forecasts, builtin_sites
 from suandian.planner import JobInput, Plan, SiteSignals, plan, snapshot_from
 from suandian.planner.reasons import format_grams
@@ -80,43 +80,74 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _documents(paths: Iterable[Path]) -> list[tuple[str, dict[str, Any]]]:
+def _documents(paths: Iterable[Path]) -> list[tuple[Path, int, dict[str, Any]]]:
+    """(file, document number from 1, manifest) of every YAML document in ``paths``."""
     docs = []
     for path in paths:
         files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) \
             if path.is_dir() else [path]
+        if path.is_dir() and not files:
+            raise InputFileError(path, [FieldError("", "holds no .yaml or .yml file")])
         for file in files:
-            for i, doc in enumerate(yaml.safe_load_all(file.read_text(encoding="utf-8"))):
-                if isinstance(doc, dict):
-                    docs.append((f"{file}#{i}", doc))
+            for i, doc in enumerate(load_yaml_all(file), start=1):
+                if doc is None:
+                    continue
+                if not isinstance(doc, dict) or "kind" not in doc:
+                    raise InputFileError(file, [FieldError(f"document {i}", (
+                        "not a Kubernetes manifest (a mapping with apiVersion and kind)"))])
+                docs.append((file, i, doc))
     return docs
 
 
 def dry_run_plan(paths: Sequence[Path], *, now: datetime | None = None,
                  seed: int = 0) -> tuple[Plan, list[PowerSite]]:
     """Plan the ComputeJobs in ``paths`` on the PowerSites there (or the embedded sites),
-    with the sites' built-in forecasts issued at ``now``."""
+    with the sites' built-in forecasts issued at ``now``.
+
+    Every problem is an :class:`~suandian.errors.InputFileError` naming the file and the
+    document: a manifest of another kind, an invalid one, a job naming a site that is
+    not there, and files that hold no ComputeJob at all.
+    """
     now = now or datetime.now(UTC)
     grid = TimeGrid.covering(now, slot=PLAN_SLOT, slots=PLAN_SLOTS)
     sites: list[PowerSite] = []
-    jobs: list[JobInput] = []
-    for where, doc in _documents(paths):
+    jobs: list[tuple[Path, int, ComputeJob]] = []
+    for file, i, doc in _documents(paths):
+        if doc.get("kind") not in KINDS:
+            raise InputFileError(file, [FieldError(f"document {i}", (
+                f"kind {doc.get('kind')!r}: suandian plan reads only PowerSite and "
+                "ComputeJob manifests"))])
         try:
             obj = parse_manifest(doc, now=grid.start)
         except InvalidSpecError as exc:
-            raise InvalidSpecError(exc.kind, [FieldError(f"{where}: {e.path}", e.message)
-                                              for e in exc.errors]) from None
+            raise InputFileError(file, [FieldError(
+                f"document {i} ({exc.kind}){': ' + e.path if e.path else ''}", e.message)
+                for e in exc.errors]) from None
         if isinstance(obj, PowerSite):
             sites.append(obj)
         elif isinstance(obj, ComputeJob):
-            meta = obj.metadata
-            key = f"{getattr(meta, 'namespace', None) or 'default'}/{meta.name}"
-            jobs.append(JobInput(job=obj, key=key, created=grid.start))
+            jobs.append((file, i, obj))
+    if not jobs:
+        where = ", ".join(str(p) for p in paths)
+        raise InputFileError(where, [FieldError("", (
+            "no ComputeJob here; give the manifests of the jobs to plan (PowerSites are "
+            "optional: the eight embedded hubs are used when none is given)"))])
     if not sites:
         sites = list(builtin_sites().values())
+    names = sorted(s.metadata.name or "" for s in sites)
+    for file, i, job in jobs:
+        unknown = [n for n in job.spec.sites or () if n not in names]
+        if unknown:
+            raise InputFileError(file, [FieldError(f"document {i} (ComputeJob): spec.sites", (
+                f"{', '.join(unknown)} {'is not a site' if len(unknown) == 1 else 'are not sites'}"
+                f" here; the sites are {', '.join(names)}"))])
+    inputs = [JobInput(job=job, key=f"{job.metadata.namespace or 'default'}/"
+                                      f"{job.metadata.name}", created=grid.start)
+              for _, _, job in jobs]
     forecasts = builtin_forecasts(sites, grid, seed, issued_at=now)
     signals = {name: SiteSignals.from_forecast(f) for name, f in forecasts.items()}
-    snap = snapshot_from(now=grid.start, slot=grid.slot, sites=sites, signals=signals, jobs=jobs)
+    snap = snapshot_from(now=grid.start, slot=grid.slot, sites=sites, signals=signals,
+                         jobs=inputs)
     return plan(snap), sites
 
 
@@ -158,5 +189,3 @@ def run_plan(paths: Sequence[Path], *, as_json: bool) -> None:
     console.print()
     for d in result.decisions:
         console.print(f"[bold]{d.key}[/bold]: {d.reason}", highlight=False)
-    if not result.decisions:
-        Console(stderr=True).print("no ComputeJobs found in the files given")

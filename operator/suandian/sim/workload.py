@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from suandian.api.units import format_duration, parse_duration, parse_time
-from suandian.errors import FieldError, ScenarioError
+from suandian.errors import FieldError, InputFileError
+from suandian.files import read_text
 
 __all__ = ["JOB_CLASSES", "JobClass", "TraceJob", "generate_trace", "read_trace", "write_trace"]
 
@@ -137,52 +139,99 @@ def read_trace(path: Path, known_sites: Sequence[str]) -> list[TraceJob]:
     """Parse a trace CSV; every bad cell is reported as ``line N, column: problem``."""
     errors: list[FieldError] = []
     jobs: list[TraceJob] = []
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in _COLUMNS[:8] if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ScenarioError("job trace", [FieldError(str(path), f"missing columns {missing}")])
-        for line, row in enumerate(reader, start=2):
-            try:
-                jobs.append(_row(row, known_sites))
-            except (ValueError, KeyError) as exc:
-                errors.append(FieldError(f"{path.name} line {line}", str(exc)))
+    reader = csv.DictReader(io.StringIO(read_text(path)))
+    missing = [c for c in _COLUMNS[:8] if c not in (reader.fieldnames or [])]
+    if missing:
+        raise InputFileError(path, [FieldError("header", (
+            f"missing columns {', '.join(missing)}; a trace's columns are "
+            f"{','.join(_COLUMNS)}"))])
+    for line, row in enumerate(reader, start=2):
+        if None in row or any(v is None for v in row.values()):
+            errors.append(FieldError(f"line {line}", (
+                f"{len(row.get(None) or []) + sum(v is not None for v in row.values())} "
+                f"cells where the header has {len(reader.fieldnames or [])}")))
+            continue
+        try:
+            jobs.append(_row(row, known_sites))
+        except (ValueError, KeyError) as exc:
+            errors.append(FieldError(f"line {line}", str(exc)))
     if errors:
-        raise ScenarioError("job trace", errors)
+        raise InputFileError(path, errors)
     return sorted(jobs, key=lambda j: (j.submit, j.name))
 
 
 def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
-    submit = _time(row["submit"], "submit")
-    duration = parse_duration(row["duration"].strip())
-    if duration <= timedelta(0):
-        raise ValueError("duration: must be longer than zero")
-    text = row["deadline"].strip()
-    deadline = (_time(text, "deadline") if "T" in text or "-" in text
-                else submit + duration + parse_duration(text))
-    if deadline < submit + duration:
-        raise ValueError("deadline: earlier than submit + duration")
-    power = float(row["power_w"])
-    if not power >= 0:
-        raise ValueError("power_w: must be a number >= 0")
+    """One trace row; every bad cell is named (a ValueError listing them all)."""
+    bad: list[str] = []
+
+    def cell(column: str, read: Any, default: Any = None) -> Any:
+        try:
+            return read(row.get(column) or "")
+        except ValueError as exc:
+            bad.append(f"{column}: {exc}")
+            return default
+
+    submit = cell("submit", lambda t: _time(t, "submit"))
+    duration = cell("duration", lambda t: _positive(parse_duration(t.strip())))
+    power = cell("power_w", _watts)
+    mgf = cell("min_green_fraction", lambda t: _share(t or "0"), 0.0)
+    priority = cell("priority", lambda t: int(t or 0), 0)
     sites = tuple(s.strip() for s in row["sites"].split("|") if s.strip())
     unknown = [s for s in sites if s not in known_sites]
     if not sites or unknown:
-        raise ValueError(f"sites: unknown {unknown or 'empty'}; known: {list(known_sites)}")
-    resources = {}
-    for pair in filter(None, (p.strip() for p in row["resources"].split(";"))):
-        key, _, value = pair.partition("=")
-        resources[key.strip()] = float(value)
-    mgf = float(row.get("min_green_fraction") or 0.0)
-    if not 0.0 <= mgf <= 1.0:
-        raise ValueError("min_green_fraction: must be within [0, 1]")
+        bad.append(f"sites: unknown {unknown or 'empty'}; known: {list(known_sites)}")
+    resources = cell("resources", _resources, {})
+    deadline = None
+    if submit is not None and duration is not None:
+        deadline = cell("deadline", lambda t: _deadline(t.strip(), submit, duration))
+    if bad or deadline is None:
+        raise ValueError("; ".join(bad))
     return TraceJob(
         name=row["name"].strip(), submit=submit, duration=duration, power_w=power,
         deadline=deadline, interruptible=row["interruptible"].strip().lower() in ("true", "1",
                                                                                    "yes"),
-        resources=resources, sites=sites, priority=int(row.get("priority") or 0),
-        min_green_fraction=mgf,
+        resources=resources, sites=sites, priority=priority, min_green_fraction=mgf,
     )
+
+
+def _deadline(text: str, submit: datetime, duration: timedelta) -> datetime:
+    """A time, or a duration after ``submit + duration`` (a max delay)."""
+    deadline = (parse_time(text) if "T" in text or "-" in text
+                else submit + duration + parse_duration(text))
+    if deadline < submit + duration:
+        raise ValueError("earlier than submit + duration")
+    return deadline
+
+
+def _positive(duration: timedelta) -> timedelta:
+    if duration <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return duration
+
+
+def _watts(text: str) -> float:
+    power = float(text)
+    if not (math.isfinite(power) and power >= 0):
+        raise ValueError(f"{text!r} is not a number of watts >= 0")
+    return power
+
+
+def _share(text: str) -> float:
+    share = float(text)
+    if not 0.0 <= share <= 1.0:
+        raise ValueError("must be within [0, 1]")
+    return share
+
+
+def _resources(text: str) -> dict[str, float]:
+    out = {}
+    for pair in filter(None, (p.strip() for p in text.split(";"))):
+        key, _, value = pair.partition("=")
+        number = float(value)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"{key.strip()}={value} is not an amount >= 0")
+        out[key.strip()] = number
+    return out
 
 
 def _time(text: str, column: str) -> datetime:

@@ -16,10 +16,11 @@ from datetime import datetime
 import numpy as np
 
 from suandian.forecast import SiteForecast, TimeGrid, forecast_from_actuals, simulate_actuals
-from suandian.forecast.resample import resample, to_epoch
+from suandian.forecast.providers.csv import read_signal_file
+from suandian.forecast.resample import resample
 from suandian.planner import DEFAULT_RESOURCES
 from suandian.planner.model import FloatArray
-from suandian.sim.scenario import Scenario, read_signal_csv
+from suandian.sim.scenario import Scenario
 from suandian.sim.workload import TraceJob
 
 __all__ = ["Signals", "SimJob", "World"]
@@ -111,8 +112,8 @@ class World:
         green = dict(actual.green_kw)
         carbon = actual.carbon_g_per_kwh
         for signal, path in files.items():
-            times, values = read_signal_csv(path)
-            series, covered = resample(to_epoch(times), np.array(values), self.grid, "rate")
+            times, values = read_signal_file(path, signal)
+            series, covered = resample(times, values, self.grid, "rate")
             series = np.where(covered > 0, np.nan_to_num(series), 0.0)
             if signal == "carbonIntensity":
                 carbon = np.where(covered > 0, series, carbon)

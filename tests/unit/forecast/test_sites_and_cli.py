@@ -7,7 +7,8 @@ import yaml
 from click.testing import CliRunner
 
 from suandian.cli import cli
-from suandian.forecast import builtin_sites, load_sites
+from suandian.forecast import builtin_sites
+from suandian.sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[3]
 EMBEDDED = ROOT / "operator" / "suandian" / "forecast" / "data" / "sites"
@@ -27,11 +28,12 @@ def test_scenario_sites_inline_and_by_path(tmp_path: Path) -> None:
     manifest["metadata"]["name"] = "my-site"
     (tmp_path / "other.yaml").write_text((EMBEDDED / "guizhou.yaml").read_text())
     scenario = tmp_path / "s.yaml"
-    scenario.write_text(yaml.safe_dump({"sites": [manifest, "other.yaml"]}))
-    assert set(load_sites(str(scenario))) == {"my-site", "guizhou"}
+    scenario.write_text(yaml.safe_dump({"sites": [manifest, "other.yaml", "ningxia"]}))
+    names = [s.metadata.name for s in load_scenario(str(scenario)).sites]
+    assert names == ["my-site", "guizhou", "ningxia"]
     empty = tmp_path / "e.yaml"
-    empty.write_text("jobs: []\n")
-    assert "gansu" in load_sites(str(empty))
+    empty.write_text("name: no-sites-given\n")  # the embedded hubs
+    assert {s.metadata.name for s in load_scenario(str(empty)).sites} == set(builtin_sites())
 
 
 def test_cli_table_json_and_plot(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ RANK = {
     "forecast": 2, "planner": 2,
     "api": 1,
     "config": 2,  # operator settings: parsed with the API's units
+    "files": 1,  # reading users' files: errors that name the file
     "errors": 0,
 }
 # What the pure core must never touch, whatever its layer.

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from suandian.cli import cli
-from suandian.errors import ScenarioError
+from suandian.errors import InputFileError
 from suandian.sim.run import POLICY_NAMES, simulate
 from suandian.sim.scenario import builtin_scenarios, load_scenario
 from suandian.sim.workload import TraceJob, generate_trace, read_trace, write_trace
@@ -98,9 +98,10 @@ def test_trace_csv_round_trip_and_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(TRACE.replace("3h,20000000", "-3h,20000000").replace(
         "jing-jin-ji\n", "atlantis\n"))
-    with pytest.raises(ScenarioError) as exc:
+    with pytest.raises(InputFileError) as exc:
         read_trace(bad, ["jing-jin-ji", "ningxia"])
-    assert [e.path for e in exc.value.errors] == [f"bad.csv line {n}" for n in (2, 5, 6)]
+    assert exc.value.path == str(bad)
+    assert [e.path for e in exc.value.errors] == [f"line {n}" for n in (2, 5, 6)]
 
 
 def test_trace_deadline_as_max_delay() -> None:
@@ -115,11 +116,11 @@ def test_builtin_scenarios_load_and_bad_files_say_why(tmp_path: Path) -> None:
     assert default.name == "east-data-west-computing" and len(default.sites) == 8
     bad = tmp_path / "bad.yaml"
     bad.write_text("sites: [atlantis]\ndays: 90\nforecasts: {mars: {solar: x.csv}}\n")
-    with pytest.raises(ScenarioError) as exc:
+    with pytest.raises(InputFileError) as exc:
         load_scenario(str(bad))
     assert {re.split(r"[.\[]", e.path)[0] for e in exc.value.errors} == {
         "sites", "days", "forecasts"}
-    with pytest.raises(ScenarioError, match="neither a built-in"):
+    with pytest.raises(InputFileError, match="nor a built-in scenario"):
         load_scenario("no-such-scenario")
 
 
@@ -152,7 +153,7 @@ def test_cli_simulate_table_and_bad_scenario(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "suandian" in result.stdout and "best-window" in result.stdout
     bad = CliRunner().invoke(cli, ["simulate", "--scenario", "nope"])
-    assert bad.exit_code == 1 and "neither a built-in" in bad.output
+    assert bad.exit_code == 1 and "nor a built-in scenario" in bad.output
 
 
 def test_cli_plan_explains_each_job(tmp_path: Path) -> None:

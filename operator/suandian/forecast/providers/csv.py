@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,23 +21,35 @@ from pathlib import Path
 import numpy as np
 
 from suandian.api.powersite import CsvForecast
-from suandian.errors import ProviderResponseError
+from suandian.errors import FieldError, InputFileError, ProviderResponseError
+from suandian.files import read_text
 from suandian.forecast.grid import TimeGrid
 from suandian.forecast.providers.base import DEFAULT_UNITS, Signals, convert_units, signal_dimension
 from suandian.forecast.resample import Kind, parse_times, resample
 
-__all__ = ["CsvProvider", "parse_csv"]
+__all__ = ["CsvProvider", "parse_csv", "read_signal_file"]
 
 _HEADER = re.compile(r"^value(?:\s*\[(?P<unit>[^\]]+)\])?$", re.IGNORECASE)
 
 
+MAX_LISTED = 8  # problems named in one message; the rest are counted
+
+
 def parse_csv(provider: str, signal: str, text: str, zone: str,
               unit: str | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Epoch-second times and columns (``value``, maybe ``p10``/``p90``) in canonical units."""
-    rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].lstrip().startswith("#")]
+    """Epoch-second times and columns (``value``, maybe ``p10``/``p90``) in canonical units.
+
+    Every row is checked, and every bad cell of it named (``row 4: value 'nan' is not a
+    number``), not only the first: a row must have a cell per column, a time ISO 8601, a
+    value a finite number (an empty cell is a gap, which the gap policy handles), and
+    power not negative. The same checks serve the operator's provider and the
+    simulator's scenario files.
+    """
+    rows = [(n, r) for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)
+            if r and not r[0].lstrip().startswith("#")]
     if len(rows) < 2:
         raise ProviderResponseError(provider, "Gaps", f"{signal}: no data rows")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     m = _HEADER.match(header[1]) if len(header) > 1 else None
     if header[0].lower() != "time" or m is None:
         raise ProviderResponseError(
@@ -46,16 +59,61 @@ def parse_csv(provider: str, signal: str, text: str, zone: str,
         raise ProviderResponseError(
             provider, "WrongUnits", f"{signal}: header says {declared}, spec says {unit}")
     unit = declared or unit or DEFAULT_UNITS.get(signal, "kW")
-    try:
-        times = parse_times([r[0] for r in rows[1:]], zone)
-        cols = {name: np.array([float(r[i]) if i < len(r) and r[i].strip() else np.nan
-                                for r in rows[1:]])
-                for i, name in enumerate(header[1:], start=1)}
-    except (ValueError, IndexError) as exc:
-        raise ProviderResponseError(provider, "MalformedResponse", f"{signal}: {exc}") from exc
-    out = {"value" if k == header[1] else k.lower(): convert_units(provider, signal, v, unit)
-           for k, v in cols.items()}
+    power = signal_dimension(signal) == "power"
+    problems: list[str] = []
+    stamps: list[str] = []
+    cols: dict[str, list[float]] = {name: [] for name in header[1:]}
+    for line, row in rows[1:]:
+        bad = []
+        if len(row) < len(header):
+            bad.append(f"{len(row)} cell{'s' * (len(row) != 1)} where the header has "
+                       f"{len(header)}")
+        try:
+            parse_times([row[0]], zone)
+        except ValueError:
+            bad.append(f"time {row[0].strip()!r} is not ISO 8601 (e.g. 2026-06-01T00:00:00Z)")
+        for i, name in enumerate(header[1:], start=1):
+            cell = row[i].strip() if i < len(row) else ""
+            value = _number(cell)
+            if value is None:
+                bad.append(f"{name} {cell!r} is not a number")
+            elif power and value < 0:
+                bad.append(f"{name} {cell} is negative (power is at least 0 {unit})")
+            cols[name].append(np.nan if value is None else value)
+        stamps.append(row[0])
+        if bad:
+            problems.append(f"row {line}: {', '.join(bad)}")
+    if problems:
+        more = len(problems) - MAX_LISTED
+        listed = "; ".join(problems[:MAX_LISTED]) + (f"; and {more} more rows" if more > 0 else "")
+        raise ProviderResponseError(provider, "MalformedResponse", f"{signal}: {listed}")
+    times = parse_times(stamps, zone)
+    out = {"value" if k == header[1] else k.lower(): convert_units(
+        provider, signal, np.array(v, dtype=float), unit) for k, v in cols.items()}
     return times, out
+
+
+def _number(cell: str) -> float | None:
+    """A cell's value: NaN for an empty cell (a gap), None when it is not a finite number."""
+    if not cell:
+        return math.nan
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def read_signal_file(path: Path | str, signal: str, zone: str = "UTC",
+                     unit: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Times and values of a signal's CSV file, by the checks of :func:`parse_csv`;
+    whatever is wrong raises :class:`~suandian.errors.InputFileError` naming the file."""
+    try:
+        times, cols = parse_csv("csv", signal, read_text(path), zone, unit)
+    except ProviderResponseError as exc:
+        message = str(exc).removeprefix("csv: ").removeprefix(f"{signal}: ")
+        raise InputFileError(path, [FieldError("", message)]) from None
+    return times, cols["value"]
 
 
 @dataclass
