@@ -97,12 +97,16 @@ def crds(output: Path | None, check: bool, to_stdout: bool) -> None:
       suandian crds --stdout | kubectl apply -f -
     """
     from suandian.api.crd import CRD_FILES, build_crds, check_crds, render_crd
+    from suandian.errors import FieldError, InputFileError
 
     if to_stdout:
         click.echo("---\n".join(render_crd(kind) for kind in CRD_FILES), nl=False)
         return
     directory = output or Path("crds")
     if check:
+        if not directory.is_dir():
+            raise InputFileError(directory, [FieldError("", (
+                "no such folder; `suandian crds --output DIR` writes the CRDs there"))])
         stale = check_crds(directory)
         if stale:
             for name in stale:

@@ -80,18 +80,18 @@ class Settings:
         """What is out of range (an empty list when all is well)."""
         out = []
         if not 0 <= self.plan_batch_window <= 10:
-            out.append(FieldError("plan_batch_window", "must be within 0..10 seconds"))
+            out.append(FieldError(_variable("plan_batch_window"), "must be within 0..10 seconds"))
         if not 0 <= self.risk_aversion <= 1:
-            out.append(FieldError("risk_aversion", "must be within 0..1"))
+            out.append(FieldError(_variable("risk_aversion"), "must be within 0..1"))
         if not 1 <= self.horizon_slots <= 2000:
-            out.append(FieldError("horizon_slots", "must be within 1..2000"))
+            out.append(FieldError(_variable("horizon_slots"), "must be within 1..2000"))
         if not 10 <= self.peering_lifetime <= 3600:
-            out.append(FieldError("peering_lifetime", "must be within 10..3600 seconds"))
+            out.append(FieldError(_variable("peering_lifetime"), "must be within 10..3600 seconds"))
         if self.api_workers < 1:
-            out.append(FieldError("api_workers", "must be at least 1"))
+            out.append(FieldError(_variable("api_workers"), "must be at least 1"))
         for name in ("replan_interval", "pod_default_duration", "pod_default_max_delay"):
             if getattr(self, name) <= timedelta(0):
-                out.append(FieldError(name, "must be longer than zero"))
+                out.append(FieldError(_variable(name), "must be longer than zero"))
         return out
 
     @classmethod
@@ -111,6 +111,11 @@ class Settings:
             shown = _show(default)
             out.append((ENV_PREFIX + f.name.upper(), shown, " ".join(doc.split())))
         return out
+
+
+def _variable(field: str) -> str:
+    """The environment variable of a setting (what the user set, and must change)."""
+    return ENV_PREFIX + field.upper()
 
 
 def _convert(kind: Any, raw: str) -> Any:

@@ -26,7 +26,7 @@ def test_bad_settings_name_each_variable():
     assert "SUANDIAN_RISK_AVERSION" in err.value.fields
     with pytest.raises(InvalidSpecError) as err:
         Settings.from_env({"SUANDIAN_HORIZON_SLOTS": "0"})
-    assert err.value.fields == ("horizon_slots",)
+    assert err.value.fields == ("SUANDIAN_HORIZON_SLOTS",)
 
 
 def test_every_setting_is_described():
