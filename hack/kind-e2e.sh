@@ -54,8 +54,7 @@ fi
 kubectl config use-context "kind-$CLUSTER" >/dev/null
 
 log "image $IMAGE from the Dockerfile"
-docker build -t "$IMAGE" "$ROOT"
-kind load docker-image --name "$CLUSTER" "$IMAGE"
+"$ROOT/hack/build-image.sh" --tag "$IMAGE" --kind "$CLUSTER"
 
 log "webhook certificate without cert-manager (the chart's documented alternative)"
 service="suandian-webhook"

@@ -16,6 +16,9 @@ from suandian import __version__
 
 __all__ = ["cli", "main"]
 
+SIM_EXTRAS = ("matplotlib", "highspy")
+"""What only ``simulate`` and ``--plot`` need: ``pip install 'suandian[sim]'``."""
+
 
 class _Cli(click.Group):
     """The one place where bad input becomes one line on stderr and exit status 1.
@@ -35,6 +38,11 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except SuandianError as exc:
             message = str(exc)
+        except ModuleNotFoundError as exc:
+            if exc.name not in SIM_EXTRAS:
+                raise
+            message = (f"this needs the simulator's extras ({exc.name} is not installed): "
+                       "pip install 'suandian[sim]'")
         except OSError as exc:
             where = exc.filename or ""
             message = f"{where}: {exc.strerror or exc}" if where else str(exc)

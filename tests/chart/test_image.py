@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 
 from chart.chartkit import CHART, ROOT
@@ -69,4 +70,30 @@ def test_the_build_stage_files_build_a_wheel_with_the_cli(tmp_path: Path) -> Non
         names = set(archive.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "suandian = suandian.cli:main" in archive.read(entry_points).decode()
+        metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert {"suandian/metrics.py", "suandian/cli.py", "suandian/py.typed"} <= names
+    # `pip install /wheels/*.whl` (no extra) is what the image holds: no plots, no MILP
+    base = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert base and not [r for r in base if r.startswith(("matplotlib", "highspy", "pytest"))]
+    assert any(r.startswith("kopf") for r in base)
+
+
+def test_the_image_runs_suandian_run() -> None:
+    """ENTRYPOINT + CMD make `suandian run ...`, a command line `suandian run` accepts."""
+    import json
+
+    from click.testing import CliRunner
+
+    from suandian import cli
+
+    (entry,) = instructions("ENTRYPOINT")
+    (cmd,) = instructions("CMD")
+    argv = json.loads(entry) + json.loads(cmd)
+    assert argv[:2] == ["suandian", "run"]
+    seen: dict[str, object] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("suandian.controllers.main.run_operator", lambda **kw: seen.update(kw))
+        result = CliRunner().invoke(cli.cli, argv[1:])
+    assert result.exit_code == 0, result.output
+    assert seen["liveness_endpoint"] == "http://0.0.0.0:8080/healthz"

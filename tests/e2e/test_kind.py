@@ -30,11 +30,25 @@ def missing_prerequisite() -> str | None:
     return None
 
 
-def test_the_script_is_valid_bash() -> None:
-    result = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True,
+@pytest.mark.parametrize("script", [SCRIPT, ROOT / "hack" / "build-image.sh"],
+                         ids=lambda p: p.name)
+def test_the_scripts_are_valid_bash(script: Path) -> None:
+    result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
-    assert os.access(SCRIPT, os.X_OK)
+    assert os.access(script, os.X_OK)
+
+
+def test_the_image_script_tags_the_charts_default_image() -> None:
+    """The chart's default image (values.yaml, tag = appVersion) is what the script builds."""
+    import yaml
+
+    chart = yaml.safe_load((ROOT / "helm/suandian/Chart.yaml").read_text())
+    values = yaml.safe_load((ROOT / "helm/suandian/values.yaml").read_text())
+    script = (ROOT / "hack" / "build-image.sh").read_text()
+    assert f'image="{values["image"]["repository"]}:${{version' in script
+    assert values["image"]["tag"] == "" and chart["appVersion"]
+    assert "build-image.sh" in SCRIPT.read_text()
 
 
 @pytest.mark.e2e

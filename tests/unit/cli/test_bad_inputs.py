@@ -8,6 +8,8 @@ inputs a new user tried and got a traceback or a silent exit 0 for.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,3 +226,24 @@ def test_bad_input_gets_one_line_naming_it(bad: Bad, tmp_path: Path,
                  if line.strip() and "━" not in line]  # progress bars aside
         assert len(lines) == 1, message
         assert lines[0].startswith(f"suandian {bad.args[0]}: "), lines[0]
+
+
+def test_without_the_simulator_extras_simulate_says_what_to_install() -> None:
+    """`pip install suandian` (the operator) leaves out plotting and the MILP oracle."""
+    code = ("import sys; sys.modules['highspy'] = None\n"
+            "from suandian.cli import main; sys.argv = ['suandian', 'simulate', '--days', '1']\n"
+            "main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "suandian simulate: this needs the simulator's extras (highspy is not installed): "
+        "pip install 'suandian[sim]'")
+
+
+def test_the_operator_imports_neither_plotting_nor_the_milp_solver() -> None:
+    code = ("import sys, suandian.cli, suandian.controllers.main, suandian.controllers\n"
+            "print(sorted(m for m in ('matplotlib', 'highspy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
