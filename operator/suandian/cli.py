@@ -83,6 +83,7 @@ def cli() -> None:
       suandian plan -f job.yaml      where and when would these jobs run, and why
       suandian crds --check          are the CRDs in sync with the API models
       suandian run                   the operator, against your kubeconfig
+      suandian release               start all it holds, before uninstalling it
     """
 
 
@@ -320,6 +321,65 @@ def run(namespaces: tuple[str, ...], clusterwide: bool, peering_name: str, prior
         webhook_key=webhook_key, metrics_port=metrics_port, kubeconfig=kubeconfig,
         context=context, log_format=log_format, verbose=verbose, debug=debug, quiet=quiet,
     )
+
+
+@cli.command()
+@click.option("-n", "--namespace", "namespaces", multiple=True, metavar="NAMESPACE",
+              help="Release only in these namespaces (repeatable; the namespaced operator's "
+                   "KopfPeering in each is frozen). Default: all namespaces.")
+@click.option("--peering", "peering_name", default="suandian", show_default=True,
+              help="Peering of the operators to freeze first; '' to freeze none.")
+@click.option("--freeze-for", default="10m", show_default=True, metavar="DURATION",
+              help="How long the freeze holds the operators paused (it then expires).")
+@click.option("--dry-run", is_flag=True, help="Say what would be released; change nothing.")
+@click.option("--kubeconfig", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Kubeconfig file (default: in-cluster, else $KUBECONFIG or ~/.kube/config).")
+@click.option("--context", default=None, help="Kubeconfig context.")
+def release(namespaces: tuple[str, ...], peering_name: str, freeze_for: str, dry_run: bool,
+            kubeconfig: str | None, context: str | None) -> None:
+    """Start everything Suandian holds, before removing it (helm uninstall does this).
+
+    Freezes the operators (a top-priority entry in their peering object, so no replica
+    acts meanwhile), starts every suspended child Job of an unfinished ComputeJob at once
+    (condition Started, reason Released), ungates every Pod behind
+    suandian.io/green-window, and drops Suandian's finalizer from PowerSites and
+    ComputeJobs. ComputeJobs with no child Job yet hold nothing and wait for Suandian.
+    Exit status 1 when something could not be released (each is listed).
+
+    \b
+    Examples:
+      suandian release --dry-run          what would be started
+      suandian release                    all namespaces (the chart's pre-delete hook)
+      suandian release -n batch -n ml     a namespaced installation
+    """
+    import asyncio
+    from datetime import UTC
+
+    from suandian.api.units import parse_duration
+    from suandian.k8s.client import KubeApi
+    from suandian.k8s.release import release as release_all
+
+    try:
+        hold = parse_duration(freeze_for)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--freeze-for") from None
+    api = KubeApi.from_environment(kubeconfig=kubeconfig, context=context)
+
+    async def go() -> list[str]:
+        try:
+            done = await release_all(api, now=datetime.now(UTC), namespaces=namespaces,
+                                     peering=peering_name or None, freeze_for=hold,
+                                     dry_run=dry_run)
+        finally:
+            await api.aclose()
+        head = ["dry run, nothing changed; a release would have:"] if dry_run else []
+        return head + done.lines()
+
+    lines = asyncio.run(go())
+    for line in lines:
+        click.echo(line)
+    if any(line.startswith("could not") for line in lines):
+        raise SystemExit(1)
 
 
 def main() -> None:

@@ -165,3 +165,54 @@ def test_extra_env_reaches_the_settings(render: Render) -> None:
     settings = Settings.from_env({e["name"]: e["value"] for e in env if "value" in e})
     assert settings.replan_interval.total_seconds() == 120
     assert settings.risk_aversion == 0.8
+
+
+def release_hook(objects: list[Obj]) -> Obj | None:
+    hooks = [o for o in find(objects, "Job")
+             if (o["metadata"].get("annotations") or {}).get("helm.sh/hook") == "pre-delete"]
+    assert len(hooks) <= 1
+    return hooks[0] if hooks else None
+
+
+def test_uninstall_runs_suandian_release_as_the_operator(
+    scenario: tuple[str, list[Obj]], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pre-delete hook's command line is one `suandian release` accepts, with the
+    operator's peering and namespaces, its ServiceAccount, image and pod security."""
+    name, objects = scenario
+    hook = release_hook(objects)
+    assert hook is not None, name
+    annotations = hook["metadata"]["annotations"]
+    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"]
+    pod = hook["spec"]["template"]["spec"]
+    deployment = one(objects, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["serviceAccountName"] == deployment["serviceAccountName"]
+    assert container["image"] == operator_container(objects)["image"]
+    assert pod["securityContext"] == deployment["securityContext"]
+    assert container["securityContext"] == operator_container(objects)["securityContext"]
+    assert pod["restartPolicy"] == "Never"
+    argv = container["command"] + container.get("args", [])
+    assert argv[:2] == ["suandian", "release"]
+    seen: dict[str, Any] = {}
+
+    async def fake_release(api: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        from suandian.k8s.release import Released
+
+        return Released()
+
+    monkeypatch.setattr("suandian.k8s.release.release", fake_release)
+    monkeypatch.setattr("suandian.k8s.client.KubeApi.from_environment",
+                        classmethod(lambda cls, **_: cls.for_server("http://127.0.0.1:1")))
+    cli.cli.main(argv[1:], prog_name="suandian", standalone_mode=False)
+    values = ALL_SCENARIOS[name]
+    assert seen["peering"] == values.get("operator", {}).get("peering", {}).get(
+        "name", "suandian")
+    watched = values.get("operator", {}).get("watchNamespaces", [])
+    assert tuple(seen["namespaces"]) == tuple(watched)
+    assert seen["dry_run"] is False
+
+
+def test_uninstall_can_keep_the_deferrals(render: Render) -> None:
+    assert release_hook(render({"uninstall": {"release": False}})) is None
