@@ -1,6 +1,7 @@
 """Admit an object as the API server would, from a CRD alone: defaults, schema, CEL.
 
-This is the closest stand-in for an API server that runs here (see TESTING.md). It
+This is the fast stand-in for an API server (docs/testing.md): the real-API tier sends
+the same manifests to a real kube-apiserver (tests/envtest/test_admission.py). It
 applies the schema's defaults, validates with strict field validation (``kubectl``'s
 default: unknown fields are errors, not silently pruned), honours the Kubernetes
 extensions we use (``x-kubernetes-int-or-string``, ``preserve-unknown-fields``,

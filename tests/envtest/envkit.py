@@ -49,12 +49,15 @@ def load_docs(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
 
 
-def render_chart(values: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The chart's objects as ``helm install suandian -n suandian-system`` renders them."""
+def render_chart(values: Mapping[str, Any] | None = None, *, upgrade: bool = False,
+                 revision: int = 1) -> list[dict[str, Any]]:
+    """The chart's objects as ``helm install suandian -n suandian-system`` renders them
+    (``upgrade``: as ``helm upgrade`` does, at ``revision``)."""
     chart = helm_python.Chart.load(CHART)
     try:
         rendered = chart.render(dict(values or {}), name=RELEASE, namespace=NAMESPACE,
-                                is_install=True)
+                                is_install=not upgrade, is_upgrade=upgrade,
+                                revision=revision)
     finally:
         chart.close()
     return [doc for path in sorted(rendered) if not path.endswith("NOTES.txt")

@@ -1,7 +1,7 @@
 """A kmock Kubernetes emulator with the API-server behaviour kmock 0.8 lacks.
 
 kmock stores objects and serves list/watch/fetch/create/patch/delete over HTTP, but (see
-shared/TESTING.md) it stamps no ``uid``/``resourceVersion``/``generation``, ignores
+docs/testing.md) it stamps no ``uid``/``resourceVersion``/``generation``, ignores
 ``generateName`` and the namespace of a POST URL, replays every object on each watch
 whatever ``resourceVersion`` is asked for, applies a change even when an injected error
 is answered, and has no garbage collector. This subclass adds exactly those, no more:
