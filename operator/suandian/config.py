@@ -18,9 +18,10 @@ from typing import Any
 from suandian.api.units import parse_duration
 from suandian.errors import FieldError, InvalidSpecError
 
-__all__ = ["ENV_PREFIX", "Settings"]
+__all__ = ["ENV_PREFIX", "MODES", "Settings"]
 
 ENV_PREFIX = "SUANDIAN_"
+MODES = ("native", "kueue")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,16 @@ class Settings:
     """Seconds before a Kubernetes API call made outside kopf gives up."""
     retry_delay: float = 5.0
     """Seconds to wait before retrying after a failed Kubernetes API call."""
+    mode: str = "native"
+    """How decisions are carried out: ``native`` (Suandian suspends and unsuspends child
+    Jobs itself) or ``kueue`` (Kueue admits them: Suandian holds each behind its value in
+    ``kueue.x-k8s.io/admission-gated-by`` until the start, and plans on Kueue's quota)."""
+    kueue_queue: str = "default"
+    """Kueue mode: the LocalQueue of child Jobs whose template names none
+    (``kueue.x-k8s.io/queue-name``)."""
+    admission_timeout: timedelta = timedelta(minutes=2)
+    """Kueue mode: how long a released job may wait for admission before it is re-planned
+    and a ``NotAdmitted`` event says what Kueue said."""
     peering_lifetime: int = 60
     """Seconds a replica's peering entry counts as alive unrenewed: when the active
     replica dies without a word (kill -9, a lost node), the standby takes over after about
@@ -85,11 +96,17 @@ class Settings:
             out.append(FieldError(_variable("risk_aversion"), "must be within 0..1"))
         if not 1 <= self.horizon_slots <= 2000:
             out.append(FieldError(_variable("horizon_slots"), "must be within 1..2000"))
+        if self.mode not in MODES:
+            out.append(FieldError(_variable("mode"), f"{self.mode!r} is not one of "
+                                                     f"{', '.join(MODES)}"))
+        if not self.kueue_queue:
+            out.append(FieldError(_variable("kueue_queue"), "name a LocalQueue"))
         if not 10 <= self.peering_lifetime <= 3600:
             out.append(FieldError(_variable("peering_lifetime"), "must be within 10..3600 seconds"))
         if self.api_workers < 1:
             out.append(FieldError(_variable("api_workers"), "must be at least 1"))
-        for name in ("replan_interval", "pod_default_duration", "pod_default_max_delay"):
+        for name in ("replan_interval", "pod_default_duration", "pod_default_max_delay",
+                     "admission_timeout"):
             if getattr(self, name) <= timedelta(0):
                 out.append(FieldError(_variable(name), "must be longer than zero"))
         return out
@@ -130,6 +147,8 @@ def _convert(kind: Any, raw: str) -> Any:
             return float(text)
         except ValueError:
             raise ValueError(f"{raw!r} is not a number") from None
+    if kind in (str, "str"):
+        return text
     if kind in (int, "int"):
         try:
             return int(text)

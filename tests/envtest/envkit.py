@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,8 +155,11 @@ def _csv(start: datetime, value_at: Any, hours: int = 72) -> str:
     return "\n".join(rows) + "\n"
 
 
-def forecast_configmap(start: datetime) -> dict[str, Any]:
-    """CSV forecasts for every site, written relative to ``start``."""
+Green = Callable[[datetime], float]
+
+
+def default_green(start: datetime) -> dict[str, Green]:
+    """Green kW by site (see the module docstring): ningxia's comes after six hours."""
     later = start + GREEN_AFTER
 
     def steady(_: datetime) -> float:
@@ -165,9 +168,16 @@ def forecast_configmap(start: datetime) -> dict[str, Any]:
     def ningxia(t: datetime) -> float:
         return 200_000.0 if t >= later else 0.0
 
-    data = {f"{site}-solar": _csv(start, ningxia if site == "ningxia" else steady)
-            for site in SITES}
-    data.update({f"{site}-carbon": _csv(start, lambda _: 550.0) for site in SITES})
+    return {site: ningxia if site == "ningxia" else steady for site in SITES}
+
+
+def forecast_configmap(start: datetime, green: Mapping[str, Green] | None = None
+                       ) -> dict[str, Any]:
+    """CSV forecasts for every site, written relative to ``start`` (``green``: kW over
+    time by site, :func:`default_green` when not given)."""
+    green = green or default_green(start)
+    data = {f"{site}-solar": _csv(start, green[site]) for site in green}
+    data.update({f"{site}-carbon": _csv(start, lambda _: 550.0) for site in green})
     return {"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": FORECASTS, "namespace": NAMESPACE}, "data": data}
 
@@ -194,16 +204,32 @@ def powersite(name: str) -> dict[str, Any]:
     }
 
 
-def install_sites(kube: Kube, start: datetime) -> None:
-    kube.apply_all([forecast_configmap(start), *(powersite(s) for s in SITES)])
+def install_sites(kube: Kube, start: datetime, green: Mapping[str, Green] | None = None
+                  ) -> None:
+    green = green or default_green(start)
+    kube.apply_all([forecast_configmap(start, green), *(powersite(s) for s in green)])
 
 
-def set_up(kube: Kube, start: datetime, chart_values: Mapping[str, Any] | None = None) -> None:
+def set_green(kube: Kube, start: datetime, green: Mapping[str, Green]) -> None:
+    """New forecasts for some sites, read at once: the ConfigMap rewritten, and each
+    site's spec touched (a PowerSite refreshes when its spec changes)."""
+    current = kube.get(f"/api/v1/namespaces/{NAMESPACE}/configmaps/{FORECASTS}") or {}
+    data = {**(current.get("data") or {}), **forecast_configmap(start, green)["data"]}
+    kube.patch(f"/api/v1/namespaces/{NAMESPACE}/configmaps/{FORECASTS}", {"data": data})
+    for site in green:
+        obj = kube.get(f"/apis/suandian.io/v1alpha1/powersites/{site}") or {}
+        interval = (obj.get("spec") or {}).get("forecast", {}).get("refreshInterval")
+        kube.patch(f"/apis/suandian.io/v1alpha1/powersites/{site}", {"spec": {"forecast": {
+            "refreshInterval": "14m" if interval == "15m" else "15m"}}})
+
+
+def set_up(kube: Kube, start: datetime, chart_values: Mapping[str, Any] | None = None,
+           green: Mapping[str, Green] | None = None) -> None:
     """Everything a scenario expects of the cluster (see the module docstring)."""
     install_crds(kube)
     install_chart_rbac(kube, chart_values)
     add_nodes(kube)
-    install_sites(kube, start)
+    install_sites(kube, start, green)
 
 
 # -- reading the outcome ---------------------------------------------------------------

@@ -86,3 +86,22 @@ def test_a_pod_due_now_is_released_and_bound_inside_its_site(kube: Kube) -> None
 def test_pods_that_do_not_opt_in_never_reach_the_webhook(kube: Kube) -> None:
     created = kube.create(pod("plain", managed=False))
     assert not created["spec"].get("schedulingGates")
+
+
+@pytest.mark.usefixtures("webhook_operator")
+def test_another_gate_such_as_kueues_is_never_removed_and_the_event_names_it(
+        kube: Kube) -> None:
+    """Kueue gates the Pods it manages with kueue.x-k8s.io/admission: Suandian removes
+    only its own gate (a JSON patch that tests the list first), so the Pod is released
+    by neither while the other still holds it."""
+    manifest = pod("both", duration="30m", max_delay="8h", sites="gansu")
+    manifest["spec"]["schedulingGates"] = [{"name": "kueue.x-k8s.io/admission"}]
+    created = kube.create(manifest)
+    assert [g["name"] for g in created["spec"]["schedulingGates"]] == [
+        "kueue.x-k8s.io/admission", GATE]
+    released = wait_for(lambda: (p := read(kube, created))["spec"].get("schedulingGates") == [
+        {"name": "kueue.x-k8s.io/admission"}] and p, timeout=60, what="our gate removed")
+    assert not released["spec"].get("nodeName")  # Kueue's gate still holds it
+    started = wait_for(lambda: [e for e in events_of(kube, created) if e["reason"] == "Started"],
+                       timeout=30, what="the Started event")
+    assert "still held by kueue.x-k8s.io/admission" in started[0]["message"]

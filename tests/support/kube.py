@@ -46,6 +46,8 @@ _KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rolebindings", True),
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): (
         "mutatingwebhookconfigurations", False),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"): (
+        "validatingwebhookconfigurations", False),
     ("kopf.dev/v1", "ClusterKopfPeering"): ("clusterkopfpeerings", False),
 }
 

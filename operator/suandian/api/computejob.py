@@ -253,6 +253,7 @@ class ComputeJobSpec(ApiModel):
 class Phase(StrEnum):
     PENDING = "Pending"
     DEFERRED = "Deferred"
+    ADMITTING = "Admitting"  # released; an admission queue (Kueue) has not let it run yet
     RUNNING = "Running"
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
@@ -285,7 +286,8 @@ class ComputeJobStatus(ApiModel):
     """Where and when the job runs, how green, and why."""
 
     phase: Phase = Phase.PENDING
-    """``Pending``, ``Deferred``, ``Running``, ``Suspended``, ``Succeeded`` or ``Failed``."""
+    """``Pending``, ``Deferred``, ``Admitting`` (Kueue mode: released, not yet admitted),
+    ``Running``, ``Suspended``, ``Succeeded`` or ``Failed``."""
     site: str | None = None
     """The chosen PowerSite."""
     planned_start: Time | None = None

@@ -24,6 +24,7 @@ from typing import Any, cast
 import kopf
 
 from suandian import metrics
+from suandian.backends import backend_for
 from suandian.config import Settings
 from suandian.controllers import computejob, pod, powersite
 from suandian.controllers.clock import Clock, LoopClock, WallClock
@@ -71,7 +72,8 @@ def build(
     """
     registry = kopf.OperatorRegistry()
     context = Context(settings=settings, clock=clock or WallClock(), api=api,
-                      keeper_factory=keeper_factory, heap=heap)
+                      keeper_factory=keeper_factory, heap=heap,
+                      backend=backend_for(settings))
     context.steps[computejob.KIND] = functools.partial(computejob.step, context)
     context.steps[pod.KIND] = functools.partial(pod.step, context)
     powersite.register(registry)

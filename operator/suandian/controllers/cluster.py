@@ -116,6 +116,8 @@ def start_feeds(ctx: Context, wake_job: Any,
         (PODS, pod_feed(ctx), None),
         *((path, job_feed(ctx, wake_job, ns), managed)
           for path, ns in job_paths(namespaces)),
+        *((path, (apply, reset), selector)  # what the backend plans on (Kueue's quota)
+          for path, apply, reset, selector in ctx.backend.feeds(ctx.planning.replan)),
     ):
         feeds.append(asyncio.create_task(
             mirror(ctx.api, path, apply=apply, reset=reset, label_selector=selector,

@@ -39,12 +39,11 @@ from suandian.k8s import events
 from suandian.k8s.decision import Decision, format_grams, format_time
 from suandian.k8s.jobs import (
     ANNOTATION_OWNER_UID,
+    ANNOTATION_RESUMED_AT,
+    ANNOTATION_RUN_SECONDS,
     LABEL_SITE,
-    affinity_patch,
-    build_child_job,
     child_job_name,
     job_state,
-    suspend_patch,
 )
 from suandian.k8s.status import condition_status, with_condition
 from suandian.planner import JobDecision, JobTerms
@@ -55,8 +54,6 @@ __all__ = ["JobDriver", "decision_from_plan", "has_started", "register", "same_d
 log = logging.getLogger(__name__)
 
 KIND = "cj"  # scheduler keys: "cj/<uid>"
-ANNOTATION_RUN_SECONDS = "suandian.io/run-seconds"
-ANNOTATION_RESUMED_AT = "suandian.io/resumed-at"
 TERMINAL = ("Succeeded", "Failed")
 DEADLINE_GRACE = timedelta(minutes=1)
 """How late a start or finish may be before it counts as a deadline miss: the scheduler
@@ -207,10 +204,18 @@ class JobDriver:
         ctx = self.ctx
         current = ctx.planning.current(self.key)
         if current is not None and not ctx.planning.pending(self.key):
-            fields = {"phase": "Pending", "reason": current.reason,
+            reason = current.reason
+            if now >= current.latest_start:  # said once, before the deadline passes
+                reason = (f"deadline at risk: not placed by its latest start "
+                          f"{format_time(current.latest_start)}: {current.reason}")
+                if self.status.get("reason") != reason:
+                    events.warning(self.record.ref(), "DeadlineAtRisk", reason)
+            fields = {"phase": "Pending", "reason": reason,
                       "latestStart": format_time(current.latest_start)}
             if any(self.status.get(k) != v for k, v in fields.items()):
                 await self._patch_status(fields)
+            if now < current.latest_start:
+                return min(now + ctx.settings.replan_interval, current.latest_start)
             return now + ctx.settings.replan_interval
         if not ctx.sites and self.status.get("reason") != NO_SITES:
             await self._patch_status({"phase": "Pending", "reason": NO_SITES})
@@ -225,15 +230,13 @@ class JobDriver:
         if record.template is None:
             return await self._lost_child()
         now = ctx.clock.now()
-        body = build_child_job(record.manifest(), decision, site.site.spec.node_selector,
-                               terms.duration)
-        due = now >= decision.start_by() and not (terms.interruptible and decision.windows
-                                                   and decision.window_at(now) is None)
-        if due:
-            # due at once: created running (the same Job, one request and one status
-            # write fewer than creating it suspended and unsuspending it)
-            body["spec"]["suspend"] = False
-            body["metadata"]["annotations"][ANNOTATION_RESUMED_AT] = format_time(now)
+        due = now >= decision.start_by() and not (
+            self._interruptible_here(terms) and decision.windows
+            and decision.window_at(now) is None)
+        # due at once: created free to run (one request and one status write fewer than
+        # creating it held and releasing it)
+        body = ctx.backend.child(record.manifest(), decision, site.site.spec.node_selector,
+                                 terms.duration, due=due, now=now)
         created, fresh_child = await ctx.api.create_job(body)
         owner = (created.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_OWNER_UID)
         if owner != record.uid:
@@ -245,8 +248,9 @@ class JobDriver:
             raise PlanningError(f"the Job name of {record.key} is taken")
         ctx.cluster.set_child(record.uid, created)  # the next step must not create it again
         if fresh_child:
+            phase = "Deferred" if not due else "Admitting" if ctx.backend.admits else "Running"
             fields: dict[str, Any] = {
-                **decision.status_fields(), "phase": "Running" if due else "Deferred",
+                **decision.status_fields(), "phase": phase,
                 "jobName": body["metadata"]["name"], "observedGeneration": record.generation,
                 "conditions": self._valid(now),
             }
@@ -256,16 +260,15 @@ class JobDriver:
                     fields["conditions"], CHILD_CREATED, True, "Created",
                     f"the API server accepted the child Job {body['metadata']['name']}", now,
                     record.generation)
-            if due:
-                fields["startedAt"] = format_time(now)
+            if due and ctx.backend.admits:
                 fields["conditions"] = with_condition(
-                    fields["conditions"], "Started", True, "Immediate", decision.reason, now)
-                events.normal(record.ref(), "Started", f"started at {decision.site} "
-                              f"(immediate): {decision.reason}")
-                metrics.record_start(decision.site, trigger="immediate", delay_s=max(
-                    0.0, (now - record.created).total_seconds()))
-                if now > decision.latest_start + DEADLINE_GRACE:
-                    metrics.record_deadline_miss(decision.site)
+                    fields["conditions"], "Started", False, "Immediate",
+                    f"created free to run at {decision.site}; waiting for admission", now)
+                events.normal(record.ref(), "Released", f"released at {decision.site} "
+                              f"(immediate), waiting for admission: {decision.reason}")
+            elif due:
+                fields.update(self._started_fields(decision, "immediate", now,
+                                                   fields["conditions"]))
             else:
                 events.normal(record.ref(), "Deferred", decision.reason)
                 metrics.record_deferral(decision.site)
@@ -337,26 +340,43 @@ class JobDriver:
         ctx, record, status = self.ctx, self.record, self.status
         ns, name = child["metadata"]["namespace"], child["metadata"]["name"]
         child_site = (child["metadata"].get("labels") or {}).get(LABEL_SITE)
-        if state == "Suspended" and not started and child_site != decision.site:
+        if not started and child_site != decision.site:
             site = ctx.sites.get(decision.site)
             if site is not None:
-                ctx.cluster.set_child(record.uid, await ctx.api.patch_job(ns, name, affinity_patch(
-                    child, decision, site.site.spec.node_selector, record.user_affinity)))
+                patch = ctx.backend.move(child, decision, site.site.spec.node_selector,
+                                         record.user_affinity)
+                if patch is None:  # the backend can only make it again, at the new site
+                    await ctx.api.delete_job(ns, name)
+                    ctx.cluster.set_child(record.uid, None)
+                    events.normal(record.ref(), "Moved", f"moving from {child_site} to "
+                                  f"{decision.site} (its Job made again): {decision.reason}")
+                    return now
+                ctx.cluster.set_child(record.uid, await ctx.api.patch_job(ns, name, patch))
                 events.normal(record.ref(), "Moved", f"moved from {child_site} to "
                               f"{decision.site}: {decision.reason}")
         running = state in ("Running", "Pending")
-        if terms.interruptible and started:
+        if self._interruptible_here(terms) and started:
             return await self._interruptible(terms, decision, child, running, now)
         if running:
+            if not status.get("startedAt"):  # released before, admitted since
+                fields = self._started_fields(decision, self._released_for(), now,
+                                              status.get("conditions"))
+                if condition_status(fields["conditions"], ADMITTED) == "False":
+                    fields["conditions"] = with_condition(
+                        fields["conditions"], ADMITTED, True, "Admitted",
+                        f"admitted at {decision.site}", now)
+                await self._patch_status(fields)
             await self._sync_status(decision, "Running")
             return None
+        if ctx.backend.released(child):  # let go; an admission queue holds it
+            return await self._admitting(decision, child, now)
         due = decision.start_by()
         if now >= due:
             trigger = ("deadline" if now >= decision.latest_start and
                        decision.planned_start > decision.latest_start else
                        "immediate" if decision.planned_start <= record.created else "planned")
             await self._start(decision, ns, name, trigger, now)
-            return None
+            return now + ctx.settings.admission_timeout if ctx.backend.admits else None
         await self._sync_status(decision, "Deferred")
         if status.get("phase") != "Deferred":
             events.normal(record.ref(), "Deferred", decision.reason)
@@ -375,8 +395,7 @@ class JobDriver:
             if window is None and not must_run and decision.next_window_start(now):
                 ran = self._run_seconds(child, now)
                 self.ctx.cluster.set_child(self.record.uid, await self.ctx.api.patch_job(
-                    ns, name, {**suspend_patch(True), "metadata": {"annotations": {
-                        ANNOTATION_RUN_SECONDS: str(int(ran)), ANNOTATION_RESUMED_AT: None}}}))
+                    ns, name, self.ctx.backend.hold(child, ran)))
                 await self._patch_status({"phase": "Suspended", **decision.status_fields()})
                 events.normal(self.record.ref(), "Suspended", f"green supply at "
                               f"{decision.site} is below plan; resuming at "
@@ -393,23 +412,86 @@ class JobDriver:
 
     async def _start(self, decision: Decision, ns: str, name: str, trigger: str,
                      now: datetime) -> None:
-        self.ctx.cluster.set_child(self.record.uid, await self.ctx.api.patch_job(ns, name, {
-            **suspend_patch(False, decision),
-            "metadata": {"annotations": {**decision.annotations(),
-                                         ANNOTATION_RESUMED_AT: format_time(now)},
-                         "labels": {LABEL_SITE: decision.site}}}))
-        fields: dict[str, Any] = {**decision.status_fields(), "phase": "Running"}
+        """Let the child go (the backend's release): it runs now, or, where another
+        controller admits, it is ``Admitting`` until that one lets it run."""
+        child = self.child() or {"metadata": {"name": name, "namespace": ns}}
+        self.ctx.cluster.set_child(self.record.uid, await self.ctx.api.patch_job(
+            ns, name, self.ctx.backend.release(child, decision, now)))
+        if self.ctx.backend.admits:
+            await self._patch_status({
+                **decision.status_fields(), "phase": "Admitting",
+                "conditions": with_condition(
+                    self.status.get("conditions"), "Started", False, trigger.capitalize(),
+                    f"released at {decision.site}; waiting for admission", now)})
+            events.normal(self.record.ref(), "Released", f"released at {decision.site} "
+                          f"({trigger}), waiting for admission: {decision.reason}")
+            return
+        await self._patch_status({**decision.status_fields(), "phase": "Running",
+                                  **self._started_fields(decision, trigger, now,
+                                                         self.status.get("conditions"))})
+
+    def _started_fields(self, decision: Decision, trigger: str, now: datetime,
+                        conditions: Any) -> dict[str, Any]:
+        """The status of a start (and its event and metrics): ``startedAt`` once, the
+        ``Started`` condition with the trigger as its reason."""
+        fields: dict[str, Any] = {"conditions": with_condition(
+            conditions, "Started", True, trigger.capitalize(), decision.reason, now)}
         if not self.status.get("startedAt"):
             fields["startedAt"] = format_time(now)
-        fields["conditions"] = with_condition(self.status.get("conditions"), "Started", True,
-                                              trigger.capitalize(), decision.reason, now)
-        await self._patch_status(fields)
         events.normal(self.record.ref(), "Resumed" if trigger == "resumed" else "Started",
                       f"started at {decision.site} ({trigger}): {decision.reason}")
-        delay = (now - self.record.created).total_seconds()
+        delay = max(0.0, (now - self.record.created).total_seconds())
         metrics.record_start(decision.site, trigger=trigger, delay_s=delay)
         if now > decision.latest_start + DEADLINE_GRACE:
             metrics.record_deadline_miss(decision.site)
+        return fields
+
+    def _released_for(self) -> str:
+        """The trigger a release recorded (the reason of ``Started=False``)."""
+        for cond in self.status.get("conditions") or []:
+            if cond.get("type") == "Started" and cond.get("reason"):
+                reason = str(cond["reason"]).lower()
+                if reason in metrics.START_TRIGGERS:
+                    return reason
+        return "planned"
+
+    def _interruptible_here(self, terms: JobTerms) -> bool:
+        """Run windows need a backend that may suspend; elsewhere a job runs through."""
+        return terms.interruptible and self.ctx.backend.can_suspend
+
+    async def _admitting(self, decision: Decision, child: dict[str, Any],
+                         now: datetime) -> datetime:
+        """Released, not running: someone else (an admission queue, another gate) holds
+        it. After ``SUANDIAN_ADMISSION_TIMEOUT`` say who and re-plan (quota taken by work
+        outside Suandian moves it); at its latest start, warn that the deadline is at
+        risk. Each message once."""
+        ctx, status = self.ctx, self.status
+        annotations = child["metadata"].get("annotations") or {}
+        released = _time(annotations.get(ANNOTATION_RESUMED_AT)) or now
+        timeout = ctx.settings.admission_timeout
+        fields: dict[str, Any] = {}
+        if status.get("phase") != "Admitting":
+            fields["phase"] = "Admitting"
+        if now >= released + timeout:
+            why = await ctx.backend.waiting(ctx.api, child) or "nobody says why"
+            kind, message = "NotAdmitted", (
+                f"released at {decision.site} at {format_time(released)}, not admitted "
+                f"since: {why}")
+            if now >= decision.latest_start:
+                kind, message = "DeadlineAtRisk", (
+                    f"deadline at risk: not admitted by its latest start "
+                    f"{format_time(decision.latest_start)}: {why}")
+            held = next((c for c in status.get("conditions") or []
+                         if c.get("type") == ADMITTED), None)
+            if held is None or held.get("message") != message:
+                fields["conditions"] = with_condition(status.get("conditions"), ADMITTED,
+                                                      False, kind, message, now)
+                events.warning(self.record.ref(), kind, message)
+                ctx.planning.replan()  # with what Kueue holds now, a site with room
+        if fields:
+            await self._patch_status(fields)
+        later = released + timeout if now < released + timeout else now + timeout
+        return min(later, decision.latest_start) if now < decision.latest_start else later
 
     async def _finish(self, terms: JobTerms, child: dict[str, Any], state: str) -> None:
         ctx, record, status = self.ctx, self.record, self.status
@@ -517,6 +599,7 @@ class JobDriver:
 
 NO_SITES = "waiting for a PowerSite: none is known yet"
 CHILD_CREATED = "ChildJobCreated"
+ADMITTED = "Admitted"  # only once a released job waited for admission
 REFUSAL_BACKOFF = (timedelta(seconds=10), timedelta(minutes=10))
 
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from suandian.api.powersite import PowerSite
+from suandian.backends import Backend, CapacityView, NativeBackend
 from suandian.config import Settings
 from suandian.controllers.book import JobBook
 from suandian.controllers.census import JobCensus
@@ -86,19 +87,21 @@ class Context:
     site_versions: dict[str, str] = field(default_factory=dict)
     samples: dict[str, deque[Sample]] = field(default_factory=dict)
     cluster: ClusterCache = field(default_factory=ClusterCache)
-    view: ClusterView | None = None
+    view: CapacityView | None = None
     census: JobCensus = field(default_factory=JobCensus)
     book: JobBook = field(default_factory=JobBook)
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)  # gated pods, slim
     wakers: dict[str, asyncio.Event] = field(default_factory=dict)
     steps: dict[str, Step] = field(default_factory=dict)
     heap: HeapPolicy | None = None  # when to collect garbage (suandian run: .heap)
+    backend: Backend = field(default_factory=NativeBackend)  # how decisions are carried out
     feeds: list[asyncio.Task[None]] = field(default_factory=list)  # .cluster's mirrors
     planning: PlanningService = field(init=False)
     scheduler: Scheduler = field(init=False)
 
     def __post_init__(self) -> None:
-        self.view = ClusterView(self.cluster.nodes, self.cluster.pod_requests)
+        self.cluster.kept_annotations = ("suandian.io/", *self.backend.kept_annotations)
+        self.view = self.backend.view(ClusterView(self.cluster.nodes, self.cluster.pod_requests))
         self.planning = PlanningService(self.settings, self.clock, lambda: self.sites,
                                         lambda: self.view)
         self.planning.after_round = self.census.publish

@@ -9,6 +9,7 @@ removed so a standby takes over at once).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 import kopf
 
 from suandian import metrics
+from suandian.backends import backend_for
 from suandian.config import Settings
 from suandian.controllers import build
 from suandian.controllers.heap import HeapPolicy
+from suandian.errors import KubeApiError
 from suandian.k8s.client import KubeApi
 
 __all__ = ["run_operator"]
@@ -49,6 +52,16 @@ def _login_from(api: KubeApi) -> Any:
     return login
 
 
+async def _check(api: KubeApi, settings: Settings) -> None:
+    """What the chosen backend needs of the cluster is there (Kueue mode: Kueue)."""
+    try:
+        await backend_for(settings).check(api)
+    except KubeApiError as exc:
+        log.warning("could not check the cluster for SUANDIAN_MODE=%s: %s", settings.mode, exc)
+    finally:
+        await api.aclose()
+
+
 def run_operator(
     *,
     namespaces: Sequence[str] = (),
@@ -75,6 +88,7 @@ def run_operator(
     api = KubeApi.from_environment(kubeconfig=kubeconfig, context=context,
                                    max_connections=settings.api_workers,
                                    timeout=(5.0, settings.api_timeout))
+    asyncio.run(_check(api, settings))  # refuse a mode the cluster cannot serve
     webhook = None
     if webhook_port is not None:
         webhook = kopf.WebhookServer(addr=webhook_addr, port=webhook_port,

@@ -29,10 +29,10 @@ import numpy as np
 
 from suandian import metrics
 from suandian.api.powersite import PowerSite
+from suandian.backends import CapacityView
 from suandian.config import Settings
 from suandian.controllers.clock import Clock
 from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
-from suandian.controllers.view import ClusterView
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast, TimeGrid
 from suandian.planner import (
@@ -93,7 +93,7 @@ class PlanningService:
         settings: Settings,
         clock: Clock,
         sites: Callable[[], Mapping[str, SiteEntry]],
-        view: Callable[[], ClusterView | None],
+        view: Callable[[], CapacityView | None],
     ) -> None:
         self.settings = settings
         self.clock = clock

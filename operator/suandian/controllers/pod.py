@@ -167,7 +167,9 @@ async def step(ctx: Context, key: str) -> datetime | None:
             events.normal(pod, "Deferred", decision.reason)
     if ctx.clock.now() >= decision.start_by():
         await _release(ctx, pod)
-        events.normal(pod, "Started", f"released at {decision.site}: {decision.reason}")
+        others = [str(g.get("name")) for g in pod["spec"]["schedulingGates"]]
+        held = f"; still held by {', '.join(others)}" if others else ""
+        events.normal(pod, "Started", f"released at {decision.site}{held}: {decision.reason}")
         ctx.planning.remove(key)
         return None
     return decision.start_by()

@@ -89,8 +89,9 @@ def _version(body: Mapping[str, Any]) -> int | None:
 _CHILD_STATUS = frozenset({"conditions", "startTime", "completionTime", "active"})
 
 
-def _ours(values: Mapping[str, str] | None) -> dict[str, str]:
-    return {k: v for k, v in (values or {}).items() if k.startswith("suandian.io/")}
+def _ours(values: Mapping[str, str] | None, kept: tuple[str, ...] = ("suandian.io/",)
+          ) -> dict[str, str]:
+    return {k: v for k, v in (values or {}).items() if k.startswith(kept)}
 
 
 def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -110,6 +111,8 @@ class ClusterCache:
     # were 25 MB (every key a string of its own), as text 4 MB
     child_jobs: dict[str, str] = field(default_factory=dict)
     child_versions: dict[str, int] = field(default_factory=dict)
+    kept_annotations: tuple[str, ...] = ("suandian.io/",)
+    """Prefixes of the child Jobs' annotations kept (ours, and what the backend reads)."""
 
     def set_node(self, name: str, body: Mapping[str, Any] | None) -> None:
         """Record a node (``None``: it is gone)."""
@@ -158,8 +161,8 @@ class ClusterCache:
         self.child_jobs[owner] = json.dumps({  # not managedFields & co: only what is read
             "metadata": {
                 "name": meta.get("name"), "namespace": meta.get("namespace"),
-                "labels": _ours(meta.get("labels")),
-                "annotations": _ours(meta.get("annotations"))},
+                "uid": meta.get("uid"), "labels": _ours(meta.get("labels")),
+                "annotations": _ours(meta.get("annotations"), self.kept_annotations)},
             "spec": {"suspend": (body.get("spec") or {}).get("suspend")},
             "status": {k: v for k, v in status.items() if k in _CHILD_STATUS}},
             separators=(",", ":"))

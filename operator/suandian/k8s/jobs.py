@@ -22,6 +22,8 @@ from suandian.k8s.decision import PREFIX, Decision
 
 __all__ = [
     "ANNOTATION_DURATION",
+    "ANNOTATION_RESUMED_AT",
+    "ANNOTATION_RUN_SECONDS",
     "LABEL_COMPUTEJOB",
     "LABEL_MANAGED_BY",
     "LABEL_SITE",
@@ -41,6 +43,8 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_COMPUTEJOB = PREFIX + "computejob"
 LABEL_SITE = PREFIX + "site"
 ANNOTATION_DURATION = PREFIX + "duration-seconds"
+ANNOTATION_RUN_SECONDS = PREFIX + "run-seconds"  # run time before the last suspension
+ANNOTATION_RESUMED_AT = PREFIX + "resumed-at"  # when it was last let go
 ANNOTATION_OWNER_UID = PREFIX + "computejob-uid"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 MAX_NAME = 63  # Job names become pod label values: at most 63 characters

@@ -106,3 +106,28 @@ async def test_deleting_a_deferred_job_removes_its_child_job(api, cluster, clock
         assert api.read(JOBS, "batch", "doomed") is None
         await asyncio.sleep(7 * 3600)
     assert cluster.starts == []
+
+
+async def test_a_job_placed_nowhere_is_reported_at_risk_at_its_latest_start(api, cluster,
+                                                                           clock):
+    """Its only allowed site does not exist: not placed, and once its latest start comes
+    (00:45: a 2 h job due by 03:00, less the 15 min margin) one Warning says the deadline
+    is at risk, hours before it passes; nothing is created."""
+    providers = two_sites(api, cluster, lambda t: 1000.0, lambda t: 1000.0)
+    async with running_operator(api, clock, keeper_factory(providers)):
+        api.create(CJ, computejob("nowhere", max_delay="1h", sites=["atlantis"]))
+        pending = await eventually(lambda: (s := api.read(CJ, "batch", "nowhere").get(
+            "status")) and s.get("phase") == "Pending" and s.get("latestStart") and s,
+            what="not placed")
+        assert "no site matches" in pending["reason"]
+        await eventually(lambda: [e for e in api.items("v1/events")
+                                  if e["reason"] == "DeadlineAtRisk"],
+                         timeout=4 * 3600, step=60, what="the deadline at risk")
+        warned_at = clock.now()
+        await asyncio.sleep(3600)  # re-planned, re-stepped: said once
+    (event,) = [e for e in api.items("v1/events") if e["reason"] == "DeadlineAtRisk"]
+    assert event["type"] == "Warning" and "not placed by its latest start" in event["message"]
+    assert pending["latestStart"] == "2026-06-21T00:45:00Z"
+    assert clock.start + timedelta(minutes=45) <= warned_at <= clock.start + timedelta(
+        minutes=46)
+    assert api.read(JOBS, "batch", "nowhere") is None

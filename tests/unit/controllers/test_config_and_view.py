@@ -85,15 +85,23 @@ def test_the_cluster_cache_keeps_only_what_the_controllers_read_of_a_child_job()
     from suandian.controllers.view import ClusterCache
 
     cache = ClusterCache()
-    cache.set_child("u", {"metadata": {
-        "name": "j", "namespace": "n", "labels": {"suandian.io/site": "a"},
-        "annotations": {"suandian.io/run-seconds": "5", "kubectl.kubernetes.io/x": "big"},
+    job = {"metadata": {
+        "name": "j", "namespace": "n", "uid": "c-1", "labels": {"suandian.io/site": "a"},
+        "annotations": {"suandian.io/run-seconds": "5", "kubectl.kubernetes.io/x": "big",
+                        "kueue.x-k8s.io/admission-gated-by": "suandian.io/green-window"},
         "managedFields": [{"big": "x" * 1000}]},
-        "spec": {"suspend": True, "template": {}}, "status": {"startTime": "t"}})
+        "spec": {"suspend": True, "template": {}}, "status": {"startTime": "t"}}
+    cache.set_child("u", job)
     assert cache.child("u") == {
-        "metadata": {"name": "j", "namespace": "n", "labels": {"suandian.io/site": "a"},
+        "metadata": {"name": "j", "namespace": "n", "uid": "c-1",
+                     "labels": {"suandian.io/site": "a"},
                      "annotations": {"suandian.io/run-seconds": "5"}},
         "spec": {"suspend": True}, "status": {"startTime": "t"}}
+    # what the backend reads is kept too (Kueue mode: the admission gates)
+    cache.kept_annotations = ("suandian.io/", "kueue.x-k8s.io/admission-gated-by")
+    cache.set_child("u", job)
+    assert set(cache.child("u")["metadata"]["annotations"]) == {  # type: ignore[index]
+        "suandian.io/run-seconds", "kueue.x-k8s.io/admission-gated-by"}
     cache.set_child("u", None)
     assert cache.child("u") is None and cache.child_jobs == {}
 

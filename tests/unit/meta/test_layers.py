@@ -18,6 +18,7 @@ RANK = {
     "cli": 5,
     "controllers": 4,
     "k8s": 3, "metrics": 3, "sim": 3,
+    "backends": 3.5,  # one way to act each: built on k8s, used by the controllers
     "forecast": 2, "planner": 2,
     "api": 1,
     "config": 2,  # operator settings: parsed with the API's units

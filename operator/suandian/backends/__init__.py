@@ -1,0 +1,20 @@
+"""How decisions become objects on a cluster: one small backend per way to act.
+
+See :mod:`suandian.backends.base` for the interface; :func:`backend_for` picks the one
+``SUANDIAN_MODE`` names.
+"""
+
+from suandian.backends.base import Backend, CapacityView, Feed, Patch
+from suandian.backends.kueue import KueueBackend
+from suandian.backends.native import NativeBackend
+from suandian.config import Settings
+
+__all__ = ["Backend", "CapacityView", "Feed", "KueueBackend", "NativeBackend", "Patch",
+           "backend_for"]
+
+
+def backend_for(settings: Settings) -> NativeBackend | KueueBackend:
+    """The backend of the mode the settings name."""
+    if settings.mode == "kueue":
+        return KueueBackend(queue=settings.kueue_queue)
+    return NativeBackend()
