@@ -37,10 +37,12 @@ from suandian.errors import PROVIDER_REASONS, ForecastError, ProviderError
 
 __all__ = [
     "ENERGY_SOURCES",
+    "FAILURE_REASONS",
     "GREEN_SOURCES",
     "HORIZONS",
     "LABEL_NAMES",
     "OUTCOMES",
+    "PLANNING_FAILURE_REASONS",
     "PROVIDER_ERROR_REASONS",
     "REFUSAL_REASONS",
     "START_TRIGGERS",
@@ -57,11 +59,13 @@ __all__ = [
     "record_job_finished",
     "record_jobs_by_phase",
     "record_planning",
+    "record_planning_failure",
     "record_provider_request",
     "record_site",
     "record_site_forecast",
     "record_site_removed",
     "record_start",
+    "record_step_failure",
     "record_suspension",
     "registry",
     "reset",
@@ -83,6 +87,9 @@ forecast said, it asked to run at once (policy RunNow or nothing to gain), or an
 interruptible job resumed after a suspension."""
 OUTCOMES: Final = frozenset({Phase.SUCCEEDED.value, Phase.FAILED.value})
 PROVIDER_ERROR_REASONS: Final = PROVIDER_REASONS | {"Rejected", "Other"}
+FAILURE_REASONS: Final = frozenset({"ApiError", "Planning", "Bug"})
+"""``reason`` of the step failure counter; a planning round has no ``ApiError``."""
+PLANNING_FAILURE_REASONS: Final = frozenset({"Planning", "Bug"})
 """``reason`` of ``suandian_provider_errors_total``: the providers' own vocabulary and two
 more (see :func:`provider_error_reason`), a fixed set, so a provider's free-text error can
 never create a new series."""
@@ -196,6 +203,18 @@ class Instruments:
             "suandian_planning_duration_seconds",
             "Wall time of one planning round (snapshot to plan).",
             buckets=PLANNING_BUCKETS, registry=r)
+        self.planning_failures = Counter(
+            "suandian_planning_failures_total",
+            "Planning rounds that failed (Planning: an inconsistent snapshot; Bug: anything "
+            "else); each is retried with backoff.", ["reason"], registry=r)
+        self.step_failures = Counter(
+            "suandian_step_failures_total",
+            "Steps of a job or pod that failed (ApiError, Planning, Bug); each is retried "
+            "with backoff.", ["reason"], registry=r)
+        for reason in PLANNING_FAILURE_REASONS:  # at 0 from the start: rate() sees them
+            self.planning_failures.labels(reason=reason)
+        for reason in FAILURE_REASONS:
+            self.step_failures.labels(reason=reason)
         self.planned_jobs = Counter(
             "suandian_planned_jobs_total", "Jobs given a decision by a planning round.",
             registry=r)
@@ -369,6 +388,17 @@ def record_start(site: str, *, trigger: str, delay_s: float) -> None:
 def record_suspension(site: str) -> None:
     """An interruptible job was suspended at ``site`` to wait for green power again."""
     _current.suspensions.labels(site=site).inc()
+
+
+def record_planning_failure(reason: str) -> None:
+    """A planning round failed (``Planning`` or ``Bug``)."""
+    _current.planning_failures.labels(
+        reason=_check("reason", reason, PLANNING_FAILURE_REASONS)).inc()
+
+
+def record_step_failure(reason: str) -> None:
+    """A job's or pod's step failed (``ApiError``, ``Planning`` or ``Bug``)."""
+    _current.step_failures.labels(reason=_check("reason", reason, FAILURE_REASONS)).inc()
 
 
 def record_planning(duration_s: float, jobs: int) -> None:

@@ -31,6 +31,7 @@ from suandian.controllers.clock import Clock, LoopClock, WallClock
 from suandian.controllers.cluster import start_feeds
 from suandian.controllers.context import Context, KeeperFactory, memo_context
 from suandian.controllers.heap import HeapPolicy
+from suandian.errors import PlanningError
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
 from suandian.k8s.pods import MANAGED_LABEL
@@ -108,8 +109,14 @@ def build(
 
     @kopf.on.probe(registry=registry, id="planning")
     async def planning_probe(memo: kopf.Memo, **_: Any) -> str:
+        """The liveness endpoint answers 500 when this raises: the planning loop died
+        or is wedged (see PlanningService.health). Permanent, so kopf fails the probe at
+        once instead of retrying the handler past the kubelet's timeout."""
         ctx = memo_context(memo)
-        return ctx.planning.last_error or "ok"
+        try:
+            return ctx.planning.health(ctx.clock.now())
+        except PlanningError as exc:
+            raise kopf.PermanentError(str(exc)) from exc
 
     kopf_settings = kopf.OperatorSettings()
     kopf_settings.peering.name = peering_name

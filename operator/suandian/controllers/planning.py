@@ -50,7 +50,10 @@ from suandian.planner import (
 )
 from suandian.planner.model import FloatArray
 
-__all__ = ["Demand", "PlanningService", "SiteEntry", "signals_from"]
+__all__ = ["MAX_BACKOFF", "Demand", "PlanningService", "SiteEntry", "signals_from"]
+
+MAX_BACKOFF = 60.0
+"""Seconds between retries of a planning round that keeps failing, at most."""
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,10 @@ class PlanningService:
         self._fresh: set[str] = set()  # demands new or changed since the last round
         self._task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
+        # when a round last ended soundly: it planned, or failed for a reason the
+        # snapshot explains (PlanningError: a restart would not mend it, and would lose
+        # the last good forecasts); not after a bug, nor while a round hangs
+        self.last_sound: datetime | None = None
         # called at the end of every round (the operator republishes its job census)
         self.after_round: Callable[[], None] | None = None
         # called after every full round (the operator tidies its heap then: .heap)
@@ -122,6 +129,7 @@ class PlanningService:
 
     def start(self) -> None:
         if self._task is None:
+            self.last_sound = self.clock.now()  # the grace of a first round
             self._task = asyncio.create_task(self._run(), name="suandian-planning")
 
     async def stop(self) -> None:
@@ -186,7 +194,13 @@ class PlanningService:
     # -- rounds --------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """Rounds for ever. A round that fails, whatever the error (a bug too), is
+        logged (its traceback once per distinct error), counted
+        (``suandian_planning_failures_total``) and retried after a backoff that doubles
+        from 1 s to :data:`MAX_BACKOFF`; one that succeeds resets it. Nothing but
+        cancellation ends the loop; :meth:`health` tells when it is wedged."""
         interval = self.settings.replan_interval.total_seconds()
+        failures, last = 0, ""
         while True:
             try:
                 await asyncio.wait_for(self._dirty.wait(), timeout=interval)
@@ -196,11 +210,44 @@ class PlanningService:
             self._dirty.clear()
             try:
                 await self.run_round()
-            except (PlanningError, ValueError) as exc:
-                self.last_error = str(exc)
-                log.error("planning round failed: %s", exc)
-                await asyncio.sleep(max(self.settings.plan_batch_window, 1.0))
+            except Exception as exc:
+                failures += 1
+                message = f"{type(exc).__name__}: {exc}"
+                self.last_error = message
+                bug = not isinstance(exc, PlanningError | ValueError)
+                metrics.record_planning_failure("Bug" if bug else "Planning")
+                if not bug:
+                    self.last_sound = self.clock.now()
+                delay = min(MAX_BACKOFF, 2.0 ** min(failures - 1, 16))  # no overflow
+                if message != last:
+                    log.error("planning round failed (retrying in %.0f s): %s", delay,
+                              message, exc_info=bug)
+                else:
+                    log.error("planning round failed again (%d in a row; retrying in "
+                              "%.0f s): %s", failures, delay, message)
+                last = message
+                await asyncio.sleep(delay)
                 self._dirty.set()
+            else:
+                failures, last = 0, ""
+                self.last_sound = self.clock.now()
+
+    def health(self, now: datetime) -> str:
+        """``ok`` (or the last planning error, which a restart would not mend), or raise
+        :class:`PlanningError` when a restart is the cure: the loop ended, or no round
+        has ended soundly for three replan intervals (every round failed with a bug, or
+        one hangs; an idle operator still plans every interval). The liveness probe
+        calls it, so the kubelet restarts such a replica and the new one rebuilds its
+        state from the API."""
+        if self._task is not None and self._task.done():
+            why = "cancelled" if self._task.cancelled() else repr(self._task.exception())
+            raise PlanningError(f"the planning loop ended ({why})")
+        limit = 3 * self.settings.replan_interval
+        if self.last_sound is not None and now - self.last_sound > limit:
+            raise PlanningError(
+                f"no planning round ended soundly for {now - self.last_sound} (limit "
+                f"{limit}); last error: {self.last_error or 'none (a round hangs)'}")
+        return self.last_error or "ok"
 
     async def run_round(self) -> Plan | None:
         """Plan now; hand out the decisions that may change.
@@ -222,6 +269,7 @@ class PlanningService:
             raise
 
     async def _plan_round(self, full: bool, fresh: set[str]) -> Plan | None:
+        self.last_error = None  # the snapshot may say why nothing can be planned
         if full:
             demands = list(self._demands.values())
         else:
@@ -232,7 +280,6 @@ class PlanningService:
         if demands:
             snapshot = self._snapshot(demands, full)
             if snapshot is not None:
-                self.last_error = None
                 started = time.perf_counter()
                 if len(demands) > 8:
                     result = await asyncio.get_running_loop().run_in_executor(

@@ -10,7 +10,9 @@ thousand deferred jobs), one :class:`Scheduler` runs every step:
 - a step's return value: step it again at that time (None: only when woken);
 - steps of different objects run concurrently, at most ``concurrency`` at once (they
   mostly wait for the API); one object is never stepped twice at the same time;
-- a step that fails with a transient error is retried after ``retry_delay`` seconds.
+- a step that fails, whatever the error (a bug too), is retried after ``retry_delay``
+  seconds, doubled at each failure in a row, at most :data:`MAX_STEP_BACKOFF`; counted
+  in ``suandian_step_failures_total``; its traceback logged once.
 
 Time is the operator's :class:`~suandian.controllers.clock.Clock`, so tests run hours of
 deferral in fake time. :meth:`pause` stops all stepping (a standby replica must not act:
@@ -28,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from suandian import metrics
 from suandian.controllers.clock import Clock
 from suandian.errors import KubeApiError, PlanningError
 
@@ -36,6 +39,9 @@ __all__ = ["Scheduler", "Step"]
 log = logging.getLogger(__name__)
 
 Step = Callable[[str], Awaitable[datetime | None]]
+
+MAX_STEP_BACKOFF = timedelta(minutes=1)
+"""The longest wait before a failing step is tried again (a watch event wakes it sooner)."""
 
 
 class Scheduler:
@@ -54,6 +60,7 @@ class Scheduler:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()  # woken while its step ran
         self._gone: set[str] = set()  # forgotten while its step ran
+        self._failures: dict[str, tuple[int, str]] = {}  # key -> (failures in a row, last)
         self._signal = asyncio.Event()
         self._active = asyncio.Event()
         self._active.set()
@@ -75,8 +82,33 @@ class Scheduler:
         self._ready.pop(key, None)
         self._due.pop(key, None)
         self._again.discard(key)
+        self._failures.pop(key, None)
         if key in self._running:
             self._gone.add(key)
+
+    def _failed(self, key: str, exc: Exception) -> timedelta:
+        """Log and count a failed step; how long until it is tried again: the retry
+        delay, doubled at each failure in a row of that key, at most a minute. A bug's
+        traceback is logged once per key and error; repeats are one line."""
+        count, before = self._failures.get(key, (0, ""))
+        message = f"{type(exc).__name__}: {exc}"
+        self._failures[key] = (count + 1, message)
+        kind = ("ApiError" if isinstance(exc, KubeApiError) else
+                "Planning" if isinstance(exc, PlanningError) else "Bug")
+        metrics.record_step_failure(kind)
+        delay = min(MAX_STEP_BACKOFF, self._retry * (1 << min(count, 16)))  # no overflow
+        if message == before:
+            log.warning("%s: failed again (%d in a row), retrying in %s: %s", key,
+                        count + 1, delay, message)
+        elif kind == "Bug":
+            log.error("%s: the step failed, retrying in %s", key, delay, exc_info=exc)
+        else:
+            log.warning("%s: cannot act yet, retrying in %s: %s", key, delay, message)
+        return delay
+
+    def failures(self, key: str) -> int:
+        """Failed steps of ``key`` in a row (0: its last step succeeded)."""
+        return self._failures.get(key, (0, ""))[0]
 
     def due(self, key: str) -> datetime | None:
         """When ``key`` is next stepped by time (None: only when woken)."""
@@ -164,12 +196,10 @@ class Scheduler:
         until: datetime | None = None
         try:
             until = await self._step(key)
-        except (KubeApiError, PlanningError) as exc:
-            log.warning("%s: cannot act yet, retrying in %s: %s", key, self._retry, exc)
-            until = self.clock.now() + self._retry
-        except Exception:  # one object's bug must not stop every other object
-            log.exception("%s: the step failed; retrying in %s", key, self._retry)
-            until = self.clock.now() + self._retry
+        except Exception as exc:  # noqa: BLE001 - one object's bug must not stop the rest
+            until = self.clock.now() + self._failed(key, exc)
+        else:
+            self._failures.pop(key, None)
         finally:
             self._running.pop(key, None)
             self._limit.release()

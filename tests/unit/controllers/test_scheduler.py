@@ -4,10 +4,12 @@ retries failures, forgets, and does nothing while paused."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from suandian import metrics
 from suandian.controllers.clock import LoopClock
 from suandian.controllers.scheduler import Scheduler
 from suandian.errors import KubeApiError
@@ -78,7 +80,7 @@ async def test_keys_step_concurrently_up_to_the_limit() -> None:
     assert starts == pytest.approx([0, 0, 0.5, 0.5], abs=0.05)  # two at a time
 
 
-async def test_transient_errors_are_retried_after_the_delay() -> None:
+async def test_transient_errors_are_retried_after_a_doubling_delay() -> None:
     clock = LoopClock(T0)
     calls: list[float] = []
 
@@ -92,7 +94,35 @@ async def test_transient_errors_are_retried_after_the_delay() -> None:
     scheduler.start()
     scheduler.wake("a")
     await asyncio.sleep(60)
-    assert calls == pytest.approx([0, 7, 14], abs=0.1)
+    assert calls == pytest.approx([0, 7, 21], abs=0.1)  # 7 s, then 14 s
+    assert scheduler.failures("a") == 0  # the third step succeeded
+    await scheduler.stop()
+
+
+async def test_a_failing_step_backs_off_to_a_minute_counts_and_logs_its_trace_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    metrics.reset()
+    clock = LoopClock(T0)
+    calls: list[float] = []
+
+    async def broken(key: str) -> datetime | None:
+        calls.append((clock.now() - T0).total_seconds())
+        raise IndexError("list index out of range")
+
+    scheduler = Scheduler(clock, broken, retry_delay=5.0)
+    scheduler.start()
+    scheduler.wake("a")
+    await asyncio.sleep(400)
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert gaps == pytest.approx([5, 10, 20, 40, 60, 60, 60, 60, 60], abs=0.1)
+    assert scheduler.failures("a") == len(calls) == 10
+    bugs = metrics.registry().get_sample_value("suandian_step_failures_total",
+                                               {"reason": "Bug"})
+    assert bugs == 10
+    assert caplog.text.count("Traceback") == 1
+    assert "failed again (10 in a row)" in caplog.text
+    scheduler.forget("a")
+    assert scheduler.failures("a") == 0
     await scheduler.stop()
 
 

@@ -47,6 +47,8 @@ def populated(registry: CollectorRegistry) -> CollectorRegistry:
     metrics.record_planning(0.02, jobs=5)
     metrics.record_deadline_miss("gansu")
     metrics.record_child_refused(422)
+    metrics.record_planning_failure("Bug")
+    metrics.record_step_failure("ApiError")
     metrics.record_job_finished("gansu", outcome="Succeeded", green_kwh=3.0, grid_kwh=1.0,
                                 emissions_g=477.2, avoided_g=900.0)
     metrics.record_provider_request("wattTime", duration_s=0.3,

@@ -227,3 +227,17 @@ def test_child_job_refusals_by_reason(registry: CollectorRegistry) -> None:
     assert get("suandian_child_job_refusals_total", {"reason": "Forbidden"}) == 1
     with pytest.raises(ValueError, match="refusal"):
         metrics.record_child_refused(500)  # not a refusal: transient, retried
+
+
+def test_failure_counters_exist_at_zero_and_count_by_reason(
+        registry: CollectorRegistry) -> None:
+    get = registry.get_sample_value
+    assert get("suandian_planning_failures_total", {"reason": "Bug"}) == 0
+    assert get("suandian_step_failures_total", {"reason": "ApiError"}) == 0
+    metrics.record_planning_failure("Bug")
+    metrics.record_step_failure("ApiError")
+    metrics.record_step_failure("ApiError")
+    assert get("suandian_planning_failures_total", {"reason": "Bug"}) == 1
+    assert get("suandian_step_failures_total", {"reason": "ApiError"}) == 2
+    with pytest.raises(ValueError, match="reason 'ApiError'"):
+        metrics.record_planning_failure("ApiError")  # a round calls no API
