@@ -138,7 +138,8 @@ async def test_prometheus_scrapes_the_real_operator(
     assert alerts["SuandianSiteDegraded"]["labels"]["site"] == "ningxia"
     assert alerts["SuandianSiteDegraded"]["state"] == "pending"
     quiet = {"SuandianDeadlineMissed", "SuandianOperatorDown", "SuandianForecastStale",
-             "SuandianNoDecisions", "SuandianPlanningSlow", "SuandianProviderFailing"}
+             "SuandianNoDecisions", "SuandianPlanningSlow", "SuandianProviderFailing",
+             "SuandianPlanningFailing"}
     assert not quiet & set(alerts), {n: alerts[n] for n in quiet & set(alerts)}
     assert all(not expressions[name] for name in quiet), {n: expressions[n] for n in quiet}
 
