@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,18 +29,24 @@ from suandian.controllers.clock import LoopClock
 
 REGION = "topology.kubernetes.io/region"
 PEERINGS = "kopf.dev/v1/clusterkopfpeerings"
+GREEN = datetime(2026, 6, 21, 3, 0, tzinfo=UTC)  # a slot boundary: the green window
+LEAD = timedelta(seconds=15)  # real seconds from the first replica's start to it
 
 
 @pytest.fixture
 def clock() -> LoopClock:
-    return LoopClock(datetime.now(UTC).replace(microsecond=0))
+    """Real time, anchored ``LEAD`` before a green window opens (objects are stamped and
+    the operators plan on this one clock)."""
+    return LoopClock(GREEN - LEAD)
 
 
 class ThreadedReplica:
     """One operator replica in its own thread and event loop, stopped as on SIGTERM."""
 
-    def __init__(self, api: Any, clock: LoopClock, factory: Any, priority: int) -> None:
+    def __init__(self, api: Any, clock: LoopClock, factory: Any, priority: int,
+                 token: str | None = None) -> None:
         self.api, self.clock, self.factory, self.priority = api, clock, factory, priority
+        self.token = token  # a bearer token of its own: the request log tells who wrote
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.handle: OperatorHandle | None = None
@@ -54,7 +60,8 @@ class ThreadedReplica:
         self._stopping = asyncio.Event()
         try:
             self.handle = await start_operator(self.api, self.clock, self.factory,
-                                               standalone=False, priority=self.priority)
+                                               standalone=False, priority=self.priority,
+                                               token=self.token)
         except BaseException as exc:  # reported by start() in the test's thread
             self.error = exc
             raise
@@ -71,6 +78,8 @@ class ThreadedReplica:
 
     async def stop(self, timeout: float = 20) -> None:
         """Graceful stop (kopf's stop flag), bounded: fails if the replica hangs."""
+        if self.thread.ident is None:
+            return  # never started
         if self._loop is not None and self._stopping is not None and self.thread.is_alive():
             self._loop.call_soon_threadsafe(self._stopping.set)
         await asyncio.to_thread(self.thread.join, timeout)
@@ -124,4 +133,72 @@ async def test_only_the_leader_acts_and_the_standby_takes_over(api: Any, cluster
         assert sorted(name for name, _ in cluster.starts) == ["first", "second"]
     finally:
         for replica in (standby, leader):
+            await replica.stop()
+
+
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def writes_by(api: Any, token: str, since: int = 0) -> list[str]:
+    """``METHOD plural/name`` of every write sent with ``token`` from request ``since``
+    on, the kopf peering keep-alive aside (a standby announces itself: that is all it
+    may write)."""
+    found = []
+    for request in api._requests[since:]:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if (request.method.value not in WRITES or request.resource is None
+                or headers.get("authorization") != f"Bearer {token}"
+                or request.resource.plural.endswith("kopfpeerings")):
+            continue
+        name = request.name or (request.data or {}).get("metadata", {}).get("name")
+        found.append(f"{request.method.value} {request.resource.plural}/{name}")
+    return found
+
+
+async def test_a_paused_replica_writes_nothing_and_writes_again_when_it_resumes(
+        api: Any, cluster: Any, clock: LoopClock) -> None:
+    """The low-priority replica defers three jobs alone; a high-priority one arrives, and
+    when the green window opens (about 15 s later) only the newcomer starts them. Once
+    it stops, the first resumes and acts again. Fails when ``Context.pause`` does
+    nothing: the paused replica's scheduler would start the jobs at the window too."""
+    providers = {"ningxia": ScriptedProvider(lambda t: 1000.0 if t >= GREEN else 0.0)}
+    cluster.add_node("ningxia-1", {REGION: "ningxia"})
+    api.create(PSITES, powersite("ningxia", "ningxia"))
+    api.create(PEERINGS, {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+                          "metadata": {"name": "suandian"}})
+    factory = keeper_factory(providers)
+    low = ThreadedReplica(api, clock, factory, priority=100, token="low")
+    high = ThreadedReplica(api, clock, factory, priority=200, token="high")
+    names = ["etl-1", "etl-2", "etl-3"]
+    try:
+        await low.start()
+        for name in names:
+            api.create(CJ, computejob(name, duration="1h", max_delay="20h"))
+        await eventually(lambda: all((api.read(JOBS, "batch", n) or {}).get("spec", {})
+                                     .get("suspend") for n in names),
+                         timeout=10, step=0.1, what="three deferred child Jobs")
+        assert [n for n in names if api.read(CJ, "batch", n)["status"]["plannedStart"]
+                != GREEN.strftime("%Y-%m-%dT%H:%M:%SZ")] == []
+        await high.start()
+        await eventually(lambda: len(peers(api)) == 2, timeout=10, step=0.1,
+                         what="both replicas in the peering object")
+        await asyncio.sleep(1)  # the low replica sees its better and pauses
+        handover = len(api._requests)
+        assert clock.now() < GREEN - timedelta(seconds=3), "too slow to hand over in time"
+        await eventually(lambda: len(cluster.starts) == 3, timeout=LEAD.seconds + 10,
+                         step=0.2, what="three starts at the green window")
+        await asyncio.sleep(1)  # room for a duplicate write, if the paused one acted
+        assert writes_by(api, "low", handover) == []
+        assert {f"PATCH jobs/{n}" for n in names} <= set(writes_by(api, "high", handover))
+        assert sorted(name for name, _ in cluster.starts) == names
+
+        await high.stop()
+        resumed = len(api._requests)
+        api.create(CJ, computejob("after", duration="1h"))
+        await eventually(lambda: api.read(JOBS, "batch", "after"), timeout=15, step=0.1,
+                         what="the low replica to resume and create the child Job")
+        assert "POST jobs/after" in writes_by(api, "low", resumed)
+        assert writes_by(api, "high", resumed) == []
+    finally:
+        for replica in (high, low):
             await replica.stop()
