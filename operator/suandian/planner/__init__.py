@@ -17,6 +17,7 @@ from suandian.planner.build import (
 from suandian.planner.core import plan
 from suandian.planner.model import (
     POLICIES,
+    Incumbent,
     JobDecision,
     JobDemand,
     NodeInfo,
@@ -30,6 +31,7 @@ from suandian.planner.power import DEFAULT_RESOURCES, estimate_power_w
 __all__ = [
     "DEFAULT_RESOURCES",
     "POLICIES",
+    "Incumbent",
     "JobDecision",
     "JobDemand",
     "JobInput",

@@ -18,7 +18,14 @@ import numpy as np
 from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
 from suandian.errors import PlanningError
-from suandian.planner.model import FloatArray, JobDemand, NodeInfo, SiteSupply, Snapshot
+from suandian.planner.model import (
+    FloatArray,
+    Incumbent,
+    JobDemand,
+    NodeInfo,
+    SiteSupply,
+    Snapshot,
+)
 from suandian.planner.power import DEFAULT_RESOURCES, estimate_power_w
 
 __all__ = [
@@ -148,13 +155,15 @@ class JobTerms:
 class JobInput:
     """A job to plan (a ComputeJob, or its :class:`JobTerms`): its key
     (``namespace/name``), creation time, and, if it is already running, its site and
-    the run time left."""
+    the run time left; if it waits, the decision it holds (``held``: site name and run
+    windows, see :class:`~suandian.planner.model.Incumbent`)."""
 
     job: ComputeJob | JobTerms
     key: str
     created: datetime
     running_site: str | None = None
     remaining: timedelta | None = None
+    held: tuple[str, tuple[tuple[datetime, datetime], ...]] | None = None
 
 
 def to_planner_units(name: str, amount: Decimal | float) -> float:
@@ -209,10 +218,12 @@ def job_demand_from(
     resources: Sequence[str] = DEFAULT_RESOURCES,
     running_site: str | None = None,
     remaining: timedelta | None = None,
+    held: tuple[str, tuple[tuple[datetime, datetime], ...]] | None = None,
 ) -> JobDemand:
     """A :class:`JobDemand` from a ComputeJob (or its terms): allowed sites resolved to
     indices into ``sites`` (``spec.sites`` in the user's order: the first is the job's
-    home), the window from the creation time."""
+    home), the window from the creation time, the decision it holds on a site that is
+    still there."""
     terms = job if isinstance(job, JobTerms) else JobTerms.from_computejob(job)
     earliest, deadline = terms.window(created)
     names = [s.name for s in sites]
@@ -243,6 +254,8 @@ def job_demand_from(
         policy=terms.policy,
         running_site=run_site,
         gpu_model=terms.gpu_model,
+        incumbent=(Incumbent(names.index(held[0]), held[1])
+                   if held is not None and held[0] in names else None),
     )
 
 
@@ -275,7 +288,7 @@ def snapshot_from(
     demands = tuple(
         job_demand_from(j.job, key=j.key, created=j.created, sites=supplies,
                         resources=resources, running_site=j.running_site,
-                        remaining=j.remaining)
+                        remaining=j.remaining, held=j.held)
         for j in jobs
     )
     return Snapshot(now=now, slot=slot, resources=tuple(resources), sites=tuple(supplies),

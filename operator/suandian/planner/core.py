@@ -25,6 +25,7 @@ from datetime import datetime
 import numpy as np
 
 from suandian.planner import scoring
+from suandian.planner.incumbents import favour_held_window, hold, keep_held_slots
 from suandian.planner.ledger import Ledger as _Ledger
 from suandian.planner.model import (
     FloatArray,
@@ -38,6 +39,7 @@ from suandian.planner.placement import rank_nodes
 from suandian.planner.reasons import SourceMeans, explain
 from suandian.planner.terms import Terms as _Job
 from suandian.planner.terms import all_terms as _all_terms
+from suandian.planner.terms import sites_of
 
 __all__ = ["plan"]
 
@@ -67,20 +69,20 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
                                 t.demand.key))
     chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]] = {}
     figures: dict[int, tuple[float, float, float, float, float, int]] = {}
-    for t in pending:
+    for t in (t for t in pending if t.forced):  # the deadline guarantee comes first
         _decide(ledger, params, t, all_sites, horizon, chosen, figures)
+    held = hold(ledger, [t for t in pending if not t.forced], all_sites)
+    for t in pending:
+        if not t.forced and t.index not in held:
+            _decide(ledger, params, t, all_sites, horizon, chosen, figures)
+    for t in pending:  # each held decision, with every other job in place
+        if t.index in held:
+            assert t.held is not None
+            where, kw = held[t.index]
+            _redecide(ledger, params, t, (where, t.held, False, False), kw, all_sites,
+                      horizon, chosen, figures)
     if params.improvement_passes and len(pending) <= params.improvement_max_jobs:
-        # coordinate descent: take each flexible job out and re-place it with every other
-        # job in place; its marginal emissions are then exact, so the total never rises
-        flexible = [t for t in pending if t.demand.policy == "Optimize" and not t.forced
-                    and chosen[t.index][0] is not None]
-        for _ in range(params.improvement_passes):
-            for t in flexible:
-                site, slots, _forced, _over = chosen[t.index]
-                assert site is not None
-                ledger.release(site, slots, figures[t.index][4],
-                               t.request if t.takes_capacity else None)
-                _decide(ledger, params, t, all_sites, horizon, chosen, figures)
+        _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
 
     prefs = _node_preferences(snap, params, terms, chosen)
     times = [snap.now + snap.slot * k for k in range(ledger.width + 1)]
@@ -102,13 +104,54 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     )
 
 
+def _redecide(
+    ledger: _Ledger, params: PlanParams, t: _Job,
+    place: tuple[int | None, np.ndarray, bool, bool], kw: float, all_sites: np.ndarray,
+    horizon: int, chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]],
+    figures: dict[int, tuple[float, float, float, float, float, int]],
+) -> bool:
+    """Take a job out of ``place`` (committed at ``kw``) and decide it again with every
+    other job in place, ``place`` as its incumbent: it moves only when that saves more
+    than the move threshold, or ``place`` no longer fits. True if it moved."""
+    site, slots = place[0], place[1]
+    assert site is not None
+    ledger.release(site, slots, kw, t.request if t.takes_capacity else None)
+    _decide(ledger, params, replace(t, held_site=site, held=slots), all_sites, horizon,
+            chosen, figures)
+    after = chosen[t.index]
+    if after[0] is None:  # it fitted where it was: never unplace it
+        _record(ledger, t, sites_of(t, all_sites), place, chosen, figures)
+        return False
+    return after[0] != site or not np.array_equal(after[1], slots)
+
+
+def _improve(
+    ledger: _Ledger, params: PlanParams, pending: list[_Job], all_sites: np.ndarray,
+    horizon: int, chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]],
+    figures: dict[int, tuple[float, float, float, float, float, int]],
+) -> None:
+    """Coordinate descent: each flexible job re-placed with every other job in place (its
+    marginal emissions are then exact, so the total never rises), its place so far as
+    its incumbent; until a pass moves nobody, at most ``improvement_passes``. The plan is
+    then one that the next round, same inputs and these decisions held, leaves as is."""
+    flexible = [t for t in pending if t.demand.policy == "Optimize" and not t.forced
+                and chosen[t.index][0] is not None]
+    for _ in range(params.improvement_passes):
+        moved = False
+        for t in flexible:
+            moved |= _redecide(ledger, params, t, chosen[t.index], figures[t.index][4],
+                               all_sites, horizon, chosen, figures)
+        if not moved:
+            return
+
+
 def _decide(
     ledger: _Ledger, params: PlanParams, t: _Job, all_sites: np.ndarray, horizon: int,
     chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]],
     figures: dict[int, tuple[float, float, float, float, float, int]],
 ) -> None:
     """Choose for one job against what is left, record its figures, commit it."""
-    sites = _sites_of(t, all_sites)
+    sites = sites_of(t, all_sites)
     rows: slice | np.ndarray = slice(None) if t.demand.allowed_sites is None else sites
     if t.earliest >= horizon or sites.size == 0:
         choice: tuple[int | None, np.ndarray, bool, bool] = (
@@ -118,11 +161,6 @@ def _decide(
     else:
         choice = _choose_window(ledger, params, t, sites, rows, horizon)
     _record(ledger, t, sites, choice, chosen, figures)
-
-
-def _sites_of(t: _Job, all_sites: np.ndarray) -> np.ndarray:
-    allowed = t.demand.allowed_sites
-    return all_sites if allowed is None else np.asarray(allowed, dtype=int)
 
 
 def _record(
@@ -187,6 +225,8 @@ def _choose_window(
     if params.delay_penalty_g_per_kwh_h > 0:
         cost += (params.delay_penalty_g_per_kwh_h * t.n * ledger.h) * q * ledger.delay_h[
             first:last + 1]
+    if t.held is not None:
+        favour_held_window(cost, params, t, sites, first, last)
     if cost.size == 0:
         return None, np.zeros(0, dtype=int), False, False
     floor = job.min_green_fraction > 0 and not forced
@@ -240,6 +280,17 @@ def _bad_windows(
 
 
 def _choose_slots(
+    ledger: _Ledger, params: PlanParams, t: _Job, sites: np.ndarray, rows: slice | np.ndarray,
+) -> tuple[int | None, np.ndarray, bool, bool]:
+    """Interruptible job: its cheapest slots, or the ones it holds when moving saves too
+    little (:func:`~suandian.planner.incumbents.keep_held_slots`)."""
+    choice = _cheapest_slots(ledger, params, t, sites, rows)
+    if t.held is None:
+        return choice
+    return keep_held_slots(ledger, params, t, sites, choice)
+
+
+def _cheapest_slots(
     ledger: _Ledger, params: PlanParams, t: _Job, sites: np.ndarray, rows: slice | np.ndarray,
 ) -> tuple[int | None, np.ndarray, bool, bool]:
     """Interruptible job: the site whose ``n`` cheapest feasible slots cost least.

@@ -25,6 +25,7 @@ from suandian.errors import PlanningError
 __all__ = [
     "POLICIES",
     "FloatArray",
+    "Incumbent",
     "JobDecision",
     "JobDemand",
     "NodeInfo",
@@ -69,6 +70,22 @@ class NodeInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Incumbent:
+    """The decision a waiting job holds from an earlier round: its site (index into
+    ``Snapshot.sites``) and its run windows, ``(start, end)`` on the slot grid (one for a
+    contiguous job, as :attr:`JobDecision.windows`).
+
+    A re-plan keeps it unless a move saves more than
+    ``max(move_threshold_g, move_threshold_share × its cost)`` (:class:`PlanParams`), or
+    it is no longer possible (no room, its green floor unmet, past the latest start):
+    decisions then change when something changed, not because the clock moved.
+    """
+
+    site: int
+    windows: tuple[tuple[datetime, datetime], ...]
+
+
 @dataclass(frozen=True, eq=False, slots=True)
 class JobDemand:
     """One job to plan (or, with ``running_site`` set, one already running).
@@ -76,7 +93,8 @@ class JobDemand:
     ``resources`` is the whole job's request per resource (all pods), ``pod_resources``
     one pod's (for node fit; defaults to ``resources``). ``allowed_sites`` are indices
     into ``Snapshot.sites`` (``None``: any). A running job's ``duration`` is what is left
-    of it; it takes green supply from ``now`` for that long and is not re-planned.
+    of it; it takes green supply from ``now`` for that long and is not re-planned. A
+    waiting job's ``incumbent`` is the decision it holds (see :class:`Incumbent`).
     """
 
     key: str
@@ -93,6 +111,7 @@ class JobDemand:
     running_site: int | None = None
     pod_resources: FloatArray | None = None
     gpu_model: str | None = None
+    incumbent: Incumbent | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,9 @@ class PlanParams:
     After the greedy pass, ``improvement_passes`` rounds take each flexible job out and
     re-place it with all others in place (never raising the total), when there are at
     most ``improvement_max_jobs`` pending jobs (a latency budget for huge snapshots).
+    A job holding an :class:`Incumbent` decision moves only when the move saves more than
+    ``max(move_threshold_g, move_threshold_share × the held decision's cost)`` grams of
+    risk-weighted emissions (0 and 0: re-plan freely).
     """
 
     safety_margin: timedelta = timedelta(minutes=15)
@@ -112,14 +134,20 @@ class PlanParams:
     delay_penalty_g_per_kwh_h: float = 0.5
     node_preferences: int = 5
     node_preference_site_limit: int = 2000
-    improvement_passes: int = 1
+    improvement_passes: int = 8
     improvement_max_jobs: int = 2000
+    move_threshold_g: float = 100.0
+    move_threshold_share: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.risk_aversion <= 1.0:
             raise PlanningError(f"risk_aversion must be within [0, 1], got {self.risk_aversion}")
         if self.safety_margin < timedelta(0) or self.delay_penalty_g_per_kwh_h < 0:
             raise PlanningError("safety_margin and delay_penalty must not be negative")
+        if self.move_threshold_g < 0 or not 0.0 <= self.move_threshold_share <= 1.0:
+            raise PlanningError("move_threshold_g must not be negative and "
+                                f"move_threshold_share within [0, 1], got "
+                                f"{self.move_threshold_g}, {self.move_threshold_share}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,6 +190,8 @@ class Snapshot:
             if job.policy not in POLICIES:
                 raise PlanningError(f"job {job.key}: unknown policy {job.policy!r}")
             bad = [i for i in job.allowed_sites or () if not 0 <= i < nsites]
+            if job.incumbent is not None and not 0 <= job.incumbent.site < nsites:
+                bad.append(job.incumbent.site)
             if bad or (job.running_site is not None and not 0 <= job.running_site < nsites):
                 raise PlanningError(f"job {job.key}: site index out of range")
             if job.duration <= timedelta(0) or job.power_w < 0:

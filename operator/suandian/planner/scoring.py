@@ -17,6 +17,7 @@ __all__ = [
     "cheapest_sums",
     "green_used",
     "infeasible_slots",
+    "move_threshold",
     "slot_cost",
     "slot_emissions",
     "window_sums",
@@ -75,6 +76,19 @@ def infeasible_slots(
     over_capacity = np.any(capacity_left < request[None, :, None] - _EPS, axis=1)
     bad: FloatArray = (over_import | over_capacity).astype(np.float64)
     return bad
+
+
+def move_threshold(held_cost: float, grams: float, share: float) -> float:
+    """What a move must save to replace a decision a job already holds, grams:
+    ``θ = max(θ_g, θ_s · max(e_held, 0))``, ``e_held`` the held decision's cost now.
+
+    The held choice's cost is lowered by ``θ`` before the cheapest is taken, so another
+    window (or site) wins only when it is cheaper by more than ``θ``; one that is no
+    longer feasible loses anyway. Without it, ties and gram-sized differences reshuffle
+    deferred jobs every round as the clock moves, each move three API writes and a
+    different story told to the user.
+    """
+    return max(grams, share * max(held_cost, 0.0))
 
 
 def window_sums(per_slot: FloatArray, n: int, starts: int) -> FloatArray:

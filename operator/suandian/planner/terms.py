@@ -10,7 +10,7 @@ import numpy as np
 
 from suandian.planner.model import FloatArray, JobDemand, PlanParams, Snapshot
 
-__all__ = ["Terms", "all_terms", "job_terms"]
+__all__ = ["Terms", "all_terms", "job_terms", "sites_of"]
 
 
 @dataclass(slots=True)
@@ -30,6 +30,8 @@ class Terms:
     request: FloatArray  # the whole job's resources as float64, converted once
     takes_capacity: bool  # any resource requested (else commits skip the capacity update)
     request_floor: FloatArray  # (resources, 1): request - 1e-9, the capacity test's bar
+    held_site: int = -1  # the incumbent decision's site (-1: none, or it has begun)
+    held: np.ndarray | None = None  # its slots, sorted, all >= 0
 
 
 def all_terms(snap: Snapshot, params: PlanParams) -> list[Terms]:
@@ -58,7 +60,32 @@ def job_terms(snap: Snapshot, params: PlanParams, i: int, job: JobDemand,
     forced = job.policy == "RunNow" or latest <= earliest
     if request is None:
         request = np.asarray(job.resources, dtype=np.float64)
+    held = _held_slots(snap, job)
     return Terms(i, job, n, power_kw, earliest, max(latest, earliest), max(end, earliest + n),
                  latest_start, forced, request,
                  bool(request.any()) if takes_capacity is None else takes_capacity,
-                 (request - 1e-9)[:, None] if request_floor is None else request_floor)
+                 (request - 1e-9)[:, None] if request_floor is None else request_floor,
+                 -1 if held is None or job.incumbent is None else job.incumbent.site, held)
+
+
+def _held_slots(snap: Snapshot, job: JobDemand) -> np.ndarray | None:
+    """The incumbent's slots on this round's grid; None when there is none, when it has
+    begun (the job should be running: nothing to keep) or is off the grid."""
+    held = job.incumbent
+    if held is None or not held.windows or job.running_site is not None:
+        return None
+    slot_s = snap.slot.total_seconds()
+    runs = []
+    for start, end in held.windows:
+        a = (start - snap.now).total_seconds() / slot_s
+        b = (end - snap.now).total_seconds() / slot_s
+        if a < -1e-9 or b <= a or abs(a - round(a)) > 1e-6 or abs(b - round(b)) > 1e-6:
+            return None
+        runs.append(np.arange(round(a), round(b)))
+    return runs[0] if len(runs) == 1 else np.unique(np.concatenate(runs))
+
+
+def sites_of(t: Terms, all_sites: np.ndarray) -> np.ndarray:
+    """The indices of the sites a job may run at."""
+    allowed = t.demand.allowed_sites
+    return all_sites if allowed is None else np.asarray(allowed, dtype=int)

@@ -18,11 +18,11 @@ forecast: ``c · max(q − G, 0) / q`` (grid intensity where green supply runs s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 
-from suandian.planner import JobDemand, PlanParams, SiteSupply, Snapshot, plan
+from suandian.planner import Incumbent, JobDemand, PlanParams, SiteSupply, Snapshot, plan
 from suandian.planner.model import FloatArray
 from suandian.planner.oracle import OracleResult, solve_oracle
 from suandian.sim.engine import SimState
@@ -109,10 +109,12 @@ class SuandianPolicy:
     name = "suandian"
     preemptive = True
 
-    def __init__(self, params: PlanParams | None = None) -> None:
+    def __init__(self, params: PlanParams | None = None, *, sticky: bool = True) -> None:
         self.params = params or PlanParams(safety_margin=timedelta(0))
+        self.sticky = sticky  # as the operator: a waiting job's decision is its incumbent
         self.schedule: dict[int, tuple[int, frozenset[int]]] = {}
         self.plans = 0
+        self.moves = 0  # re-plans that changed a waiting job's site or slots
         self._seen = 0
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
@@ -141,6 +143,7 @@ class SuandianPolicy:
                 assert st.site is not None
                 cap[st.site, :, : st.remaining] -= job.resources[:, None]
             sites = (st.site,) if st.site is not None else job.allowed
+            held = self.schedule.get(j) if st.started is None else None
             jobs.append(JobDemand(
                 key=str(j), resources=job.resources, power_w=job.power_kw * 1000.0,
                 duration=world.slot * st.remaining, earliest_start=max(now, world.time_at(
@@ -148,6 +151,8 @@ class SuandianPolicy:
                 interruptible=job.interruptible, allowed_sites=tuple(int(s) for s in sites),
                 min_green_fraction=job.trace.min_green_fraction, priority=job.trace.priority,
                 running_site=st.site if locked else None,
+                incumbent=None if held is None or not self.sticky else Incumbent(
+                    held[0], _windows(world, held[1])),
             ))
             keys.append(j)
         supplies = tuple(
@@ -161,10 +166,23 @@ class SuandianPolicy:
                         jobs=tuple(jobs))
         result = plan(snap, self.params)
         self.plans += 1
-        self.schedule = {}
+        before, self.schedule = self.schedule, {}
         for d in result.decisions:
             if d.site_index is not None:
                 self.schedule[int(d.key)] = (d.site_index, frozenset(t + k for k in d.slots))
+        self.moves += sum(1 for j in keys if state.jobs[j].started is None and j in before
+                          and before[j] != self.schedule.get(j))
+
+
+def _windows(world: World, slots: frozenset[int]) -> tuple[tuple[datetime, datetime], ...]:
+    """Contiguous runs of absolute slots as (start, end) times."""
+    out: list[tuple[datetime, datetime]] = []
+    for k in sorted(slots):
+        if out and out[-1][1] == world.time_at(k):
+            out[-1] = (out[-1][0], world.time_at(k + 1))
+        else:
+            out.append((world.time_at(k), world.time_at(k + 1)))
+    return tuple(out)
 
 
 class OraclePolicy:
