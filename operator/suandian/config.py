@@ -38,6 +38,13 @@ class Settings:
     """Start this long before the last moment that would still meet the deadline."""
     risk_aversion: float = 0.5
     """0 plans on the median forecast, 1 on the pessimistic (P10) one."""
+    move_threshold_g: float = 100.0
+    """A re-plan moves a deferred job only when the move saves more than this many grams
+    of CO2, or ``move_threshold_share`` of its emissions if that is more, or when its
+    decision no longer holds (room, deadline). 0 and 0: every re-plan may move it."""
+    move_threshold_share: float = 0.05
+    """The share of a deferred job's expected emissions a move must save (see
+    ``move_threshold_g``)."""
     pod_default_duration: timedelta = timedelta(hours=1)
     """Run time of an opted-in Pod without a ``suandian.io/duration`` annotation."""
     pod_default_max_delay: timedelta = timedelta(hours=12)
@@ -94,6 +101,10 @@ class Settings:
             out.append(FieldError(_variable("plan_batch_window"), "must be within 0..10 seconds"))
         if not 0 <= self.risk_aversion <= 1:
             out.append(FieldError(_variable("risk_aversion"), "must be within 0..1"))
+        if self.move_threshold_g < 0:
+            out.append(FieldError(_variable("move_threshold_g"), "must not be negative"))
+        if not 0 <= self.move_threshold_share <= 1:
+            out.append(FieldError(_variable("move_threshold_share"), "must be within 0..1"))
         if not 1 <= self.horizon_slots <= 2000:
             out.append(FieldError(_variable("horizon_slots"), "must be within 1..2000"))
         if self.mode not in MODES:

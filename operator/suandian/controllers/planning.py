@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -103,7 +104,9 @@ class PlanningService:
         self._sites = sites
         self._view = view
         self.params = PlanParams(safety_margin=settings.safety_margin,
-                                 risk_aversion=settings.risk_aversion)
+                                 risk_aversion=settings.risk_aversion,
+                                 move_threshold_g=settings.move_threshold_g,
+                                 move_threshold_share=settings.move_threshold_share)
         self._demands: dict[str, Demand] = {}
         self._decisions: dict[str, JobDecision] = {}
         self._listeners: dict[str, Callable[[JobDecision], None]] = {}
@@ -278,7 +281,7 @@ class PlanningService:
                 self._commitments.release(key)  # planned again: its old take is free
         result: Plan | None = None
         if demands:
-            snapshot = self._snapshot(demands, full)
+            snapshot = self._snapshot(demands, full, fresh)
             if snapshot is not None:
                 started = time.perf_counter()
                 if len(demands) > 8:
@@ -355,7 +358,20 @@ class PlanningService:
                     labels=node.labels))
         return nodes, capacity
 
-    def _snapshot(self, demands: Sequence[Demand], full: bool = True) -> Snapshot | None:
+    def _held(self, demand: Demand, fresh: AbstractSet[str]
+              ) -> tuple[str, tuple[tuple[datetime, datetime], ...]] | None:
+        """The decision a waiting job holds, kept by the planner unless moving saves more
+        than the move threshold (:class:`~suandian.planner.model.Incumbent`); none for
+        a running job or one whose spec changed since (planned afresh)."""
+        if demand.running_site is not None or demand.key in fresh:
+            return None
+        decision = self._decisions.get(demand.key)
+        if decision is None or decision.site is None or not decision.windows:
+            return None
+        return decision.site, decision.windows
+
+    def _snapshot(self, demands: Sequence[Demand], full: bool = True,
+                  fresh: AbstractSet[str] = frozenset()) -> Snapshot | None:
         sites = self._sites()
         if not sites:
             self.last_error = "no PowerSites known yet"
@@ -412,7 +428,7 @@ class PlanningService:
             JobInput(job=d.terms, key=d.key, created=min(d.created, start) if d.created < start
                      + slot else d.created,
                      running_site=d.running_site if d.running_site in known else None,
-                     remaining=d.remaining)
+                     remaining=d.remaining, held=self._held(d, fresh))
             for d in demands
         ]
         # Rounds plan on the slot grid (slot 0 = the slot holding now), so re-plans agree

@@ -11,12 +11,13 @@ from tests.support.objects import computejob
 
 from suandian.api.validation import parse_computejob, parse_powersite
 from suandian.config import Settings
+from suandian.controllers import planning as planning_module
 from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
 from suandian.controllers.planning import Demand, PlanningService, SiteEntry
 from suandian.controllers.view import ClusterView, NodeRecord
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast, TimeGrid
-from suandian.planner import JobTerms
+from suandian.planner import Incumbent, JobTerms, PlanParams, Snapshot
 
 T0 = datetime(2026, 6, 21, tzinfo=UTC)
 SLOT = timedelta(minutes=15)
@@ -61,7 +62,7 @@ class FixedClock:
 
 
 def service(green: np.ndarray | None = None, import_limit_kw: float | None = None,
-            ) -> PlanningService:
+            settings: Settings | None = None) -> PlanningService:
     """One site (PUE 1.2, one node) over 8 slots; by default 60 kW green in slots 2-3 and
     50 kW in slots 5-6, nothing otherwise."""
     if green is None:
@@ -79,8 +80,8 @@ def service(green: np.ndarray | None = None, import_limit_kw: float | None = Non
     node = NodeRecord("n1", {"topology.kubernetes.io/region": "r"},
                       {"cpu": 64.0, "memory": 256.0, "pods": 110.0}, True)
     view = ClusterView({"n1": [node]}, {})
-    return PlanningService(Settings(), FixedClock(), lambda: {"s": SiteEntry(site, forecast)},
-                           lambda: view)
+    return PlanningService(settings or Settings(), FixedClock(),
+                           lambda: {"s": SiteEntry(site, forecast)}, lambda: view)
 
 
 def demand(key: str) -> Demand:
@@ -150,3 +151,28 @@ async def test_an_arrival_round_keeps_to_the_grid_import_the_others_leave():
     starts = {k: planning.current(k).planned_start for k in "abc"}  # type: ignore[union-attr]
     overlapping = [k for k in "ab" if abs(starts[k] - starts["c"]) < timedelta(minutes=30)]
     assert len(overlapping) < 2, starts
+
+
+async def test_full_rounds_pass_each_waiting_decision_as_its_incumbent(monkeypatch):
+    planning = service(settings=Settings(move_threshold_g=7.0, move_threshold_share=0.01))
+    seen: list[Snapshot] = []
+    real = planning_module.plan
+
+    def spy(snapshot: Snapshot, params: PlanParams) -> object:
+        seen.append(snapshot)
+        assert (params.move_threshold_g, params.move_threshold_share) == (7.0, 0.01)
+        return real(snapshot, params)
+
+    monkeypatch.setattr(planning_module, "plan", spy)
+    planning.upsert(demand("a"))
+    await planning.run_round()
+    first = planning.current("a")
+    assert first is not None and seen[-1].jobs[0].incumbent is None  # nothing held yet
+    planning.replan()
+    await planning.run_round()
+    assert seen[-1].jobs[0].incumbent == Incumbent(0, first.windows)
+    changed = Demand("a", demand("a").terms, T0 + timedelta(seconds=1))
+    planning.upsert(changed)
+    planning.replan()
+    await planning.run_round()
+    assert seen[-1].jobs[0].incumbent is None  # its spec changed: planned afresh

@@ -29,6 +29,16 @@ def test_bad_settings_name_each_variable():
     assert err.value.fields == ("SUANDIAN_HORIZON_SLOTS",)
 
 
+def test_move_thresholds_out_of_range_are_named():
+    with pytest.raises(InvalidSpecError) as err:
+        Settings.from_env({"SUANDIAN_MOVE_THRESHOLD_G": "-5",
+                           "SUANDIAN_MOVE_THRESHOLD_SHARE": "1.5"})
+    assert err.value.fields == ("SUANDIAN_MOVE_THRESHOLD_G", "SUANDIAN_MOVE_THRESHOLD_SHARE")
+    fine = Settings.from_env({"SUANDIAN_MOVE_THRESHOLD_G": "0",
+                              "SUANDIAN_MOVE_THRESHOLD_SHARE": "0"})
+    assert (fine.move_threshold_g, fine.move_threshold_share) == (0.0, 0.0)
+
+
 def test_every_setting_is_described():
     described = Settings.describe()
     assert len(described) == len(Settings.__dataclass_fields__)
