@@ -101,7 +101,8 @@ class Context:
 
     def __post_init__(self) -> None:
         self.cluster.kept_annotations = ("suandian.io/", *self.backend.kept_annotations)
-        self.view = self.backend.view(ClusterView(self.cluster.nodes, self.cluster.pod_requests))
+        self.view = self.backend.view(ClusterView(
+            self.cluster.nodes, self.cluster.pod_requests, lambda: self.cluster.node_version))
         self.planning = PlanningService(self.settings, self.clock, lambda: self.sites,
                                         lambda: self.view)
         self.planning.after_round = self.census.publish

@@ -16,7 +16,7 @@ there), in planner units (CPU cores, GiB of memory, GPUs).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -113,9 +113,12 @@ class ClusterCache:
     child_versions: dict[str, int] = field(default_factory=dict)
     kept_annotations: tuple[str, ...] = ("suandian.io/",)
     """Prefixes of the child Jobs' annotations kept (ours, and what the backend reads)."""
+    node_version: int = 0
+    """Bumped whenever a node is recorded or forgotten (views rebuild their index)."""
 
     def set_node(self, name: str, body: Mapping[str, Any] | None) -> None:
         """Record a node (``None``: it is gone)."""
+        self.node_version += 1
         if body is None:
             self.nodes.pop(name, None)
         else:
@@ -174,12 +177,37 @@ class ClusterCache:
 
 
 class ClusterView:
-    """Read-only view over the nodes and the bound pods' requests."""
+    """Read-only view over the nodes and the bound pods' requests.
+
+    Which nodes a site's selector picks is answered from an index of the nodes by label
+    (``(key, value) -> nodes``), built once per change of the nodes (``version``: the
+    cache's :attr:`ClusterCache.node_version`; without it, at every call): a full round
+    asks for every site's nodes and free capacity, and matching every selector against
+    every node was O(sites × nodes) on the event loop (half a second at 50 sites and
+    5,000 nodes). With the index it is O(nodes × labels) once, then O(matches).
+    """
 
     def __init__(self, nodes: Mapping[str, Iterable[NodeRecord]],
-                 pod_requests: Mapping[str, Mapping[str, Mapping[str, float]]]) -> None:
+                 pod_requests: Mapping[str, Mapping[str, Mapping[str, float]]],
+                 version: Callable[[], int] | None = None) -> None:
         self._nodes = nodes
         self._pods = pod_requests
+        self._version = version
+        self._index: tuple[int, dict[tuple[str, str], list[NodeRecord]]] | None = None
+
+    def _by_label(self) -> dict[tuple[str, str], list[NodeRecord]]:
+        """Schedulable nodes by each of their labels, in node order."""
+        version = self._version() if self._version is not None else None
+        if version is not None and self._index is not None and self._index[0] == version:
+            return self._index[1]
+        index: dict[tuple[str, str], list[NodeRecord]] = {}
+        for node in self.nodes():
+            if node.schedulable:
+                for pair in node.labels.items():
+                    index.setdefault(pair, []).append(node)
+        if version is not None:
+            self._index = (version, index)
+        return index
 
     def nodes(self) -> list[NodeRecord]:
         out: list[NodeRecord] = []
@@ -188,8 +216,15 @@ class ClusterView:
         return out
 
     def site_nodes(self, selector: Mapping[str, str]) -> list[NodeRecord]:
-        """Schedulable nodes the selector picks."""
-        return [n for n in self.nodes() if n.schedulable and selects(selector, n.labels)]
+        """Schedulable nodes the selector picks (see :func:`selects`), in node order:
+        those with its rarest label, filtered by the others."""
+        if not selector:
+            return []
+        index = self._by_label()
+        candidates = min((index.get(pair, []) for pair in selector.items()), key=len)
+        if len(selector) == 1:
+            return list(candidates)
+        return [n for n in candidates if selects(selector, n.labels)]
 
     def used(self, node: str) -> dict[str, float]:
         total: dict[str, float] = {}

@@ -91,6 +91,35 @@ def test_the_cluster_cache_frees_a_pod_when_it_finishes_or_goes():
     assert view.site_nodes({"region": "west"}) == []
 
 
+def test_site_nodes_from_the_label_index_match_every_selector_as_a_scan_would():
+    """The index answers exactly what matching each selector against each node did, in
+    node order, and follows nodes added, relabelled, cordoned and removed."""
+    import random
+
+    from suandian.controllers.view import ClusterCache, selects
+
+    rng = random.Random(7)
+    cache = ClusterCache()
+    view = ClusterView(cache.nodes, cache.pod_requests, lambda: cache.node_version)
+
+    def set_random(name: str) -> None:
+        labels = {k: rng.choice("xyz") for k in ("region", "zone", "tier") if rng.random() < .8}
+        cache.set_node(name, {"metadata": {"labels": labels},
+                              "spec": {"unschedulable": rng.random() < 0.1},
+                              "status": {"allocatable": {"cpu": "4"}}})
+
+    selectors = [{}, {"region": "x"}, {"zone": "y", "tier": "z"}, {"region": "q"},
+                 {"region": "x", "zone": "x", "tier": "x"}]
+    for step in range(200):
+        name = f"n{rng.randrange(40)}"
+        set_random(name) if rng.random() < 0.8 else cache.set_node(name, None)
+        if step % 10 == 0:
+            for selector in selectors:
+                scan = [n for n in view.nodes() if n.schedulable and selects(selector, n.labels)]
+                assert view.site_nodes(selector) == scan, (step, selector)
+                assert view.free_capacity(selector)["cpu"] == pytest.approx(4.0 * len(scan))
+
+
 def test_the_cluster_cache_keeps_only_what_the_controllers_read_of_a_child_job():
     from suandian.controllers.view import ClusterCache
 
