@@ -125,6 +125,10 @@ class Commitments:
             site = self._sites[commitment.site] = _SiteLoad(origin, self._resources)
         site.add(commitment, 1.0)
 
+    def items(self) -> list[tuple[str, Commitment]]:
+        """Every key's take, in the order they were committed."""
+        return list(self._by_key.items())
+
     def release(self, key: str) -> None:
         old = self._by_key.pop(key, None)
         if old is not None and old.site in self._sites:

@@ -10,6 +10,17 @@ A full round, where every waiting job is re-planned together (the planner shares
 supply and capacity between them: no herding), runs first, when forecasts refresh, when
 nodes come or go, and every ``replan_interval``.
 
+A full round never holds up an arrival. Its inputs are copied on the event loop (a few
+milliseconds: :meth:`PlanningService._take`) and it is computed in a worker thread, while
+the loop goes on deciding arrivals against the ledger of the decisions handed out so
+far. When it ends, its decisions are handed out a slice at a time
+(:data:`HAND_OUT_SLICE`), its ledger replaces the old one, and the arrivals decided
+meanwhile, which it did not know, are planned again against it in the next arrival
+round, each holding its decision (it moves only when its place no longer fits, or a
+move saves more than the move threshold). A demand changed while it computed keeps
+the answer of its own arrival round: the full round's answer for the old spec is
+dropped.
+
 The service computes only: it writes nothing to the API. The scheduler's steps act on
 the decisions (and write them into the objects), and a paused (standby) replica steps
 nothing.
@@ -20,68 +31,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-import numpy as np
-
 from suandian import metrics
-from suandian.api.powersite import PowerSite
 from suandian.backends import CapacityView
 from suandian.config import Settings
 from suandian.controllers.clock import Clock
-from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
-from suandian.errors import PlanningError
-from suandian.forecast import SiteForecast, TimeGrid
-from suandian.planner import (
-    DEFAULT_RESOURCES,
-    JobDecision,
-    JobInput,
-    JobTerms,
-    NodeInfo,
-    Plan,
-    PlanParams,
-    SiteSignals,
-    Snapshot,
-    plan,
-    snapshot_from,
+from suandian.controllers.commitments import Commitments, absolute_slot
+from suandian.controllers.rounds import (
+    Demand,
+    RoundInputs,
+    RoundResult,
+    SiteEntry,
+    cluster_inputs,
+    compute,
+    floor_slot,
 )
-from suandian.planner.model import FloatArray
+from suandian.errors import PlanningError
+from suandian.forecast import SiteForecast
+from suandian.planner import DEFAULT_RESOURCES, JobDecision, Plan, PlanParams, SiteSignals
+from suandian.planner.model import FloatArray, NodeInfo
 
-__all__ = ["MAX_BACKOFF", "Demand", "PlanningService", "SiteEntry", "signals_from"]
+__all__ = ["HAND_OUT_SLICE", "MAX_BACKOFF", "Demand", "PlanningService", "SiteEntry",
+           "signals_from"]
 
 MAX_BACKOFF = 60.0
 """Seconds between retries of a planning round that keeps failing, at most."""
+HAND_OUT_SLICE = 500
+"""Decisions handed out between two yields to the event loop when a round ends."""
+INLINE_DEMANDS = 8
+"""Rounds of at most this many demands are computed on the loop (cheaper than a thread
+hop, and no contention for the GIL); larger ones in a worker thread."""
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Demand:
-    """One thing to plan: a ComputeJob (or a gated Pod seen as a one-pod job), by its
-    terms. ``running_site``/``remaining``: it runs now and only takes supply (it is not
-    re-planned)."""
-
-    key: str
-    terms: JobTerms
-    created: datetime
-    running_site: str | None = None
-    remaining: timedelta | None = None
-
-    @property
-    def power_w(self) -> float:
-        return self.terms.power_w
-
-
-@dataclass(frozen=True)
-class SiteEntry:
-    """A PowerSite and the forecast the planner should use for it."""
-
-    site: PowerSite
-    forecast: SiteForecast
 
 
 def signals_from(forecast: SiteForecast, offset: int, slots: int) -> SiteSignals:
@@ -113,7 +96,13 @@ class PlanningService:
         self._dirty = asyncio.Event()
         self._full = True  # the next round re-plans everyone (else: only what is new)
         self._fresh: set[str] = set()  # demands new or changed since the last round
+        # decided by an arrival round while a full round was computing: planned again
+        # against what the full round's decisions take, holding their decision
+        self._recheck: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        # the full round computing in a worker thread, and what it was given
+        self._computing: tuple[asyncio.Future[RoundResult | None], RoundInputs] | None = None
+        self._inflight: frozenset[str] = frozenset()  # fresh demands the full round plans
         self.last_error: str | None = None
         # when a round last ended soundly: it planned, or failed for a reason the
         # snapshot explains (PlanningError: a restart would not mend it, and would lose
@@ -126,7 +115,7 @@ class PlanningService:
         # what handed-out decisions take, for arrival rounds (see controllers.commitments)
         self._commitments = Commitments(len(DEFAULT_RESOURCES))
         # nodes and free capacity as of the last full round (arrival rounds reuse them)
-        self._cluster: tuple[list[NodeInfo], dict[str, dict[str, float]]] | None = None
+        self._cluster: tuple[tuple[NodeInfo, ...], RoundInputs] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -141,6 +130,9 @@ class PlanningService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._computing is not None:  # its thread ends on its own; nobody reads it
+            self._computing[0].cancel()
+            self._computing = None
 
     # -- demands -------------------------------------------------------------------------
 
@@ -157,6 +149,9 @@ class PlanningService:
             return
         self._demands[demand.key] = demand
         self._fresh.add(demand.key)
+        self._recheck.discard(demand.key)
+        if self._cluster is None:
+            self._full = True  # no full round has ended yet: arrivals wait for one
         self._dirty.set()
 
     def remove(self, key: str) -> None:
@@ -164,6 +159,8 @@ class PlanningService:
         self._demands.pop(key, None)
         self._decisions.pop(key, None)
         self._listeners.pop(key, None)
+        self._fresh.discard(key)
+        self._recheck.discard(key)
 
     def stale(self, key: str, demand: Demand) -> bool:
         """Whether ``demand`` differs from what the last rounds planned for ``key``."""
@@ -187,32 +184,36 @@ class PlanningService:
         self._decisions.clear()
         self._listeners.clear()
         self._fresh.clear()
+        self._recheck.clear()
         self._commitments.clear()
         self._full = True
 
     def pending(self, key: str) -> bool:
         """Whether ``key`` waits for a round (registered, not decided since it changed)."""
-        return key in self._fresh or (key in self._demands and key not in self._decisions)
+        return (key in self._fresh or key in self._inflight
+                or (key in self._demands and key not in self._decisions))
 
-    # -- rounds --------------------------------------------------------------------------
+    @property
+    def computing(self) -> bool:
+        """Whether a full round is being computed (arrivals are decided meanwhile)."""
+        return self._computing is not None
+
+    # -- the loop ------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        """Rounds for ever. A round that fails, whatever the error (a bug too), is
+        """Rounds for ever. A full round is computed in a worker thread while arrival
+        rounds go on deciding new jobs against the decisions already handed out; when it
+        ends, its decisions are handed out (and the arrivals decided meanwhile checked
+        again against them). A round that fails, whatever the error (a bug too), is
         logged (its traceback once per distinct error), counted
         (``suandian_planning_failures_total``) and retried after a backoff that doubles
         from 1 s to :data:`MAX_BACKOFF`; one that succeeds resets it. Nothing but
         cancellation ends the loop; :meth:`health` tells when it is wedged."""
-        interval = self.settings.replan_interval.total_seconds()
         failures, last = 0, ""
         while True:
+            await self._wait()
             try:
-                await asyncio.wait_for(self._dirty.wait(), timeout=interval)
-            except TimeoutError:
-                self._full = True
-            await asyncio.sleep(self.settings.plan_batch_window)
-            self._dirty.clear()
-            try:
-                await self.run_round()
+                progressed = await self._advance()
             except Exception as exc:
                 failures += 1
                 message = f"{type(exc).__name__}: {exc}"
@@ -232,8 +233,213 @@ class PlanningService:
                 await asyncio.sleep(delay)
                 self._dirty.set()
             else:
-                failures, last = 0, ""
-                self.last_sound = self.clock.now()
+                if progressed:
+                    failures, last = 0, ""
+                    self.last_sound = self.clock.now()
+
+    async def _wait(self) -> None:
+        """Until there is something to do: a demand or a re-plan asked for (then a
+        moment more, ``plan_batch_window``, so a burst shares one round), the full round
+        computed, or ``replan_interval`` passed (a full round is due)."""
+        waiter = asyncio.ensure_future(self._dirty.wait())
+        watched: list[asyncio.Future[object]] = [waiter]  # type: ignore[list-item]
+        if self._computing is not None:
+            watched.append(self._computing[0])  # type: ignore[arg-type]
+        try:
+            done, _ = await asyncio.wait(
+                watched, timeout=self.settings.replan_interval.total_seconds(),
+                return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        if not done:
+            self._full = True
+        elif waiter in done:
+            await asyncio.sleep(self.settings.plan_batch_window)
+        self._dirty.clear()
+
+    async def _advance(self) -> bool:
+        """Hand out a computed full round, start one that is due, decide arrivals.
+        True if a round ended (for the health of the loop)."""
+        ended = False
+        if self._computing is not None and self._computing[0].done():
+            future, inputs = self._computing
+            self._computing = None
+            try:
+                result = future.result()
+            except BaseException:
+                self._retry(inputs)
+                raise
+            await self._hand_out(inputs, result)
+            ended = True
+        if self._full and self._computing is None:
+            inputs = self._take(full=True)
+            self._computing = (self._spawn(inputs), inputs)
+        if self._cluster is not None and (self._fresh or self._recheck):
+            await self._arrivals()
+            ended = True
+        return ended
+
+    def _spawn(self, inputs: RoundInputs) -> asyncio.Future[RoundResult | None]:
+        """The round computed: at once when small, else in a worker thread."""
+        if len(inputs.demands) <= INLINE_DEMANDS:
+            future: asyncio.Future[RoundResult | None] = asyncio.get_running_loop().create_future()
+            try:
+                future.set_result(compute(inputs, self.params) if inputs.demands else None)
+            except Exception as exc:  # noqa: BLE001 (raised to whoever awaits the future)
+                future.set_exception(exc)
+            return future
+        return asyncio.ensure_future(asyncio.to_thread(compute, inputs, self.params))
+
+    def _retry(self, inputs: RoundInputs) -> None:
+        """A round failed: plan what it held again in the next one."""
+        if inputs.full:
+            self._full = True
+            self._fresh |= self._inflight
+            self._inflight = frozenset()
+        else:
+            self._fresh |= {k for k in inputs.afresh if k in self._demands}
+            self._recheck |= {d.key for d in inputs.demands
+                              if d.key not in inputs.afresh and d.key in self._demands}
+
+    # -- rounds --------------------------------------------------------------------------
+
+    async def run_round(self) -> Plan | None:
+        """One round now, to its end (tests and tools; the loop overlaps them).
+
+        A full round (the first, forecast refresh, capacity change, every
+        ``replan_interval``) plans every registered demand together and may change any
+        waiting job's decision (each holds the one it has unless a move saves enough).
+        A round triggered only by arrivals plans only the new (or changed) demands,
+        against the green power and capacity the decisions already handed out take
+        (:mod:`.commitments`): its cost grows with the arrivals, not with every waiting
+        job, and it does not reshuffle the deferred jobs; the next full round reconciles
+        everyone.
+        """
+        if self._full or self._cluster is None:
+            inputs = self._take(full=True)
+            try:
+                result = await self._spawn(inputs)
+            except BaseException:
+                self._retry(inputs)
+                raise
+            await self._hand_out(inputs, result)
+            return result.plan if result is not None else None
+        return await self._arrivals()
+
+    async def _arrivals(self) -> Plan | None:
+        if not (self._fresh or self._recheck):  # nothing new: the round ends at once
+            if self.after_round is not None:
+                self.after_round()
+            return None
+        inputs = self._take(full=False)
+        try:
+            result = await self._spawn(inputs)
+        except BaseException:
+            self._retry(inputs)
+            raise
+        await self._hand_out(inputs, result)
+        return result.plan if result is not None else None
+
+    def _take(self, full: bool) -> RoundInputs:
+        """Copy what a round reads (see :mod:`.rounds`); the demands it plans are no
+        longer fresh (a failed round gives them back: :meth:`_retry`)."""
+        self.last_error = None  # the snapshot may say why nothing can be planned
+        entries = tuple(sorted(self._sites().values(), key=lambda e: e.name))
+        # nothing to plan: the time is never read (and a bare test context has no clock)
+        now = self.clock.now() if self._demands else datetime.min
+        if full:
+            self._full = False
+            self._inflight = frozenset(self._fresh)
+            afresh: set[str] = self._fresh
+            self._fresh, self._recheck = set(), set()
+            demands = tuple(self._demands.values())
+            cluster = cluster_inputs(self._view(), entries)
+            nodes, taken = None, None
+        else:
+            afresh, recheck = self._fresh, self._recheck
+            self._fresh, self._recheck = set(), set()
+            keys = [k for k in (*afresh, *recheck) if k in self._demands]
+            demands = tuple(self._demands[k] for k in keys)
+            for key in keys:
+                self._commitments.release(key)  # planned again: its old take is free
+            assert self._cluster is not None
+            nodes, last = self._cluster
+            cluster = last.cluster
+            taken = self._taken(entries, now)
+        if not entries:
+            self.last_error = "no PowerSites known yet"
+        held = {}
+        for d in demands:
+            decision = self._decisions.get(d.key)
+            if (d.running_site is None and d.key not in afresh and decision is not None
+                    and decision.site is not None and decision.windows):
+                held[d.key] = (decision.site, decision.windows)
+        return RoundInputs(now=now, full=full, demands=demands, held=held, sites=entries,
+                           cluster=cluster, horizon_slots=self.settings.horizon_slots,
+                           afresh=frozenset(afresh), nodes=nodes, taken=taken)
+
+    def _taken(self, entries: tuple[SiteEntry, ...], now: datetime
+               ) -> dict[str, tuple[FloatArray, FloatArray]]:
+        """What the handed-out decisions take at each site from the slot holding now."""
+        if not entries:
+            return {}
+        slot = entries[0].forecast.grid.slot
+        first = absolute_slot(floor_slot(now, slot), slot)
+        return {e.name: self._commitments.window(e.name, first, self.settings.horizon_slots)
+                for e in entries}
+
+    async def _hand_out(self, inputs: RoundInputs, result: RoundResult | None) -> None:
+        """Apply a computed round on the loop: record what its decisions take, keep and
+        tell the decisions of demands unchanged since the round began (a changed or new
+        one has its own round coming), a slice at a time so the loop keeps serving."""
+        if result is not None:
+            metrics.record_planning(result.seconds, len(result.plan.decisions))
+            log.debug("planning round (%s): %d demands in %.0f ms",
+                      "full" if inputs.full else "arrivals", len(inputs.demands),
+                      result.seconds * 1e3)
+            planned = {d.key: d for d in inputs.demands}
+            if inputs.full:
+                self._adopt(result.commitments, planned)
+                self._cluster = (result.nodes, inputs)
+            else:
+                for key, take in result.commitments.items():
+                    if self._demands.get(key) is planned[key]:
+                        self._commitments.commit(key, take)
+            for i, decision in enumerate(result.plan.decisions, 1):
+                key = decision.key
+                if self._demands.get(key) is planned.get(key):
+                    old = self._decisions.get(key)
+                    self._decisions[key] = decision
+                    listener = self._listeners.get(key)
+                    # told: a first decision, any decision of a changed demand (its step
+                    # waits for it, even if it comes out the same), or a changed one
+                    if listener is not None and (old is None or key in inputs.afresh
+                                                 or _differs(old, decision)):
+                        listener(decision)
+                if i % HAND_OUT_SLICE == 0:
+                    await asyncio.sleep(0)
+        if inputs.full:
+            self._inflight = frozenset()
+        if self.after_round is not None:
+            self.after_round()
+        if inputs.full and result is not None and self.after_full_round is not None:
+            self.after_full_round()
+
+    def _adopt(self, taken: Commitments, planned: Mapping[str, Demand]) -> None:
+        """A full round's commitments replace the ledger. Demands decided since it began
+        (by arrival rounds, against the ledger before it) are planned again against it in
+        the next arrival round, holding their decisions: the full round may have put
+        others where they are."""
+        for key, demand in self._demands.items():
+            if planned.get(key) is not demand and key in self._decisions \
+                    and key not in self._fresh:
+                self._recheck.add(key)
+        for key, _ in taken.items():
+            if key not in self._demands:
+                taken.release(key)
+        self._commitments = taken
+        if self._recheck:
+            self._dirty.set()
 
     def health(self, now: datetime) -> str:
         """``ok`` (or the last planning error, which a restart would not mend), or raise
@@ -251,198 +457,6 @@ class PlanningService:
                 f"no planning round ended soundly for {now - self.last_sound} (limit "
                 f"{limit}); last error: {self.last_error or 'none (a round hangs)'}")
         return self.last_error or "ok"
-
-    async def run_round(self) -> Plan | None:
-        """Plan now; hand out the decisions that may change.
-
-        A full round (the first, forecast refresh, capacity change, every
-        ``replan_interval``) plans every registered demand together and may change any
-        waiting job's decision. A round triggered only by arrivals plans only the new (or
-        changed) demands, against the green power and capacity the decisions already
-        handed out take (:mod:`.commitments`): its cost grows with the arrivals, not with
-        every waiting job, and it does not reshuffle the deferred jobs; the next full
-        round reconciles everyone.
-        """
-        full, fresh = self._full or self._cluster is None, self._fresh
-        self._full, self._fresh = False, set()
-        try:
-            return await self._plan_round(full, fresh)
-        except BaseException:
-            self._full, self._fresh = self._full or full, self._fresh | fresh  # retried
-            raise
-
-    async def _plan_round(self, full: bool, fresh: set[str]) -> Plan | None:
-        self.last_error = None  # the snapshot may say why nothing can be planned
-        if full:
-            demands = list(self._demands.values())
-        else:
-            demands = [self._demands[k] for k in fresh if k in self._demands]
-            for key in fresh:
-                self._commitments.release(key)  # planned again: its old take is free
-        result: Plan | None = None
-        if demands:
-            snapshot = self._snapshot(demands, full, fresh)
-            if snapshot is not None:
-                started = time.perf_counter()
-                if len(demands) > 8:
-                    result = await asyncio.get_running_loop().run_in_executor(
-                        None, plan, snapshot, self.params)
-                else:  # small: cheaper than a thread hop (and no GIL contention)
-                    result = plan(snapshot, self.params)
-                took = time.perf_counter() - started
-                metrics.record_planning(took, len(result.decisions))
-                log.debug("planning round (%s): %d demands in %.0f ms",
-                          "full" if full else "arrivals", len(demands), took * 1e3)
-                if full:
-                    self._commitments.clear()
-                self._commit(snapshot, result)
-                for decision in result.decisions:
-                    if decision.key not in self._demands:
-                        continue
-                    old = self._decisions.get(decision.key)
-                    if not full and old is not None and decision.key not in fresh:
-                        continue
-                    self._decisions[decision.key] = decision
-                    listener = self._listeners.get(decision.key)
-                    # told: a first decision, any decision of a changed demand (its step
-                    # waits for it, even if it comes out the same), or a changed one
-                    if listener is not None and (old is None or decision.key in fresh
-                                                 or _differs(old, decision)):
-                        listener(decision)
-        if self.after_round is not None:
-            self.after_round()
-        if full and result is not None and self.after_full_round is not None:
-            self.after_full_round()
-        return result
-
-    def _commit(self, snapshot: Snapshot, result: Plan) -> None:
-        """Record what this round's running jobs and decisions take (see .commitments)."""
-        base = absolute_slot(snapshot.now, snapshot.slot)
-        slot_s = snapshot.slot.total_seconds()
-        pue = [s.pue for s in snapshot.sites]
-        jobs = {j.key: j for j in snapshot.jobs}
-        for j in snapshot.jobs:
-            if j.running_site is not None:
-                n = max(1, -(-j.duration // snapshot.slot))
-                kw = j.power_w / 1e3 * j.duration.total_seconds() / (n * slot_s)
-                self._commitments.commit(j.key, Commitment(
-                    snapshot.site_names[j.running_site], base + np.arange(n),
-                    kw * pue[j.running_site], None))
-        for d in result.decisions:
-            job = jobs.get(d.key)
-            if job is None or d.site is None or d.site_index is None or not d.slots:
-                continue
-            n = len(d.slots)
-            kw = job.power_w / 1e3 * job.duration.total_seconds() / (n * slot_s)
-            request = np.asarray(job.resources, dtype=float)
-            self._commitments.commit(d.key, Commitment(
-                d.site, base + np.asarray(d.slots), kw * pue[d.site_index],
-                request if request.any() else None))
-
-    def _cluster_now(self) -> tuple[list[NodeInfo], dict[str, dict[str, float]]] | None:
-        """Schedulable nodes (as the planner sees them) and free capacity per site."""
-        view = self._view()
-        if view is None:
-            return None
-        entries = sorted(self._sites().values(), key=lambda e: e.site.metadata.name or "")
-        nodes: list[NodeInfo] = []
-        capacity: dict[str, dict[str, float]] = {}
-        for i, e in enumerate(entries):
-            selector = e.site.spec.node_selector
-            capacity[e.site.metadata.name or ""] = view.free_capacity(selector)
-            for node in view.site_nodes(selector):
-                nodes.append(NodeInfo(
-                    name=node.name, site=i,
-                    allocatable=np.array([node.allocatable.get(r, 0.0)
-                                          for r in DEFAULT_RESOURCES]),
-                    labels=node.labels))
-        return nodes, capacity
-
-    def _held(self, demand: Demand, fresh: AbstractSet[str]
-              ) -> tuple[str, tuple[tuple[datetime, datetime], ...]] | None:
-        """The decision a waiting job holds, kept by the planner unless moving saves more
-        than the move threshold (:class:`~suandian.planner.model.Incumbent`); none for
-        a running job or one whose spec changed since (planned afresh)."""
-        if demand.running_site is not None or demand.key in fresh:
-            return None
-        decision = self._decisions.get(demand.key)
-        if decision is None or decision.site is None or not decision.windows:
-            return None
-        return decision.site, decision.windows
-
-    def _snapshot(self, demands: Sequence[Demand], full: bool = True,
-                  fresh: AbstractSet[str] = frozenset()) -> Snapshot | None:
-        sites = self._sites()
-        if not sites:
-            self.last_error = "no PowerSites known yet"
-            return None
-        now = self.clock.now()
-        entries = sorted(sites.values(), key=lambda e: e.site.metadata.name or "")
-        slot = entries[0].forecast.grid.slot
-        start = _floor(now, slot)  # the slot holding now: the arrays' slot 0
-        offsets = {}
-        horizon = self.settings.horizon_slots
-        for e in entries:
-            grid: TimeGrid = e.forecast.grid
-            if grid.slot != slot:
-                raise PlanningError("sites forecast on different slot lengths")
-            if grid.start > start:
-                raise PlanningError(f"the forecast of {e.site.metadata.name} starts after now")
-            offset = grid.index_of(start)
-            offsets[e.site.metadata.name or ""] = offset
-            horizon = min(horizon, grid.slots - offset)
-        if horizon <= 0:
-            raise PlanningError("every forecast ends before now")
-        signals = {e.site.metadata.name or "": signals_from(
-            e.forecast, offsets[e.site.metadata.name or ""], horizon) for e in entries}
-        cluster = self._cluster_now() if full or self._cluster is None else self._cluster
-        if full:
-            self._cluster = cluster
-        nodes: list[NodeInfo] = []
-        free: dict[str, dict[str, float]] = {}
-        if cluster is not None:
-            nodes, free = cluster
-        capacity: dict[str, Mapping[str, FloatArray | float]] = dict(free)
-        import_limits: dict[str, FloatArray] = {}
-        if not full:  # arrivals: plan against what the decisions handed out leave
-            first = absolute_slot(start, slot)
-            by_name = {e.site.metadata.name or "": e.site for e in entries}
-            for name in list(signals):
-                load, held = self._commitments.window(name, first, horizon)
-                if not load.any() and not held.any():
-                    continue
-                sig = signals[name]
-                # what the committed load draws beyond the green supply comes from the grid
-                drawn = np.maximum(load - sig.green_p50_kw, 0.0)
-                import_limits[name] = np.maximum(
-                    by_name[name].spec.grid.import_limit_kw - drawn, 0.0)
-                signals[name] = replace(
-                    sig, green_p50_kw=np.maximum(sig.green_p50_kw - load, 0.0),
-                    green_p10_kw=np.maximum(sig.green_p10_kw - load, 0.0))
-                if name in free and held.any():
-                    capacity[name] = {
-                        r: np.maximum(free[name].get(r, 0.0) - held[i], 0.0)
-                        for i, r in enumerate(DEFAULT_RESOURCES)}
-        known = {e.site.metadata.name for e in entries}
-        jobs = [
-            JobInput(job=d.terms, key=d.key, created=min(d.created, start) if d.created < start
-                     + slot else d.created,
-                     running_site=d.running_site if d.running_site in known else None,
-                     remaining=d.remaining, held=self._held(d, fresh))
-            for d in demands
-        ]
-        # Rounds plan on the slot grid (slot 0 = the slot holding now), so re-plans agree
-        # on slot boundaries. A job created inside slot 0 counts as created at its start
-        # (else it could only start at the next boundary); for a maxDelay deadline that
-        # is up to one slot earlier: on the safe side.
-        return snapshot_from(now=start, slot=slot, sites=[e.site for e in entries],
-                             signals=signals, jobs=jobs, nodes=nodes, capacity=capacity,
-                             import_limits=import_limits)
-
-
-def _floor(now: datetime, slot: timedelta) -> datetime:
-    epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
-    return epoch + slot * ((now - epoch) // slot)
 
 
 SAME_TIME = timedelta(minutes=1)

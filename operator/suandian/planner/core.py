@@ -399,7 +399,7 @@ def _node_preferences(
     chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]],
 ) -> dict[int, tuple[tuple[str, int], ...]]:
     """Rank each site's nodes for the jobs placed there, one vectorised call per site."""
-    if not snap.nodes or params.node_preferences <= 0:
+    if not snap.nodes or not terms or params.node_preferences <= 0:
         return {}
     by_site: dict[int, list[int]] = {}
     for index, (site, _slots, _f, _o) in chosen.items():

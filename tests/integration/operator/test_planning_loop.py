@@ -16,7 +16,7 @@ from tests.support.operator import free_port, running_operator
 
 from suandian import metrics
 from suandian.config import Settings
-from suandian.controllers import planning
+from suandian.controllers import rounds
 from suandian.controllers.context import memo_context
 from suandian.errors import PlanningError
 
@@ -29,7 +29,7 @@ def failing_planner(monkeypatch: pytest.MonkeyPatch, error: Callable[[], Excepti
                     times: int | None = None) -> list[int]:
     """Make the first ``times`` (None: every) calls of the planner raise ``error()``;
     the list returned counts the calls."""
-    real, calls = planning.plan, [0]
+    real, calls = rounds.plan, [0]
 
     def plan(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
@@ -37,7 +37,7 @@ def failing_planner(monkeypatch: pytest.MonkeyPatch, error: Callable[[], Excepti
             raise error()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(planning, "plan", plan)
+    monkeypatch.setattr(rounds, "plan", plan)
     return calls
 
 

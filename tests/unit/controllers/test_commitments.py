@@ -11,7 +11,7 @@ from tests.support.objects import computejob
 
 from suandian.api.validation import parse_computejob, parse_powersite
 from suandian.config import Settings
-from suandian.controllers import planning as planning_module
+from suandian.controllers import rounds
 from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
 from suandian.controllers.planning import Demand, PlanningService, SiteEntry
 from suandian.controllers.view import ClusterView, NodeRecord
@@ -110,15 +110,15 @@ async def test_a_failed_arrival_round_keeps_its_arrivals_for_the_next(monkeypatc
     planning.upsert(demand("a"))
     await planning.run_round()
     planning.upsert(demand("b"))
-    real = planning._snapshot
 
     def broken(*args: object, **kwargs: object) -> None:
         raise PlanningError("boom")
 
-    monkeypatch.setattr(planning, "_snapshot", broken)
-    with pytest.raises(PlanningError):
-        await planning.run_round()
-    monkeypatch.setattr(planning, "_snapshot", real)
+    with monkeypatch.context() as patched:
+        patched.setattr(rounds, "snapshot_of", broken)
+        with pytest.raises(PlanningError):
+            await planning.run_round()
+        assert planning.pending("b")
     await planning.run_round()
     decided = planning.current("b")
     assert decided is not None and decided.planned_start == T0 + 5 * SLOT
@@ -156,14 +156,14 @@ async def test_an_arrival_round_keeps_to_the_grid_import_the_others_leave():
 async def test_full_rounds_pass_each_waiting_decision_as_its_incumbent(monkeypatch):
     planning = service(settings=Settings(move_threshold_g=7.0, move_threshold_share=0.01))
     seen: list[Snapshot] = []
-    real = planning_module.plan
+    real = rounds.plan
 
     def spy(snapshot: Snapshot, params: PlanParams) -> object:
         seen.append(snapshot)
         assert (params.move_threshold_g, params.move_threshold_share) == (7.0, 0.01)
         return real(snapshot, params)
 
-    monkeypatch.setattr(planning_module, "plan", spy)
+    monkeypatch.setattr(rounds, "plan", spy)
     planning.upsert(demand("a"))
     await planning.run_round()
     first = planning.current("a")

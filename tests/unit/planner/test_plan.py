@@ -180,6 +180,12 @@ def test_node_preferences_rank_fit_and_gpu_efficiency() -> None:
     assert prefs[0][1] == 100 and 1 <= prefs[1][1] < 100
 
 
+def test_nothing_to_plan_is_an_empty_plan_even_with_nodes() -> None:
+    nodes = (NodeInfo("n", 0, np.array([64.0, 256.0, 0.0])),)
+    result = plan(snapshot([site("a", sun(), 600.0)], [], nodes))
+    assert result.decisions == () and not result.load_kw.any()
+
+
 def test_same_snapshot_same_plan() -> None:
     sites = [site("a", sun(), 600.0), site("b", sun(start=9, end=15), 300.0)]
     jobs = [job(f"j{i}", kw=30 + i, hours=1 + i % 3, slack=5 + i, interruptible=i % 2 == 0)
