@@ -17,6 +17,7 @@ Callers catch the narrowest class they can act on; the controllers turn these in
     │   └── ForecastUnavailable   no good forecast and nothing left to fall back on
     ├── PlanningError             the planner was handed an inconsistent snapshot
     └── KubeApiError              the Kubernetes API refused or failed a request (has .status)
+        └── KubeCredentialsError  no credentials to send (an exec plugin or token file failed)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "InputFileError",
     "InvalidSpecError",
     "KubeApiError",
+    "KubeCredentialsError",
     "PlanningError",
     "ProviderAuthError",
     "ProviderError",
@@ -174,3 +176,13 @@ class KubeApiError(SuandianError):
         404 absent, 422 invalid): sent again unchanged, it fails again; what must change
         is the object, the permissions or the namespace, not the moment."""
         return self.status in (400, 403, 404, 422)
+
+
+class KubeCredentialsError(KubeApiError):
+    """No credentials to send: a kubeconfig ``exec`` plugin failed or answered badly, or
+    a token file could not be read. Nothing was sent (``status`` 0, ``reason``
+    ``Credentials``); the message names the plugin or file and what to do. Transient:
+    the next request tries again (a plugin may need a network that is back by then)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, "Credentials", message)

@@ -1,4 +1,4 @@
-"""Run the real operator (kopf + the kubernetes client) against the emulator, in-loop.
+"""Run the real operator (kopf + our KubeApi) against the emulator, in-loop.
 
 ``async with running_operator(emulator, clock, ...) as op:`` starts ``kopf.operator()``
 as a task of the test's own event loop (so looptime fakes its time), with a login handler
@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import kopf
-from kubernetes import client as k8s_client
 
 from suandian.config import Settings
 from suandian.controllers import OperatorParts, build
@@ -24,6 +23,7 @@ from suandian.controllers.clock import Clock
 from suandian.controllers.context import KeeperFactory
 from suandian.controllers.heap import HeapPolicy
 from suandian.k8s.client import KubeApi
+from suandian.k8s.connection import Connection
 
 if TYPE_CHECKING:  # the benchmark runs an operator without the emulator (or kmock) loaded
     from tests.support.emulator import ApiEmulator
@@ -102,10 +102,7 @@ async def start_operator(
     if token is None:
         api = KubeApi.for_server(url, timeout=(5.0, 10.0))
     else:
-        configuration = k8s_client.Configuration(host=url)
-        configuration.api_key = {"authorization": f"Bearer {token}"}
-        configuration.ssl_ca_cert = ca_file
-        api = KubeApi(configuration, timeout=(5.0, 10.0))
+        api = KubeApi(Connection.for_token(url, token, ca_file=ca_file), timeout=(5.0, 10.0))
 
     def login(**_: Any) -> kopf.ConnectionInfo:
         if token is None:

@@ -1,8 +1,9 @@
 """``suandian run``: the operator process (kopf's event loop, signals, probes, metrics).
 
-Builds the operator with :func:`suandian.controllers.build`, logs in with the official
-client's configuration (in-cluster service account, else kubeconfig) so kopf and
-:class:`~suandian.k8s.KubeApi` talk to the same server with the same credentials, and
+Builds the operator with :func:`suandian.controllers.build`, logs kopf in with the
+connection :class:`~suandian.k8s.KubeApi` resolved (in-cluster service account, else
+kubeconfig: :mod:`suandian.k8s.connection`) so both talk to the same server with the
+same credentials, and
 runs until SIGTERM/SIGINT, when kopf stops gracefully (daemons stopped, peering record
 removed so a standby takes over at once).
 """
@@ -30,23 +31,35 @@ log = logging.getLogger(__name__)
 
 
 def _login_from(api: KubeApi) -> Any:
-    """A kopf login handler using the official client's resolved configuration."""
-    config = api.configuration
+    """A kopf login handler giving kopf the connection and credentials of ``api``.
+
+    Kopf calls it at start, after a 401 and when the credentials it was given expire
+    (an exec plugin's ``expirationTimestamp``), so it reads or makes them again each time
+    (a rotated service account token, a new plugin credential); it runs in a thread of
+    kopf's, so a plugin's run does not stop the event loop.
+    """
+    connection = api.connection
 
     def login(**_: Any) -> kopf.ConnectionInfo:
-        keys: dict[str, str] = dict(config.api_key or {})
-        header = keys.get("authorization") or keys.get("BearerToken") or ""
-        scheme, _sep, value = header.partition(" ")
+        credentials = connection.credentials(fresh=True)
+        cert_pem, key_pem = credentials.cert_pem, credentials.key_pem
+        if not (cert_pem and key_pem):
+            cert_pem, key_pem = connection.cert_pem, connection.key_pem
         return kopf.ConnectionInfo(
-            server=str(config.host),
-            ca_path=config.ssl_ca_cert,
-            insecure=not config.verify_ssl,
-            username=config.username or None,
-            password=config.password or None,
-            scheme=scheme or None if value else None,
-            token=value or header or None,
-            certificate_path=config.cert_file,
-            private_key_path=config.key_file,
+            server=connection.server,
+            ca_path=connection.ca_file,
+            ca_data=connection.ca_pem,
+            insecure=connection.insecure or None,
+            username=None if credentials.token else connection.username,
+            password=None if credentials.token else connection.password,
+            scheme="Bearer" if credentials.token else None,
+            token=credentials.token,
+            certificate_path=None if credentials.cert_pem else connection.cert_file,
+            private_key_path=None if credentials.key_pem else connection.key_file,
+            certificate_data=cert_pem,
+            private_key_data=key_pem,
+            proxy_url=connection.proxy_url,
+            expiration=credentials.expires,
         )
 
     return login

@@ -4,41 +4,40 @@ Kopf watches our resources and patches the object a handler is handling; everyth
 else (creating and patching the child Jobs, patching gated Pods, writing status from
 daemons) goes through :class:`KubeApi`.
 
-Why this shape: the official ``kubernetes`` client resolves *where and how* to connect
-(kubeconfig or in-cluster service account, TLS files, bearer tokens and their refresh
-hooks), and the project depends on it anyway; but its generated, synchronous methods
-cost several milliseconds of CPU per call and need a thread each, which at 200 job
-creations a second is most of the operator's budget. So the requests themselves go
-over one pooled ``aiohttp`` session in the operator's event loop, with the headers the
-official client's configuration produces; bodies go and come as plain dicts (no model
-classes: they cost time and memory and drop fields the client does not know). Kopf's
-own API client is private (``kopf._cogs``) and not used.
+Why this shape: where and how to connect (the pod's service account or a kubeconfig,
+TLS files, tokens that rotate, exec plugins) is resolved by :mod:`.connection`, the
+way kubectl resolves it, and the same :class:`~.connection.Connection` logs kopf in
+(``controllers/main.py``), so both talk to one server as one user. The requests go
+over one pooled ``aiohttp`` session in the operator's event loop (a generated,
+synchronous client costs several milliseconds of CPU per call and a thread each, which
+at 200 job creations a second is most of the operator's budget); bodies go and come as
+plain dicts (no model classes: they cost time and memory and drop fields a client does
+not know). Kopf's own API client is private (``kopf._cogs``) and not used.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-import os
+import logging
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import yaml
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
 
-from suandian.errors import FieldError, InputFileError, KubeApiError
+from suandian.errors import KubeApiError
+from suandian.k8s.connection import Connection, Credentials, load_client_certificate, resolve
 
 __all__ = ["JSON_PATCH", "MERGE_PATCH", "KubeApi"]
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 CRD_PATH = "/apis/suandian.io/v1alpha1"
-SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+log = logging.getLogger(__name__)
 
 
 class KubeApi:
@@ -46,73 +45,75 @@ class KubeApi:
 
     def __init__(
         self,
-        configuration: k8s_client.Configuration,
+        connection: Connection,
         *,
         max_connections: int = 8,
         timeout: tuple[float, float] = (5.0, 30.0),
-        namespace: str = "default",
+        namespace: str | None = None,
     ) -> None:
-        self.configuration = configuration
-        self.namespace = namespace
+        self.connection = connection
+        self.namespace = namespace or connection.namespace
         """The operator's own namespace: where it reads the ConfigMaps and Secrets that
-        PowerSites name without a namespace (the service account's, in a pod)."""
+        PowerSites name without a namespace (the service account's in a pod, the
+        context's with a kubeconfig)."""
         self.timeout = aiohttp.ClientTimeout(sock_connect=timeout[0], total=timeout[1])
         self.max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._streams: aiohttp.ClientSession | None = None  # watches: a pool of their own
+        self._tls: ssl.SSLContext | bool | None = None  # made once, shared by both pools
+        self._client_cert: bytes | None = None  # the plugin's certificate loaded in _tls
 
     @classmethod
     def from_environment(
         cls, *, kubeconfig: str | None = None, context: str | None = None, **kwargs: Any
     ) -> KubeApi:
-        """In-cluster service account when there is one, else the kubeconfig file."""
-        configuration = k8s_client.Configuration()
-        try:
-            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration)
-        except k8s_config.ConfigException:
-            try:
-                k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-                    config_file=kubeconfig, context=context,
-                    client_configuration=configuration)
-                namespace = _kubeconfig_namespace(kubeconfig, context)
-            except (k8s_config.ConfigException, yaml.YAMLError, OSError, ValueError,
-                    TypeError) as exc:
-                raise _kubeconfig_error(kubeconfig, context, exc) from None
-        else:
-            namespace = _service_account_namespace()
-        return cls(configuration, namespace=namespace, **kwargs)
+        """In-cluster service account when there is one (and no kubeconfig or context is
+        named), else the kubeconfig: see :func:`suandian.k8s.connection.resolve`."""
+        connection = resolve(kubeconfig, context)
+        log.info("Kubernetes API server %s (%s)", connection.server, connection.origin)
+        return cls(connection, **kwargs)
 
     @classmethod
     def for_server(cls, server: str, **kwargs: Any) -> KubeApi:
         """A client of an unauthenticated server by URL (test API servers)."""
-        return cls(k8s_client.Configuration(host=server.rstrip("/")), **kwargs)
+        return cls(Connection(server=server.rstrip("/")), **kwargs)
 
     @property
     def server(self) -> str:
-        return str(self.configuration.host)
+        return self.connection.server
 
     def _ssl(self) -> ssl.SSLContext | bool:
-        config = self.configuration
-        if not str(config.host).startswith("https"):
-            return False
-        if not config.verify_ssl:
-            return False
-        context = ssl.create_default_context(cafile=config.ssl_ca_cert)
-        if config.cert_file:
-            context.load_cert_chain(config.cert_file, config.key_file)
-        return context
+        if self._tls is None:
+            self._tls = self.connection.ssl_context()
+        return self._tls
 
-    def _headers(self, content_type: str) -> dict[str, str]:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        # refresh hooks (exec plugins, projected service-account tokens) run here
-        for raw in self.configuration.auth_settings().values():
-            setting: dict[str, Any] = dict(raw)  # type: ignore[call-overload]
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[str(setting["key"])] = str(setting["value"])
-        if self.configuration.username and self.configuration.password:
-            headers["Authorization"] = str(self.configuration.get_basic_auth_token())
-        return headers
+    async def _credentials(self) -> Credentials:
+        """The credentials for a request: the ones in hand, else obtained in a thread (a
+        token file read, an exec plugin run) so the event loop never waits on them."""
+        auth = self.connection.auth
+        if auth is None:
+            return self.connection.credentials()
+        found = auth.cached()
+        if found is None:
+            found = await asyncio.to_thread(auth.credentials)
+        if found.cert_pem and found.key_pem and found.cert_pem != self._client_cert:
+            context = self._ssl()
+            if isinstance(context, ssl.SSLContext):  # new connections present it
+                load_client_certificate(context, found.cert_pem, found.key_pem)
+                self._client_cert = found.cert_pem
+        return found
+
+    def _refused(self, used: Credentials) -> None:
+        """A 401: the credentials used are stale (a rotated token, an expired plugin
+        credential); the next request obtains new ones."""
+        if self.connection.auth is not None:
+            self.connection.auth.invalidate(used)
+
+    async def _headers(self, content_type: str) -> tuple[dict[str, str], Credentials]:
+        credentials = await self._credentials()
+        headers = {"Accept": "application/json", "Content-Type": content_type,
+                   **self.connection.headers(credentials)}
+        return headers, credentials
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -147,18 +148,27 @@ class KubeApi:
         query: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """One API call; the decoded JSON answer, or :class:`KubeApiError`."""
-        url = str(self.configuration.host).rstrip("/") + path
+        url = self.connection.server + path
         data = None if body is None else json.dumps(body)
-        try:
-            async with self._client().request(
-                method, url, data=data, params=dict(query or {}),
-                headers=self._headers(content_type),
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                reason = response.reason or ""
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise KubeApiError(0, type(exc).__name__, str(exc)) from exc
+        headers, used = await self._headers(content_type)
+        for attempt in (1, 2):
+            try:
+                async with self._client().request(
+                    method, url, data=data, params=dict(query or {}), headers=headers,
+                    proxy=self.connection.proxy_url,
+                ) as response:
+                    raw = await response.read()
+                    status = response.status
+                    reason = response.reason or ""
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise KubeApiError(0, type(exc).__name__, str(exc)) from exc
+            if status != 401 or attempt == 2 or self.connection.auth is None:
+                break
+            self._refused(used)  # once more if the credentials read or made again differ
+            previous = used
+            headers, used = await self._headers(content_type)
+            if used == previous:
+                break
         try:
             decoded = json.loads(raw) if raw else {}
         except ValueError:
@@ -177,14 +187,18 @@ class KubeApi:
         Lines are split here, not by aiohttp's line reader, whose 64 KiB limit a large
         object (a Job with a big template) can exceed.
         """
-        url = str(self.configuration.host).rstrip("/") + path
+        url = self.connection.server + path
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout.sock_connect,
                                         sock_read=read_timeout)
+        headers, used = await self._headers("application/json")
         try:
             async with self._stream_client().get(url, params=dict(query), timeout=timeout,
-                                          headers=self._headers("application/json")
-                                          ) as response:
+                                                 headers=headers,
+                                                 proxy=self.connection.proxy_url
+                                                 ) as response:
                 if response.status >= 400:
+                    if response.status == 401:
+                        self._refused(used)  # the caller watches again, with new ones
                     raw = await response.read()
                     raise KubeApiError(response.status, response.reason or "",
                                        raw[:200].decode("utf-8", "replace"))
@@ -286,33 +300,6 @@ class KubeApi:
         path = f"{CRD_PATH}/powersites/{quote(name)}/status"
         return await self.request("PATCH", path, {"status": dict(status)},
                                   content_type=MERGE_PATCH)
-
-
-def _kubeconfig_error(kubeconfig: str | None, context: str | None,
-                      exc: Exception) -> InputFileError:
-    """Why no kubeconfig could be used, naming the file and what to do."""
-    path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-    detail = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
-    where = f"context {context}" if context else ""
-    return InputFileError(path, [FieldError(where, (
-        f"no usable kubeconfig ({detail}), and no service account of a pod either; pass "
-        "--kubeconfig FILE (and --context NAME), set $KUBECONFIG, or run it in a pod"))])
-
-
-def _service_account_namespace() -> str:
-    """The pod's namespace, as its service account token's mount says."""
-    try:
-        return Path(SERVICE_ACCOUNT_NAMESPACE).read_text(encoding="utf-8").strip() or "default"
-    except OSError:
-        return "default"
-
-
-def _kubeconfig_namespace(kubeconfig: str | None, context: str | None) -> str:
-    """The namespace of the kubeconfig context in use (kubectl's default namespace)."""
-    contexts, active = k8s_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-        config_file=kubeconfig)
-    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
-    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
 
 
 def _job_path(namespace: str, name: str | None = None) -> str:
