@@ -16,7 +16,7 @@ from suandian import __version__
 
 __all__ = ["cli", "main"]
 
-SIM_EXTRAS = ("matplotlib", "highspy")
+SIM_EXTRAS = ("matplotlib", "highspy", "scipy")
 """What only ``simulate`` and ``--plot`` need: ``pip install 'suandian[sim]'``."""
 
 

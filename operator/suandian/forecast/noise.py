@@ -14,6 +14,7 @@ uniforms into a normal. All of it is vectorised numpy over sites x slots.
 from __future__ import annotations
 
 import zlib
+from itertools import accumulate
 
 import numpy as np
 
@@ -67,11 +68,16 @@ def ar1(innovations: np.ndarray, phi: float) -> np.ndarray:
     scale = np.sqrt(1.0 - phi * phi)
     e = innovations * scale
     e[..., 0] = innovations[..., 0]
-    # scipy.signal costs ~65 MB and 0.7 s to import: only code that draws noise pays it
-    from scipy.signal import lfilter
-
-    out: np.ndarray = lfilter([1.0], [1.0, -phi], e, axis=-1)
-    return out
+    # The recursion in Python floats, row by row: the same operations in the same order
+    # as scipy.signal.lfilter([1], [1, -phi]) (bit for bit), some 70 ns a value, without
+    # scipy's 63 MB and 0.6 s of imports in an operator whose sites use built-in models.
+    rows = e.reshape(-1, e.shape[-1])
+    out = np.empty_like(rows)
+    factor = float(phi)
+    for index, row in enumerate(rows.tolist()):
+        out[index] = list(accumulate(row, lambda x, v: v + factor * x))
+    result: np.ndarray = out.reshape(e.shape)
+    return result
 
 
 def ar1_window(keys: np.ndarray, first: int, n: int, phi: float, warmup: int) -> np.ndarray:
