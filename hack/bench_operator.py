@@ -20,6 +20,16 @@ runs the real operator (kopf + the kubernetes client) against it, in real time (
 The operator runs as ``suandian run`` does (its heap policy included); the emulator,
 standing in for a Go API server, moves its stored objects out of its collector's way.
 
+3. Full re-plans, once the burst is decided: a **no-change** full round (only the clock
+   moved: the writes it causes are counted, target 0), a **forecast refresh** of every
+   site moving green supply by +10% (writes and changed decisions counted), and a
+   second burst of ``--jobs`` at ``--rate`` with such a refresh (back by -10%) starting
+   1 s into it: the decision latency while a full round of every waiting job computes
+   (``replan_p99_ms``, target < 250 ms).
+4. The event loop's stalls throughout: a task that sleeps 5 ms and records how late it
+   wakes; the longest stall of each phase is printed (target < 50 ms during a full
+   round of 10,000 jobs).
+
 Baseline, in the same run: a bare kopf operator whose only handler writes a status on
 creation, against the same server at the same rate: the ratio says what planning and
 placing cost over kopf itself. Targets: p99 < 250 ms, peak memory < 250 MB.
@@ -35,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -84,6 +95,8 @@ async def run_suandian(server: dict[str, str], conn: Any, args: argparse.Namespa
                                   heap=HeapPolicy(),  # as suandian run
                                   token=server.get("token"), ca_file=server.get("ca_file"))
     loop = asyncio.get_running_loop()
+    lag = LoopLag()
+    lag_task = asyncio.create_task(lag.run())
     print(f"operator ready after {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     conn.send(("wait-decided", "idle-", args.idle_jobs, args.timeout))
     decided, deferred = await loop.run_in_executor(None, conn.recv)
@@ -121,11 +134,131 @@ async def run_suandian(server: dict[str, str], conn: Any, args: argparse.Namespa
     conn.send(("burst", "job-", args.jobs, args.rate))
     latencies = await loop.run_in_executor(None, conn.recv)
     burst_cpu, burst_wall = cpu_s() - cpu0, time.perf_counter() - wall0
-    peak = rss_mb()
+    burst_stall = lag.max_ms(wall0)
+    out = {"decided_idle": decided, "deferred_idle": deferred, "settle_s": settle,
+           "latencies": latencies, "burst_cpu_s": burst_cpu, "burst_wall_s": burst_wall,
+           "rss_before_mb": before, "rss_after_idle_mb": peak_idle,
+           "burst_stall_ms": burst_stall, "settle_stall_ms": lag.max_ms(0.0, wall0)}
+    if not args.skip_replans:
+        out.update(await replans(handle.parts.context, conn, args, lag))
+    out["rss_peak_mb"] = rss_mb()
+    lag_task.cancel()
     await handle.stop()
-    return {"decided_idle": decided, "deferred_idle": deferred, "settle_s": settle,
-            "latencies": latencies, "burst_cpu_s": burst_cpu, "burst_wall_s": burst_wall,
-            "rss_before_mb": before, "rss_after_idle_mb": peak_idle, "rss_peak_mb": peak}
+    return out
+
+
+async def replans(ctx: Any, conn: Any, args: argparse.Namespace, lag: LoopLag
+                  ) -> dict[str, Any]:
+    """Phase 3 (see the module docstring): full re-plans with and without a burst."""
+    planning, rounds, out = ctx.planning, FullRounds(ctx.planning), {}
+    await quiesce(args.timeout)
+    # a full round with only the clock moved
+    w0, t0, c0 = await ask(conn, "writes"), time.perf_counter(), cpu_s()
+    planning.replan()
+    out["full_replan_s"] = round(await rounds.next(args.timeout), 2)
+    out["full_replan_cpu_s"] = round(cpu_s() - c0, 2)
+    out["full_replan_stall_ms"] = lag.max_ms(t0)
+    await quiesce(args.timeout)
+    out["no_change_replan_written"] = written(w0, await ask(conn, "writes"))
+    out["no_change_replan_writes"] = sum(out["no_change_replan_written"].values())
+    print(f"no-change full re-plan: {out['full_replan_s']} s, writes "
+          f"{out['no_change_replan_written'] or 0}", file=sys.stderr, flush=True)
+    # a forecast refresh moving every site's green supply by +10%
+    before, w0, t0 = decisions_of(planning), await ask(conn, "writes"), time.perf_counter()
+    scale_green(ctx, 1.1)
+    out["refresh_replan_s"] = round(await rounds.next(args.timeout), 2)
+    out["refresh_stall_ms"] = lag.max_ms(t0)
+    await quiesce(args.timeout)
+    after = decisions_of(planning)
+    out["refresh_changed_decisions"] = sum(1 for k, v in after.items()
+                                           if k in before and before[k] != v)
+    out["refresh_written"] = written(w0, await ask(conn, "writes"))
+    out["refresh_writes"] = sum(out["refresh_written"].values())
+    print(f"forecast refresh (+10% green): {out['refresh_changed_decisions']} decisions "
+          f"changed, writes {out['refresh_written'] or 0}", file=sys.stderr, flush=True)
+    # a burst with a forecast refresh (back by -10%) starting 1 s into it
+    t0, c0, counted = time.perf_counter(), cpu_s(), rounds.count
+    asyncio.get_running_loop().call_later(1.0, scale_green, ctx, 1 / 1.1)
+    out["replan_latencies"] = await ask(conn, "burst", "replan-", args.jobs, args.rate)
+    out["replan_burst_stall_ms"] = lag.max_ms(t0)
+    out["replan_burst_cpu_s"] = round(cpu_s() - c0, 2)
+    out["replan_burst_full_rounds"] = rounds.count - counted
+    return out
+
+
+class LoopLag:
+    """How late the event loop wakes a task sleeping 5 ms: its stalls, as they happen."""
+
+    TICK = 0.005
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []  # (when it slept, seconds late)
+
+    async def run(self) -> None:
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(self.TICK)
+            self.samples.append((t, time.perf_counter() - t - self.TICK))
+
+    def max_ms(self, since: float, until: float | None = None) -> float:
+        end = until if until is not None else math.inf
+        lags = [lag for t, lag in self.samples if since <= t <= end]
+        return round(max(lags, default=0.0) * 1e3, 1)
+
+
+async def ask(conn: Any, *command: Any) -> Any:
+    """A command to the server process, answered off the event loop."""
+    conn.send(command)
+    return await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+
+def written(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(after)
+            if after.get(k, 0) != before.get(k, 0)}
+
+
+def scale_green(ctx: Any, factor: float) -> None:
+    """A forecast refresh of every site whose green supply moved by ``factor``."""
+    from dataclasses import replace
+
+    from suandian.controllers.planning import SiteEntry
+
+    for name, entry in list(ctx.sites.items()):
+        f = entry.forecast
+        ctx.sites[name] = SiteEntry(entry.site, replace(
+            f, green_kw={k: v * factor for k, v in f.green_kw.items()},
+            green_total_kw=f.green_total_kw * factor, green_p10_kw=f.green_p10_kw * factor,
+            green_p90_kw=f.green_p90_kw * factor))
+    ctx.planning.replan()
+
+
+class FullRounds:
+    """Counts the full rounds handed out (wraps the planning service's hook)."""
+
+    def __init__(self, planning: Any) -> None:
+        self.count = 0
+        self.ended = asyncio.Event()
+        inner = planning.after_full_round
+
+        def hook() -> None:
+            self.count += 1
+            self.ended.set()
+            if inner is not None:
+                inner()
+
+        planning.after_full_round = hook
+
+    async def next(self, timeout: float) -> float:
+        """Seconds until the next full round is handed out."""
+        t0, start = time.perf_counter(), self.count
+        while self.count == start:
+            self.ended.clear()
+            await asyncio.wait_for(self.ended.wait(), timeout)
+        return time.perf_counter() - t0
+
+
+def decisions_of(planning: Any) -> dict[str, tuple[Any, ...]]:
+    return {k: (d.site, d.windows) for k, d in planning._decisions.items()}
 
 
 def cpu_s() -> float:
@@ -208,6 +341,8 @@ def main() -> None:
                         help="against a real control plane from KUBEBUILDER_ASSETS (etcd, "
                              "kube-apiserver, controller manager, scheduler), the operator "
                              "as the chart's ServiceAccount, instead of the emulator")
+    parser.add_argument("--skip-replans", action="store_true",
+                        help="only the burst and the memory (not phase 3's full re-plans)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--debug", action="store_true", help="log planning rounds to stderr")
     parser.add_argument("--profile", action="store_true", help="profile the operator (stderr)")
@@ -274,10 +409,29 @@ def main() -> None:
         "rss_peak_mb": round(result["rss_peak_mb"], 1),
         "burst_cpu_s": round(result["burst_cpu_s"], 2),
         "burst_wall_s": round(result["burst_wall_s"], 2),
+        "peak_rss_mb": round(result["rss_peak_mb"], 1),
+        "mb_per_1000_jobs": round((result["rss_after_idle_mb"] - result["rss_before_mb"])
+                                  / max(args.idle_jobs / 1000, 1e-9), 1),
+        "burst_stall_ms": result["burst_stall_ms"],
+        "settle_stall_ms": result["settle_stall_ms"],
         "server": "control plane" if args.control_plane else "emulator",
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in load_after],
     }
+    if not args.skip_replans:
+        rl = result["replan_latencies"]
+        figures.update({k: result[k] for k in (
+            "full_replan_s", "full_replan_cpu_s", "full_replan_stall_ms",
+            "no_change_replan_writes", "no_change_replan_written", "refresh_replan_s",
+            "refresh_stall_ms", "refresh_changed_decisions", "refresh_writes",
+            "refresh_written", "replan_burst_stall_ms", "replan_burst_cpu_s",
+            "replan_burst_full_rounds")})
+        figures.update({
+            "replan_decided": len(rl), "replan_p50_ms": round(pct(rl, 0.50), 1),
+            "replan_p99_ms": round(pct(rl, 0.99), 1),
+            "replan_max_ms": round(max(rl) * 1000.0, 1) if rl else None,
+            "replan_p99_ratio_vs_bare_kopf": round(
+                pct(rl, 0.99) / max(pct(baseline, 0.99), 1e-9), 2)})
     if args.json:
         print(json.dumps(figures))
         return
@@ -290,11 +444,29 @@ def main() -> None:
           f"{figures['burst_wall_s']} s wall; API server: {figures['server']}; load average "
           f"{' '.join(map(str, figures['load_before']))} before, "
           f"{' '.join(map(str, figures['load_after']))} after ({os.cpu_count()} CPUs)")
+    print(f"event loop: longest stall {figures['settle_stall_ms']} ms while the idle jobs "
+          f"were decided, {figures['burst_stall_ms']} ms in the burst")
+    if not args.skip_replans:
+        print(f"no-change full re-plan of {args.idle_jobs + args.jobs} jobs: "
+              f"{figures['full_replan_s']} s ({figures['full_replan_cpu_s']} s CPU; target "
+              f"< 2 s), {figures['no_change_replan_writes']} writes (target 0), longest "
+              f"loop stall {figures['full_replan_stall_ms']} ms (target < 50 ms)")
+        print(f"forecast refresh, green +10%: {figures['refresh_changed_decisions']} "
+              f"decisions changed, {figures['refresh_writes']} writes "
+              f"{figures['refresh_written']}, in {figures['refresh_replan_s']} s")
+        print(f"burst with a full re-plan 1 s in ({figures['replan_decided']} decided, "
+              f"{figures['replan_burst_full_rounds']} full rounds): p50 "
+              f"{figures['replan_p50_ms']} ms, p99 {figures['replan_p99_ms']} ms, max "
+              f"{figures['replan_max_ms']} ms (target p99 < 250 ms; "
+              f"{figures['replan_p99_ratio_vs_bare_kopf']}x bare kopf's p99); longest loop "
+              f"stall {figures['replan_burst_stall_ms']} ms")
     print(f"memory: {args.idle_jobs} ComputeJobs ({result['decided_idle']} decided, "
           f"{result['deferred_idle']} of them deferred, in "
           f"{figures['settle_s']} s) and {args.nodes} Nodes indexed: peak RSS "
           f"{figures['rss_peak_mb']} MB (process before the operator: "
-          f"{figures['rss_before_operator_mb']} MB; target < 250 MB)")
+          f"{figures['rss_before_operator_mb']} MB; target < 250 MB); "
+          f"{figures['mb_per_1000_jobs']} MB per 1,000 jobs (the operator's fixed part "
+          "included)")
 
 
 if __name__ == "__main__":

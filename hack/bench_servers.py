@@ -6,6 +6,8 @@ then answers the operator side's commands over a pipe:
 - ``("wait-decided", prefix, count, timeout)`` -> (decided, deferred) so far;
 - ``("burst", prefix, count, rate)`` -> the decision latencies of ``count`` new jobs
   created at ``rate`` per second (creation to a status with ``plannedStart``);
+- ``("writes",)`` -> the write requests (create, patch, update, delete) the operator
+  sent so far, by resource: ``{"computejobs/status": n, "jobs": n, "events": n, ...}``;
 - ``("stop",)`` -> prints what the operator asked of the server, answers ``"bye"``.
 
 Where the times come from: the emulator stamps creation and decision when it stores
@@ -61,7 +63,8 @@ class Recorder:
         return sum(1 for k, p in self.phases.items() if k.startswith(prefix) and p == phase)
 
     async def serve(self, conn: Any, create: Callable[[str], Awaitable[None]],
-                    requests: Callable[[], None]) -> None:
+                    requests: Callable[[], None],
+                    writes: Callable[[], dict[str, int]]) -> None:
         """Answer the operator side's commands until ``stop``."""
         loop = asyncio.get_running_loop()
         while True:
@@ -74,6 +77,8 @@ class Recorder:
                 conn.send((self.count(prefix), self.count(prefix, "Deferred")))
             elif command[0] == "burst":
                 conn.send(await self.burst(*command[1:], create=create))
+            elif command[0] == "writes":
+                conn.send(writes())
             elif command[0] == "stop":
                 requests()
                 conn.send("bye")
@@ -154,7 +159,8 @@ async def _serve_emulator(conn: Any, nodes: int, idle_jobs: int) -> None:
         gc.collect()
         gc.freeze()
         conn.send({"url": str(api.url)})
-        await rec.serve(conn, create, lambda: _emulator_requests(api))
+        await rec.serve(conn, create, lambda: _emulator_requests(api),
+                        lambda: _emulator_writes(api))
 
 
 def _emulator_requests(api: Any) -> None:
@@ -173,6 +179,17 @@ def _emulator_requests(api: Any) -> None:
         not (r.method.value == "POST" and r.resource.plural == "jobs"))
     for what, n in detail.most_common(8):
         log(f"  {n:6d} {what}")
+
+
+_WRITES = ("POST", "PATCH", "PUT", "DELETE")
+
+
+def _emulator_writes(api: Any) -> dict[str, int]:
+    """Write requests so far by resource (``plural`` or ``plural/subresource``)."""
+    return dict(Counter(
+        (r.resource.plural if r.resource else r.url.path)
+        + (f"/{r.subresource}" if r.subresource else "")
+        for r in api._requests if r.method.value in _WRITES))
 
 
 def _keys(data: Any, prefix: str = "") -> list[str]:
@@ -263,7 +280,8 @@ async def _serve_control_plane(conn: Any, nodes: int, idle_jobs: int) -> None:
         token = plane.admin().service_account_token(envkit.NAMESPACE, envkit.SERVICE_ACCOUNT)
         conn.send({"url": plane.url, "token": token, "ca_file": str(plane.ca_file)})
         try:
-            await rec.serve(conn, create, lambda: _audited_requests(plane))
+            await rec.serve(conn, create, lambda: _audited_requests(plane),
+                            lambda: _audited_writes(plane))
         finally:
             watcher.cancel()
             plane.stop()
@@ -315,6 +333,18 @@ def aiohttp_timeout() -> Any:
     import aiohttp
 
     return aiohttp.ClientTimeout(total=None, sock_read=None)
+
+
+def _audited_writes(plane: Any) -> dict[str, int]:
+    """The operator's write requests so far by resource, from the audit log."""
+    out: Counter[str] = Counter()
+    for e in plane.audit_events():
+        if e["verb"] in ("create", "patch", "update", "delete") and "serviceaccount" in (
+                (e.get("user") or {}).get("username") or ""):
+            ref = e.get("objectRef") or {}
+            out[ref.get("resource", "?") + (f"/{ref['subresource']}"
+                                            if ref.get("subresource") else "")] += 1
+    return dict(out)
 
 
 def _audited_requests(plane: Any) -> None:

@@ -307,8 +307,10 @@ class PlanningService:
         """One round now, to its end (tests and tools; the loop overlaps them).
 
         A full round (the first, forecast refresh, capacity change, every
-        ``replan_interval``) plans every registered demand together and may change any
-        waiting job's decision (each holds the one it has unless a move saves enough).
+        ``replan_interval``) plans every decided demand together and may change any
+        waiting job's decision (each holds the one it has unless a move saves enough);
+        the first plans every demand, later ones leave the new and changed to the
+        arrival round that follows (the loop runs it while the full one computes).
         A round triggered only by arrivals plans only the new (or changed) demands,
         against the green power and capacity the decisions already handed out take
         (:mod:`.commitments`): its cost grows with the arrivals, not with every waiting
@@ -323,8 +325,9 @@ class PlanningService:
                 self._retry(inputs)
                 raise
             await self._hand_out(inputs, result)
-            return result.plan if result is not None else None
-        return await self._arrivals()
+            if not (self._fresh or self._recheck) or self._cluster is None:
+                return result.plan if result is not None else None
+        return await self._arrivals()  # the new and changed, as the loop would next
 
     async def _arrivals(self) -> Plan | None:
         if not (self._fresh or self._recheck):  # nothing new: the round ends at once
@@ -347,12 +350,19 @@ class PlanningService:
         entries = tuple(sorted(self._sites().values(), key=lambda e: e.name))
         # nothing to plan: the time is never read (and a bare test context has no clock)
         now = self.clock.now() if self._demands else datetime.min
-        if full:
+        if full and self._cluster is None:  # the first: everyone, nobody decides before
             self._full = False
             self._inflight = frozenset(self._fresh)
             afresh: set[str] = self._fresh
             self._fresh, self._recheck = set(), set()
             demands = tuple(self._demands.values())
+            cluster = cluster_inputs(self._view(), entries)
+            nodes, taken = None, None
+        elif full:  # the new and changed go on through arrival rounds, at once
+            self._full = False
+            afresh = set()
+            demands = tuple(d for k, d in self._demands.items()
+                            if k not in self._fresh and k not in self._recheck)
             cluster = cluster_inputs(self._view(), entries)
             nodes, taken = None, None
         else:
@@ -419,7 +429,7 @@ class PlanningService:
                 if i % HAND_OUT_SLICE == 0:
                     await asyncio.sleep(0)
         if inputs.full:
-            self._inflight = frozenset()
+            self._inflight = frozenset()  # (only the first full round has any)
         if self.after_round is not None:
             self.after_round()
         if inputs.full and result is not None and self.after_full_round is not None:

@@ -4,6 +4,7 @@ round is computed in its worker thread, then reconciles the two."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from typing import Any
 
@@ -13,6 +14,7 @@ from tests.unit.controllers.test_commitments import demand, service
 
 from suandian.controllers import planning as planning_module
 from suandian.controllers import rounds
+from suandian.controllers.planning import PlanningService, SiteEntry
 from suandian.planner import Snapshot
 
 
@@ -121,39 +123,57 @@ async def test_a_demand_changed_while_the_full_round_computes_keeps_its_own_deci
         await planning.stop()
 
 
+def windy_service(import_limit_kw: float) -> tuple[PlanningService, dict[str, SiteEntry]]:
+    """``service()``'s one site with no green, whose forecast the test can replace."""
+    planning = service(green=np.zeros(8), import_limit_kw=import_limit_kw)
+    sites = dict(planning._sites())
+    planning._sites = lambda: sites
+    return planning, sites
+
+
+def with_green(entry: SiteEntry, green: np.ndarray) -> SiteEntry:
+    f = entry.forecast
+    return SiteEntry(entry.site, dataclasses.replace(
+        f, green_kw={"wind": green}, green_total_kw=green, green_p10_kw=green,
+        green_p90_kw=green))
+
+
 @pytest.mark.looptime(False)
 async def test_an_arrival_the_full_round_did_not_know_is_moved_off_what_it_decided(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """No green, 150 kW of grid import: two 60 kW jobs at a time. ``a`` and ``b`` hold
-    slots 0-1; ``d`` and ``e`` are in the full round, ``c`` arrives while it computes and
-    takes slots 2-3, which the full round then gives ``d`` and ``e``. Checked again, ``c``
-    moves: no slot ever carries three."""
-    planning = service(green=np.zeros(8), import_limit_kw=150.0)
+    """60 kW of grid import: one 60 kW job at a time, ``a`` in slots 0-1, ``b`` in 2-3.
+    The forecast then brings 100 kW of wind in slots 4-5; the full round moves ``a`` and
+    ``b`` there (120 kW: 100 green, 20 grid). ``c`` arrives while it computes and, against
+    the ledger before it, takes the wind too. After it, ``c`` no longer fits (180 kW,
+    80 from the grid): checked again, it moves; no slot ever draws more than the limit."""
+    planning, sites = windy_service(import_limit_kw=60.0)
     for key in "ab":
         planning.upsert(demand(key))
     planning.start()
     try:
         await until(lambda: all(planning.current(k) for k in "ab"), "the first full round")
+        assert [planning.current(k).slots for k in "ab"] == [(0, 1), (2, 3)]  # type: ignore[union-attr]
         held = HeldPlanner(small=1)
         monkeypatch.setattr(rounds, "plan", held)
-        monkeypatch.setattr(planning_module, "INLINE_DEMANDS", 0)  # 4 jobs, in a thread
-        planning.upsert(demand("d"))
-        planning.upsert(demand("e"))
-        planning.replan()  # before the loop runs again: d and e are in the full round
+        monkeypatch.setattr(planning_module, "INLINE_DEMANDS", 0)  # in a thread
+        wind = np.zeros(8)
+        wind[4:6] = 100.0
+        sites["s"] = with_green(sites["s"], wind)
+        planning.replan()  # a forecast refresh
         await until(held.entered.is_set, "the full round to start computing")
         planning.upsert(demand("c"))
         await until(lambda: not planning.pending("c"), "c's arrival decision")
         first = planning.current("c")
-        assert first is not None and first.slots == (2, 3)
+        assert first is not None and first.slots == (4, 5)
         held.release()
         await until(lambda: not planning.computing and not planning._recheck
                     and held.rounds[-1] == 1, "c checked again after the full round")
-        slots = {k: planning.current(k).slots for k in "abcde"}  # type: ignore[union-attr]
-        assert slots["d"] == slots["e"] == (2, 3), slots
+        slots = {k: planning.current(k).slots for k in "abc"}  # type: ignore[union-attr]
+        assert slots["a"] == slots["b"] == (4, 5) and slots["c"] != (4, 5), slots
         load = np.zeros(8)
         for taken in slots.values():
-            load[list(taken)] += 1
-        assert load.max() <= 2, slots
+            load[list(taken)] += 60.0
+        assert (np.maximum(load - wind, 0.0) <= 60.0).all(), slots
     finally:
         held.release()
         await planning.stop()
