@@ -18,10 +18,11 @@ from typing import Any
 from suandian.api.units import parse_duration
 from suandian.errors import FieldError, InvalidSpecError
 
-__all__ = ["ENV_PREFIX", "MODES", "Settings"]
+__all__ = ["ENV_PREFIX", "FULL_ROUNDS", "MODES", "Settings"]
 
 ENV_PREFIX = "SUANDIAN_"
 MODES = ("native", "kueue")
+FULL_ROUNDS = ("process", "thread")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ class Settings:
     admission_timeout: timedelta = timedelta(minutes=2)
     """Kueue mode: how long a released job may wait for admission before it is re-planned
     and a ``NotAdmitted`` event says what Kueue said."""
+    full_rounds: str = "process"
+    """Where full planning rounds are computed: ``process`` (a planner process beside the
+    operator, so its event loop keeps a core to itself and arrivals are decided at once
+    while a round of thousands computes) or ``thread`` (a worker thread of the operator
+    itself: one process, sharing its core with the event loop)."""
     peering_lifetime: int = 60
     """Seconds a replica's peering entry counts as alive unrenewed: when the active
     replica dies without a word (kill -9, a lost node), the standby takes over after about
@@ -110,6 +116,9 @@ class Settings:
         if self.mode not in MODES:
             out.append(FieldError(_variable("mode"), f"{self.mode!r} is not one of "
                                                      f"{', '.join(MODES)}"))
+        if self.full_rounds not in FULL_ROUNDS:
+            out.append(FieldError(_variable("full_rounds"), f"{self.full_rounds!r} is not "
+                                                            f"one of {', '.join(FULL_ROUNDS)}"))
         if not self.kueue_queue:
             out.append(FieldError(_variable("kueue_queue"), "name a LocalQueue"))
         if not 10 <= self.peering_lifetime <= 3600:

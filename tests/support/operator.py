@@ -112,7 +112,9 @@ async def start_operator(
     webhook = None
     if webhook_port is not None:
         webhook = kopf.WebhookServer(addr="127.0.0.1", port=webhook_port, insecure=True)
-    parts = build(settings=settings or Settings(plan_batch_window=0.02), api=api, clock=clock,
+    # full rounds in a thread: the tests look into them (the real process runs in envtest)
+    settings = settings or Settings(plan_batch_window=0.02, full_rounds="thread")
+    parts = build(settings=settings, api=api, clock=clock,
                   keeper_factory=keeper_factory, login=login, webhook=webhook, heap=heap)
     parts.settings.watching.inactivity_timeout = 24 * 3600  # the emulator sends no bookmarks
     parts.settings.networking.request_timeout = 10.0

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from suandian import metrics
@@ -47,7 +47,9 @@ from suandian.controllers.rounds import (
     cluster_inputs,
     compute,
     floor_slot,
+    node_infos,
 )
+from suandian.controllers.worker import PlannerProcess, RemoteRound, same_nodes
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast
 from suandian.planner import DEFAULT_RESOURCES, JobDecision, Plan, PlanParams, SiteSignals
@@ -65,6 +67,9 @@ INLINE_DEMANDS = 8
 hop, and no contention for the GIL); larger ones in a worker thread."""
 
 log = logging.getLogger(__name__)
+
+Computed = RoundResult | RemoteRound | None
+"""A computed round: in this process (a thread, or at once), or in the planner process."""
 
 
 def signals_from(forecast: SiteForecast, offset: int, slots: int) -> SiteSignals:
@@ -101,7 +106,7 @@ class PlanningService:
         self._recheck: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         # the full round computing in a worker thread, and what it was given
-        self._computing: tuple[asyncio.Future[RoundResult | None], RoundInputs] | None = None
+        self._computing: tuple[asyncio.Future[Computed], RoundInputs] | None = None
         self._inflight: frozenset[str] = frozenset()  # fresh demands the full round plans
         self.last_error: str | None = None
         # when a round last ended soundly: it planned, or failed for a reason the
@@ -116,6 +121,8 @@ class PlanningService:
         self._commitments = Commitments(len(DEFAULT_RESOURCES))
         # nodes and free capacity as of the last full round (arrival rounds reuse them)
         self._cluster: tuple[tuple[NodeInfo, ...], RoundInputs] | None = None
+        # where full rounds are computed: a planner process, or a worker thread (None)
+        self._planner = PlannerProcess() if settings.full_rounds == "process" else None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -133,6 +140,8 @@ class PlanningService:
         if self._computing is not None:  # its thread ends on its own; nobody reads it
             self._computing[0].cancel()
             self._computing = None
+        if self._planner is not None:
+            self._planner.close()
 
     # -- demands -------------------------------------------------------------------------
 
@@ -279,10 +288,13 @@ class PlanningService:
             ended = True
         return ended
 
-    def _spawn(self, inputs: RoundInputs) -> asyncio.Future[RoundResult | None]:
-        """The round computed: at once when small, else in a worker thread."""
+    def _spawn(self, inputs: RoundInputs) -> asyncio.Future[Computed]:
+        """The round computed: a full one in the planner process (when configured),
+        a small one at once, any other in a worker thread."""
+        if inputs.full and inputs.demands and self._planner is not None:
+            return asyncio.ensure_future(self._planner.compute(inputs, self.params))
         if len(inputs.demands) <= INLINE_DEMANDS:
-            future: asyncio.Future[RoundResult | None] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[Computed] = asyncio.get_running_loop().create_future()
             try:
                 future.set_result(compute(inputs, self.params) if inputs.demands else None)
             except Exception as exc:  # noqa: BLE001 (raised to whoever awaits the future)
@@ -326,7 +338,8 @@ class PlanningService:
                 raise
             await self._hand_out(inputs, result)
             if not (self._fresh or self._recheck) or self._cluster is None:
-                return result.plan if result is not None else None
+                # the plan itself stays in the planner process, if it made it
+                return result.plan if isinstance(result, RoundResult) else None
         return await self._arrivals()  # the new and changed, as the loop would next
 
     async def _arrivals(self) -> Plan | None:
@@ -341,7 +354,7 @@ class PlanningService:
             self._retry(inputs)
             raise
         await self._hand_out(inputs, result)
-        return result.plan if result is not None else None
+        return result.plan if isinstance(result, RoundResult) else None
 
     def _take(self, full: bool) -> RoundInputs:
         """Copy what a round reads (see :mod:`.rounds`); the demands it plans are no
@@ -398,24 +411,32 @@ class PlanningService:
         return {e.name: self._commitments.window(e.name, first, self.settings.horizon_slots)
                 for e in entries}
 
-    async def _hand_out(self, inputs: RoundInputs, result: RoundResult | None) -> None:
+    async def _hand_out(self, inputs: RoundInputs, result: Computed) -> None:
         """Apply a computed round on the loop: record what its decisions take, keep and
         tell the decisions of demands unchanged since the round began (a changed or new
         one has its own round coming), a slice at a time so the loop keeps serving."""
         if result is not None:
-            metrics.record_planning(result.seconds, len(result.plan.decisions))
-            log.debug("planning round (%s): %d demands in %.0f ms",
-                      "full" if inputs.full else "arrivals", len(inputs.demands),
-                      result.seconds * 1e3)
             planned = {d.key: d for d in inputs.demands}
-            if inputs.full:
-                self._adopt(result.commitments, planned)
-                self._cluster = (result.nodes, inputs)
+            decisions: Sequence[JobDecision]
+            if isinstance(result, RemoteRound):  # only what changed came back
+                metrics.record_planning(result.seconds, result.decided)
+                decisions = [d for d, _ in result.changed]
+                await self._adopt_remote(inputs, result, planned)
             else:
-                for key, take in result.commitments.items():
-                    if self._demands.get(key) is planned[key]:
-                        self._commitments.commit(key, take)
-            for i, decision in enumerate(result.plan.decisions, 1):
+                metrics.record_planning(result.seconds, len(result.plan.decisions))
+                decisions = result.plan.decisions
+                if inputs.full:
+                    self._recheck_since(planned)
+                    self._commitments = result.commitments
+                    self._cluster = (result.nodes, inputs)
+                else:
+                    for key, take in result.commitments.items():
+                        if self._demands.get(key) is planned[key]:
+                            self._commitments.commit(key, take)
+            log.debug("planning round (%s): %d demands in %.0f ms, %d decisions handed out",
+                      "full" if inputs.full else "arrivals", len(inputs.demands),
+                      result.seconds * 1e3, len(decisions))
+            for i, decision in enumerate(decisions, 1):
                 key = decision.key
                 if self._demands.get(key) is planned.get(key):
                     old = self._decisions.get(key)
@@ -435,21 +456,39 @@ class PlanningService:
         if inputs.full and result is not None and self.after_full_round is not None:
             self.after_full_round()
 
-    def _adopt(self, taken: Commitments, planned: Mapping[str, Demand]) -> None:
-        """A full round's commitments replace the ledger. Demands decided since it began
-        (by arrival rounds, against the ledger before it) are planned again against it in
-        the next arrival round, holding their decisions: the full round may have put
-        others where they are."""
+    def _recheck_since(self, planned: Mapping[str, Demand]) -> None:
+        """After a full round: demands decided since it began (by arrival rounds, against
+        the ledger before it) are planned again against its decisions in the next
+        arrival round, holding their decisions: it may have put others where they are."""
         for key, demand in self._demands.items():
             if planned.get(key) is not demand and key in self._decisions \
                     and key not in self._fresh:
                 self._recheck.add(key)
-        for key, _ in taken.items():
-            if key not in self._demands:
-                taken.release(key)
-        self._commitments = taken
         if self._recheck:
             self._dirty.set()
+
+    async def _adopt_remote(self, inputs: RoundInputs, result: RemoteRound,
+                            planned: Mapping[str, Demand]) -> None:
+        """A full round from the planner process updates the ledger where decisions
+        changed (an unchanged one takes what it took) and for the running jobs."""
+        updates = [(d.key, take) for d, take in result.changed] + list(result.running)
+        for i, (key, take) in enumerate(updates, 1):
+            if self._demands.get(key) is planned.get(key):
+                if take is None:
+                    self._commitments.release(key)
+                else:
+                    self._commitments.commit(key, take)
+            if i % HAND_OUT_SLICE == 0:
+                await asyncio.sleep(0)
+        self._recheck_since(planned)
+        cluster = inputs.cluster
+        known = self._cluster
+        if known is None or cluster is None or known[1].cluster is None or not same_nodes(
+                cluster.nodes, known[1].cluster.nodes):
+            nodes = await asyncio.to_thread(node_infos, cluster)
+        else:
+            nodes = known[0]
+        self._cluster = (nodes, inputs)
 
     def health(self, now: datetime) -> str:
         """``ok`` (or the last planning error, which a restart would not mend), or raise

@@ -9,7 +9,7 @@ fails where it is made, not deep inside the planner.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -67,6 +67,13 @@ class SiteForecast:
     issued_at: datetime
     capacity_kw: Mapping[str, float] = field(default_factory=dict)
     storage_max_kw: float = 0.0
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        """Pickled as its fields, the read-only mappings as dicts (a planner process
+        receives forecasts): rebuilt, and checked again, on the other side."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["green_kw"], values["capacity_kw"] = dict(self.green_kw), dict(self.capacity_kw)
+        return _site_forecast, (values,)
 
     def __post_init__(self) -> None:
         n = self.grid.slots
@@ -186,6 +193,10 @@ class SiteForecast:
             "peakAt": self.grid.time_at(peak).isoformat(),
             "meanCarbonGPerKWh": round(float(self.carbon_g_per_kwh.mean()), 1),
         }
+
+
+def _site_forecast(values: dict[str, Any]) -> SiteForecast:
+    return SiteForecast(**values)
 
 
 def conservative_forecast(site: PowerSite, grid: TimeGrid, issued_at: datetime) -> SiteForecast:

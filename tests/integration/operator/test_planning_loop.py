@@ -83,7 +83,8 @@ async def test_liveness_fails_when_every_round_hits_a_bug(
     factory = site(api, cluster, lambda t: 1000.0)
     failing_planner(monkeypatch, lambda: KeyError("gansu"))
     port = free_port()
-    settings = Settings(plan_batch_window=0.02, replan_interval=timedelta(minutes=5))
+    settings = Settings(plan_batch_window=0.02, replan_interval=timedelta(minutes=5),
+                        full_rounds="thread")
     async with running_operator(api, clock, factory, settings=settings,
                                 liveness_endpoint=f"http://127.0.0.1:{port}/healthz") as op:
         api.create(CJ, computejob("etl"))

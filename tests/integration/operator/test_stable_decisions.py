@@ -56,7 +56,8 @@ async def test_while_only_the_clock_moves_no_decision_changes_and_nothing_is_wri
     for name in providers:
         cluster.add_node(f"{name}-1", {REGION: name}, cpu="64")
         api.create(PSITES, powersite(name, name))
-    settings = Settings(plan_batch_window=0.02, replan_interval=timedelta(minutes=5))
+    settings = Settings(plan_batch_window=0.02, replan_interval=timedelta(minutes=5),
+                        full_rounds="thread")
     names = [f"etl-{i:02d}" for i in range(16)]
     async with running_operator(api, clock, keeper_factory(providers), settings=settings):
         for i, name in enumerate(names):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -62,9 +63,10 @@ class FixedClock:
 
 
 def service(green: np.ndarray | None = None, import_limit_kw: float | None = None,
-            settings: Settings | None = None) -> PlanningService:
+            settings: Settings | None = None, full_rounds: str = "thread") -> PlanningService:
     """One site (PUE 1.2, one node) over 8 slots; by default 60 kW green in slots 2-3 and
-    50 kW in slots 5-6, nothing otherwise."""
+    50 kW in slots 5-6, nothing otherwise. Full rounds in a thread of this process (the
+    tests look into them), unless ``full_rounds="process"``."""
     if green is None:
         green = np.zeros(8)
         green[2:4], green[5:7] = 60.0, 50.0
@@ -80,7 +82,8 @@ def service(green: np.ndarray | None = None, import_limit_kw: float | None = Non
     node = NodeRecord("n1", {"topology.kubernetes.io/region": "r"},
                       {"cpu": 64.0, "memory": 256.0, "pods": 110.0}, True)
     view = ClusterView({"n1": [node]}, {})
-    return PlanningService(settings or Settings(), FixedClock(),
+    settings = dataclasses.replace(settings or Settings(), full_rounds=full_rounds)
+    return PlanningService(settings, FixedClock(),
                            lambda: {"s": SiteEntry(site, forecast)}, lambda: view)
 
 

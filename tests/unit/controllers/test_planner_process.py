@@ -1,0 +1,213 @@
+"""Full rounds in the planner process: the same decisions and ledger as in a thread, only
+what changed crosses the pipe, a dead process costs one round, its errors come back."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import timedelta
+from multiprocessing import Pipe
+from typing import Any
+
+import numpy as np
+import pytest
+from tests.unit.controllers.test_commitments import SLOT, T0, demand, service
+
+from suandian.controllers import rounds, worker
+from suandian.controllers.planning import PlanningService
+from suandian.controllers.rounds import ClusterInputs
+from suandian.errors import PlanningError
+from suandian.planner import PlanParams
+
+
+def decisions(planning: PlanningService) -> dict[str, Any]:
+    return {k: (d.site, d.windows) for k, d in planning._decisions.items()}
+
+
+def ledger(planning: PlanningService) -> np.ndarray:
+    load, held = planning._commitments.window("s", rounds.absolute_slot(T0, SLOT), 8)
+    return np.concatenate([load, held.ravel()])
+
+
+def with_green(planning: PlanningService, green: np.ndarray) -> None:
+    entry = planning._sites()["s"]
+    f = entry.forecast
+    new = dataclasses.replace(f, green_kw={"wind": green}, green_total_kw=green,
+                              green_p10_kw=green, green_p90_kw=green)
+    sites = {"s": type(entry)(entry.site, new)}
+    planning._sites = lambda: sites
+    planning.replan()
+
+
+@pytest.fixture
+def pair() -> Any:
+    """The same service twice: full rounds in a thread, and in the planner process."""
+    thread, process = service(), service(full_rounds="process")
+    yield thread, process
+    assert process._planner is not None
+    process._planner.close()
+
+
+async def both(pair: Any) -> None:
+    for planning in pair:
+        await planning.run_round()
+
+
+async def test_the_process_decides_and_accounts_as_the_thread_does(pair: Any) -> None:
+    thread, process = pair
+    for planning in pair:
+        for i in range(12):
+            planning.upsert(demand(f"job-{i}"))
+    await both(pair)
+    assert decisions(process) == decisions(thread) and len(decisions(thread)) == 12
+    assert np.array_equal(ledger(process), ledger(thread)) and ledger(thread).any()
+    assert process._planner is not None and len(process._planner._mirror) == 12
+    # arrivals (in this process either way), then a forecast that moves everyone
+    for planning in pair:
+        planning.upsert(demand("late"))
+    await both(pair)
+    green = np.zeros(8)
+    green[6:8] = 400.0
+    for planning in pair:
+        with_green(planning, green)
+    await both(pair)
+    assert decisions(process) == decisions(thread)
+    assert np.array_equal(ledger(process), ledger(thread))
+    assert len(process._planner._mirror) == 13
+
+
+async def test_only_the_changed_decisions_come_back(pair: Any, monkeypatch: Any) -> None:
+    _, process = pair
+    for i in range(12):
+        process.upsert(demand(f"job-{i}"))
+    await process.run_round()
+    answers: list[worker.RemoteRound] = []
+    real = worker.PlannerProcess.compute
+
+    async def spy(self: Any, inputs: Any, params: Any) -> Any:
+        answers.append(await real(self, inputs, params))
+        return answers[-1]
+
+    monkeypatch.setattr(worker.PlannerProcess, "compute", spy)
+    process.replan()  # only the clock would have moved: nothing changes
+    await process.run_round()
+    assert answers[-1].decided == 12 and answers[-1].changed == []
+    with_green(process, np.full(8, 500.0))  # green everywhere: each starts at once
+    await process.run_round()
+    assert 0 < len(answers[-1].changed) <= 12
+    assert all(take is not None for _, take in answers[-1].changed)
+
+
+async def test_a_dead_planner_process_costs_one_round(pair: Any) -> None:
+    thread, process = pair
+    for planning in pair:
+        for i in range(10):
+            planning.upsert(demand(f"job-{i}"))
+    await both(pair)
+    planner = process._planner
+    assert planner is not None
+    dead = planner._process
+    dead.kill()  # between rounds: the next one starts it again, and plans as before
+    dead.join()
+    process.replan()
+    await process.run_round()
+    assert planner.alive and planner._process is not dead and len(planner._mirror) == 10
+    assert decisions(process) == decisions(thread)
+
+    class Zombie:  # dies while a round is under way: the pipe breaks under it
+        def __init__(self, real: Any) -> None:
+            self.real, self.pid = real, real.pid
+
+        def is_alive(self) -> bool:
+            return True
+
+        def join(self, timeout: float | None = None) -> None:
+            self.real.join(timeout)
+
+        def kill(self) -> None:
+            self.real.kill()
+
+    planner._process.kill()
+    planner._process.join()
+    planner._process = Zombie(planner._process)
+    process.replan()
+    with pytest.raises(PlanningError, match="the planner process died"):
+        await process.run_round()
+    assert process.pending("job-0") is False  # it keeps its decision meanwhile
+    await process.run_round()  # the failed round's retry: a new process, a new mirror
+    thread.replan()
+    await thread.run_round()
+    assert decisions(process) == decisions(thread)
+    assert planner.alive and len(planner._mirror) == 10
+
+
+async def test_a_planning_error_in_the_process_is_raised_here(pair: Any) -> None:
+    _, process = pair
+    for i in range(10):
+        process.upsert(demand(f"job-{i}"))
+    await process.run_round()
+    entry = process._sites()["s"]
+    other = dataclasses.replace(
+        entry.forecast, grid=dataclasses.replace(entry.forecast.grid,
+                                                 slot=timedelta(minutes=30)))
+    sites = {"s": entry, "t": type(entry)(entry.site.model_copy(
+        update={"metadata": entry.site.metadata.model_copy(update={"name": "t"})}), other)}
+    process._sites = lambda: sites
+    process.replan()
+    with pytest.raises(PlanningError, match="in the planner process: sites forecast on "
+                                            "different slot lengths"):
+        await process.run_round()
+
+
+def test_a_bug_in_the_process_comes_back_with_its_type_and_traceback(monkeypatch: Any) -> None:
+    """``serve`` as the process runs it (here in a thread, the planner made to fail)."""
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise IndexError("index 7 is out of bounds")
+
+    monkeypatch.setattr(worker, "compute", broken)
+    ours, theirs = Pipe()
+    served = threading.Thread(target=worker.serve, args=(theirs,))
+    served.start()
+    ours.send(worker.Sync((demand("a"),), ()))
+    ours.send(worker.Ask(T0, {}, (), (), {}, 8, PlanParams()))
+    failed = ours.recv()
+    ours.close()
+    served.join(timeout=5)
+    assert isinstance(failed, worker.Failed) and not served.is_alive()
+    assert (failed.kind, failed.message, failed.planning) == (
+        "IndexError", "index 7 is out of bounds", False)
+    assert "Traceback" in failed.trace and "broken" in failed.trace
+
+
+def test_differs_is_news_only_for_another_site_or_windows_a_minute_apart() -> None:
+    held = ("s", ((T0, T0 + SLOT),))
+    d = dataclasses.replace  # JobDecision is frozen
+    base = rounds_decision()
+    assert not worker.differs(held, base)
+    assert not worker.differs(held, d(base, windows=((T0 + timedelta(seconds=59),
+                                                       T0 + SLOT),)))
+    assert worker.differs(held, d(base, windows=((T0 + timedelta(minutes=1), T0 + SLOT),)))
+    assert worker.differs(held, d(base, site="t"))
+    assert worker.differs(None, base)
+    assert worker.differs(held, d(base, windows=((T0, T0 + SLOT), (T0 + 2 * SLOT,
+                                                                  T0 + 3 * SLOT))))
+
+
+def rounds_decision() -> Any:
+    from suandian.planner import JobDecision
+    return JobDecision(key="k", site="s", site_index=0, start_slot=0, planned_start=T0,
+                       latest_start=T0, slots=(0,), windows=((T0, T0 + SLOT),),
+                       start_now=True, node_preferences=(), expected_emissions_g=0.0,
+                       run_now_emissions_g=0.0, expected_green_fraction=0.0,
+                       energy_kwh=1.0, reason="r")
+
+
+def test_nodes_cross_the_pipe_only_when_they_changed() -> None:
+    from suandian.controllers.view import NodeRecord
+    a = NodeRecord("a", {}, {}, True)
+    same = ((0, a),)
+    assert worker.same_nodes(same, ((0, a),))
+    assert not worker.same_nodes(same, None)
+    assert not worker.same_nodes(same, ((1, a),))
+    assert not worker.same_nodes(same, ((0, NodeRecord("a", {}, {}, True)),))
+    assert ClusterInputs(same, {}).nodes is same
