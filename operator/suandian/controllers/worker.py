@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing as mp
+import os
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -194,8 +195,17 @@ def same_nodes(a: Sequence[tuple[int, Any]], b: Sequence[tuple[int, Any]] | None
 
 # -- the process's side ---------------------------------------------------------------------
 
+NICENESS = 10
+"""The planner process's ``nice`` increment: a full round is background work, and where
+cores are short the operator's event loop (arrivals, steps, probes) should win them."""
+
+
 def serve(conn: Connection) -> None:
     """The planner process's loop: apply syncs, answer asks, until the pipe closes."""
+    try:
+        os.nice(NICENESS)
+    except OSError as exc:  # not allowed here (a policy, a platform): run as we are
+        log.debug("the planner process keeps its priority: %s", exc)
     demands: dict[str, Demand] = {}
     nodes: tuple[tuple[int, Any], ...] = ()
     while True:
