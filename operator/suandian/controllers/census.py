@@ -26,6 +26,7 @@ class JobCensus:
     def __init__(self) -> None:
         self._where: dict[str, Key] = {}
         self._counts: dict[Key, int] = {}
+        self._keys: dict[Key, Key] = {}  # one tuple per (site, phase), shared by its jobs
 
     def counts(self) -> dict[Key, int]:
         return dict(self._counts)
@@ -34,6 +35,7 @@ class JobCensus:
         """Forget every job (a paused replica: the active one publishes the census)."""
         self._where.clear()
         self._counts.clear()
+        self._keys.clear()
         self.publish()
 
     def observe(self, uid: str, body: Mapping[str, Any] | None) -> None:
@@ -49,7 +51,8 @@ class JobCensus:
             phase = str(status.get("phase") or Phase.PENDING.value)
             if phase not in {p.value for p in Phase}:
                 phase = Phase.PENDING.value
-            new = (status.get("site") or None, phase)
+            key = (status.get("site") or None, phase)
+            new = self._keys.setdefault(key, key)  # not a tuple and two strings per job
             self._where[uid] = new
         if old == new:
             return

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from suandian.controllers.context import Context
+from suandian.controllers.view import listed_child, listed_node, listed_pod
 from suandian.k8s.jobs import ANNOTATION_OWNER_UID, LABEL_MANAGED_BY, MANAGED_BY
 from suandian.k8s.mirror import mirror
 
@@ -111,15 +112,20 @@ def start_feeds(ctx: Context, wake_job: Any,
     retry = ctx.settings.retry_delay
     feeds = []
     managed = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
-    for path, (apply, reset), selector in (
-        (NODES, node_feed(ctx), None),
-        (PODS, pod_feed(ctx), None),
-        *((path, job_feed(ctx, wake_job, ns), managed)
+    kept = ctx.cluster.kept_annotations
+
+    def child(job: Mapping[str, Any]) -> Mapping[str, Any]:
+        return listed_child(job, kept)
+
+    for path, (apply, reset), selector, slim in (
+        (NODES, node_feed(ctx), None, listed_node),
+        (PODS, pod_feed(ctx), None, listed_pod),
+        *((path, job_feed(ctx, wake_job, ns), managed, child)
           for path, ns in job_paths(namespaces)),
-        *((path, (apply, reset), selector)  # what the backend plans on (Kueue's quota)
+        *((path, (apply, reset), selector, None)  # what the backend plans on (Kueue's quota)
           for path, apply, reset, selector in ctx.backend.feeds(ctx.planning.replan)),
     ):
         feeds.append(asyncio.create_task(
             mirror(ctx.api, path, apply=apply, reset=reset, label_selector=selector,
-                   retry_delay=retry), name=f"suandian-mirror {path}"))
+                   retry_delay=retry, slim=slim), name=f"suandian-mirror {path}"))
     return feeds

@@ -32,7 +32,7 @@ from suandian.controllers.clock import Clock
 from suandian.controllers.heap import HeapPolicy
 from suandian.controllers.planning import PlanningService, SiteEntry
 from suandian.controllers.scheduler import Scheduler, Step
-from suandian.controllers.view import ClusterCache, ClusterView
+from suandian.controllers.view import CHILD_ANNOTATIONS, ClusterCache, ClusterView
 from suandian.forecast import ForecastKeeper, SiteInputs
 from suandian.k8s.client import KubeApi
 from suandian.planner import JobDecision
@@ -100,7 +100,7 @@ class Context:
     scheduler: Scheduler = field(init=False)
 
     def __post_init__(self) -> None:
-        self.cluster.kept_annotations = ("suandian.io/", *self.backend.kept_annotations)
+        self.cluster.kept_annotations = (*CHILD_ANNOTATIONS, *self.backend.kept_annotations)
         self.view = self.backend.view(ClusterView(
             self.cluster.nodes, self.cluster.pod_requests, lambda: self.cluster.node_version))
         self.planning = PlanningService(self.settings, self.clock, lambda: self.sites,

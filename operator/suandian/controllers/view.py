@@ -16,21 +16,38 @@ there), in planner units (CPU cores, GiB of memory, GPUs).
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from suandian.api.units import parse_quantity
+from suandian.k8s.jobs import (
+    ANNOTATION_OWNER_UID,
+    ANNOTATION_RESUMED_AT,
+    ANNOTATION_RUN_SECONDS,
+    LABEL_SITE,
+)
 from suandian.planner import DEFAULT_RESOURCES
 from suandian.planner.build import to_planner_units
 
-__all__ = ["ClusterCache", "ClusterView", "NodeRecord", "node_record", "pod_request_record",
-           "selects"]
+__all__ = ["CHILD_ANNOTATIONS", "CHILD_LABELS", "ClusterCache", "ClusterView", "NodeRecord",
+           "child_view", "listed_child", "listed_node", "listed_pod", "node_record",
+           "pod_request_record", "selects"]
 
 _FINISHED = ("Succeeded", "Failed")
+_RESOURCES = {name: name for name in DEFAULT_RESOURCES}  # one string object per name
+
+CHILD_LABELS = (LABEL_SITE,)
+"""The child Job labels anything reads back (the site it was placed at)."""
+CHILD_ANNOTATIONS = (ANNOTATION_RUN_SECONDS, ANNOTATION_RESUMED_AT)
+"""The child Job annotations anything reads back (its run time so far), besides the
+backend's own (:attr:`~suandian.backends.base.Backend.kept_annotations`)."""
+CHILD_STATUS = ("startTime", "completionTime", "active")
+"""The child Job status fields read back, besides each condition's type and status."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NodeRecord:
     """What the planner needs of a Node: labels and allocatable, in planner units."""
 
@@ -43,23 +60,28 @@ class NodeRecord:
 def _quantities(raw: Mapping[str, Any] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, value in (raw or {}).items():
-        if name not in DEFAULT_RESOURCES:
+        key = _RESOURCES.get(name)
+        if key is None:
             continue
         try:
-            out[name] = to_planner_units(name, parse_quantity(value))
+            out[key] = to_planner_units(key, parse_quantity(value))
         except ValueError:
             continue  # a quantity the API server would not have accepted; ignore it
     return out
 
 
 def node_record(name: str, body: Mapping[str, Any]) -> NodeRecord:
-    """A Node manifest as a :class:`NodeRecord` (unschedulable nodes kept, but marked)."""
+    """A Node manifest as a :class:`NodeRecord` (unschedulable nodes kept, but marked).
+
+    Label keys and values are interned: thousands of nodes share a handful of keys and
+    of values (region, zone, instance type), as one string object each."""
     meta = body.get("metadata") or {}
     status = body.get("status") or {}
     spec = body.get("spec") or {}
     return NodeRecord(
-        name=name,
-        labels=dict(meta.get("labels") or {}),
+        name=sys.intern(str(name)),
+        labels={sys.intern(str(k)): sys.intern(str(v))
+                for k, v in (meta.get("labels") or {}).items()},
         allocatable=_quantities(status.get("allocatable")),
         schedulable=not spec.get("unschedulable", False),
     )
@@ -86,12 +108,69 @@ def _version(body: Mapping[str, Any]) -> int | None:
         return None
 
 
-_CHILD_STATUS = frozenset({"conditions", "startTime", "completionTime", "active"})
+def _only(values: Mapping[str, Any] | None, keys: Iterable[str]) -> dict[str, Any]:
+    values = values or {}
+    return {k: values[k] for k in keys if k in values}
 
 
-def _ours(values: Mapping[str, str] | None, kept: tuple[str, ...] = ("suandian.io/",)
-          ) -> dict[str, str]:
-    return {k: v for k, v in (values or {}).items() if k.startswith(kept)}
+def child_view(body: Mapping[str, Any], annotations: Iterable[str] = CHILD_ANNOTATIONS
+               ) -> dict[str, Any]:
+    """What the controllers and backends read of a child Job, and nothing else.
+
+    Of a served Job (some 27 KB once decoded: managedFields, the whole pod template,
+    the Job controller's bookkeeping) this keeps ``metadata.name``, ``namespace`` and
+    ``uid``, the labels in :data:`CHILD_LABELS`, the ``annotations`` named (our
+    :data:`CHILD_ANNOTATIONS` and the backend's), ``spec.suspend``, the status fields in
+    :data:`CHILD_STATUS` and each condition's ``type`` and ``status``. A move rebuilds
+    the affinity from the ComputeJob's template, never from the child's. The same shape
+    as a Job, so whoever reads it reads a Job; pruning a pruned view changes nothing.
+    """
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    out_status = _only(status, CHILD_STATUS)
+    if "conditions" in status:
+        out_status["conditions"] = [
+            {"type": c.get("type"), "status": c.get("status")}
+            for c in status.get("conditions") or [] if isinstance(c, Mapping)]
+    return {
+        "metadata": {**_only(meta, ("name", "namespace", "uid")),
+                     "labels": _only(meta.get("labels"), CHILD_LABELS),
+                     "annotations": _only(meta.get("annotations"), annotations)},
+        "spec": {"suspend": (body.get("spec") or {}).get("suspend")},
+        "status": out_status,
+    }
+
+
+def listed_child(body: Mapping[str, Any], annotations: Iterable[str] = CHILD_ANNOTATIONS
+                 ) -> dict[str, Any]:
+    """A listed child Job as the feed keeps it until the whole list is in: its
+    :func:`child_view`, its owner's uid and its ``resourceVersion`` (ten thousand served
+    Jobs held for a listing were 270 MB)."""
+    view = child_view(body, (*annotations, ANNOTATION_OWNER_UID))
+    version = (body.get("metadata") or {}).get("resourceVersion")
+    if version is not None:
+        view["metadata"]["resourceVersion"] = version
+    return view
+
+
+def listed_node(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A listed Node as the feed keeps it until the whole list is in (what
+    :func:`node_record` reads)."""
+    meta = body.get("metadata") or {}
+    return {"metadata": _only(meta, ("name", "labels")),
+            "spec": _only(body.get("spec"), ("unschedulable",)),
+            "status": _only(body.get("status"), ("allocatable",))}
+
+
+def listed_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A listed Pod as the feed keeps it until the whole list is in (what
+    :func:`pod_request_record` reads): a cluster's every Pod, served, is gigabytes."""
+    spec = body.get("spec") or {}
+    return {"metadata": _only(body.get("metadata"), ("name", "namespace", "uid")),
+            "spec": {**_only(spec, ("nodeName",)), "containers": [
+                {"resources": {"requests": (c.get("resources") or {}).get("requests") or {}}}
+                for c in spec.get("containers") or [] if isinstance(c, Mapping)]},
+            "status": _only(body.get("status"), ("phase",))}
 
 
 def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -107,12 +186,12 @@ class ClusterCache:
     nodes: dict[str, list[NodeRecord]] = field(default_factory=dict)
     pod_requests: dict[str, dict[str, Mapping[str, float]]] = field(default_factory=dict)
     pod_nodes: dict[str, str] = field(default_factory=dict)
-    # compact JSON text by owner uid: ten thousand deferred children as dicts of dicts
-    # were 25 MB (every key a string of its own), as text 4 MB
+    # each child's view (child_view) as compact JSON text, by owner uid: ten thousand
+    # deferred children as dicts of dicts were 25 MB (every key a string of its own)
     child_jobs: dict[str, str] = field(default_factory=dict)
     child_versions: dict[str, int] = field(default_factory=dict)
-    kept_annotations: tuple[str, ...] = ("suandian.io/",)
-    """Prefixes of the child Jobs' annotations kept (ours, and what the backend reads)."""
+    kept_annotations: tuple[str, ...] = CHILD_ANNOTATIONS
+    """The child Jobs' annotations kept (ours, and what the backend reads)."""
     node_version: int = 0
     """Bumped whenever a node is recorded or forgotten (views rebuild their index)."""
 
@@ -134,7 +213,7 @@ class ClusterCache:
             if not on_node:
                 self.pod_requests.pop(node, None)
         if record is not None and body is not None:
-            node = str(body["spec"]["nodeName"])
+            node = sys.intern(str(body["spec"]["nodeName"]))
             self.pod_nodes[uid] = node
             self.pod_requests.setdefault(node, {})[uid] = record
 
@@ -159,16 +238,8 @@ class ClusterCache:
             self.child_versions[owner] = version
         else:
             self.child_versions.pop(owner, None)
-        meta = body["metadata"]
-        status = body.get("status") or {}
-        self.child_jobs[owner] = json.dumps({  # not managedFields & co: only what is read
-            "metadata": {
-                "name": meta.get("name"), "namespace": meta.get("namespace"),
-                "uid": meta.get("uid"), "labels": _ours(meta.get("labels")),
-                "annotations": _ours(meta.get("annotations"), self.kept_annotations)},
-            "spec": {"suspend": (body.get("spec") or {}).get("suspend")},
-            "status": {k: v for k, v in status.items() if k in _CHILD_STATUS}},
-            separators=(",", ":"))
+        self.child_jobs[owner] = json.dumps(child_view(body, self.kept_annotations),
+                                            separators=(",", ":"))
 
     def child(self, owner: str) -> dict[str, Any] | None:
         """What was recorded of ``owner``'s child Job (None: none is known)."""

@@ -7,7 +7,9 @@ mirrors them itself: ten thousand child Jobs and five thousand Nodes were 45 MB 
 kopf's bookkeeping. The loop is Kubernetes' own "reflector" protocol:
 
 1. list in pages (``limit``/``continue``), remember the list's ``resourceVersion``,
-   and hand the whole set to ``reset`` (so objects deleted meanwhile are dropped);
+   and hand the whole set to ``reset`` (so objects deleted meanwhile are dropped); each
+   object is first reduced by ``slim`` (what ``reset`` reads of it), page by page, so a
+   listing holds one page of served objects at a time, not the cluster's every one;
 2. watch from that version, handing each event to ``apply``; a stream that ends (its
    ``timeoutSeconds``) is resumed from the last version seen;
 3. ``410 Gone`` (the version was compacted away): list again (1);
@@ -27,7 +29,7 @@ from typing import Any
 from suandian.errors import KubeApiError
 from suandian.k8s.client import KubeApi
 
-__all__ = ["Apply", "Reset", "mirror"]
+__all__ = ["Apply", "Reset", "Slim", "mirror"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ Apply = Callable[[str, Mapping[str, Any]], None]
 """``apply(event_type, object)``: ``ADDED``, ``MODIFIED`` or ``DELETED``."""
 Reset = Callable[[Sequence[Mapping[str, Any]]], None]
 """``reset(objects)``: exactly these exist now (after a list)."""
+Slim = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+"""``slim(object)``: what ``reset`` needs of a listed object (the same shape, fewer fields)."""
 
 PAGE = 500
 RESUMES = 3
@@ -47,7 +51,7 @@ class _Gone(Exception):
 
 async def mirror(api: KubeApi, path: str, *, apply: Apply, reset: Reset,
                  label_selector: str | None = None, retry_delay: float = 5.0,
-                 watch_seconds: int = WATCH_SECONDS) -> None:
+                 watch_seconds: int = WATCH_SECONDS, slim: Slim | None = None) -> None:
     """Mirror the collection at ``path`` (e.g. ``/api/v1/nodes``) until cancelled."""
     selector = {"labelSelector": label_selector} if label_selector else {}
     gone = 0  # 410s in a row: a fresh list's version should not be gone at once
@@ -56,7 +60,7 @@ async def mirror(api: KubeApi, path: str, *, apply: Apply, reset: Reset,
     while True:
         try:
             if version is None:
-                version = await _list(api, path, selector, reset)
+                version = await _list(api, path, selector, reset, slim)
             while True:
                 version = await _watch(api, path, selector, version, apply, watch_seconds)
                 gone = failures = 0
@@ -79,12 +83,15 @@ async def mirror(api: KubeApi, path: str, *, apply: Apply, reset: Reset,
             await asyncio.sleep(retry_delay)
 
 
-async def _list(api: KubeApi, path: str, selector: Mapping[str, str], reset: Reset) -> str:
+async def _list(api: KubeApi, path: str, selector: Mapping[str, str], reset: Reset,
+                slim: Slim | None = None) -> str:
     objects: list[Mapping[str, Any]] = []
     query: dict[str, str] = {**selector, "limit": str(PAGE)}
     while True:
         page = await api.request("GET", path, query=query)
-        objects.extend(page.get("items") or [])
+        items = page.get("items") or []
+        objects.extend(items if slim is None else map(slim, items))
+        del items
         meta = page.get("metadata") or {}
         token = meta.get("continue")
         if not token:

@@ -137,7 +137,7 @@ def test_the_cluster_cache_keeps_only_what_the_controllers_read_of_a_child_job()
                      "annotations": {"suandian.io/run-seconds": "5"}},
         "spec": {"suspend": True}, "status": {"startTime": "t"}}
     # what the backend reads is kept too (Kueue mode: the admission gates)
-    cache.kept_annotations = ("suandian.io/", "kueue.x-k8s.io/admission-gated-by")
+    cache.kept_annotations = (*cache.kept_annotations, "kueue.x-k8s.io/admission-gated-by")
     cache.set_child("u", job)
     assert set(cache.child("u")["metadata"]["annotations"]) == {  # type: ignore[index]
         "suandian.io/run-seconds", "kueue.x-k8s.io/admission-gated-by"}
