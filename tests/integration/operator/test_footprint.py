@@ -3,8 +3,9 @@ emulator, through a decision on a PowerSite with the built-in forecast models, w
 ``kubernetes`` package absent (as in the image). Afterwards nothing of the simulator's
 plotting or MILP stack (matplotlib, scipy, highspy, pulp) and nothing of ``kubernetes``
 may be in ``sys.modules``, and only kopf may even have tried to import ``kubernetes``
-(its optional support for the client's models); the process's resident memory is
-printed for the record."""
+(its optional support for the client's models). Its helper processes (the planner
+process, multiprocessing's resource tracker) may have mapped no compiled part of those
+packages either. The processes' resident memory is printed for the record."""
 
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ async def test_suandian_run_carries_no_simulator_stack_and_no_kubernetes_client(
         api.create(CJ, computejob("probe", sites=["gansu"]))
         await eventually(lambda: (api.read(CJ, "batch", "probe") or {}).get("status", {})
                          .get("phase"), timeout=90, what="a decision")
+        helpers = {pid: _maps(pid) for pid in _children(proc.pid)}  # the planner process
     finally:
         proc.send_signal(signal.SIGTERM)
         for _ in range(300):
@@ -108,3 +110,32 @@ async def test_suandian_run_carries_no_simulator_stack_and_no_kubernetes_client(
     assert askers <= {"kopf"}, found["tried"]
     print(f"suandian run after a decision: RSS {found['rss_kb'] / 1024:.1f} MB, "
           f"peak {found['hwm_kb'] / 1024:.1f} MB, {len(modules)} modules")
+    for pid, (libraries, rss_kb) in helpers.items():  # compiled parts show in its maps
+        heavy = sorted({lib for lib in libraries
+                        if any(f"/{name}" in lib for name in HEAVY if name != "pulp")})
+        assert heavy == [], f"process {pid} loaded {heavy}"
+        print(f"its process {pid}: RSS {rss_kb / 1024:.1f} MB")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _maps(pid: int) -> tuple[set[str], int]:
+    """The files mapped into a process (its shared libraries) and its RSS (kB)."""
+    try:
+        maps = (Path("/proc") / str(pid) / "maps").read_text().splitlines()
+        status = (Path("/proc") / str(pid) / "status").read_text().splitlines()
+    except OSError:
+        return set(), 0
+    rss = next((int(line.split()[1]) for line in status if line.startswith("VmRSS")), 0)
+    return {line.split()[-1] for line in maps if len(line.split()) >= 6}, rss
