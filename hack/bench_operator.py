@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import multiprocessing as mp
@@ -138,10 +139,12 @@ async def run_suandian(server: dict[str, str], conn: Any, args: argparse.Namespa
     out = {"decided_idle": decided, "deferred_idle": deferred, "settle_s": settle,
            "latencies": latencies, "burst_cpu_s": burst_cpu, "burst_wall_s": burst_wall,
            "rss_before_mb": before, "rss_after_idle_mb": peak_idle,
-           "burst_stall_ms": burst_stall, "settle_stall_ms": lag.max_ms(0.0, wall0)}
+           "burst_stall_ms": burst_stall, "settle_stall_ms": lag.max_ms(0.0, wall0),
+           "burst_gc_ms": lag.gc_ms(wall0)}
     if not args.skip_replans:
         out.update(await replans(handle.parts.context, conn, args, lag))
     out["rss_peak_mb"] = rss_mb()
+    out["planner_process_peak_rss_mb"] = planner_rss_mb(handle.parts.context)
     lag_task.cancel()
     await handle.stop()
     return out
@@ -158,6 +161,7 @@ async def replans(ctx: Any, conn: Any, args: argparse.Namespace, lag: LoopLag
     out["full_replan_s"] = round(await rounds.next(args.timeout), 2)
     out["full_replan_cpu_s"] = round(cpu_s() - c0, 2)
     out["full_replan_stall_ms"] = lag.max_ms(t0)
+    out["full_replan_gc_ms"] = lag.gc_ms(t0)
     await quiesce(args.timeout)
     out["no_change_replan_written"] = written(w0, await ask(conn, "writes"))
     out["no_change_replan_writes"] = sum(out["no_change_replan_written"].values())
@@ -181,6 +185,7 @@ async def replans(ctx: Any, conn: Any, args: argparse.Namespace, lag: LoopLag
     asyncio.get_running_loop().call_later(1.0, scale_green, ctx, 1 / 1.1)
     out["replan_latencies"] = await ask(conn, "burst", "replan-", args.jobs, args.rate)
     out["replan_burst_stall_ms"] = lag.max_ms(t0)
+    out["replan_burst_gc_ms"] = lag.gc_ms(t0)
     out["replan_burst_cpu_s"] = round(cpu_s() - c0, 2)
     out["replan_burst_full_rounds"] = rounds.count - counted
     return out
@@ -193,6 +198,21 @@ class LoopLag:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []  # (when it slept, seconds late)
+        self.collections: list[tuple[float, int, float]] = []  # (when, generation, s)
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        """Full collections stop the loop too: their share of the stalls, printed."""
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif info.get("generation") == 2:
+            self.collections.append((self._started, 2, time.perf_counter() - self._started))
+
+    def gc_ms(self, since: float, until: float | None = None) -> float:
+        end = until if until is not None else math.inf
+        return round(max((d for t, _, d in self.collections if since <= t <= end),
+                         default=0.0) * 1e3, 1)
 
     async def run(self) -> None:
         while True:
@@ -261,6 +281,21 @@ def decisions_of(planning: Any) -> dict[str, tuple[Any, ...]]:
     return {k: (d.site, d.windows) for k, d in planning._decisions.items()}
 
 
+def planner_rss_mb(ctx: Any) -> float | None:
+    """Peak resident memory of the planner process (SUANDIAN_FULL_ROUNDS=process), MB."""
+    planner = getattr(ctx.planning, "_planner", None)
+    if planner is None or planner._process is None:
+        return None
+    try:
+        with open(f"/proc/{planner._process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        return None
+    return None
+
+
 def cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -325,6 +360,12 @@ def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0 if ordered else float(
         "nan")
+
+
+def by_second(latencies: list[float], rate: float) -> list[float]:
+    """p99 of the jobs created in each second of a burst (latencies in creation order)."""
+    per = max(1, int(rate))
+    return [round(pct(latencies[i:i + per], 0.99), 1) for i in range(0, len(latencies), per)]
 
 
 def main() -> None:
@@ -410,10 +451,12 @@ def main() -> None:
         "burst_cpu_s": round(result["burst_cpu_s"], 2),
         "burst_wall_s": round(result["burst_wall_s"], 2),
         "peak_rss_mb": round(result["rss_peak_mb"], 1),
+        "planner_process_peak_rss_mb": result["planner_process_peak_rss_mb"],
         "mb_per_1000_jobs": round((result["rss_after_idle_mb"] - result["rss_before_mb"])
                                   / max(args.idle_jobs / 1000, 1e-9), 1),
         "burst_stall_ms": result["burst_stall_ms"],
         "settle_stall_ms": result["settle_stall_ms"],
+        "burst_gc_ms": result["burst_gc_ms"],
         "server": "control plane" if args.control_plane else "emulator",
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in load_after],
@@ -421,7 +464,8 @@ def main() -> None:
     if not args.skip_replans:
         rl = result["replan_latencies"]
         figures.update({k: result[k] for k in (
-            "full_replan_s", "full_replan_cpu_s", "full_replan_stall_ms",
+            "full_replan_s", "full_replan_cpu_s", "full_replan_stall_ms", "full_replan_gc_ms",
+            "replan_burst_gc_ms",
             "no_change_replan_writes", "no_change_replan_written", "refresh_replan_s",
             "refresh_stall_ms", "refresh_changed_decisions", "refresh_writes",
             "refresh_written", "replan_burst_stall_ms", "replan_burst_cpu_s",
@@ -432,6 +476,8 @@ def main() -> None:
             "replan_max_ms": round(max(rl) * 1000.0, 1) if rl else None,
             "replan_p99_ratio_vs_bare_kopf": round(
                 pct(rl, 0.99) / max(pct(baseline, 0.99), 1e-9), 2)})
+    if not args.skip_replans:
+        figures["replan_p99_by_second_ms"] = by_second(result["replan_latencies"], args.rate)
     if args.json:
         print(json.dumps(figures))
         return
@@ -445,12 +491,14 @@ def main() -> None:
           f"{' '.join(map(str, figures['load_before']))} before, "
           f"{' '.join(map(str, figures['load_after']))} after ({os.cpu_count()} CPUs)")
     print(f"event loop: longest stall {figures['settle_stall_ms']} ms while the idle jobs "
-          f"were decided, {figures['burst_stall_ms']} ms in the burst")
+          f"were decided, {figures['burst_stall_ms']} ms in the burst (longest full garbage "
+          f"collection there {figures['burst_gc_ms']} ms)")
     if not args.skip_replans:
         print(f"no-change full re-plan of {args.idle_jobs + args.jobs} jobs: "
               f"{figures['full_replan_s']} s ({figures['full_replan_cpu_s']} s CPU; target "
               f"< 2 s), {figures['no_change_replan_writes']} writes (target 0), longest "
-              f"loop stall {figures['full_replan_stall_ms']} ms (target < 50 ms)")
+              f"loop stall {figures['full_replan_stall_ms']} ms (target < 50 ms; longest full "
+              f"garbage collection {figures['full_replan_gc_ms']} ms)")
         print(f"forecast refresh, green +10%: {figures['refresh_changed_decisions']} "
               f"decisions changed, {figures['refresh_writes']} writes "
               f"{figures['refresh_written']}, in {figures['refresh_replan_s']} s")
@@ -459,14 +507,19 @@ def main() -> None:
               f"{figures['replan_p50_ms']} ms, p99 {figures['replan_p99_ms']} ms, max "
               f"{figures['replan_max_ms']} ms (target p99 < 250 ms; "
               f"{figures['replan_p99_ratio_vs_bare_kopf']}x bare kopf's p99); longest loop "
-              f"stall {figures['replan_burst_stall_ms']} ms")
+              f"stall {figures['replan_burst_stall_ms']} ms (full garbage collection "
+              f"{figures['replan_burst_gc_ms']} ms)")
+    if not args.skip_replans:
+        print("  p99 by second of the burst (the re-plan starts 1 s in): "
+              + ", ".join(f"{v:.0f}" for v in figures["replan_p99_by_second_ms"]) + " ms")
     print(f"memory: {args.idle_jobs} ComputeJobs ({result['decided_idle']} decided, "
           f"{result['deferred_idle']} of them deferred, in "
           f"{figures['settle_s']} s) and {args.nodes} Nodes indexed: peak RSS "
           f"{figures['rss_peak_mb']} MB (process before the operator: "
           f"{figures['rss_before_operator_mb']} MB; target < 250 MB); "
           f"{figures['mb_per_1000_jobs']} MB per 1,000 jobs (the operator's fixed part "
-          "included)")
+          f"included); the planner process beside it: peak "
+          f"{figures['planner_process_peak_rss_mb']} MB")
 
 
 if __name__ == "__main__":

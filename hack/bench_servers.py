@@ -104,8 +104,10 @@ class Recorder:
                             if k.startswith(prefix) and stage in s and k in self.created)
             if values:
                 log(f"  {stage}: median {values[len(values) // 2] * 1e3:.0f} ms")
-        return [self.decided[k] - self.created[k] for k in self.decided
-                if k.startswith(prefix) and k in self.created]
+        # in creation order (the operator side prints the latency over the burst)
+        return [self.decided[k] - self.created[k]
+                for k in sorted(self.created, key=self.created.__getitem__)
+                if k.startswith(prefix) and k in self.decided]
 
 
 # -- the emulator ----------------------------------------------------------------------------

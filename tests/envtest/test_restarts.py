@@ -98,7 +98,14 @@ def test_kill_9_at_random_moments_loses_duplicates_and_delays_nothing(
                 "Deferred", "Running")]
             return jobs if len(done) == WAITING + ARRIVING else None
 
-        jobs = wait_for(settled, timeout=90, what="every job Deferred or Running")
+        try:
+            jobs = wait_for(settled, timeout=90, what="every job Deferred or Running")
+        except AssertionError as exc:  # say which, and what they say
+            stuck = {j["metadata"]["name"]: (j.get("status") or {}).get("phase", "-") + ": " + str(
+                (j.get("status") or {}).get("reason", ""))[:120] for j in kube.list(
+                    f"/apis/suandian.io/v1alpha1/namespaces/{NS}/computejobs")
+                if (j.get("status") or {}).get("phase") not in ("Deferred", "Running")}
+            raise AssertionError(f"{exc}; not settled: {stuck}; log:\n{proc.tail()}") from None
         children = {j["metadata"]["name"]: j
                     for j in kube.list(f"/apis/batch/v1/namespaces/{NS}/jobs")}
         wait_for(lambda: all((c.get("status") or {}).get("startTime") for n, c in (

@@ -222,11 +222,16 @@ def serve(conn: Connection) -> None:
             if message.nodes is not None:
                 nodes = message.nodes
             try:
-                answer(conn, message, tuple(demands.values()), nodes)
-            except Exception as exc:  # noqa: BLE001 (sent to the operator, which raises it)
-                conn.send(Failed(type(exc).__name__, str(exc),
-                                 isinstance(exc, PlanningError | ValueError),
-                                 traceback.format_exc()))
+                try:
+                    answer(conn, message, tuple(demands.values()), nodes)
+                except (BrokenPipeError, ConnectionError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 (sent to the operator, which raises it)
+                    conn.send(Failed(type(exc).__name__, str(exc),
+                                     isinstance(exc, PlanningError | ValueError),
+                                     traceback.format_exc()))
+            except (BrokenPipeError, ConnectionError):
+                return  # the operator is gone (or closed the pipe): nobody to answer
 
 
 def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
