@@ -180,6 +180,19 @@ async def replans(ctx: Any, conn: Any, args: argparse.Namespace, lag: LoopLag
     out["refresh_writes"] = sum(out["refresh_written"].values())
     print(f"forecast refresh (+10% green): {out['refresh_changed_decisions']} decisions "
           f"changed, writes {out['refresh_written'] or 0}", file=sys.stderr, flush=True)
+    # a forecast refresh that delays one site's green by two hours: decisions change
+    before, w0 = decisions_of(planning), await ask(conn, "writes")
+    out["delayed_site"] = delay_green(ctx, 2.0)
+    out["delay_replan_s"] = round(await rounds.next(args.timeout), 2)
+    await quiesce(args.timeout)
+    after = decisions_of(planning)
+    out["delay_changed_decisions"] = sum(1 for k, v in after.items()
+                                         if k in before and before[k] != v)
+    out["delay_written"] = written(w0, await ask(conn, "writes"))
+    out["delay_writes"] = sum(out["delay_written"].values())
+    print(f"forecast refresh (green 2 h later at {out['delayed_site']}): "
+          f"{out['delay_changed_decisions']} decisions changed, writes "
+          f"{out['delay_written'] or 0}", file=sys.stderr, flush=True)
     # a burst with a forecast refresh (back by -10%) starting 1 s into it
     t0, c0, counted = time.perf_counter(), cpu_s(), rounds.count
     asyncio.get_running_loop().call_later(1.0, scale_green, ctx, 1 / 1.1)
@@ -250,6 +263,34 @@ def scale_green(ctx: Any, factor: float) -> None:
             green_total_kw=f.green_total_kw * factor, green_p10_kw=f.green_p10_kw * factor,
             green_p90_kw=f.green_p90_kw * factor))
     ctx.planning.replan()
+
+
+def delay_green(ctx: Any, hours: float) -> str:
+    """A forecast refresh of the first site (by name) whose green supply comes ``hours``
+    later than forecast before: the jobs waiting for it there must move. Returns it."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from suandian.controllers.planning import SiteEntry
+
+    name = sorted(ctx.sites)[0]
+    entry = ctx.sites[name]
+    f = entry.forecast
+    first = int(np.argmax(f.green_total_kw > 0))
+    cut = slice(first, first + int(hours * 3600 // f.grid.slot.total_seconds()))
+
+    def later(values: Any) -> Any:
+        out = np.array(values, dtype=float)
+        out[cut] = 0.0
+        return out
+
+    ctx.sites[name] = SiteEntry(entry.site, replace(
+        f, green_kw={k: later(v) for k, v in f.green_kw.items()},
+        green_total_kw=later(f.green_total_kw), green_p10_kw=later(f.green_p10_kw),
+        green_p90_kw=later(f.green_p90_kw)))
+    ctx.planning.replan()
+    return name
 
 
 class FullRounds:
@@ -468,7 +509,8 @@ def main() -> None:
             "replan_burst_gc_ms",
             "no_change_replan_writes", "no_change_replan_written", "refresh_replan_s",
             "refresh_stall_ms", "refresh_changed_decisions", "refresh_writes",
-            "refresh_written", "replan_burst_stall_ms", "replan_burst_cpu_s",
+            "refresh_written", "delayed_site", "delay_replan_s", "delay_changed_decisions",
+            "delay_writes", "delay_written", "replan_burst_stall_ms", "replan_burst_cpu_s",
             "replan_burst_full_rounds")})
         figures.update({
             "replan_decided": len(rl), "replan_p50_ms": round(pct(rl, 0.50), 1),
@@ -502,6 +544,12 @@ def main() -> None:
         print(f"forecast refresh, green +10%: {figures['refresh_changed_decisions']} "
               f"decisions changed, {figures['refresh_writes']} writes "
               f"{figures['refresh_written']}, in {figures['refresh_replan_s']} s")
+        changed = max(figures["delay_changed_decisions"], 1)
+        print(f"forecast refresh, green 2 h later at {figures['delayed_site']}: "
+              f"{figures['delay_changed_decisions']} decisions changed, "
+              f"{figures['delay_writes']} writes {figures['delay_written']} "
+              f"({figures['delay_writes'] / changed:.2f} per changed decision), in "
+              f"{figures['delay_replan_s']} s")
         print(f"burst with a full re-plan 1 s in ({figures['replan_decided']} decided, "
               f"{figures['replan_burst_full_rounds']} full rounds): p50 "
               f"{figures['replan_p50_ms']} ms, p99 {figures['replan_p99_ms']} ms, max "
