@@ -211,3 +211,19 @@ def test_nodes_cross_the_pipe_only_when_they_changed() -> None:
     assert not worker.same_nodes(same, ((1, a),))
     assert not worker.same_nodes(same, ((0, NodeRecord("a", {}, {}, True)),))
     assert ClusterInputs(same, {}).nodes is same
+
+
+async def test_the_planner_process_exits_when_the_operator_goes(pair: Any) -> None:
+    """A killed operator closes its end of the pipe (the kernel does, at kill -9): the
+    planner process sees the end of its input and exits; nothing is left behind."""
+    _, process = pair
+    for i in range(10):
+        process.upsert(demand(f"job-{i}"))
+    await process.run_round()
+    planner = process._planner
+    assert planner is not None and planner.alive
+    child = planner._process
+    assert planner._conn is not None
+    planner._conn.close()  # no goodbye: as the kernel closes a killed process's pipe
+    child.join(timeout=10)
+    assert not child.is_alive() and child.exitcode == 0
