@@ -41,10 +41,11 @@ from suandian.planner import (
     snapshot_from,
 )
 from suandian.planner.model import FloatArray
+from suandian.planner.terms import mean_kw, slots_for
 
 __all__ = ["ClusterInputs", "Demand", "RoundInputs", "RoundResult", "SiteEntry",
-           "cluster_inputs", "commitments_of", "compute", "floor_slot", "mean_kw",
-           "node_infos", "snapshot_of"]
+           "cluster_inputs", "commitments_of", "compute", "floor_slot", "node_infos",
+           "snapshot_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +210,7 @@ def commitments_of(snapshot: Snapshot, result: Plan, into: Commitments | None = 
     jobs = {j.key: j for j in snapshot.jobs}
     for j in snapshot.jobs:
         if j.running_site is not None:
-            n = max(1, -(-j.duration // snapshot.slot))
+            n = slots_for(j.duration, snapshot.slot)
             out.commit(j.key, Commitment(snapshot.site_names[j.running_site],
                                          base + np.arange(n),
                                          mean_kw(j.power_w, j.duration, n, snapshot.slot)
@@ -224,12 +225,6 @@ def commitments_of(snapshot: Snapshot, result: Plan, into: Commitments | None = 
             mean_kw(job.power_w, job.duration, len(d.slots), snapshot.slot) * pue[d.site_index],
             request if request.any() else None))
     return out
-
-
-def mean_kw(power_w: float, duration: timedelta, slots: int, slot: timedelta) -> float:
-    """Mean IT power over the slots a job holds, kW: ``P·d / (n·Δ)`` (its energy stays
-    ``P·d`` whatever the rounding of ``d`` to whole slots)."""
-    return power_w / 1e3 * duration.total_seconds() / (slots * slot.total_seconds())
 
 
 def compute(inputs: RoundInputs, params: PlanParams) -> RoundResult | None:

@@ -39,6 +39,7 @@ from scipy import sparse
 
 from suandian.errors import PlanningError
 from suandian.planner.model import JobDemand, Snapshot
+from suandian.planner.terms import mean_kw, slots_for
 
 __all__ = ["OracleResult", "solve_oracle"]
 
@@ -121,8 +122,8 @@ def solve_oracle(
     powers: list[np.ndarray] = []
     requests: list[np.ndarray] = []
     for ji, job in enumerate(jobs):
-        n = max(1, math.ceil(job.duration.total_seconds() / slot_s - 1e-9))
-        q_it = job.power_w / 1000.0 * job.duration.total_seconds() / (n * slot_s)
+        n = slots_for(job.duration, snap.slot)
+        q_it = mean_kw(job.power_w, job.duration, n, snap.slot)
         e = max(0, math.ceil((job.earliest_start - snap.now).total_seconds() / slot_s - 1e-9))
         end = min(n_slots, math.floor((job.deadline - snap.now).total_seconds() / slot_s + 1e-9))
         if end - e < n:
@@ -148,7 +149,7 @@ def solve_oracle(
             raise PlanningError(f"oracle: instance too large (over {max_variables} variables)")
     for job in snap.jobs:
         if job.running_site is not None:
-            n = max(1, math.ceil(job.duration.total_seconds() / slot_s - 1e-9))
+            n = slots_for(job.duration, snap.slot)
             fixed_load[job.running_site, : min(n, n_slots)] += job.power_w / 1000.0 * pue[
                 job.running_site]
     return _solve(snap, cols, jobs, powers, requests, green, carbon, imports, cap, fixed_load,
@@ -230,7 +231,7 @@ def _solve(
         data += [np.ones(ycols.size)]
         ri += [np.array([zrow[(int(job[c]), int(site[c]))] for c in ycols])]
         ci += [ycols]
-        nslots = [max(1, math.ceil(jobs[int(job[c])].duration / snap.slot - 1e-9)) for c in zcols]
+        nslots = [slots_for(jobs[int(job[c])].duration, snap.slot) for c in zcols]
         data += [-np.array(nslots, dtype=float)]
         ri += [base + np.arange(zcols.size)]
         ci += [zcols]

@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
 from suandian.planner.model import FloatArray, JobDemand, PlanParams, Snapshot
 
-__all__ = ["Terms", "all_terms", "job_terms", "sites_of"]
+__all__ = ["Terms", "all_terms", "job_terms", "mean_kw", "sites_of", "slots_for"]
+
+
+def slots_for(duration: timedelta, slot: timedelta) -> int:
+    """Whole slots a run of ``duration`` holds: ``n = ceil(d/Δ)``, at least one (a
+    nanosecond's float error over a whole slot does not add one). The one rounding rule
+    of the planner, the operator's ledger, the simulator and the oracle."""
+    return max(1, math.ceil(duration.total_seconds() / slot.total_seconds() - 1e-9))
+
+
+def mean_kw(power_w: float, duration: timedelta, slots: int, slot: timedelta) -> float:
+    """Mean IT power over the ``slots`` a run holds, kW: ``P·d / (n·Δ)``, so its energy
+    stays ``P·d`` whatever the rounding of ``d`` to whole slots."""
+    return power_w / 1000.0 * duration.total_seconds() / (slots * slot.total_seconds())
 
 
 @dataclass(slots=True)
@@ -50,13 +63,13 @@ def job_terms(snap: Snapshot, params: PlanParams, i: int, job: JobDemand,
               request: FloatArray | None = None, takes_capacity: bool | None = None,
               request_floor: FloatArray | None = None) -> Terms:
     slot_s = snap.slot.total_seconds()
-    n = max(1, math.ceil(job.duration.total_seconds() / slot_s - 1e-9))
+    n = slots_for(job.duration, snap.slot)
     earliest = max(0, math.ceil((job.earliest_start - snap.now).total_seconds() / slot_s - 1e-9))
     latest_start = job.deadline - job.duration - params.safety_margin
     latest = math.floor((latest_start - snap.now).total_seconds() / slot_s + 1e-9)
     end = math.floor((job.deadline - params.safety_margin - snap.now).total_seconds() / slot_s
                      + 1e-9)
-    power_kw = job.power_w / 1000.0 * job.duration.total_seconds() / (n * slot_s)
+    power_kw = mean_kw(job.power_w, job.duration, n, snap.slot)
     forced = job.policy == "RunNow" or latest <= earliest
     if request is None:
         request = np.asarray(job.resources, dtype=np.float64)

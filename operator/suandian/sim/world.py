@@ -20,6 +20,7 @@ from suandian.forecast.providers.csv import read_signal_file
 from suandian.forecast.resample import resample
 from suandian.planner import DEFAULT_RESOURCES
 from suandian.planner.model import FloatArray
+from suandian.planner.terms import mean_kw, slots_for
 from suandian.sim.scenario import Scenario
 from suandian.sim.workload import TraceJob
 
@@ -92,13 +93,13 @@ class World:
     def _sim_job(self, i: int, j: TraceJob) -> SimJob:
         slot_s = self.slot.total_seconds()
         start = self.scenario.start
-        n = max(1, math.ceil(j.duration.total_seconds() / slot_s - 1e-9))
+        n = slots_for(j.duration, self.slot)
         submit = max(0, math.ceil((j.submit - start).total_seconds() / slot_s - 1e-9))
         deadline = math.floor((j.deadline - start).total_seconds() / slot_s + 1e-9)
         allowed = tuple(self.names.index(s) for s in j.sites)
         return SimJob(
             index=i, trace=j, submit=submit, n=n,
-            power_kw=j.power_w / 1000.0 * j.duration.total_seconds() / (n * slot_s),
+            power_kw=mean_kw(j.power_w, j.duration, n, self.slot),
             deadline=max(deadline, submit + n), home=allowed[0], allowed=allowed,
             resources=np.array([j.resources.get(r, 0.0) for r in self.resources]),
             interruptible=j.interruptible,

@@ -233,3 +233,21 @@ def test_a_full_cheapest_window_gives_way_to_the_cheapest_that_fits(blocked: int
              if cap[0, k] >= 1.0 and cap[0, k + 1] >= 1.0 else np.inf for k in range(29)]
     assert d.start_slot == int(np.argmin(costs))
     assert d.expected_emissions_g == pytest.approx(min(costs))
+
+
+def test_one_rounding_rule_for_slots_and_one_mean_power() -> None:
+    """``n = ceil(d/Δ)`` (at least 1; float error under a nanosecond a slot is not a
+    slot) and ``P·d/(n·Δ)``: the energy ``P·d`` is kept whatever the rounding."""
+    from suandian.planner.terms import mean_kw, slots_for
+
+    q = timedelta(minutes=15)
+    assert [slots_for(d, q) for d in (timedelta(0), timedelta(seconds=1), q, q * 2,
+                                      q + timedelta(seconds=1), timedelta(minutes=20))] == [
+        1, 1, 1, 2, 2, 2]
+    assert slots_for(q * 3 + timedelta(microseconds=0.5), q) == 3  # float noise
+    for minutes in (1, 14, 15, 20, 95, 600):
+        d = timedelta(minutes=minutes)
+        n = slots_for(d, q)
+        kw = mean_kw(2000.0, d, n, q)
+        assert kw * n * 0.25 == pytest.approx(2.0 * minutes / 60.0)  # kWh = P·d
+        assert kw <= 2.0 + 1e-12
