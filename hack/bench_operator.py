@@ -435,7 +435,8 @@ def main() -> None:
     if args.debug:
         import logging
 
-        logging.basicConfig(level=logging.WARNING)
+        logging.basicConfig(level=logging.WARNING,
+                            format="%(relativeCreated)8.0f ms %(name)s: %(message)s")
         logging.getLogger("suandian").setLevel(logging.DEBUG)
 
     serve = serve_control_plane if args.control_plane else serve_emulator

@@ -106,6 +106,7 @@ class Context:
         self.planning = PlanningService(self.settings, self.clock, lambda: self.sites,
                                         lambda: self.view)
         self.planning.after_round = self.census.publish
+        self.planning.moved = self.wake_to_move
         if self.heap is not None:
             self.planning.after_full_round = self.heap.after_full_round
         self.scheduler = Scheduler(self.clock, self._step,
@@ -116,6 +117,11 @@ class Context:
         """The planning listener of every job and pod: one function for all, so ten
         thousand waiting jobs hold no closure each (planning and scheduler keys agree)."""
         self.scheduler.wake(decision.key)
+
+    def wake_to_move(self, decision: JobDecision) -> None:
+        """A round moved a waiting job and its new start is not now: step it after the
+        steps that are due (arrivals, starts), with at most half of the step slots."""
+        self.scheduler.wake(decision.key, later=True)
 
     async def _step(self, key: str) -> datetime | None:
         kind, _, _ = key.partition("/")

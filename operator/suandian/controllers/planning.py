@@ -117,6 +117,9 @@ class PlanningService:
         self.after_round: Callable[[], None] | None = None
         # called after every full round (the operator tidies its heap then: .heap)
         self.after_full_round: Callable[[], None] | None = None
+        # told instead of a demand's listener when a round moves its decision and the new
+        # one does not start now (the operator steps such moves after everything sooner)
+        self.moved: Callable[[JobDecision], None] | None = None
         # what handed-out decisions take, for arrival rounds (see controllers.commitments)
         self._commitments = Commitments(len(DEFAULT_RESOURCES))
         # nodes and free capacity as of the last full round (arrival rounds reuse them)
@@ -444,9 +447,13 @@ class PlanningService:
                     listener = self._listeners.get(key)
                     # told: a first decision, any decision of a changed demand (its step
                     # waits for it, even if it comes out the same), or a changed one
-                    if listener is not None and (old is None or key in inputs.afresh
-                                                 or _differs(old, decision)):
+                    if listener is None:
+                        pass
+                    elif old is None or key in inputs.afresh:
                         listener(decision)
+                    elif _differs(old, decision):
+                        moved = self.moved if not decision.start_now else None
+                        (moved or listener)(decision)
                 if i % HAND_OUT_SLICE == 0:
                     await asyncio.sleep(0)
         if inputs.full:

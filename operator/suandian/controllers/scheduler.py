@@ -6,7 +6,9 @@ daemon per object (a task, a finalizer patch and kopf's bookkeeping for each of 
 thousand deferred jobs), one :class:`Scheduler` runs every step:
 
 - ``wake(key)``: step it soon (the watch handlers call it when the object, its child Job
-  or its decision changed);
+  or its decision changed); ``wake(key, later=True)``: step it when nothing sooner waits
+  (a full round that moves a thousand deferred jobs must not hold up the arrivals: their
+  steps go first, and later ones take at most half of the concurrent steps);
 - a step's return value: step it again at that time (None: only when woken);
 - steps of different objects run concurrently, at most ``concurrency`` at once (they
   mostly wait for the API); one object is never stepped twice at the same time;
@@ -54,6 +56,9 @@ class Scheduler:
         self._retry = timedelta(seconds=retry_delay)
         self._limit = asyncio.Semaphore(max(1, concurrency))
         self._ready: dict[str, None] = {}  # keys to step, in wake order
+        self._later: dict[str, None] = {}  # keys to step when none is ready
+        self._running_later: set[str] = set()
+        self._later_limit = max(1, concurrency // 2)
         self._due: dict[str, datetime] = {}  # key -> when to step it next
         self._heap: list[tuple[datetime, int, str]] = []  # (when, seq, key); lazily pruned
         self._seq = itertools.count()
@@ -68,18 +73,24 @@ class Scheduler:
 
     # -- what the handlers call ----------------------------------------------------------
 
-    def wake(self, key: str) -> None:
-        """Step ``key`` soon."""
+    def wake(self, key: str, *, later: bool = False) -> None:
+        """Step ``key`` soon; ``later``: after every key woken without it (and with at
+        most half of the concurrent steps), for work that is not due (a move of a
+        deferred job)."""
         self._gone.discard(key)
         if key in self._running:
             self._again.add(key)
+        elif later and key not in self._ready:
+            self._later[key] = None
         else:
+            self._later.pop(key, None)
             self._ready[key] = None
         self._signal.set()
 
     def forget(self, key: str) -> None:
         """Never step ``key`` again (a running step finishes)."""
         self._ready.pop(key, None)
+        self._later.pop(key, None)
         self._due.pop(key, None)
         self._again.discard(key)
         self._failures.pop(key, None)
@@ -118,6 +129,7 @@ class Scheduler:
         """Stop stepping (running steps finish); everything queued is dropped."""
         self._active.clear()
         self._ready.clear()
+        self._later.clear()
         self._due.clear()
         self._heap.clear()
         self._again.clear()
@@ -155,9 +167,7 @@ class Scheduler:
             await self._active.wait()
             self._signal.clear()
             self._collect_due(self.clock.now())
-            while self._ready and self._active.is_set():
-                key = next(iter(self._ready))
-                del self._ready[key]
+            while (key := self._next()) is not None and self._active.is_set():
                 if key in self._running:
                     self._again.add(key)
                     continue
@@ -169,6 +179,20 @@ class Scheduler:
             if self._ready or not self._active.is_set():
                 continue
             await self._sleep()
+
+    def _next(self) -> str | None:
+        """The next key to step: the first ready one, else the first later one while
+        later steps hold less than half of the concurrent steps."""
+        if self._ready:
+            key = next(iter(self._ready))
+            del self._ready[key]
+            return key
+        if self._later and len(self._running_later) < self._later_limit:
+            key = next(iter(self._later))
+            del self._later[key]
+            self._running_later.add(key)
+            return key
+        return None
 
     def _collect_due(self, now: datetime) -> None:
         while self._heap and self._heap[0][0] <= now:
@@ -202,6 +226,7 @@ class Scheduler:
             self._failures.pop(key, None)
         finally:
             self._running.pop(key, None)
+            self._running_later.discard(key)
             self._limit.release()
         if key in self._gone:
             self._gone.discard(key)

@@ -177,3 +177,31 @@ async def test_an_arrival_the_full_round_did_not_know_is_moved_off_what_it_decid
     finally:
         held.release()
         await planning.stop()
+
+
+async def test_a_move_that_does_not_start_now_goes_to_the_moved_hook() -> None:
+    """First decisions and starts go to the job's listener at once; a deferred job a full
+    round moves to a later start goes to ``moved`` (the operator steps it after the
+    arrivals)."""
+    planning, sites = windy_service(import_limit_kw=1000.0)
+    told: list[tuple[str, tuple[int, ...]]] = []
+    moved: list[tuple[str, tuple[int, ...]]] = []
+    planning.moved = lambda d: moved.append((d.key, d.slots))
+    wind = np.zeros(8)
+    wind[4:6] = 100.0
+    sites["s"] = with_green(sites["s"], wind)
+    planning.upsert(demand("a"), lambda d: told.append((d.key, d.slots)))
+    await planning.run_round()
+    assert told == [("a", (4, 5))] and moved == []  # its first decision: the listener
+    later = np.zeros(8)
+    later[6:8] = 100.0
+    sites["s"] = with_green(sites["s"], later)
+    planning.replan()
+    await planning.run_round()
+    assert moved == [("a", (6, 7))] and len(told) == 1  # moved, not due: the hook
+    now = np.zeros(8)
+    now[0:2] = 100.0  # the wind comes at once, and no longer later
+    sites["s"] = with_green(sites["s"], now)
+    planning.replan()
+    await planning.run_round()
+    assert told[-1] == ("a", (0, 1)) and len(moved) == 1  # now due: the listener

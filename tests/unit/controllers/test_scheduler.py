@@ -80,6 +80,31 @@ async def test_keys_step_concurrently_up_to_the_limit() -> None:
     assert starts == pytest.approx([0, 0, 0.5, 0.5], abs=0.05)  # two at a time
 
 
+async def test_later_keys_wait_for_ready_ones_and_take_half_the_slots_at_most() -> None:
+    """Ten moves woken first, then two arrivals: the arrivals step at once (in the slots
+    the moves may not take), the moves three at a time (half of six); a later key woken
+    again without ``later`` becomes ready."""
+    clock = LoopClock(T0)
+    step = Recorder(clock, {})
+    scheduler = Scheduler(clock, step, concurrency=6)
+    scheduler.start()
+    for i in range(10):
+        scheduler.wake(f"move-{i}", later=True)
+    scheduler.wake("move-9")  # due after all (its start came near): no longer later
+    await asyncio.sleep(0.1)
+    for key in ("new-a", "new-b"):
+        scheduler.wake(key)
+    await asyncio.sleep(10)
+    first = dict(reversed(step.calls))  # each key's first step
+    assert first["new-a"] == pytest.approx(0.1, abs=0.05)  # not behind the moves
+    assert first["new-b"] == pytest.approx(0.1, abs=0.05)
+    assert first["move-9"] == pytest.approx(0.0, abs=0.05)
+    moves = sorted(t for k, t in first.items() if k.startswith("move-") and k != "move-9")
+    assert moves == pytest.approx([0, 0, 0, 0.5, 0.5, 0.5, 1, 1, 1], abs=0.05)
+    assert step.overlaps == 0
+    await scheduler.stop()
+
+
 async def test_transient_errors_are_retried_after_a_doubling_delay() -> None:
     clock = LoopClock(T0)
     calls: list[float] = []
