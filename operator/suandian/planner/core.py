@@ -119,9 +119,15 @@ def _redecide(
     _decide(ledger, params, replace(t, held_site=site, held=slots), all_sites, horizon,
             chosen, figures)
     after = chosen[t.index]
-    if after[0] is None:  # it fitted where it was: never unplace it
-        _record(ledger, t, sites_of(t, all_sites), place, chosen, figures)
-        return False
+    if after[0] is None:
+        # it fitted where it was: never unplace it, unless its place no longer reaches
+        # its minGreenFraction (it then waits, re-planned each round, as any job whose
+        # floor no window meets; the deadline guarantee starts it by its latest start)
+        floor = t.demand.min_green_fraction
+        if floor <= 0 or t.forced or ledger.emissions(site, slots, kw)[1] >= floor - 1e-9:
+            _record(ledger, t, sites_of(t, all_sites), place, chosen, figures)
+            return False
+        return True
     return after[0] != site or not np.array_equal(after[1], slots)
 
 

@@ -200,3 +200,17 @@ def test_an_incumbent_that_has_begun_or_is_off_the_grid_is_ignored() -> None:
                                        NOW + SLOT * 9 + timedelta(minutes=10)),)))
     result = plan(snapshot([site("a", sun(peak=200.0), 600.0)], [begun, off]), PARAMS)
     assert {d.start_slot for d in result.decisions} == {6}  # planned afresh, both at 06:00
+
+
+def test_a_held_window_below_the_green_floor_is_not_kept_when_nothing_else_fits() -> None:
+    """minGreenFraction 50%, held at 02:00 in the dark; the sun's windows and the latest
+    start have no room left: the job is not kept below its floor (it waits, re-planned
+    each round, and the deadline guarantee starts it by its latest start)."""
+    a = site("a", sun(), 600.0, cpu=4.0)
+    a.capacity[0, 6:12] = 0.0  # no room in the sun, nor at the latest start (09:00)
+    j = job("j", kw=50, hours=2, slack=10, min_green_fraction=0.5, incumbent=held(0, (2, 4)))
+    d = plan(snapshot([a], [j]), PARAMS).by_key["j"]
+    assert d.site is None and "not placed yet" in d.reason
+    no_floor = dataclasses.replace(j, min_green_fraction=0.0)
+    kept = plan(snapshot([a], [no_floor]), PARAMS).by_key["j"]
+    assert kept.start_slot == 2  # without a floor it fits where it was: kept
