@@ -394,15 +394,10 @@ class PlanningService:
             taken = self._taken(entries, now)
         if not entries:
             self.last_error = "no PowerSites known yet"
-        held = {}
-        for d in demands:
-            decision = self._decisions.get(d.key)
-            if (d.running_site is None and d.key not in afresh and decision is not None
-                    and decision.site is not None and decision.windows):
-                held[d.key] = (decision.site, decision.windows)
-        return RoundInputs(now=now, full=full, demands=demands, held=held, sites=entries,
+        return RoundInputs(now=now, full=full, demands=demands, sites=entries,
                            cluster=cluster, horizon_slots=self.settings.horizon_slots,
-                           afresh=frozenset(afresh), nodes=nodes, taken=taken)
+                           decisions=dict(self._decisions), afresh=frozenset(afresh),
+                           nodes=nodes, taken=taken)
 
     def _taken(self, entries: tuple[SiteEntry, ...], now: datetime
                ) -> dict[str, tuple[FloatArray, FloatArray]]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast, TimeGrid
 from suandian.planner import (
     DEFAULT_RESOURCES,
+    JobDecision,
     JobInput,
     JobTerms,
     NodeInfo,
@@ -43,7 +45,7 @@ from suandian.planner import (
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 
-__all__ = ["ClusterInputs", "Demand", "RoundInputs", "RoundResult", "SiteEntry",
+__all__ = ["ClusterInputs", "Demand", "Held", "RoundInputs", "RoundResult", "SiteEntry",
            "cluster_inputs", "commitments_of", "compute", "floor_slot", "node_infos",
            "snapshot_of"]
 
@@ -86,25 +88,47 @@ class ClusterInputs:
     free: Mapping[str, Mapping[str, float]]
 
 
+Held = Mapping[str, tuple[str, tuple[tuple[datetime, datetime], ...]]]
+"""The decision each waiting job holds, by key: (site, run windows)."""
+
+
 @dataclass(frozen=True)
 class RoundInputs:
     """Everything a round reads, copied on the event loop (see the module docstring).
 
-    ``held``: the decision each waiting, unchanged demand holds (its incumbent);
-    ``taken``: for an arrival round, what the decisions already handed out take at each
-    site (kW per slot, requests × slots) over the round's slots.
+    ``decisions``: a copy of the decisions handed out so far, from which :attr:`held`
+    (each waiting, unchanged demand's incumbent) is worked out off the loop (or
+    ``given_held``, as the planner process receives it); ``taken``: for an arrival
+    round, what the decisions already handed out take at each site (kW per slot,
+    requests × slots) over the round's slots.
     """
 
     now: datetime
     full: bool
     demands: tuple[Demand, ...]
-    held: Mapping[str, tuple[str, tuple[tuple[datetime, datetime], ...]]]
     sites: tuple[SiteEntry, ...]
     cluster: ClusterInputs | None
     horizon_slots: int
+    decisions: Mapping[str, JobDecision] = field(default_factory=dict)
+    given_held: Held | None = None
     afresh: frozenset[str] = frozenset()  # demands new or changed: planned with no incumbent
     nodes: tuple[NodeInfo, ...] | None = None  # an arrival round reuses the last full's
     taken: Mapping[str, tuple[FloatArray, FloatArray]] | None = None
+
+    @cached_property
+    def held(self) -> Held:
+        """Each waiting demand's incumbent: its decision, unless it runs, is new or
+        changed (planned afresh), or was placed nowhere. O(demands): computed where the
+        round is computed, not on the event loop."""
+        if self.given_held is not None:
+            return self.given_held
+        held = {}
+        for d in self.demands:
+            decision = self.decisions.get(d.key)
+            if (d.running_site is None and d.key not in self.afresh and decision is not None
+                    and decision.site is not None and decision.windows):
+                held[d.key] = (decision.site, decision.windows)
+        return held
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ thousand deferred jobs), one :class:`Scheduler` runs every step:
 - ``wake(key)``: step it soon (the watch handlers call it when the object, its child Job
   or its decision changed); ``wake(key, later=True)``: step it when nothing sooner waits
   (a full round that moves a thousand deferred jobs must not hold up the arrivals: their
-  steps go first, and later ones take at most half of the concurrent steps);
+  steps go first, and later ones take at most a quarter of the concurrent steps, so
+  their writes leave the API server room for the arrivals' too);
 - a step's return value: step it again at that time (None: only when woken);
 - steps of different objects run concurrently, at most ``concurrency`` at once (they
   mostly wait for the API); one object is never stepped twice at the same time;
@@ -58,7 +59,7 @@ class Scheduler:
         self._ready: dict[str, None] = {}  # keys to step, in wake order
         self._later: dict[str, None] = {}  # keys to step when none is ready
         self._running_later: set[str] = set()
-        self._later_limit = max(1, concurrency // 2)
+        self._later_limit = max(1, concurrency // 4)
         self._due: dict[str, datetime] = {}  # key -> when to step it next
         self._heap: list[tuple[datetime, int, str]] = []  # (when, seq, key); lazily pruned
         self._seq = itertools.count()
@@ -75,7 +76,7 @@ class Scheduler:
 
     def wake(self, key: str, *, later: bool = False) -> None:
         """Step ``key`` soon; ``later``: after every key woken without it (and with at
-        most half of the concurrent steps), for work that is not due (a move of a
+        most a quarter of the concurrent steps), for work that is not due (a move of a
         deferred job)."""
         self._gone.discard(key)
         if key in self._running:
@@ -182,7 +183,7 @@ class Scheduler:
 
     def _next(self) -> str | None:
         """The next key to step: the first ready one, else the first later one while
-        later steps hold less than half of the concurrent steps."""
+        later steps hold less than a quarter of the concurrent steps."""
         if self._ready:
             key = next(iter(self._ready))
             del self._ready[key]

@@ -36,7 +36,14 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from suandian.controllers.commitments import Commitment
-from suandian.controllers.rounds import ClusterInputs, Demand, RoundInputs, SiteEntry, compute
+from suandian.controllers.rounds import (
+    ClusterInputs,
+    Demand,
+    Held,
+    RoundInputs,
+    SiteEntry,
+    compute,
+)
 from suandian.errors import PlanningError
 from suandian.planner import JobDecision, PlanParams
 
@@ -47,9 +54,6 @@ log = logging.getLogger(__name__)
 CHUNK = 500
 """Demands or decisions per message across the pipe."""
 SAME_TIME = timedelta(minutes=1)
-
-Held = Mapping[str, tuple[str, tuple[tuple[datetime, datetime], ...]]]
-
 
 @dataclass(frozen=True)
 class Sync:
@@ -148,9 +152,9 @@ class PlannerProcess:
             await asyncio.to_thread(conn.send, Sync((), removed))
         cluster = inputs.cluster or ClusterInputs((), {})
         nodes = None if same_nodes(cluster.nodes, self._nodes) else cluster.nodes
+        held = await asyncio.to_thread(lambda: inputs.held)  # O(demands): off the loop
         await asyncio.to_thread(conn.send, Ask(
-            inputs.now, inputs.held, inputs.sites, nodes, cluster.free, inputs.horizon_slots,
-            params))
+            inputs.now, held, inputs.sites, nodes, cluster.free, inputs.horizon_slots, params))
         self._nodes = cluster.nodes
         changed: list[tuple[JobDecision, Commitment | None]] = []
         running: list[tuple[str, Commitment]] = []
@@ -237,7 +241,7 @@ def serve(conn: Connection) -> None:
 def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
            nodes: tuple[tuple[int, Any], ...]) -> None:
     """Compute one full round and send what changed."""
-    inputs = RoundInputs(now=ask.now, full=True, demands=demands, held=ask.held,
+    inputs = RoundInputs(now=ask.now, full=True, demands=demands, given_held=ask.held,
                          sites=ask.sites, cluster=ClusterInputs(nodes, ask.free),
                          horizon_slots=ask.horizon_slots)
     result = compute(inputs, ask.params)

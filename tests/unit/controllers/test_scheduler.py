@@ -80,13 +80,13 @@ async def test_keys_step_concurrently_up_to_the_limit() -> None:
     assert starts == pytest.approx([0, 0, 0.5, 0.5], abs=0.05)  # two at a time
 
 
-async def test_later_keys_wait_for_ready_ones_and_take_half_the_slots_at_most() -> None:
+async def test_later_keys_wait_for_ready_ones_and_take_a_quarter_of_the_slots() -> None:
     """Ten moves woken first, then two arrivals: the arrivals step at once (in the slots
-    the moves may not take), the moves three at a time (half of six); a later key woken
-    again without ``later`` becomes ready."""
+    the moves may not take), the moves three at a time (a quarter of twelve); a later key
+    woken again without ``later`` becomes ready."""
     clock = LoopClock(T0)
     step = Recorder(clock, {})
-    scheduler = Scheduler(clock, step, concurrency=6)
+    scheduler = Scheduler(clock, step, concurrency=12)
     scheduler.start()
     for i in range(10):
         scheduler.wake(f"move-{i}", later=True)
