@@ -145,6 +145,8 @@ def _improve(
     for _ in range(params.improvement_passes):
         moved = False
         for t in flexible:
+            if chosen[t.index][0] is None:  # left below its green floor by a pass: waits
+                continue
             moved |= _redecide(ledger, params, t, chosen[t.index], figures[t.index][4],
                                all_sites, horizon, chosen, figures)
         if not moved:
