@@ -15,7 +15,7 @@ keeps of them exactly what the operator keeps:
 - **record**: the job's :class:`~suandian.controllers.book.JobRecord` (``JobBook.observe``);
 - **child Job**: what the cluster view keeps of it (``ClusterCache.set_child``);
 - **census**, **scheduler** (its due time), **demand** (what the planning rounds are
-  given: :class:`~suandian.controllers.rounds.Demand`);
+  given: :class:`~suandian.planning.rounds.Demand`);
 - **node**: the cluster view's :class:`~suandian.controllers.view.NodeRecord`.
 
 Live bytes are measured with ``tracemalloc`` (each part's growth once the bodies are
@@ -145,7 +145,7 @@ class Parts:
 
     def demand(self, record: Any, body: dict[str, Any]) -> None:
         from suandian.controllers.book import record_from_body
-        from suandian.controllers.rounds import Demand
+        from suandian.planning.rounds import Demand
 
         record = record or record_from_body(body, share=self.book.share)
         self.demands[record.key] = Demand(record.key, record.terms, record.created)

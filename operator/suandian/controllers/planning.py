@@ -5,7 +5,8 @@ and are told when a round gives them a decision, or changes it; arrivals within
 ``plan_batch_window`` share one round, so a burst of creations costs one call of
 :func:`suandian.planner.plan`. Such an arrival round plans only the arrivals,
 against the green supply and capacity the decisions already handed out take
-(:mod:`.commitments`): its cost follows the arrivals, not the thousands of waiting jobs.
+(:mod:`suandian.planning.commitments`): its cost follows the arrivals, not the
+thousands of waiting jobs.
 A full round, where every waiting job is re-planned together (the planner shares green
 supply and capacity between them: no herding), runs first, when forecasts refresh, when
 nodes come or go, and every ``replan_interval``.
@@ -38,8 +39,13 @@ from suandian import metrics
 from suandian.backends import CapacityView
 from suandian.config import Settings
 from suandian.controllers.clock import Clock
-from suandian.controllers.commitments import Commitments, absolute_slot
-from suandian.controllers.rounds import (
+from suandian.errors import PlanningError
+from suandian.forecast import SiteForecast
+from suandian.planner import DEFAULT_RESOURCES, JobDecision, Plan, PlanParams, SiteSignals
+from suandian.planner.model import FloatArray, NodeInfo
+from suandian.planning.commitments import Commitments, absolute_slot
+from suandian.planning.process import PlannerProcess, RemoteRound, same_nodes
+from suandian.planning.rounds import (
     Demand,
     RoundInputs,
     RoundResult,
@@ -49,11 +55,6 @@ from suandian.controllers.rounds import (
     floor_slot,
     node_infos,
 )
-from suandian.controllers.worker import PlannerProcess, RemoteRound, same_nodes
-from suandian.errors import PlanningError
-from suandian.forecast import SiteForecast
-from suandian.planner import DEFAULT_RESOURCES, JobDecision, Plan, PlanParams, SiteSignals
-from suandian.planner.model import FloatArray, NodeInfo
 
 __all__ = ["HAND_OUT_SLICE", "MAX_BACKOFF", "Demand", "PlanningService", "SiteEntry",
            "signals_from"]
@@ -120,7 +121,7 @@ class PlanningService:
         # told instead of a demand's listener when a round moves its decision and the new
         # one does not start now (the operator steps such moves after everything sooner)
         self.moved: Callable[[JobDecision], None] | None = None
-        # what handed-out decisions take, for arrival rounds (see controllers.commitments)
+        # what handed-out decisions take, for arrival rounds (see suandian.planning.commitments)
         self._commitments = Commitments(len(DEFAULT_RESOURCES))
         # nodes and free capacity as of the last full round (arrival rounds reuse them)
         self._cluster: tuple[tuple[NodeInfo, ...], RoundInputs] | None = None
@@ -328,9 +329,9 @@ class PlanningService:
         arrival round that follows (the loop runs it while the full one computes).
         A round triggered only by arrivals plans only the new (or changed) demands,
         against the green power and capacity the decisions already handed out take
-        (:mod:`.commitments`): its cost grows with the arrivals, not with every waiting
-        job, and it does not reshuffle the deferred jobs; the next full round reconciles
-        everyone.
+        (:mod:`suandian.planning.commitments`): its cost grows with the arrivals, not
+        with every waiting job, and it does not reshuffle the deferred jobs; the next
+        full round reconciles everyone.
         """
         if self._full or self._cluster is None:
             inputs = self._take(full=True)
@@ -360,8 +361,8 @@ class PlanningService:
         return result.plan if isinstance(result, RoundResult) else None
 
     def _take(self, full: bool) -> RoundInputs:
-        """Copy what a round reads (see :mod:`.rounds`); the demands it plans are no
-        longer fresh (a failed round gives them back: :meth:`_retry`)."""
+        """Copy what a round reads (see :mod:`suandian.planning.rounds`); the demands it
+        plans are no longer fresh (a failed round gives them back: :meth:`_retry`)."""
         self.last_error = None  # the snapshot may say why nothing can be planned
         entries = tuple(sorted(self._sites().values(), key=lambda e: e.name))
         # nothing to plan: the time is never read (and a bare test context has no clock)

@@ -16,9 +16,9 @@ from tests.support.operator import free_port, running_operator
 
 from suandian import metrics
 from suandian.config import Settings
-from suandian.controllers import rounds
 from suandian.controllers.context import memo_context
 from suandian.errors import PlanningError
+from suandian.planning import rounds
 
 pytestmark = pytest.mark.looptime
 

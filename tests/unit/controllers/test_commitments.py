@@ -12,13 +12,13 @@ from tests.support.objects import computejob
 
 from suandian.api.validation import parse_computejob, parse_powersite
 from suandian.config import Settings
-from suandian.controllers import rounds
-from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
 from suandian.controllers.planning import Demand, PlanningService, SiteEntry
 from suandian.controllers.view import ClusterView, NodeRecord
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast, TimeGrid
 from suandian.planner import Incumbent, JobTerms, PlanParams, Snapshot
+from suandian.planning import rounds
+from suandian.planning.commitments import Commitment, Commitments, absolute_slot
 
 T0 = datetime(2026, 6, 21, tzinfo=UTC)
 SLOT = timedelta(minutes=15)

@@ -13,9 +13,9 @@ import pytest
 from tests.unit.controllers.test_commitments import demand, service
 
 from suandian.controllers import planning as planning_module
-from suandian.controllers import rounds
 from suandian.controllers.planning import PlanningService, SiteEntry
 from suandian.planner import Snapshot
+from suandian.planning import rounds
 
 
 class HeldPlanner:

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from tests.unit.controllers.test_commitments import SLOT, T0, demand, service
 
-from suandian.controllers import rounds, worker
 from suandian.controllers.planning import PlanningService
-from suandian.controllers.rounds import ClusterInputs
 from suandian.errors import PlanningError
 from suandian.planner import PlanParams
+from suandian.planning import process as worker
+from suandian.planning import rounds
+from suandian.planning.rounds import ClusterInputs
 
 
 def decisions(planning: PlanningService) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The layers of DESIGN.md, enforced: a lower layer never imports a higher one, and the
 planner and forecast models stay free of Kubernetes, kopf, Prometheus and asyncio.
 
-    cli → controllers → k8s, metrics, sim → forecast, planner → api
+    cli → controllers → planning → backends → k8s, metrics, sim → forecast, planner → api
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ RANK = {
     "controllers": 4,
     "k8s": 3, "metrics": 3, "sim": 3,
     "backends": 3.5,  # one way to act each: built on k8s, used by the controllers
+    "planning": 3.7,  # a round's work apart from the loop: the planner process loads it
     "forecast": 2, "planner": 2,
     "api": 1,
     "config": 2,  # operator settings: parsed with the API's units
@@ -31,6 +32,8 @@ FORBIDDEN = {
         "kopf", "kubernetes", "prometheus_client", "asyncio", "aiohttp", "suandian.forecast",
     },
     "forecast": {"kopf", "kubernetes", "prometheus_client"},
+    # the planner process imports this package: nothing of kopf's, nor the controllers
+    "planning": {"kopf", "kubernetes", "prometheus_client", "suandian.controllers"},
     "api": {"kopf", "kubernetes", "prometheus_client", "asyncio", "aiohttp"},
 }
 # The HTTP providers are the one place below the controllers allowed to do async I/O.

@@ -35,8 +35,10 @@ from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
-from suandian.controllers.commitments import Commitment
-from suandian.controllers.rounds import (
+from suandian.errors import PlanningError
+from suandian.planner import JobDecision, PlanParams
+from suandian.planning.commitments import Commitment
+from suandian.planning.rounds import (
     ClusterInputs,
     Demand,
     Held,
@@ -44,8 +46,6 @@ from suandian.controllers.rounds import (
     SiteEntry,
     compute,
 )
-from suandian.errors import PlanningError
-from suandian.planner import JobDecision, PlanParams
 
 __all__ = ["CHUNK", "PlannerProcess", "RemoteBug", "RemoteRound", "same_nodes"]
 

@@ -26,7 +26,6 @@ import numpy as np
 
 from suandian.api.powersite import PowerSite
 from suandian.backends import CapacityView
-from suandian.controllers.commitments import Commitment, Commitments, absolute_slot
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast, TimeGrid
 from suandian.planner import (
@@ -44,6 +43,7 @@ from suandian.planner import (
 )
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
+from suandian.planning.commitments import Commitment, Commitments, absolute_slot
 
 __all__ = ["ClusterInputs", "Demand", "Held", "RoundInputs", "RoundResult", "SiteEntry",
            "cluster_inputs", "commitments_of", "compute", "floor_slot", "node_infos",
