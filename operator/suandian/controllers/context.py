@@ -120,7 +120,7 @@ class Context:
 
     def wake_to_move(self, decision: JobDecision) -> None:
         """A round moved a waiting job and its new start is not now: step it after the
-        steps that are due (arrivals, starts), with at most a quarter of the step slots."""
+        steps that are due (arrivals, starts), with at most an eighth of the step slots."""
         self.scheduler.wake(decision.key, later=True)
 
     async def _step(self, key: str) -> datetime | None:

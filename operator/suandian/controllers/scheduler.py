@@ -8,8 +8,9 @@ thousand deferred jobs), one :class:`Scheduler` runs every step:
 - ``wake(key)``: step it soon (the watch handlers call it when the object, its child Job
   or its decision changed); ``wake(key, later=True)``: step it when nothing sooner waits
   (a full round that moves a thousand deferred jobs must not hold up the arrivals: their
-  steps go first, and later ones take at most a quarter of the concurrent steps, so
-  their writes leave the API server room for the arrivals' too);
+  steps go first, and later ones take at most an eighth of the concurrent steps and
+  :data:`LATER_RATE` starts a second, so their writes leave the API server room for
+  the arrivals' too);
 - a step's return value: step it again at that time (None: only when woken);
 - steps of different objects run concurrently, at most ``concurrency`` at once (they
   mostly wait for the API); one object is never stepped twice at the same time;
@@ -37,12 +38,16 @@ from suandian import metrics
 from suandian.controllers.clock import Clock
 from suandian.errors import KubeApiError, PlanningError
 
-__all__ = ["Scheduler", "Step"]
+__all__ = ["LATER_RATE", "Scheduler", "Step"]
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[str], Awaitable[datetime | None]]
 
+LATER_RATE = 20.0
+"""Later steps (moves of deferred jobs) started per second, at most: a forecast refresh
+that moves a thousand waiting jobs (three writes each) is carried out over a minute, not
+in the seconds the arrivals need the API server (a job due meanwhile is stepped then)."""
 MAX_STEP_BACKOFF = timedelta(minutes=1)
 """The longest wait before a failing step is tried again (a watch event wakes it sooner)."""
 
@@ -51,7 +56,7 @@ class Scheduler:
     """Steps keys when woken or due (see the module docstring)."""
 
     def __init__(self, clock: Clock, step: Step, *, concurrency: int = 32,
-                 retry_delay: float = 5.0) -> None:
+                 retry_delay: float = 5.0, later_rate: float = LATER_RATE) -> None:
         self.clock = clock
         self._step = step
         self._retry = timedelta(seconds=retry_delay)
@@ -59,7 +64,11 @@ class Scheduler:
         self._ready: dict[str, None] = {}  # keys to step, in wake order
         self._later: dict[str, None] = {}  # keys to step when none is ready
         self._running_later: set[str] = set()
-        self._later_limit = max(1, concurrency // 4)
+        self._later_limit = max(1, concurrency // 8)
+        self._later_rate = later_rate
+        self._later_tokens = max(1.0, later_rate)  # a second's worth to begin with
+        self._later_refilled: float | None = None  # loop time of the last refill
+        self._later_timer: asyncio.TimerHandle | None = None
         self._due: dict[str, datetime] = {}  # key -> when to step it next
         self._heap: list[tuple[datetime, int, str]] = []  # (when, seq, key); lazily pruned
         self._seq = itertools.count()
@@ -76,7 +85,7 @@ class Scheduler:
 
     def wake(self, key: str, *, later: bool = False) -> None:
         """Step ``key`` soon; ``later``: after every key woken without it (and with at
-        most a quarter of the concurrent steps), for work that is not due (a move of a
+        most an eighth of the concurrent steps), for work that is not due (a move of a
         deferred job)."""
         self._gone.discard(key)
         if key in self._running:
@@ -152,6 +161,9 @@ class Scheduler:
             self._task = asyncio.create_task(self._run(), name="suandian-scheduler")
 
     async def stop(self) -> None:
+        if self._later_timer is not None:
+            self._later_timer.cancel()
+            self._later_timer = None
         tasks = [t for t in (self._task, *self._running.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -183,17 +195,39 @@ class Scheduler:
 
     def _next(self) -> str | None:
         """The next key to step: the first ready one, else the first later one while
-        later steps hold less than a quarter of the concurrent steps."""
+        later steps hold less than an eighth of the concurrent steps."""
         if self._ready:
             key = next(iter(self._ready))
             del self._ready[key]
             return key
-        if self._later and len(self._running_later) < self._later_limit:
+        if self._later and len(self._running_later) < self._later_limit and self._token():
             key = next(iter(self._later))
             del self._later[key]
             self._running_later.add(key)
             return key
         return None
+
+    def _token(self) -> bool:
+        """Take one of the later steps' tokens (``later_rate`` a second, a burst of one
+        second's worth at most); without one, set a timer for the next."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._later_refilled is not None:
+            self._later_tokens = min(max(1.0, self._later_rate),
+                                     self._later_tokens
+                                     + (now - self._later_refilled) * self._later_rate)
+        self._later_refilled = now
+        if self._later_tokens >= 1.0:
+            self._later_tokens -= 1.0
+            return True
+        if self._later_timer is None or self._later_timer.cancelled():
+            wait = (1.0 - self._later_tokens) / self._later_rate
+            self._later_timer = loop.call_at(now + wait, self._token_due)
+        return False
+
+    def _token_due(self) -> None:
+        self._later_timer = None
+        self._signal.set()
 
     def _collect_due(self, now: datetime) -> None:
         while self._heap and self._heap[0][0] <= now:

@@ -80,13 +80,13 @@ async def test_keys_step_concurrently_up_to_the_limit() -> None:
     assert starts == pytest.approx([0, 0, 0.5, 0.5], abs=0.05)  # two at a time
 
 
-async def test_later_keys_wait_for_ready_ones_and_take_a_quarter_of_the_slots() -> None:
+async def test_later_keys_wait_for_ready_ones_and_take_an_eighth_of_the_slots() -> None:
     """Ten moves woken first, then two arrivals: the arrivals step at once (in the slots
-    the moves may not take), the moves three at a time (a quarter of twelve); a later key
+    the moves may not take), the moves three at a time (an eighth of 24); a later key
     woken again without ``later`` becomes ready."""
     clock = LoopClock(T0)
     step = Recorder(clock, {})
-    scheduler = Scheduler(clock, step, concurrency=12)
+    scheduler = Scheduler(clock, step, concurrency=24)
     scheduler.start()
     for i in range(10):
         scheduler.wake(f"move-{i}", later=True)
@@ -102,6 +102,26 @@ async def test_later_keys_wait_for_ready_ones_and_take_a_quarter_of_the_slots() 
     moves = sorted(t for k, t in first.items() if k.startswith("move-") and k != "move-9")
     assert moves == pytest.approx([0, 0, 0, 0.5, 0.5, 0.5, 1, 1, 1], abs=0.05)
     assert step.overlaps == 0
+    await scheduler.stop()
+
+
+async def test_later_steps_start_at_most_later_rate_a_second() -> None:
+    """Thirty moves, room for eight at once, four a second: a second's worth at once,
+    then one every quarter second; an arrival meanwhile is not held up."""
+    clock = LoopClock(T0)
+    step = Recorder(clock, {})
+    scheduler = Scheduler(clock, step, concurrency=64, later_rate=4.0)
+    scheduler.start()
+    for i in range(30):
+        scheduler.wake(f"move-{i}", later=True)
+    await asyncio.sleep(1.1)
+    scheduler.wake("new")
+    await asyncio.sleep(20)
+    starts = sorted(t for k, t in step.calls if k.startswith("move-"))
+    assert starts[:4] == pytest.approx([0, 0, 0, 0], abs=0.02)
+    assert starts[4:8] == pytest.approx([0.25, 0.5, 0.75, 1.0], abs=0.02)
+    assert len(starts) == 30 and starts[-1] == pytest.approx(6.5, abs=0.05)
+    assert dict(step.calls)["new"] == pytest.approx(1.1, abs=0.02)
     await scheduler.stop()
 
 
