@@ -56,13 +56,17 @@ from suandian.planning.rounds import (
     node_infos,
 )
 
-__all__ = ["HAND_OUT_SLICE", "MAX_BACKOFF", "Demand", "PlanningService", "SiteEntry",
+__all__ = ["HAND_OUT_SLICE", "MAX_BACKOFF", "MOVE_SOON", "Demand", "PlanningService", "SiteEntry",
            "signals_from"]
 
 MAX_BACKOFF = 60.0
 """Seconds between retries of a planning round that keeps failing, at most."""
 HAND_OUT_SLICE = 500
 """Decisions handed out between two yields to the event loop when a round ends."""
+MOVE_SOON = timedelta(minutes=15)
+"""A moved decision starting sooner than this is told to the job's listener at once, a
+later one to :attr:`PlanningService.moved` (the operator steps those after the steps
+that are due, at a bounded rate)."""
 INLINE_DEMANDS = 8
 """Rounds of at most this many demands are computed on the loop (cheaper than a thread
 hop, and no contention for the GIL); larger ones in a worker thread."""
@@ -119,7 +123,7 @@ class PlanningService:
         # called after every full round (the operator tidies its heap then: .heap)
         self.after_full_round: Callable[[], None] | None = None
         # told instead of a demand's listener when a round moves its decision and the new
-        # one does not start now (the operator steps such moves after everything sooner)
+        # one starts MOVE_SOON or later (the operator steps such moves after the due ones)
         self.moved: Callable[[JobDecision], None] | None = None
         # what handed-out decisions take, for arrival rounds (see suandian.planning.commitments)
         self._commitments = Commitments(len(DEFAULT_RESOURCES))
@@ -448,7 +452,9 @@ class PlanningService:
                     elif old is None or key in inputs.afresh:
                         listener(decision)
                     elif _differs(old, decision):
-                        moved = self.moved if not decision.start_now else None
+                        soon = decision.planned_start is None or (
+                            decision.planned_start - self.clock.now() < MOVE_SOON)
+                        moved = self.moved if not soon else None
                         (moved or listener)(decision)
                 if i % HAND_OUT_SLICE == 0:
                     await asyncio.sleep(0)

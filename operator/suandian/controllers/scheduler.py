@@ -131,6 +131,11 @@ class Scheduler:
         """Failed steps of ``key`` in a row (0: its last step succeeded)."""
         return self._failures.get(key, (0, ""))[0]
 
+    @property
+    def later_backlog(self) -> int:
+        """Later steps (moves) waiting or running."""
+        return len(self._later) + len(self._running_later)
+
     def due(self, key: str) -> datetime | None:
         """When ``key`` is next stepped by time (None: only when woken)."""
         return self._due.get(key)
