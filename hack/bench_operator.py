@@ -160,6 +160,18 @@ async def run_suandian(server: dict[str, str], conn: Any, args: argparse.Namespa
     return out
 
 
+async def changes(name: str, planning: Any, conn: Any, args: argparse.Namespace,
+                  before: dict[str, Any], writes: dict[str, int]) -> dict[str, Any]:
+    """Once the operator is quiet: the decisions changed since ``before`` and the writes
+    since ``writes``, as ``<name>_changed_decisions``, ``_written`` and ``_writes``."""
+    await quiesce(args.timeout)
+    after = decisions_of(planning)
+    done = written(writes, await ask(conn, "writes"))
+    return {f"{name}_changed_decisions": sum(1 for k, v in after.items()
+                                             if k in before and before[k] != v),
+            f"{name}_written": done, f"{name}_writes": sum(done.values())}
+
+
 async def replans(ctx: Any, conn: Any, args: argparse.Namespace, lag: LoopLag
                   ) -> dict[str, Any]:
     """Phase 3 (see the module docstring): full re-plans with and without a burst."""
@@ -182,12 +194,7 @@ async def replans(ctx: Any, conn: Any, args: argparse.Namespace, lag: LoopLag
     scale_green(ctx, 1.1)
     out["refresh_replan_s"] = round(await rounds.next(args.timeout), 2)
     out["refresh_stall_ms"] = lag.max_ms(t0)
-    await quiesce(args.timeout)
-    after = decisions_of(planning)
-    out["refresh_changed_decisions"] = sum(1 for k, v in after.items()
-                                           if k in before and before[k] != v)
-    out["refresh_written"] = written(w0, await ask(conn, "writes"))
-    out["refresh_writes"] = sum(out["refresh_written"].values())
+    out.update(await changes("refresh", planning, conn, args, before, w0))
     print(f"forecast refresh (+10% green): {out['refresh_changed_decisions']} decisions "
           f"changed, writes {out['refresh_written'] or 0}", file=sys.stderr, flush=True)
     # a forecast refresh that delays one site's green by two hours: decisions change
@@ -198,12 +205,7 @@ async def replans(ctx: Any, conn: Any, args: argparse.Namespace, lag: LoopLag
     while ctx.scheduler.later_backlog and time.perf_counter() - t0 < args.timeout:
         await asyncio.sleep(0.5)
     out["delay_moves_s"] = round(time.perf_counter() - t0, 1)
-    await quiesce(args.timeout)
-    after = decisions_of(planning)
-    out["delay_changed_decisions"] = sum(1 for k, v in after.items()
-                                         if k in before and before[k] != v)
-    out["delay_written"] = written(w0, await ask(conn, "writes"))
-    out["delay_writes"] = sum(out["delay_written"].values())
+    out.update(await changes("delay", planning, conn, args, before, w0))
     print(f"forecast refresh (green 2 h later at {out['delayed_site']}): "
           f"{out['delay_changed_decisions']} decisions changed, writes "
           f"{out['delay_written'] or 0}", file=sys.stderr, flush=True)

@@ -338,16 +338,9 @@ class PlanningService:
         full round reconciles everyone.
         """
         if self._full or self._cluster is None:
-            inputs = self._take(full=True)
-            try:
-                result = await self._spawn(inputs)
-            except BaseException:
-                self._retry(inputs)
-                raise
-            await self._hand_out(inputs, result)
+            plan = await self._computed(self._take(full=True))
             if not (self._fresh or self._recheck) or self._cluster is None:
-                # the plan itself stays in the planner process, if it made it
-                return result.plan if isinstance(result, RoundResult) else None
+                return plan
         return await self._arrivals()  # the new and changed, as the loop would next
 
     async def _arrivals(self) -> Plan | None:
@@ -355,7 +348,11 @@ class PlanningService:
             if self.after_round is not None:
                 self.after_round()
             return None
-        inputs = self._take(full=False)
+        return await self._computed(self._take(full=False))
+
+    async def _computed(self, inputs: RoundInputs) -> Plan | None:
+        """Compute a round to its end and hand it out; a failure gives its demands back.
+        The plan (None when the planner process made it: it stays there)."""
         try:
             result = await self._spawn(inputs)
         except BaseException:
