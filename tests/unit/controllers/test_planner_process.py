@@ -49,17 +49,17 @@ def pair() -> Any:
     process._planner.close()
 
 
-async def both(pair: Any) -> None:
+async def both(pair: Any, jobs: int = 0) -> None:
+    """``jobs`` more demands for each service of the pair, then a round of each."""
     for planning in pair:
+        for i in range(jobs):
+            planning.upsert(demand(f"job-{i}"))
         await planning.run_round()
 
 
 async def test_the_process_decides_and_accounts_as_the_thread_does(pair: Any) -> None:
     thread, process = pair
-    for planning in pair:
-        for i in range(12):
-            planning.upsert(demand(f"job-{i}"))
-    await both(pair)
+    await both(pair, jobs=12)
     assert decisions(process) == decisions(thread) and len(decisions(thread)) == 12
     assert np.array_equal(ledger(process), ledger(thread)) and ledger(thread).any()
     assert process._planner is not None and len(process._planner._mirror) == 12
@@ -101,10 +101,7 @@ async def test_only_the_changed_decisions_come_back(pair: Any, monkeypatch: Any)
 
 async def test_a_dead_planner_process_costs_one_round(pair: Any) -> None:
     thread, process = pair
-    for planning in pair:
-        for i in range(10):
-            planning.upsert(demand(f"job-{i}"))
-    await both(pair)
+    await both(pair, jobs=10)
     planner = process._planner
     assert planner is not None
     dead = planner._process
