@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,7 +126,7 @@ class JobDriver(JobActs):
             seen = self.observe()
             action = next_action(seen, answer, now)
             if isinstance(action, act.ConsultPlanner):
-                answer = self.consult(action.ask, seen)
+                answer = self.consult(action.ask)
                 continue
             wake = await self.perform(action, seen, now)
             if wake is not AGAIN:
@@ -220,7 +221,7 @@ class JobDriver(JobActs):
             resumed_at=resumed, ran_s=float(ran_before or 0.0),
             running_since=None if (job.get("spec") or {}).get("suspend") else since)
 
-    def consult(self, ask: act.Ask, seen: Observed) -> Answer:
+    def consult(self, ask: act.Ask) -> Answer:
         """Tell the planning rounds what ``ask`` says, and read what they answer."""
         ctx, record, planning = self.ctx, self.record, self.ctx.planning
         terms = record.terms
@@ -244,8 +245,7 @@ class JobDriver(JobActs):
                     current, terms.window(record.created)[0]))
         current = planning.current(self.key)
         if current is not None and not planning.pending(self.key):
-            answer = Answer(answer.kept, answer.waiting, answer.gone, answer.planned,
-                            nowhere=Unplaced(current.reason, current.latest_start))
+            answer = replace(answer, nowhere=Unplaced(current.reason, current.latest_start))
         return answer
 
 
