@@ -268,8 +268,11 @@ def _windows(seen: Observed, decision: Decision, child: Child, running: bool,
         return _sync(seen, decision, "Running", window[1] if window else now + remaining)
     if window is not None or must_run:
         return Start(decision, "resumed", window[1] if window else None)
+    # no window ahead (a decision kept from before a downtime while the re-plan is
+    # pending): by its latest start, when it must run, or when the round answers; not by
+    # its planned start, past like its windows: that would step it again at once, on end
     return _sync(seen, decision, "Suspended",
-                 decision.next_window_start(now) or decision.start_by())
+                 decision.next_window_start(now) or decision.latest_start)
 
 
 def _admission(seen: Observed, decision: Decision, child: Child, now: datetime) -> Action:

@@ -363,10 +363,10 @@ ROWS = [
         job(interruptible=True, child=paused(1800), started_at=True, phase="Suspended",
             stored=decided(0, 120)), placed(decided(0, 120)), at(45),
         Start(decided(0, 120), "resumed", None)),
-    row("held after its last window, before its latest start: as today, the planned "
-        "start (past: stepped again at once)",
+    row("held after its last window: until its latest start (not its past start: a "
+        "step again at once, and again)",
         job(interruptible=True, child=paused(1800), started_at=True, phase="Suspended",
-            stored=W), placed(W), at(95), Wait(at(0))),
+            stored=W), WAITING, at(95), Wait(at(120))),
     row("interruptible, never started: starts at its first window as planned",
         job(interruptible=True, child=held(), phase="Deferred", stored=W), placed(W),
         NOON, Start(W, "planned", None)),
