@@ -55,7 +55,7 @@ from tests.support.served import served, served_nodes  # noqa: E402
 PER_JOB_TARGET = 4096
 
 
-class _Absent(importlib.abc.MetaPathFinder):
+class KubernetesAbsent(importlib.abc.MetaPathFinder):
     """``kubernetes`` as in the operator image: not installed (kopf imports it if it is)."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
@@ -213,7 +213,7 @@ def child_main(args: argparse.Namespace) -> None:
     """One ``--jobs`` count and mode, in its own process (its RSS is that alone): once
     plainly (resident memory, CPU and wall time), once measured (live bytes)."""
     if not args.with_kubernetes:
-        sys.meta_path.insert(0, _Absent())
+        sys.meta_path.insert(0, KubernetesAbsent())
     n, nodes, pruned = args.child, args.nodes[0], args.mode == "pruned"
     rss0 = rss_mb()
     import suandian.cli

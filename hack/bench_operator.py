@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib.abc
 import json
 import math
 import multiprocessing as mp
@@ -61,16 +60,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hack.bench_memory import KubernetesAbsent  # noqa: E402
 from hack.bench_servers import GREEN_KW, SITES, serve_control_plane, serve_emulator  # noqa: E402
-
-
-class _Absent(importlib.abc.MetaPathFinder):
-    """``kubernetes`` as in the operator image: not installed (kopf imports it if it is,
-    and it would add some 12 MB to the figures)."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name.split(".")[0] in ("kubernetes", "kubernetes_asyncio"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def rss_mb() -> float:
@@ -452,7 +443,7 @@ def main() -> None:
                              "are decided (tracemalloc: slow, and RSS figures include it)")
     args = parser.parse_args()
     if not args.with_kubernetes:
-        sys.meta_path.insert(0, _Absent())
+        sys.meta_path.insert(0, KubernetesAbsent())  # as in the image
     if args.debug:
         import logging
 

@@ -53,6 +53,7 @@ from suandian.planning.rounds import (
     cluster_inputs,
     compute,
     floor_slot,
+    moved,
     node_infos,
 )
 
@@ -514,21 +515,6 @@ class PlanningService:
         return self.last_error or "ok"
 
 
-SAME_TIME = timedelta(minutes=1)
-
-
-def _close(a: datetime | None, b: datetime | None) -> bool:
-    return a == b or (a is not None and b is not None and abs(a - b) < SAME_TIME)
-
-
 def _differs(old: JobDecision, new: JobDecision) -> bool:
-    """Whether a new decision matters to the object: another site, start or windows.
-
-    Rounds start at slightly different moments, so times within a minute are the same.
-    """
-    if old.site != new.site or not _close(old.planned_start, new.planned_start):
-        return True
-    if len(old.windows) != len(new.windows):
-        return True
-    return not all(_close(a, c) and _close(b, d)
-                   for (a, b), (c, d) in zip(old.windows, new.windows, strict=True))
+    """Whether a new decision matters to the object (:func:`.rounds.moved`)."""
+    return moved(old.site, old.planned_start, old.windows, new)

@@ -31,7 +31,7 @@ import os
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -45,6 +45,7 @@ from suandian.planning.rounds import (
     RoundInputs,
     SiteEntry,
     compute,
+    moved,
 )
 
 __all__ = ["CHUNK", "PlannerProcess", "RemoteBug", "RemoteRound", "same_nodes"]
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 
 CHUNK = 500
 """Demands or decisions per message across the pipe."""
-SAME_TIME = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class Sync:
@@ -260,9 +260,8 @@ def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
 
 def differs(held: tuple[str, tuple[tuple[datetime, datetime], ...]] | None,
             decision: JobDecision) -> bool:
-    """Whether a decision is news to the job holding ``held`` (site and run windows;
-    times within a minute are the same, as rounds start at slightly different moments)."""
-    if held is None or held[0] != decision.site or len(held[1]) != len(decision.windows):
+    """Whether a decision is news to the job holding ``held`` (:func:`.rounds.moved`)."""
+    if held is None:
         return True
-    return not all(abs(a - c) < SAME_TIME and abs(b - d) < SAME_TIME
-                   for (a, b), (c, d) in zip(held[1], decision.windows, strict=True))
+    site, windows = held
+    return moved(site, windows[0][0] if windows else None, windows, decision)

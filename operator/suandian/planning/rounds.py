@@ -45,9 +45,22 @@ from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.planning.commitments import Commitment, Commitments, absolute_slot
 
-__all__ = ["ClusterInputs", "Demand", "Held", "RoundInputs", "RoundResult", "SiteEntry",
-           "cluster_inputs", "commitments_of", "compute", "floor_slot", "node_infos",
-           "snapshot_of"]
+__all__ = [
+    "SAME_TIME",
+    "ClusterInputs",
+    "Demand",
+    "Held",
+    "RoundInputs",
+    "RoundResult",
+    "SiteEntry",
+    "cluster_inputs",
+    "commitments_of",
+    "compute",
+    "floor_slot",
+    "moved",
+    "node_infos",
+    "snapshot_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,3 +282,21 @@ def floor_slot(now: datetime, slot: timedelta) -> datetime:
     epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
     return epoch + slot * ((now - epoch) // slot)
 
+
+SAME_TIME = timedelta(minutes=1)
+"""Rounds start at slightly different moments: times within a minute are the same."""
+
+
+def moved(site: str | None, start: datetime | None,
+          windows: Sequence[tuple[datetime, datetime]], new: JobDecision) -> bool:
+    """Whether ``new`` is news to a job whose decision was (``site``, ``start``,
+    ``windows``): another site, or a start or run window a minute or more apart."""
+    if site != new.site or not _close(start, new.planned_start):
+        return True
+    return len(windows) != len(new.windows) or not all(
+        _close(a, c) and _close(b, d) for (a, b), (c, d) in zip(windows, new.windows,
+                                                                 strict=True))
+
+
+def _close(a: datetime | None, b: datetime | None) -> bool:
+    return a == b or (a is not None and b is not None and abs(a - b) < SAME_TIME)
