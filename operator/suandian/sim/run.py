@@ -12,15 +12,13 @@ import numpy as np
 from suandian.errors import PlanningError
 from suandian.planner.oracle import OracleResult
 from suandian.sim.engine import PolicyResult, SimPolicy, run_policy
-from suandian.sim.policies import BestWindow, OraclePolicy, RunNow, SuandianPolicy, Threshold
+from suandian.sim.oracle_policy import OraclePolicy
+from suandian.sim.policies import POLICY_NAMES, make_policy
 from suandian.sim.scenario import Scenario
 from suandian.sim.workload import TraceJob, generate_trace, read_trace
 from suandian.sim.world import World
 
 __all__ = ["POLICY_NAMES", "SimReport", "build_world", "simulate"]
-
-POLICY_NAMES = ("run-now", "threshold", "best-window", "suandian", "oracle")
-
 
 @dataclass
 class SimReport:
@@ -144,7 +142,7 @@ def simulate(
                    "best policy, judge by 'vs bound'" if r.returned_start else
                    f"; improved its start by {(r.start_g - r.emissions_g) / 1e6:.1f} t"))
         else:
-            policy = _make(name)
+            policy = make_policy(name, world)
 
         def tick(t: int, name: str = name) -> None:
             if progress is not None:
@@ -154,13 +152,3 @@ def simulate(
         tick(world.slots - 1)
         report.seconds[name] = time.perf_counter() - t0
     return report
-
-
-def _make(name: str) -> SimPolicy:
-    makers: dict[str, Callable[[], SimPolicy]] = {
-        "run-now": RunNow, "threshold": Threshold, "best-window": BestWindow,
-        "suandian": SuandianPolicy,
-    }
-    if name not in makers:
-        raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}")
-    return makers[name]()

@@ -1,0 +1,97 @@
+"""The ``suandian`` policy of the simulator: the planner itself, re-planning every job on
+arrivals and on each forecast refresh, under shared green supply and capacity, as the
+operator does; it suspends interruptible jobs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from suandian.planner import Incumbent, JobDemand, PlanParams, SiteSupply, Snapshot, plan
+from suandian.sim.engine import SimState
+from suandian.sim.world import World
+
+__all__ = ["SuandianPolicy"]
+
+
+class SuandianPolicy:
+    """The planner, re-planning on arrivals and forecast refreshes."""
+
+    name = "suandian"
+    preemptive = True
+
+    def __init__(self, params: PlanParams | None = None, *, sticky: bool = True) -> None:
+        self.params = params or PlanParams(safety_margin=timedelta(0))
+        self.sticky = sticky  # as the operator: a waiting job's decision is its incumbent
+        self.schedule: dict[int, tuple[int, frozenset[int]]] = {}
+        self.plans = 0
+        self.moves = 0  # re-plans that changed a waiting job's site or slots
+        self._seen = 0
+
+    def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
+        arrived = len(state.queued) + sum(1 for s in state.jobs if s.finished is not None)
+        if state.t % world.refresh == 0 or arrived != self._seen:
+            self._replan(world, state)
+            self._seen = arrived
+        out = []
+        for j in state.queued:
+            entry = self.schedule.get(j)
+            if entry is not None and state.t in entry[1]:
+                out.append((j, entry[0]))
+        return out
+
+    def _replan(self, world: World, state: SimState) -> None:
+        sig = world.signals(state.t)
+        horizon, t = sig.slots, state.t
+        cap = np.repeat(world.capacity[:, :, None], horizon, axis=2).astype(float)
+        jobs: list[JobDemand] = []
+        keys: list[int] = []
+        now = world.time_at(t)
+        for j in state.queued:
+            job, st = world.jobs[j], state.jobs[j]
+            locked = st.started is not None and not job.interruptible
+            if locked:
+                assert st.site is not None
+                cap[st.site, :, : st.remaining] -= job.resources[:, None]
+            sites = (st.site,) if st.site is not None else job.allowed
+            held = self.schedule.get(j) if st.started is None else None
+            jobs.append(JobDemand(
+                key=str(j), resources=job.resources, power_w=job.power_kw * 1000.0,
+                duration=world.slot * st.remaining, earliest_start=max(now, world.time_at(
+                    job.submit)), deadline=world.time_at(job.deadline),
+                interruptible=job.interruptible, allowed_sites=tuple(int(s) for s in sites),
+                min_green_fraction=job.trace.min_green_fraction, priority=job.trace.priority,
+                running_site=st.site if locked else None,
+                incumbent=None if held is None or not self.sticky else Incumbent(
+                    held[0], _windows(world, held[1])),
+            ))
+            keys.append(j)
+        supplies = tuple(
+            SiteSupply(name=n, green_p50_kw=sig.green_p50[s], green_p10_kw=sig.green_p10[s],
+                       carbon_g_per_kwh=sig.carbon[s],
+                       import_limit_kw=np.full(horizon, world.import_limit[s]),
+                       pue=float(world.pue[s]), capacity=cap[s],
+                       green_by_source_kw=sig.by_source[s])
+            for s, n in enumerate(world.names))
+        snap = Snapshot(now=now, slot=world.slot, resources=world.resources, sites=supplies,
+                        jobs=tuple(jobs))
+        result = plan(snap, self.params)
+        self.plans += 1
+        before, self.schedule = self.schedule, {}
+        for d in result.decisions:
+            if d.site_index is not None:
+                self.schedule[int(d.key)] = (d.site_index, frozenset(t + k for k in d.slots))
+        self.moves += sum(1 for j in keys if state.jobs[j].started is None and j in before
+                          and before[j] != self.schedule.get(j))
+
+
+def _windows(world: World, slots: frozenset[int]) -> tuple[tuple[datetime, datetime], ...]:
+    """Contiguous runs of absolute slots as (start, end) times."""
+    out: list[tuple[datetime, datetime]] = []
+    for k in sorted(slots):
+        if out and out[-1][1] == world.time_at(k):
+            out[-1] = (out[-1][0], world.time_at(k + 1))
+        else:
+            out.append((world.time_at(k), world.time_at(k + 1)))
+    return tuple(out)
