@@ -128,34 +128,107 @@ def crds(output: Path | None, check: bool, to_stdout: bool) -> None:
         click.echo(f"wrote {path}")
 
 
-@cli.command()
+def _policies(ctx: click.Context, param: click.Parameter, value: str | None
+              ) -> tuple[str, ...] | None:
+    """``--policies run-now,suandian``: known names only, said with the choices."""
+    del ctx
+    if value is None:
+        return None
+    from suandian.sim.policies import policy_list
+
+    try:
+        return policy_list(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from None
+
+
+def _settings(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
+              ) -> dict[str, str]:
+    """``--planner key=value`` (repeatable) as a mapping; the keys are checked with the
+    scenario's, where the settings are applied."""
+    del ctx
+    out: dict[str, str] = {}
+    for item in value:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE, e.g. riskAversion=0.3",
+                                     param=param)
+        out[key.strip()] = text.strip()
+    return out
+
+
+class _SimulateCommand(click.Command):
+    """``simulate``, whose help lists the planner's settings as the planner has them:
+    read when the help is shown, so that starting the CLI imports no planner."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from suandian.sim.planner_settings import PLANNER_KEYS
+
+        formatter.write_paragraph()
+        formatter.write_text("Planner settings (--planner KEY=VALUE, or a scenario's "
+                             "planner: mapping, camelCase PlanParams fields): "
+                             + ", ".join(PLANNER_KEYS) + ".")
+        formatter.write_paragraph()
+        formatter.write_text(
+            "A year of 30-minute slots runs (--days up to 3660; time and memory grow "
+            "linearly with days). docs/simulator.md describes the scenario keys "
+            "(actuals:, forecasts:, errorModel:, planner:, workload.window and "
+            "nominalHour) and the trace's nominal and window columns.")
+
+
+@cli.command(cls=_SimulateCommand)
 @click.option("--scenario", default=None, help="Built-in scenario name or a scenario YAML file.")
-@click.option("--days", type=click.IntRange(1, 60), default=None, help="Days to replay.")
+@click.option("--days", type=click.IntRange(1, 3660), default=None,
+              help="Days of submissions to replay (the run goes on until all jobs end).")
 @click.option("--seed", type=int, default=None, help="Seed of weather and workload.")
 @click.option("--forecast-error", type=click.FloatRange(0, 1), default=None,
-              help="Relative forecast error seen by the policies, e.g. 0.15.")
+              help="Size of the forecast error seen by the policies, e.g. 0.15.")
+@click.option("--error-model", type=click.Choice(["lead", "iid"]), default=None,
+              help="lead: relative AR(1) error growing with lead time (default); iid: "
+                   "independent noise of sd forecast-error x the series' mean.")
+@click.option("--policies", default=None, callback=_policies, metavar="LIST",
+              help="Comma list of the policies to run, e.g. run-now,nominal,best-window,"
+                   "suandian (default: all: run-now, nominal, threshold, best-window, "
+                   "suandian, oracle).")
+@click.option("--oracle-limit", type=click.IntRange(min=1), default=None, metavar="N",
+              help="The oracle's work limit (solver nodes), so its figures do not depend "
+                   "on the machine's load.")
+@click.option("--planner", "planner", multiple=True, callback=_settings,
+              metavar="KEY=VALUE", help="A planner setting for the suandian policy, e.g. "
+                                        "delayPenaltyGPerKwhH=0 (repeatable; over the "
+                                        "scenario's planner:).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               callback=_output_file, help="Write a PNG of supply, load and savings.")
 def simulate(scenario: str | None, days: int | None, seed: int | None,
-             forecast_error: float | None, as_json: bool, plot: Path | None) -> None:
+             forecast_error: float | None, error_model: str | None,
+             policies: tuple[str, ...] | None, oracle_limit: int | None,
+             planner: dict[str, str], as_json: bool, plot: Path | None) -> None:
     """Replay a workload against forecasts, every policy side by side.
 
-    Policies: run-now (no shifting), threshold (Compute Gardener), best-window (Carbon
-    Aware SDK, cats), suandian (the planner) and oracle (MILP, perfect knowledge). With no
-    options it runs the embedded East Data, West Computing week. Built-in scenarios:
-    east-data-west-computing, contention.
+    Policies: run-now (start on submission), nominal (start at the job's nominal time),
+    threshold (Compute Gardener), best-window (Carbon Aware SDK, cats), suandian (the
+    planner) and oracle (MILP, perfect knowledge). With no options it runs the embedded
+    East Data, West Computing week. Built-in scenarios: east-data-west-computing,
+    contention. Real data: a scenario's actuals: (CSV series of what happened; grid-only
+    sites with supply: [] and a carbonIntensity CSV too) and forecasts: (real forecasts
+    beside them); a CSV that does not cover the run is refused, never filled.
 
     \b
     Examples:
       suandian simulate
       suandian simulate --scenario contention --forecast-error 0.3 --plot out.png
       suandian simulate --scenario my-week.yaml --days 3 --json
+      suandian simulate --scenario my-year.yaml --days 365 \\
+          --policies run-now,nominal,best-window,suandian --error-model iid
+      suandian simulate --planner delayPenaltyGPerKwhH=0 --planner riskAversion=0.3
     """
     from suandian.sim.commands import run_simulate
+    from suandian.sim.policies import POLICY_NAMES
 
     run_simulate(scenario=scenario, days=days, seed=seed, forecast_error=forecast_error,
-                 as_json=as_json, plot=plot)
+                 as_json=as_json, plot=plot, policies=policies or POLICY_NAMES,
+                 oracle_limit=oracle_limit, planner=planner, error_model=error_model)
 
 
 @cli.command()

@@ -129,7 +129,9 @@ def resample(starts: np.ndarray, values: np.ndarray, grid: TimeGrid, kind: Kind,
     span = mids[right_c] - mids[left]
     inside = (slot_mid >= starts[good][0]) & (slot_mid < ends[good][-1])
     ok = inside & (span <= max_gap + float(np.max(dur)))
-    exact = np.abs(slot_mid - mids[left]) < 1e-9
+    # a slot whose midpoint is a sample's own is that sample, whatever lies either side
+    # (after a long gap too: searchsorted puts an exact match on the right)
+    exact = (np.abs(slot_mid - mids[left]) < 1e-9) | (np.abs(slot_mid - mids[right_c]) < 1e-9)
     ok |= exact
     return np.where(ok, out, np.nan), np.where(ok, np.maximum(fraction, ok * 1.0), fraction)
 

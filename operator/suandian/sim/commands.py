@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,15 +20,24 @@ from rich.table import Table
 
 from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
+from suandian.api.units import format_duration
 from suandian.api.validation import KINDS, parse_manifest
-from suandian.errors import FieldError, InputFileError, InvalidSpecError
+from suandian.errors import (
+    FieldError,
+    InputFileError,
+    InvalidSpecError,
+    PlanningError,
+    ScenarioError,
+)
 from suandian.files import load_yaml_all
 from suandian.forecast import TimeGrid, builtin_forecasts, builtin_sites
+from suandian.forecast.actuals import ERROR_MODELS
 from suandian.planner import JobInput, Plan, SiteSignals, plan, snapshot_from
 from suandian.planner.reasons import format_grams
+from suandian.sim.planner_settings import parse_planner, plan_params
 from suandian.sim.report import render_table, write_plot
 from suandian.sim.run import POLICY_NAMES, simulate
-from suandian.sim.scenario import load_scenario
+from suandian.sim.scenario import Scenario, load_scenario
 
 __all__ = ["dry_run_plan", "run_plan", "run_simulate"]
 
@@ -35,12 +46,30 @@ PLAN_SLOTS = 192
 
 
 def run_simulate(*, scenario: str | None, days: int | None, seed: int | None,
-                 forecast_error: float | None, as_json: bool, plot: Path | None) -> None:
-    """Run every policy on a scenario; print the table (or JSON); optionally write a PNG."""
-    sc = load_scenario(scenario)
+                 forecast_error: float | None, as_json: bool, plot: Path | None,
+                 policies: Sequence[str] = POLICY_NAMES, oracle_limit: int | None = None,
+                 planner: Mapping[str, str] | None = None, error_model: str | None = None,
+                 ) -> None:
+    """Run the policies on a scenario; print the table (or JSON); optionally write a PNG.
+
+    ``planner`` holds ``--planner`` settings (camelCase keys, text values) applied over
+    the scenario's ``planner:``; ``error_model`` overrides its ``errorModel``.
+    """
+    sc = _with_options(load_scenario(scenario), planner or {}, error_model)
     err = Console(stderr=True)
+    for warning in sc.warnings:
+        err.print(f"suandian simulate: {sc.name}: {warning}", highlight=False)
+    extra: dict[str, Any] = {}
+    if oracle_limit is not None:
+        if "oracle_limit" not in inspect.signature(simulate).parameters:
+            raise ScenarioError("option", [FieldError("--oracle-limit", (
+                "this build's oracle has no work limit yet; leave the option out (the "
+                "oracle then runs on its time limit)"))])
+        extra["oracle_limit"] = oracle_limit
+    slot = format_duration(sc.slot)
     with Progress(TextColumn("[bold]{task.description:<12}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} h"), TimeElapsedColumn(),
+                  TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} slots of {slot}"),
+                  TimeElapsedColumn(),
                   console=err, transient=as_json, disable=not err.is_terminal and as_json
                   ) as progress:
         tasks: dict[str, Any] = {}
@@ -52,7 +81,7 @@ def run_simulate(*, scenario: str | None, days: int | None, seed: int | None,
 
         with _stdout_to_stderr():  # HiGHS prints its banner on fd 1; keep stdout for results
             report = simulate(sc, days=days, seed=seed, forecast_error=forecast_error,
-                              policies=POLICY_NAMES, progress=tick)
+                              policies=policies, progress=tick, **extra)
     if plot is not None:
         write_plot(report, plot)
     if as_json:
@@ -64,6 +93,24 @@ def run_simulate(*, scenario: str | None, days: int | None, seed: int | None,
     out.print(render_table(report))
     if plot is not None:
         out.print(f"wrote {plot}")
+
+
+def _with_options(sc: Scenario, planner: Mapping[str, str], error_model: str | None
+                  ) -> Scenario:
+    """The scenario with the command line's planner settings and error model on top; a
+    bad setting is one line naming it (as the scenario's own would be)."""
+    errors: list[FieldError] = []
+    overrides = {**sc.planner, **parse_planner(dict(planner), "--planner", errors)}
+    if not errors and planner:
+        try:
+            plan_params(overrides)
+        except PlanningError as exc:
+            errors.append(FieldError("--planner", f"{exc} (with the scenario's planner: "
+                                                  "settings beneath)"))
+    if errors:
+        raise ScenarioError("option", errors)
+    model = next((m for m in ERROR_MODELS if m == error_model), sc.error_model)
+    return replace(sc, planner=overrides, error_model=model)
 
 
 @contextmanager

@@ -40,6 +40,8 @@ class SimState:
     t: int
     jobs: list[JobState]
     queued: list[int] = field(default_factory=list)  # submitted, not finished, not locked
+    arrived: int = 0  # jobs submitted so far (a count kept, not recounted each slot)
+    finished: int = 0  # of which finished
 
     def continuing(self, j: int, interruptible: bool, preemptive: bool) -> bool:
         """A started job that cannot be suspended runs on, wherever it is."""
@@ -110,14 +112,13 @@ def run_policy(world: World, policy: SimPolicy,
     for job in jobs:
         arrivals.setdefault(job.submit, []).append(job.index)
     load = np.zeros((n_sites, n_slots))
-    open_jobs = 0
-    done = 0
+    last_arrival = max(arrivals, default=0)
     for t in range(n_slots):
         state.t = t
         for j in arrivals.get(t, []):
             state.queued.append(j)
-            open_jobs += 1
-        if open_jobs == done and t > max(arrivals, default=0):
+            state.arrived += 1
+        if state.arrived == state.finished and t > last_arrival:
             break
         used = np.zeros((n_sites, len(world.resources)))
         running = [j for j in state.queued if state.continuing(j, jobs[j].interruptible,
@@ -147,7 +148,7 @@ def run_policy(world: World, policy: SimPolicy,
             st.ran.append(t)
             if st.remaining == 0:
                 st.finished = t + 1
-                done += 1
+                state.finished += 1
                 state.queued.remove(j)
         if progress is not None:
             progress(t)

@@ -1,6 +1,10 @@
 """The policies compared by ``suandian simulate``, each as its peers implement it.
 
 - ``run-now``: every job starts at once at its home site (no shifting at all).
+- ``nominal``: every job starts at its nominal start (its cron time: a trace's
+  ``nominal`` column, or the generator's with ``workload.window``) at its home site:
+  what happens without carbon awareness when jobs have a usual time and a window around
+  it. Without nominal starts it is ``run-now``.
 - ``threshold`` (Compute Gardener): a job waits at its home site while the carbon
   intensity it would run at is above a threshold, up to a max delay (default 24 h, never
   past the job's latest start), then starts.
@@ -26,14 +30,27 @@ import numpy as np
 
 from suandian.planner.model import FloatArray
 from suandian.sim.engine import SimState
+from suandian.sim.planner_settings import plan_params
 from suandian.sim.suandian_policy import SuandianPolicy
 from suandian.sim.world import SimJob, World
 
-__all__ = ["POLICY_NAMES", "BestWindow", "RunNow", "Threshold", "job_intensity",
-           "make_policy"]
+__all__ = ["POLICY_NAMES", "BestWindow", "Nominal", "RunNow", "Threshold", "job_intensity",
+           "make_policy", "policy_list"]
 
-POLICY_NAMES = ("run-now", "threshold", "best-window", "suandian", "oracle")
-"""Every policy ``suandian simulate`` can run, in the order its table shows them."""
+POLICY_NAMES = ("run-now", "nominal", "threshold", "best-window", "suandian", "oracle")
+"""Every policy ``suandian simulate`` can run, in the order its table shows them (and
+runs them: the oracle last, as it starts from the others' schedules)."""
+
+
+def policy_list(text: str) -> tuple[str, ...]:
+    """A comma list of policy names, in ``POLICY_NAMES`` order, each once; a ValueError
+    naming the unknown ones and the choices."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in POLICY_NAMES]
+    if unknown or not names:
+        what = f"unknown policy {', '.join(map(repr, unknown))}" if unknown else "no policy"
+        raise ValueError(f"{what}; choose from {', '.join(POLICY_NAMES)} (comma-separated)")
+    return tuple(n for n in POLICY_NAMES if n in names)
 
 
 def job_intensity(q: FloatArray, green: FloatArray, carbon: FloatArray) -> FloatArray:
@@ -49,6 +66,17 @@ class RunNow:
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
         return [(j, world.jobs[j].home) for j in state.waiting()]
+
+
+class Nominal:
+    """No shifting: start at the home site at the job's nominal start."""
+
+    name = "nominal"
+    preemptive = False
+
+    def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
+        jobs = world.jobs
+        return [(j, jobs[j].home) for j in state.waiting() if state.t >= jobs[j].nominal]
 
 
 class Threshold:
@@ -108,12 +136,17 @@ class BestWindow:
         return int(sites[s]), t + int(k)
 
 
-def make_policy(name: str, world: World) -> RunNow | Threshold | BestWindow | SuandianPolicy:
+Baseline = RunNow | Nominal | Threshold | BestWindow | SuandianPolicy
+
+
+def make_policy(name: str, world: World) -> Baseline:
     """The policy called ``name`` (every one but ``oracle``, which needs the others'
-    results first), set up for ``world``."""
-    makers: dict[str, Callable[[], RunNow | Threshold | BestWindow | SuandianPolicy]] = {
-        "run-now": RunNow, "threshold": Threshold, "best-window": BestWindow,
-        "suandian": SuandianPolicy,
+    results first), set up for ``world``: suandian with the scenario's planner settings
+    over the simulator's (:mod:`suandian.sim.planner_settings`)."""
+    makers: dict[str, Callable[[], Baseline]] = {
+        "run-now": RunNow, "nominal": Nominal, "threshold": Threshold,
+        "best-window": BestWindow,
+        "suandian": lambda: SuandianPolicy(plan_params(world.scenario.planner)),
     }
     if name not in makers:
         raise ValueError(f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}")

@@ -8,21 +8,31 @@ A scenario is a YAML mapping (the built-ins live in ``suandian/sim/scenarios/``)
     slot: 1h                      # simulation and planning slot
     horizon: 48h                  # forecast horizon the policies see
     refresh: 1h                   # forecast refresh (Suandian re-plans on each)
-    forecastError: 0.15           # relative error at 24 h lead
+    forecastError: 0.15           # the error model's size (see errorModel)
+    errorModel: lead              # lead (AR(1), grows with lead) or iid (sd = e x mean)
     seed: 1
     sites: [ningxia, gansu, ./my-site.yaml, {apiVersion: ..., kind: PowerSite, ...}]
                                   # left out: the eight embedded hubs
-    forecasts:                    # optional: CSV `time,value` per signal, replacing the models
+    actuals:                      # optional: CSV `time,value` per signal, what happened
       ningxia: {solar: ningxia-solar.csv, carbonIntensity: ningxia-ci.csv}
+    forecasts:                    # optional: real forecasts of some of those signals
+      ningxia: {carbonIntensity: ningxia-ci-day-ahead.csv}
+    planner: {riskAversion: 0.5, delayPenaltyGPerKwhH: 0.5}   # PlanParams, camelCase
     capacity:                     # free capacity per site (planner units), `default` for all
       default: {cpu: 200000, memory: 800000, nvidia.com/gpu: 20000}
     jobs: trace.csv               # a job trace (see suandian.sim.workload), or:
-    workload: {jobsPerDay: 30, powerScale: 1.0, residencyShare: 0.25}
+    workload: {jobsPerDay: 30, powerScale: 1.0, residencyShare: 0.25, window: 8h,
+               nominalHour: 1}  # window: jobs at a nominal start that may move +-8 h
     threshold: {gPerKWh: 250, maxDelay: 24h}   # the Compute Gardener baseline's settings
 
 Paths are relative to the scenario file. Site names refer to the embedded sites. Every
 problem is reported at once, each with its key (a misspelt key too); signal CSVs get
-the checks of the CSV forecast provider (``forecast.providers.csv.parse_csv``).
+the checks of the CSV forecast provider and the simulator's own when the run reads them
+(:mod:`suandian.sim.inputs`: coverage, ranges).
+
+Before ``actuals:`` existed, ``forecasts:`` gave the actual series. A scenario with
+``forecasts:`` and no ``actuals:`` is still read that way, with a warning saying what to
+write instead (``Scenario.warnings``).
 """
 
 from __future__ import annotations
@@ -37,11 +47,15 @@ from typing import Any
 import yaml
 
 from suandian.api.powersite import PowerSite
-from suandian.api.units import parse_duration
+from suandian.api.units import format_duration, parse_duration
 from suandian.api.validation import parse_powersite
 from suandian.errors import FieldError, InputFileError, InvalidSpecError, ScenarioError
 from suandian.files import load_yaml
-from suandian.forecast import builtin_sites
+from suandian.forecast import builtin_sites, floor_time
+from suandian.forecast.actuals import ERROR_MODELS, ErrorModel
+from suandian.forecast.series import capacity_by_type
+from suandian.sim.inputs import CARBON, SIGNALS
+from suandian.sim.planner_settings import parse_planner
 
 __all__ = ["Scenario", "Workload", "builtin_scenarios", "load_scenario", "load_site"]
 
@@ -55,6 +69,11 @@ class Workload:
     jobs_per_day: float = 30.0
     power_scale: float = 1.0
     residency_share: float = 0.25
+    window: timedelta | None = None
+    """Jobs get a nominal start (their class's submit hour, or ``nominal_hour``) and may
+    move this much either way; ``None``: they are submitted at the nominal start, with
+    their class's slack after it."""
+    nominal_hour: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +95,14 @@ class Scenario:
     threshold_max_delay: timedelta
     trace: Path | None = None
     workload: Workload = field(default_factory=Workload)
-    signal_csv: dict[str, dict[str, Path]] = field(default_factory=dict)
+    actual_csv: dict[str, dict[str, Path]] = field(default_factory=dict)
+    """Site -> signal -> CSV of what really happened (replacing the built-in models)."""
+    forecast_csv: dict[str, dict[str, Path]] = field(default_factory=dict)
+    """Site -> signal -> CSV of a real forecast the policies are told (no error added)."""
+    error_model: ErrorModel = "lead"
+    planner: dict[str, Any] = field(default_factory=dict)
+    """PlanParams fields set by the scenario (over the simulator's defaults)."""
+    warnings: tuple[str, ...] = ()
 
     @property
     def site_names(self) -> tuple[str, ...]:
@@ -122,8 +148,8 @@ def load_scenario(name_or_path: str | None) -> Scenario:
 
 
 KEYS = ("name", "description", "start", "days", "slot", "horizon", "refresh",
-        "forecastError", "seed", "sites", "forecasts", "capacity", "jobs", "workload",
-        "threshold")
+        "forecastError", "errorModel", "seed", "sites", "actuals", "forecasts", "capacity",
+        "jobs", "workload", "threshold", "planner")
 """The keys a scenario may have (a misspelt one is refused, naming these)."""
 
 
@@ -177,7 +203,6 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
         f.errors.append(FieldError(key, f"unknown key (check its spelling); keys are: "
                                         f"{', '.join(KEYS)}"))
     sites = _sites(doc.get("sites"), base, f.errors)
-    names = [s.metadata.name for s in sites]
     start = f.get("start", _start("2026-06-01T00:00:00Z"), _start, "an RFC 3339 time")
     slot = f.get("slot", timedelta(hours=1), parse_duration, "a duration")
     horizon = f.get("horizon", timedelta(hours=48), parse_duration, "a duration")
@@ -187,29 +212,41 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
     error = f.get("forecastError", 0.15, _finite, "a number, e.g. 0.15")
     seed = f.get("seed", 1, _whole, "a whole number")
     threshold = f.get("threshold.gPerKWh", 250.0, _finite, "a number of gCO2/kWh")
-    f.bounded("days", days, 1, 60)
+    f.bounded("days", days, 1, MAX_DAYS)
     f.bounded("forecastError", error, 0.0, 1.0)
-    if slot <= timedelta(0) or refresh < slot or horizon < slot:
-        f.errors.append(FieldError("refresh", "slot must be positive, and refresh and "
-                                              "horizon at least one slot"))
+    model = f.get("errorModel", "lead", _error_model, f"one of {', '.join(ERROR_MODELS)}")
+    _check_grid(f, start, slot, horizon, refresh)
     capacity = _capacity(doc.get("capacity"), f)
-    signal_csv: dict[str, dict[str, Path]] = {}
-    for site, signals in (doc.get("forecasts") or {}).items():
-        if site not in names:
-            f.errors.append(FieldError(f"forecasts.{site}", "not a site of this scenario"))
-            continue
-        signal_csv[site] = {k: _path(v, base) for k, v in (signals or {}).items()}
-        for signal, path in signal_csv[site].items():
-            if not path.is_file():
-                f.errors.append(FieldError(f"forecasts.{site}.{signal}",
-                                           f"no such file {path}"))
+    by_name = {s.metadata.name or "": s for s in sites}
+    actual_csv = _signal_files("actuals", doc.get("actuals"), by_name, base, f.errors)
+    forecast_csv = _signal_files("forecasts", doc.get("forecasts"), by_name, base, f.errors)
+    warnings: tuple[str, ...] = ()
+    if forecast_csv and "actuals" not in doc:
+        actual_csv, forecast_csv = forecast_csv, {}
+        warnings = ("`forecasts:` with no `actuals:` is read as before, as the actual "
+                    "series (forecasts are made from them with the error model); rename "
+                    "the key to `actuals:`, and keep `forecasts:` for real forecasts "
+                    "given beside their actuals",)
+    for site, signals in forecast_csv.items():
+        for signal in signals:
+            if signal not in actual_csv.get(site, {}):
+                f.errors.append(FieldError(f"forecasts.{site}.{signal}", (
+                    f"a real forecast is judged against what happened: give the actual "
+                    f"series too, as actuals.{site}.{signal}")))
+    planner = parse_planner(doc.get("planner"), "planner", f.errors)
     trace = _path(doc["jobs"], base) if doc.get("jobs") else None
     if trace is not None and not trace.is_file():
         f.errors.append(FieldError("jobs", f"no such file {trace}"))
     workload = Workload(f.get("workload.jobsPerDay", 30.0, _finite, "a number"),
                         f.get("workload.powerScale", 1.0, _finite, "a number"),
-                        f.get("workload.residencyShare", 0.25, _finite, "a number"))
+                        f.get("workload.residencyShare", 0.25, _finite, "a number"),
+                        f.get("workload.window", None, parse_duration, "a duration"),
+                        f.get("workload.nominalHour", None, _whole, "a whole hour, 0..23"))
     f.bounded("workload.residencyShare", workload.residency_share, 0.0, 1.0)
+    if workload.nominal_hour is not None:
+        f.bounded("workload.nominalHour", workload.nominal_hour, 0, 23)
+    if workload.window is not None and workload.window < timedelta(0):
+        f.errors.append(FieldError("workload.window", "must not be negative, e.g. 8h"))
     if f.errors:
         raise ScenarioError("scenario", f.errors)
     return Scenario(
@@ -217,8 +254,88 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
         sites=tuple(sites), start=start, days=days, slot=slot, horizon=horizon,
         refresh=refresh, forecast_error=error, seed=seed, capacity=capacity,
         threshold_g_per_kwh=threshold, threshold_max_delay=max_delay, trace=trace,
-        workload=workload, signal_csv=signal_csv,
+        workload=workload, actual_csv=actual_csv, forecast_csv=forecast_csv,
+        error_model=model, planner=planner, warnings=warnings,
     )
+
+
+MAX_DAYS = 3660
+"""Ten years of submissions: a bound on typos (``days: 36500``), not on the simulator,
+whose time and memory grow linearly in days."""
+
+
+def _error_model(value: Any) -> ErrorModel:
+    for model in ERROR_MODELS:
+        if value == model:
+            return model
+    raise ValueError(value)
+
+
+def _check_grid(f: _Fields, start: datetime, slot: timedelta, horizon: timedelta,
+                refresh: timedelta) -> None:
+    """The slot divides a day, the start lies on a slot boundary, horizon and refresh are
+    whole slots: each mismatch named with the value that would fit."""
+    seconds = slot.total_seconds()
+    if seconds <= 0 or seconds != int(seconds) or 86400 % int(seconds):
+        f.errors.append(FieldError("slot", (
+            f"{format_duration(slot)} does not divide a day into whole slots; use e.g. 5m, "
+            "15m, 30m or 1h")))
+        return
+    aligned = floor_time(start, slot)
+    if aligned != start:
+        f.errors.append(FieldError("start", (
+            f"{start:%Y-%m-%dT%H:%M:%SZ} is not on a {format_duration(slot)} slot boundary "
+            "(slots are counted "
+            f"from 1970-01-01T00:00Z); use {aligned:%Y-%m-%dT%H:%M:%SZ}, or a slot that "
+            "divides the hours since then")))
+    for key, value in (("horizon", horizon), ("refresh", refresh)):
+        if value < slot or value % slot:
+            f.errors.append(FieldError(key, (
+                f"{format_duration(value)} is not a whole number of {format_duration(slot)} "
+                f"slots (at least one); use e.g. "
+                f"{format_duration(max(round(value / slot), 1) * slot)}")))
+
+
+def _signal_files(key: str, doc: Any, sites: dict[str, PowerSite], base: Path | None,
+                  errors: list[FieldError]) -> dict[str, dict[str, Path]]:
+    """Site -> signal -> CSV path of an ``actuals:`` or ``forecasts:`` mapping; a site the
+    scenario lacks, a signal no site has, a source the site lacks, a missing file, each
+    named with what would be valid."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        errors.append(FieldError(key, (
+            f"a mapping of site to signal files, e.g. {{{next(iter(sites), 'site')}: "
+            f"{{{CARBON}: ci.csv}}}}")))
+        return {}
+    out: dict[str, dict[str, Path]] = {}
+    for site, signals in doc.items():
+        where = f"{key}.{site}"
+        if site not in sites:
+            errors.append(FieldError(where, (
+                f"not a site of this scenario ({', '.join(sites) or 'none'})")))
+            continue
+        if not isinstance(signals, dict):
+            errors.append(FieldError(where, f"a mapping of signal to CSV file, e.g. "
+                                            f"{{{CARBON}: ci.csv}}"))
+            continue
+        sources = capacity_by_type(sites[site])
+        valid = [*sources, CARBON]
+        out[str(site)] = {}
+        for signal, value in signals.items():
+            if signal not in SIGNALS:
+                errors.append(FieldError(f"{where}.{signal}", (
+                    f"unknown signal; signals are {', '.join(SIGNALS)}")))
+            elif signal not in valid:
+                errors.append(FieldError(f"{where}.{signal}", (
+                    f"site {site} has no {signal} source (its signals: "
+                    f"{', '.join(valid)}); add the source to its supply, or drop the file")))
+            else:
+                path = _path(value, base)
+                out[str(site)][str(signal)] = path
+                if not path.is_file():
+                    errors.append(FieldError(f"{where}.{signal}", f"no such file {path}"))
+    return out
 
 
 def _sites(entries: Any, base: Path | None, errors: list[FieldError]) -> list[PowerSite]:

@@ -1,14 +1,21 @@
 """Job traces: the CSV format, and the generator behind the built-in scenarios.
 
-CSV columns (header required; the last three optional)::
+CSV columns (header required; the last five optional)::
 
-    name,submit,duration,power_w,deadline,interruptible,resources,sites,priority,min_green_fraction
-    etl-1,2026-06-01T18:00:00Z,3h,250000,12h,false,cpu=4000;memory=16000,jing-jin-ji|ningxia,0,0
+    name,submit,duration,power_w,deadline,interruptible,resources,sites,priority,min_green_fraction,nominal,window
+    etl-1,2026-06-01T18:00:00Z,3h,250000,12h,false,cpu=4000;memory=16000,jing-jin-ji|ningxia,0,0,,
+    etl-2,,3h,250000,,false,cpu=4000,ningxia,0,0,2026-06-02T01:00:00Z,8h
 
 ``deadline`` is an RFC 3339 time (``completeBy``) or a duration (``maxDelay``: the job
 must finish by ``submit + duration + maxDelay``). ``resources`` are ``name=amount``
 pairs in planner units (CPUs, GiB, GPUs). ``sites`` lists the allowed sites, the first
 being the job's home (where it runs without Suandian).
+
+``nominal`` is when the job would run without shifting (its cron time; the ``nominal``
+policy starts it then); left out, it is ``submit``. ``window`` (with ``nominal``, and
+``submit`` and ``deadline`` left empty) says how far it may move either way: it is
+submitted ``window`` before its nominal start and due ``window`` after its nominal end
+("nominally at 01:00, may move 8 h either way").
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ class TraceJob:
     sites: tuple[str, ...]
     priority: int = 0
     min_green_fraction: float = 0.0
+    nominal: datetime | None = None
+    """When the job would run unshifted (``None``: at ``submit``)."""
+
+    @property
+    def nominal_start(self) -> datetime:
+        return self.submit if self.nominal is None else self.nominal
 
 
 @dataclass(frozen=True)
@@ -80,13 +93,17 @@ WEST = ("inner-mongolia", "ningxia", "gansu", "guizhou", "chengyu")
 def generate_trace(
     *, start: datetime, days: int, jobs_per_day: float, sites: Sequence[str],
     rng: np.random.Generator, power_scale: float = 1.0, residency_share: float = 0.25,
-    classes: Sequence[JobClass] = JOB_CLASSES,
+    classes: Sequence[JobClass] = JOB_CLASSES, window: timedelta | None = None,
+    nominal_hour: int | None = None,
 ) -> list[TraceJob]:
     """A week of mixed batch work submitted in the east, allowed to run in the west.
 
     Each job's home is an eastern hub among ``sites`` (any site if none is eastern); a
     ``residency_share`` of jobs may only run at home, the rest anywhere in ``sites``.
-    Whole-hour durations and submit times. Deterministic for ``rng``'s state.
+    Whole-hour durations and submit times. With ``window``, the drawn time is the job's
+    nominal start (``nominal_hour`` of its day, if given) and it may move ``window``
+    either way (submitted then, never before ``start``; due ``window`` after its nominal
+    end) instead of having its class's slack. Deterministic for ``rng``'s state.
     """
     homes = [s for s in sites if s in EAST] or list(sites)
     count = int(rng.poisson(jobs_per_day * days))
@@ -105,21 +122,28 @@ def generate_trace(
         allowed = (home,) if rng.random() < residency_share else (
             home, *sorted(s for s in sites if s != home))
         gpus = round(mw * c.gpus_per_mw)
+        deadline = submit + timedelta(hours=hours + slack)
+        nominal = None
+        if window is not None:
+            nominal = submit if nominal_hour is None else start + timedelta(
+                days=day, hours=nominal_hour)
+            submit = max(nominal - window, start)
+            deadline = nominal + timedelta(hours=hours) + window
         out.append(TraceJob(
             name=f"{c.name}-{i:04d}", submit=submit, duration=timedelta(hours=hours),
-            power_w=round(mw * 1e6, -3),
-            deadline=submit + timedelta(hours=hours + slack),
+            power_w=round(mw * 1e6, -3), deadline=deadline,
             interruptible=bool(rng.random() < c.interruptible),
             resources={"cpu": round(mw * 2000.0), "memory": round(mw * 8000.0),
                        "nvidia.com/gpu": gpus},
-            sites=allowed,
+            sites=allowed, nominal=nominal,
         ))
     out.sort(key=lambda j: (j.submit, j.name))
     return out
 
 
 _COLUMNS = ("name", "submit", "duration", "power_w", "deadline", "interruptible",
-            "resources", "sites", "priority", "min_green_fraction")
+            "resources", "sites", "priority", "min_green_fraction", "nominal", "window")
+_REQUIRED = ("name", "duration", "power_w", "interruptible", "resources", "sites")
 
 
 def write_trace(jobs: Sequence[TraceJob]) -> str:
@@ -131,7 +155,8 @@ def write_trace(jobs: Sequence[TraceJob]) -> str:
         w.writerow([j.name, j.submit.isoformat(), format_duration(j.duration), j.power_w,
                     j.deadline.isoformat(), str(j.interruptible).lower(),
                     ";".join(f"{k}={v:g}" for k, v in j.resources.items()),
-                    "|".join(j.sites), j.priority, j.min_green_fraction])
+                    "|".join(j.sites), j.priority, j.min_green_fraction,
+                    "" if j.nominal is None else j.nominal.isoformat(), ""])
     return buf.getvalue()
 
 
@@ -140,11 +165,15 @@ def read_trace(path: Path, known_sites: Sequence[str]) -> list[TraceJob]:
     errors: list[FieldError] = []
     jobs: list[TraceJob] = []
     reader = csv.DictReader(io.StringIO(read_text(path)))
-    missing = [c for c in _COLUMNS[:8] if c not in (reader.fieldnames or [])]
+    have = reader.fieldnames or []
+    missing = [c for c in _REQUIRED if c not in have]
+    if "nominal" not in have or "window" not in have:  # submit and deadline are needed
+        missing += [c for c in ("submit", "deadline") if c not in have]
     if missing:
         raise InputFileError(path, [FieldError("header", (
-            f"missing columns {', '.join(missing)}; a trace's columns are "
-            f"{','.join(_COLUMNS)}"))])
+            f"missing columns {', '.join(sorted(missing, key=_COLUMNS.index))}; a trace's "
+            f"columns are {','.join(_COLUMNS)} (the last four optional; submit and "
+            "deadline may be left out with nominal and window)"))])
     for line, row in enumerate(reader, start=2):
         if None in row or any(v is None for v in row.values()):
             errors.append(FieldError(f"line {line}", (
@@ -171,8 +200,21 @@ def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
             bad.append(f"{column}: {exc}")
             return default
 
-    submit = cell("submit", lambda t: _time(t, "submit"))
     duration = cell("duration", lambda t: _positive(parse_duration(t.strip())))
+    nominal = cell("nominal", lambda t: _time(t, "nominal") if t.strip() else None)
+    window = cell("window", lambda t: _window(t) if t.strip() else None)
+    submit: datetime | None = None
+    if window is not None or (row.get("window") or "").strip():
+        if nominal is None:
+            bad.append("window: needs a nominal start in the nominal column")
+        if (row.get("submit") or "").strip() or (row.get("deadline") or "").strip():
+            bad.append("window: give either nominal and window, or submit and deadline "
+                       "(leave submit and deadline empty: the window sets them)")
+        if nominal is not None and window is not None and duration is not None:
+            submit = nominal - window
+            row = {**row, "deadline": format_duration(2 * window)}  # after submit + duration
+    else:
+        submit = cell("submit", lambda t: _time(t, "submit"))
     power = cell("power_w", _watts)
     mgf = cell("min_green_fraction", lambda t: _share(t or "0"), 0.0)
     priority = cell("priority", lambda t: int(t or 0), 0)
@@ -184,13 +226,17 @@ def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
     deadline = None
     if submit is not None and duration is not None:
         deadline = cell("deadline", lambda t: _deadline(t.strip(), submit, duration))
-    if bad or deadline is None:
+    if (nominal is not None and submit is not None and deadline is not None
+            and duration is not None and not submit <= nominal <= deadline - duration):
+        bad.append("nominal: must lie between submit and deadline - duration")
+    if bad or deadline is None or submit is None:
         raise ValueError("; ".join(bad))
     return TraceJob(
         name=row["name"].strip(), submit=submit, duration=duration, power_w=power,
         deadline=deadline, interruptible=row["interruptible"].strip().lower() in ("true", "1",
                                                                                    "yes"),
         resources=resources, sites=sites, priority=priority, min_green_fraction=mgf,
+        nominal=nominal,
     )
 
 
@@ -201,6 +247,13 @@ def _deadline(text: str, submit: datetime, duration: timedelta) -> datetime:
     if deadline < submit + duration:
         raise ValueError("earlier than submit + duration")
     return deadline
+
+
+def _window(text: str) -> timedelta:
+    window = parse_duration(text.strip())
+    if window < timedelta(0):
+        raise ValueError("must not be negative, e.g. 8h")
+    return window
 
 
 def _positive(duration: timedelta) -> timedelta:

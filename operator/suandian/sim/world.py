@@ -1,9 +1,16 @@
 """The simulated world: what really happened (actuals), what policies were told
-(forecasts with error), and the jobs in slot units.
+(forecasts with error, or the real forecasts a scenario gives), and the jobs in slot units.
 
-Forecasts are issued at each refresh from the actuals with injected error
-(:func:`suandian.forecast.forecast_from_actuals`), seeded by (scenario seed, refresh
-index), so every policy sees exactly the same forecasts and the run is reproducible.
+Actuals come from the built-in models, each signal a scenario gives under ``actuals:``
+replacing its model (checked to cover the run: :mod:`suandian.sim.inputs`). Forecasts
+are issued at each refresh from the actuals with injected error
+(:func:`suandian.forecast.forecast_from_actuals`, the scenario's error model), seeded by
+(scenario seed, refresh index), so every policy sees exactly the same forecasts and the
+run is reproducible; a signal with a real forecast (``forecasts:``) is told as given.
+
+Memory and time are linear in the run's length: the series are arrays over the run, and
+only the forecast of the current refresh is kept (each policy replays the clock from the
+start; re-issuing a forecast costs less than holding a year of them).
 """
 
 from __future__ import annotations
@@ -12,15 +19,18 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 
+from suandian.api.powersite import PowerSite
 from suandian.forecast import SiteForecast, TimeGrid, forecast_from_actuals, simulate_actuals
-from suandian.forecast.providers.csv import read_signal_file
-from suandian.forecast.resample import resample
+from suandian.forecast.actuals import series_means
+from suandian.forecast.storage import Battery, run_batteries
 from suandian.planner import DEFAULT_RESOURCES
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
+from suandian.sim.inputs import CARBON, SeriesFile, load_series, usable_slots
 from suandian.sim.scenario import Scenario
 from suandian.sim.workload import TraceJob
 
@@ -41,6 +51,11 @@ class SimJob:
     allowed: tuple[int, ...]
     resources: FloatArray
     interruptible: bool
+    nominal: int = -1  # slot of the nominal start (submit <= nominal <= deadline - n)
+
+    def __post_init__(self) -> None:
+        if self.nominal < 0:
+            object.__setattr__(self, "nominal", self.submit)
 
 
 @dataclass(frozen=True)
@@ -76,16 +91,40 @@ class World:
         self.jobs = [self._sim_job(i, j) for i, j in enumerate(jobs)]
         last = max([j.deadline for j in self.jobs] + [round(scenario.days * 86400 / slot_s)])
         self.slots = last + 1
-        self.grid = TimeGrid(start, scenario.slot, self.slots + self.horizon)
-        actuals = simulate_actuals(scenario.sites, self.grid, seed)
-        self.actuals = {n: self._with_csv(n, actuals[n]) for n in self.names}
+        full = TimeGrid(start, scenario.slot, self.slots + self.horizon)
+        by_site = {s.metadata.name or "": s for s in scenario.sites}
+        actual_files = self._read(scenario.actual_csv, by_site, full)
+        told_files = self._read(scenario.forecast_csv, by_site, full)
+        # the horizon past the run reaches as far as every file has data (the forecasts
+        # near the end are shorter), never into model values a file did not give
+        usable = usable_slots([actual_files, told_files], full.slots)
+        self.grid = TimeGrid(start, scenario.slot, usable)
+        modelled = simulate_actuals(scenario.sites, self.grid, seed)
+        self.actuals = {n: _with_series(modelled[n], actual_files.get(n, {}), by_site[n])
+                        for n in self.names}
+        self.told = {n: _with_series(self.actuals[n], told_files.get(n, {}), by_site[n])
+                     for n in self.names}
+        self.exact = {n: frozenset(told_files.get(n, {})) for n in self.names}
+        self.means = {n: series_means(self.actuals[n]) for n in self.names}
+        self.error_model = scenario.error_model
         self.green = np.stack([self.actuals[n].green_supply_kw for n in self.names])
         self.carbon = np.stack([self.actuals[n].carbon_g_per_kwh for n in self.names])
         self.pue = np.array([s.spec.pue for s in scenario.sites])
         self.import_limit = np.array([s.spec.grid.import_limit_kw for s in scenario.sites])
         self.capacity = np.array([[scenario.capacity_of(n).get(r, np.inf)
                                    for r in self.resources] for n in self.names])
-        self._issued: dict[int, list[SiteForecast]] = {}
+        self._issue = -1
+        self._issued: list[SiteForecast] = []
+
+    def _read(self, files: Mapping[str, Mapping[str, Path]], sites: Mapping[str, PowerSite],
+              grid: TimeGrid) -> dict[str, dict[str, SeriesFile]]:
+        """Each site's CSV series on ``grid``, checked to cover the run's slots."""
+        out: dict[str, dict[str, SeriesFile]] = {}
+        for name, signals in files.items():
+            site = sites[name]
+            out[name] = {signal: load_series(path, signal, site, grid, self.slots)
+                         for signal, path in signals.items()}
+        return out
 
     def time_at(self, t: int) -> datetime:
         return self.grid.time_at(t)
@@ -97,44 +136,30 @@ class World:
         submit = max(0, math.ceil((j.submit - start).total_seconds() / slot_s - 1e-9))
         deadline = math.floor((j.deadline - start).total_seconds() / slot_s + 1e-9)
         allowed = tuple(self.names.index(s) for s in j.sites)
+        nominal = math.ceil((j.nominal_start - start).total_seconds() / slot_s - 1e-9)
+        deadline = max(deadline, submit + n)
         return SimJob(
-            index=i, trace=j, submit=submit, n=n,
+            index=i, trace=j, submit=submit, n=n, nominal=min(max(nominal, submit),
+                                                                deadline - n),
             power_kw=mean_kw(j.power_w, j.duration, n, self.slot),
-            deadline=max(deadline, submit + n), home=allowed[0], allowed=allowed,
+            deadline=deadline, home=allowed[0], allowed=allowed,
             resources=np.array([j.resources.get(r, 0.0) for r in self.resources]),
             interruptible=j.interruptible,
         )
 
-    def _with_csv(self, name: str, actual: SiteForecast) -> SiteForecast:
-        """Replace modelled signals by the scenario's CSV series, where it gives them."""
-        files = self.scenario.signal_csv.get(name)
-        if not files:
-            return actual
-        green = dict(actual.green_kw)
-        carbon = actual.carbon_g_per_kwh
-        for signal, path in files.items():
-            times, values = read_signal_file(path, signal)
-            series, covered = resample(times, values, self.grid, "rate")
-            series = np.where(covered > 0, np.nan_to_num(series), 0.0)
-            if signal == "carbonIntensity":
-                carbon = np.where(covered > 0, series, carbon)
-            else:
-                green[signal] = series
-        total = np.sum(list(green.values()), axis=0)
-        return replace(actual, green_kw=green, green_total_kw=total, green_p10_kw=total,
-                       green_p90_kw=total, carbon_g_per_kwh=carbon, carbon_p10=carbon,
-                       carbon_p90=carbon)
-
     def signals(self, t: int) -> Signals:
         """The forecast a policy holds at slot ``t``: issued at the last refresh, from ``t``."""
         issue = (t // self.refresh) * self.refresh
-        if issue not in self._issued:
+        if issue != self._issue:
             rng = np.random.default_rng([self.seed, issue])
-            self._issued[issue] = [
-                forecast_from_actuals(self.actuals[n], self.time_at(issue), self.horizon,
-                                      self.error, rng) for n in self.names]
+            self._issued = [
+                forecast_from_actuals(self.told[n], self.time_at(issue), self.horizon,
+                                      self.error, rng, model=self.error_model,
+                                      scale=self.means[n], exact=self.exact[n])
+                for n in self.names]
+            self._issue = issue
         offset = t - issue
-        fcs = self._issued[issue]
+        fcs = self._issued
         length = min(f.grid.slots for f in fcs) - offset
         cut = slice(offset, offset + length)
         g50 = np.stack([(f.green_total_kw + f.storage_kw)[cut] for f in fcs])
@@ -144,3 +169,29 @@ class World:
             carbon=np.stack([f.carbon_g_per_kwh[cut] for f in fcs]),
             by_source=tuple({k: v[cut] for k, v in f.green_kw.items()} for f in fcs),
         )
+
+
+def _with_series(base: SiteForecast, files: Mapping[str, SeriesFile],
+                 site: PowerSite) -> SiteForecast:
+    """``base`` with the signals ``files`` give replaced (bands collapsed onto them, as
+    for the truth), and the battery re-run on the new green supply."""
+    if not files:
+        return base
+    n = base.grid.slots
+    green = dict(base.green_kw)
+    carbon = base.carbon_g_per_kwh
+    for signal, f in files.items():
+        if signal == CARBON:
+            carbon = f.values[:n]
+        else:
+            green[signal] = f.values[:n]
+    total = np.sum(list(green.values()), axis=0) if green else np.zeros(n)
+    storage = base.storage_kw
+    spec = site.spec.storage
+    if spec is not None and any(s != CARBON for s in files):
+        battery = Battery.from_spec(spec)
+        storage = run_batteries(total[None, :], np.array([float(total.mean())]), [battery],
+                                base.grid.slot_hours).discharge_kw[0]
+    return replace(base, green_kw=green, green_total_kw=total, green_p10_kw=total,
+                   green_p90_kw=total, storage_kw=storage, carbon_g_per_kwh=carbon,
+                   carbon_p10=carbon, carbon_p90=carbon)

@@ -32,6 +32,7 @@ JOB = textwrap.dedent("""\
       template: {spec: {template: {spec: {containers: [{name: c, image: busybox}]}}}}
     """)
 CSV_HEAD = "time,value\n2026-06-01T00:00:00Z,10\n"
+CARBON = "carbonIntensity"
 TRACE = ("name,submit,duration,power_w,deadline,interruptible,resources,sites\n"
          "a,2026-06-01T00:00:00Z,2h,1000,8h,false,cpu=4,gansu\n")
 
@@ -43,8 +44,36 @@ def job(extra: str = "", *, swap: tuple[str, str] = ("", "")) -> str:
     return text.replace(*swap) if swap[0] else text
 
 
-def with_csv(rows: str, signal: str = "solar") -> dict[str, str]:
-    return {"s.yaml": SCENARIO + f"forecasts:\n  gansu: {{{signal}: f.csv}}\n", "f.csv": rows}
+def with_csv(rows: str, signal: str = "solar", site: str = "gansu",
+             scenario: str = SCENARIO) -> dict[str, str]:
+    return {"s.yaml": scenario + f"actuals:\n  {site}: {{{signal}: f.csv}}\n", "f.csv": rows}
+
+
+def hourly(hours: int, value: float = 10.0, *, skip: range = range(0),
+           first: int = 0) -> str:
+    """A signal CSV of ``hours`` hourly rows from 2026-06-01T00:00Z (+``first`` hours),
+    leaving out the hours in ``skip``."""
+    start = 1780272000 + 3600 * first  # 2026-06-01T00:00:00Z
+    from datetime import UTC, datetime
+    return "time,value\n" + "".join(
+        f"{datetime.fromtimestamp(start + 3600 * h, UTC):%Y-%m-%dT%H:%M:%SZ},{value}\n"
+        for h in range(hours) if h not in skip)
+
+
+GRID_ONLY = textwrap.dedent("""\
+    name: g
+    days: 1
+    sites:
+      - apiVersion: suandian.io/v1alpha1
+        kind: PowerSite
+        metadata: {name: fr}
+        spec:
+          nodeSelector: {topology.kubernetes.io/region: fr}
+          location: {latitude: 48.8, longitude: 2.3, timeZone: Europe/Paris}
+          supply: []
+          grid: {importLimitKW: 1000000, carbonIntensity: 50}
+    workload: {jobsPerDay: 2}
+    """)
 
 
 @dataclass(frozen=True)
@@ -135,7 +164,7 @@ CASES = [
     Bad("scenario: a site file that does not exist", ("simulate", "--scenario", "s.yaml"),
         "sites[0]: ", {"s.yaml": "sites: [my-site.yaml]\n"}),
     Bad("scenario: days out of range", ("simulate", "--scenario", "s.yaml"),
-        "days: 90 is outside 1..60", {"s.yaml": "sites: [gansu]\ndays: 90\n"}),
+        "days: 0 is outside 1..3660", {"s.yaml": "sites: [gansu]\ndays: 0\n"}),
     Bad("scenario: a slot in words", ("simulate", "--scenario", "s.yaml"),
         "slot: 'hourly' is not a duration", {"s.yaml": SCENARIO + "slot: hourly\n"}),
     Bad("scenario: a start that is no time", ("simulate", "--scenario", "s.yaml"),
@@ -168,6 +197,91 @@ CASES = [
         with_csv("time,value[g/kWh]\n2026-06-01T00:00:00Z,10\n")),
     Bad("signal CSV: only a header", ("simulate", "--scenario", "s.yaml"),
         "f.csv: no data rows", with_csv("time,value\n")),
+    # real data: what the run needs, never filled (issue 15)
+    Bad("signal CSV: ends before the run does", ("simulate", "--scenario", "s.yaml"),
+        "f.csv: row 7: the data end at 2026-06-01T06:00Z but the run needs them to",
+        with_csv(hourly(6, 400), CARBON, "fr", GRID_ONLY)),
+    Bad("signal CSV: ending early says the fix", ("simulate", "--scenario", "s.yaml"),
+        "add rows up to", with_csv(hourly(6, 400), CARBON, "fr", GRID_ONLY)),
+    Bad("signal CSV: starts after the run", ("simulate", "--scenario", "s.yaml"),
+        "f.csv: row 2: the data start at 2026-06-01T03:00Z, after the scenario's start "
+        "2026-06-01T00:00Z; add rows from", with_csv(hourly(100, 400, first=3), CARBON,
+                                                     "fr", GRID_ONLY)),
+    Bad("signal CSV: a hole", ("simulate", "--scenario", "s.yaml"),
+        "f.csv: rows 6-7: no data from 2026-06-01T05:00Z to 2026-06-01T08:00Z; add the "
+        "missing rows", with_csv(hourly(100, 400, skip=range(5, 8)), CARBON, "fr",
+                                 GRID_ONLY)),
+    Bad("signal CSV: an empty value", ("simulate", "--scenario", "s.yaml"),
+        "f.csv: row 3: value is empty (every row needs its value); correct these rows",
+        with_csv(CSV_HEAD + "2026-06-01T01:00:00Z,\n")),
+    Bad("signal CSV: intensity out of range", ("simulate", "--scenario", "s.yaml"),
+        "f.csv: row 4: carbonIntensity 5000 is outside 0..2000 gCO2/kWh; give gCO2/kWh",
+        with_csv(hourly(2, 400) + "2026-06-01T02:00:00Z,5000\n", CARBON, "fr", GRID_ONLY)),
+    Bad("signal CSV: negative intensity", ("simulate", "--scenario", "s.yaml"),
+        "f.csv: row 2: carbonIntensity -3 is outside",
+        with_csv(hourly(1, -3) + hourly(100)[11:], CARBON, "fr", GRID_ONLY)),
+    Bad("signal CSV: more power than the nameplate", ("simulate", "--scenario", "s.yaml"),
+        "f.csv: row 5: solar 9e+07 is above 110% of the site's 60,000 kW of solar; give kW",
+        with_csv(hourly(100).replace("06-01T03:00:00Z,10.0", "06-01T03:00:00Z,9e7"))),
+    Bad("scenario: a signal the site has no source for", ("simulate", "--scenario", "s.yaml"),
+        "actuals.fr.solar: site fr has no solar source (its signals: carbonIntensity)",
+        with_csv(hourly(100), "solar", "fr", GRID_ONLY)),
+    Bad("scenario: an unknown signal", ("simulate", "--scenario", "s.yaml"),
+        "actuals.gansu.sunshine: unknown signal; signals are solar", with_csv("", "sunshine")),
+    Bad("scenario: a forecast without its actuals", ("simulate", "--scenario", "s.yaml"),
+        "forecasts.gansu.solar: a real forecast is judged against what happened: give the "
+        "actual series too, as actuals.gansu.solar",
+        {"s.yaml": SCENARIO + "actuals: {}\nforecasts: {gansu: {solar: f.csv}}\n",
+         "f.csv": hourly(100)}),
+    Bad("scenario: an unaligned start", ("simulate", "--scenario", "s.yaml"),
+        "start: 2026-06-01T01:00:00Z is not on a 45m slot boundary (slots are counted from "
+        "1970-01-01T00:00Z); use 2026-06-01T00:45:00Z", {"s.yaml": SCENARIO + (
+            "slot: 45m\nrefresh: 45m\nhorizon: 45h\nstart: 2026-06-01T01:00:00Z\n")}),
+    Bad("scenario: a 45m slot under the default refresh", ("simulate", "--scenario", "s.yaml"),
+        "refresh: 1h is not a whole number of 45m slots (at least one); use e.g. 45m",
+        {"s.yaml": SCENARIO + "slot: 45m\n"}),
+    Bad("scenario: a slot that does not divide a day", ("simulate", "--scenario", "s.yaml"),
+        "slot: 7m does not divide a day", {"s.yaml": SCENARIO + "slot: 7m\n"}),
+    Bad("scenario: a refresh of part slots", ("simulate", "--scenario", "s.yaml"),
+        "refresh: 1h30m is not a whole number of 1h slots",
+        {"s.yaml": SCENARIO + "refresh: 90m\n"}),
+    Bad("scenario: an unknown error model", ("simulate", "--scenario", "s.yaml"),
+        "errorModel: 'gauss' is not one of lead, iid",
+        {"s.yaml": SCENARIO + "errorModel: gauss\n"}),
+    Bad("scenario: an unknown planner setting", ("simulate", "--scenario", "s.yaml"),
+        "planner.riskAversio: unknown planner setting (check its spelling); settings are: "
+        "safetyMargin, riskAversion", {"s.yaml": SCENARIO + "planner: {riskAversio: 1}\n"}),
+    Bad("scenario: a planner setting of the wrong kind", ("simulate", "--scenario", "s.yaml"),
+        "planner.safetyMargin: 'soon' is not a duration", {"s.yaml": SCENARIO + "planner: "
+                                                            "{safetyMargin: soon}\n"}),
+    Bad("scenario: a planner setting out of range", ("simulate", "--scenario", "s.yaml"),
+        "planner.riskAversion: risk_aversion must be within [0, 1], got 2.0",
+        {"s.yaml": SCENARIO + "planner: {riskAversion: 2}\n"}),
+    Bad("scenario: a negative window", ("simulate", "--scenario", "s.yaml"),
+        "workload.window: '-8h' is not a duration", {"s.yaml": SCENARIO + "workload: "
+                                                   "{window: -8h}\n"}),
+    Bad("simulate: --planner with an unknown key", ("simulate", "--planner", "rho=1"),
+        "--planner.rho: unknown planner setting"),
+    Bad("simulate: --planner without a value", ("simulate", "--planner", "riskAversion"),
+        "'riskAversion' is not KEY=VALUE", code=2),
+    Bad("simulate: --policies with an unknown name", ("simulate", "--policies", "run-now,gready"),
+        "unknown policy 'gready'; choose from run-now, nominal, threshold", code=2),
+    Bad("trace: a window without a nominal start", ("simulate", "--scenario", "s.yaml"),
+        "t.csv: line 2: window: needs a nominal start",
+        {"s.yaml": SCENARIO + "jobs: t.csv\n",
+         "t.csv": "name,submit,duration,power_w,deadline,interruptible,resources,sites,nominal,"
+                  "window\na,,2h,1000,,false,cpu=4,gansu,,8h\n"}),
+    Bad("trace: a window beside submit and deadline", ("simulate", "--scenario", "s.yaml"),
+        "window: give either nominal and window, or submit and deadline",
+        {"s.yaml": SCENARIO + "jobs: t.csv\n",
+         "t.csv": "name,submit,duration,power_w,deadline,interruptible,resources,sites,nominal,"
+                  "window\na,2026-06-01T00:00:00Z,2h,1000,8h,false,cpu=4,gansu,"
+                  "2026-06-01T09:00:00Z,8h\n"}),
+    Bad("trace: a nominal start outside the window", ("simulate", "--scenario", "s.yaml"),
+        "nominal: must lie between submit and deadline - duration",
+        {"s.yaml": SCENARIO + "jobs: t.csv\n",
+         "t.csv": "name,submit,duration,power_w,deadline,interruptible,resources,sites,nominal"
+                  "\na,2026-06-01T00:00:00Z,2h,1000,8h,false,cpu=4,gansu,2026-06-01T09:00:00Z\n"}),
     # job traces
     Bad("trace: a missing column", ("simulate", "--scenario", "s.yaml"),
         "t.csv: header: missing columns", {"s.yaml": SCENARIO + "jobs: t.csv\n",

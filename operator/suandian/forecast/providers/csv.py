@@ -27,7 +27,7 @@ from suandian.forecast.grid import TimeGrid
 from suandian.forecast.providers.base import DEFAULT_UNITS, Signals, convert_units, signal_dimension
 from suandian.forecast.resample import Kind, parse_times, resample
 
-__all__ = ["CsvProvider", "parse_csv", "read_signal_file"]
+__all__ = ["CsvProvider", "CsvTable", "parse_csv", "parse_rows", "read_signal_file"]
 
 _HEADER = re.compile(r"^value(?:\s*\[(?P<unit>[^\]]+)\])?$", re.IGNORECASE)
 
@@ -45,6 +45,25 @@ def parse_csv(provider: str, signal: str, text: str, zone: str,
     power not negative. The same checks serve the operator's provider and the
     simulator's scenario files.
     """
+    table = parse_rows(provider, signal, text, zone, unit)
+    return table.times, table.columns
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """A parsed signal CSV: times, columns in canonical units, and each value's row number
+    in the file (1 is the header), so that a later check can name the row it refuses."""
+
+    times: np.ndarray
+    columns: dict[str, np.ndarray]
+    rows: np.ndarray
+    unit: str
+
+
+def parse_rows(provider: str, signal: str, text: str, zone: str, unit: str | None, *,
+               gaps: bool = True) -> CsvTable:
+    """:func:`parse_csv` with the row numbers; ``gaps=False`` refuses empty cells too (the
+    simulator replays what happened: a hole in the truth has no gap policy to fill it)."""
     rows = [(n, r) for n, r in enumerate(csv.reader(io.StringIO(text)), start=1)
             if r and not r[0].lstrip().startswith("#")]
     if len(rows) < 2:
@@ -77,6 +96,8 @@ def parse_csv(provider: str, signal: str, text: str, zone: str,
             value = _number(cell)
             if value is None:
                 bad.append(f"{name} {cell!r} is not a number")
+            elif not gaps and math.isnan(value) and i < len(row):
+                bad.append(f"{name} is empty (every row needs its value)")
             elif power and value < 0:
                 bad.append(f"{name} {cell} is negative (power is at least 0 {unit})")
             cols[name].append(np.nan if value is None else value)
@@ -90,7 +111,7 @@ def parse_csv(provider: str, signal: str, text: str, zone: str,
     times = parse_times(stamps, zone)
     out = {"value" if k == header[1] else k.lower(): convert_units(
         provider, signal, np.array(v, dtype=float), unit) for k, v in cols.items()}
-    return times, out
+    return CsvTable(times, out, np.array([line for line, _ in rows[1:]]), unit)
 
 
 def _number(cell: str) -> float | None:
@@ -105,15 +126,18 @@ def _number(cell: str) -> float | None:
 
 
 def read_signal_file(path: Path | str, signal: str, zone: str = "UTC",
-                     unit: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Times and values of a signal's CSV file, by the checks of :func:`parse_csv`;
-    whatever is wrong raises :class:`~suandian.errors.InputFileError` naming the file."""
+                     unit: str | None = None) -> CsvTable:
+    """A signal's CSV file by the checks of :func:`parse_rows`, empty cells refused (what
+    the simulator reads: it has no gap policy); whatever is wrong raises
+    :class:`~suandian.errors.InputFileError` naming the file, each bad row, and the fix."""
     try:
-        times, cols = parse_csv("csv", signal, read_text(path), zone, unit)
+        return parse_rows("csv", signal, read_text(path), zone, unit, gaps=False)
     except ProviderResponseError as exc:
         message = str(exc).removeprefix("csv: ").removeprefix(f"{signal}: ")
+        if message.startswith("row "):
+            message += ("; correct these rows (a time and a finite value each, power at "
+                        "least 0) or remove them")
         raise InputFileError(path, [FieldError("", message)]) from None
-    return times, cols["value"]
 
 
 @dataclass

@@ -1,0 +1,133 @@
+"""Measured series for the simulator: a scenario's CSV files on the run's slot grid.
+
+The simulator replays what happened, so a series it is given must say what happened in
+every slot it needs: a file that starts late, ends early or has a hole is refused (never
+filled from the built-in models, never read as zero), as are values no grid or plant
+has (a negative or NaN cell, an intensity above 2,000 g/kWh, more power than the site's
+nameplate for that source). Every refusal is one line naming the file, the row and
+what to change (:class:`~suandian.errors.InputFileError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from suandian.api.powersite import MAX_CARBON_G_PER_KWH, PowerSite
+from suandian.errors import FieldError, InputFileError
+from suandian.forecast.grid import TimeGrid
+from suandian.forecast.providers.base import signal_dimension
+from suandian.forecast.providers.csv import CsvTable, read_signal_file
+from suandian.forecast.resample import Kind, resample
+from suandian.forecast.series import SOURCE_TYPES, capacity_by_type
+from suandian.planner.model import FloatArray
+
+__all__ = ["CARBON", "SIGNALS", "SeriesFile", "load_series", "usable_slots"]
+
+CARBON = "carbonIntensity"
+SIGNALS = (*SOURCE_TYPES, CARBON)
+"""The signals a scenario may give per site: green power by source (kW) and the grid's
+carbon intensity (gCO2/kWh)."""
+
+OVER_NAMEPLATE = 1.1
+"""Power above this share of the site's nameplate for the source is refused (SCADA noise
+rides a few percent over; more is the wrong file or the wrong unit)."""
+
+
+@dataclass(frozen=True)
+class SeriesFile:
+    """One signal's series on the grid, and up to which slot its file has data."""
+
+    path: Path
+    signal: str
+    values: FloatArray  # on the grid; NaN where the file has no data
+    covered: int  # slots from the grid's start with data, without a hole
+
+
+def _stamp(grid: TimeGrid, slot: int) -> str:
+    return grid.time_at(slot).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def load_series(path: Path, signal: str, site: PowerSite, grid: TimeGrid,
+                needed: int) -> SeriesFile:
+    """``signal``'s series from ``path`` on ``grid``; the first ``needed`` slots must all
+    be covered. Data past ``needed`` is used up to the first slot without it."""
+    table = read_signal_file(path, signal)
+    values = table.columns["value"]
+    _check_range(path, signal, site, table, values)
+    kind: Kind = "energy" if signal_dimension(signal) == "power" else "rate"
+    try:
+        series, fraction = resample(table.times, values, grid, kind)
+    except ValueError as exc:
+        raise InputFileError(path, [FieldError("", (
+            f"{exc}; give each time once, in one step (sorted rows)"))]) from None
+    ok = (fraction > 1.0 - 1e-6) & np.isfinite(series)
+    covered = int(np.argmin(ok)) if not ok.all() else grid.slots
+    if covered < needed:
+        raise InputFileError(path, [_uncovered(table, grid, covered, needed, ok)])
+    return SeriesFile(path, signal, np.where(ok, series, np.nan), covered)
+
+
+def _check_range(path: Path, signal: str, site: PowerSite, table: CsvTable,
+                 values: FloatArray) -> None:
+    """Refuse the rows whose values no real grid or plant has, naming them."""
+    if signal == CARBON:
+        bad = (values < 0) | (values > MAX_CARBON_G_PER_KWH)
+        what = f"outside 0..{MAX_CARBON_G_PER_KWH:g} gCO2/kWh"
+        fix = "give gCO2/kWh (a value[kg/kWh] header converts kilograms)"
+    else:
+        cap = capacity_by_type(site).get(signal, 0.0)
+        bad = values > OVER_NAMEPLATE * cap
+        what = f"above {OVER_NAMEPLATE:.0%} of the site's {cap:,.0f} kW of {signal}"
+        fix = ("give kW (a value[MW] header converts megawatts), or raise the source's "
+               "capacityKW")
+    if not bad.any():
+        return
+    rows = table.rows[bad]
+    listed = ", ".join(str(r) for r in rows[:8]) + (f" and {rows.size - 8} more"
+                                                    if rows.size > 8 else "")
+    first = float(values[bad][0])
+    raise InputFileError(path, [FieldError(
+        f"row{'s' * (rows.size > 1)} {listed}",
+        f"{signal} {first:g} is {what}; {fix}")])
+
+
+def _uncovered(table: CsvTable, grid: TimeGrid, covered: int, needed: int,
+               ok: np.ndarray) -> FieldError:
+    """Where a file stops covering what the run needs, and what to add."""
+    order = np.argsort(table.times, kind="stable")
+    times, rows = table.times[order], table.rows[order]
+    first_t = float(times[0])
+    need_from, need_to = _stamp(grid, 0), _stamp(grid, needed)
+    if covered == 0 and first_t > grid.start_epoch:
+        return FieldError(f"row {rows[0]}", (
+            f"the data start at {_stamp_epoch(first_t)}, after the scenario's start "
+            f"{need_from}; add rows from {need_from}, or set `start:` later"))
+    later = ok[covered:needed]
+    if later.any():  # a hole: data again after it
+        back = covered + int(np.argmax(later))
+        at = int(np.searchsorted(times, grid.start_epoch + covered * grid.slot_seconds))
+        before, after = rows[max(at - 1, 0)], rows[min(at, rows.size - 1)]
+        return FieldError(f"rows {before}-{after}", (
+            f"no data from {_stamp(grid, covered)} to {_stamp(grid, back)}; add the "
+            "missing rows (the simulator never fills a gap)"))
+    return FieldError(f"row {rows[-1]}", (
+        f"the data end at {_stamp(grid, covered)} but the run needs them to {need_to} "
+        "(its days of submissions and the latest deadline); add rows up to "
+        f"{need_to}, or give fewer `days`"))
+
+
+def _stamp_epoch(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def usable_slots(groups: Iterable[Mapping[str, Mapping[str, SeriesFile]]],
+                 default: int) -> int:
+    """Slots every file covers (at most ``default``): the grid the forecasts may reach."""
+    ends = [f.covered for files in groups for by_signal in files.values()
+            for f in by_signal.values()]
+    return min([default, *ends])

@@ -1,0 +1,221 @@
+"""The simulator on real data (issue 15, item 4): grid-only sites, CSV series that must
+cover the run, actuals and forecasts given apart, the i.i.d. error model, nominal starts
+with a window, the planner's settings from the scenario, and a run whose memory does not
+grow with the forecasts it has issued."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from suandian.errors import InputFileError
+from suandian.forecast.actuals import forecast_from_actuals, series_means
+from suandian.planner import PlanParams
+from suandian.sim.planner_settings import PLANNER_KEYS
+from suandian.sim.policies import POLICY_NAMES, make_policy, policy_list
+from suandian.sim.run import build_world, simulate
+from suandian.sim.scenario import load_scenario
+from suandian.sim.workload import generate_trace, read_trace, write_trace
+
+START = datetime(2026, 6, 1, tzinfo=UTC)
+SITE = textwrap.dedent("""\
+      - apiVersion: suandian.io/v1alpha1
+        kind: PowerSite
+        metadata: {name: fr}
+        spec:
+          nodeSelector: {topology.kubernetes.io/region: fr}
+          location: {latitude: 48.8, longitude: 2.3, timeZone: Europe/Paris}
+          supply: []
+          grid: {importLimitKW: 1000000, carbonIntensity: 50}
+    """)
+TRACE = textwrap.dedent("""\
+    name,submit,duration,power_w,deadline,interruptible,resources,sites,nominal,window
+    cron,,2h,100000,,false,cpu=4,fr,2026-06-01T12:00:00Z,8h
+    etl,2026-06-01T02:00:00Z,1h,50000,10h,false,cpu=4,fr,,
+    """)
+
+
+def intensity(hours: int, step: timedelta = timedelta(minutes=30)) -> list[float]:
+    """A daily curve, low at 13:00 UTC: 300 +- 150 g/kWh."""
+    n = int(timedelta(hours=hours) / step)
+    return [300.0 - 150.0 * math.cos(2 * math.pi * (i * step / timedelta(hours=24) - 13 / 24))
+            for i in range(n)]
+
+
+def csv(values: list[float], step: timedelta = timedelta(minutes=30)) -> str:
+    return "time,value\n" + "".join(
+        f"{(START + i * step).isoformat()},{v:.3f}\n" for i, v in enumerate(values))
+
+
+def scenario(tmp_path: Path, extra: str = "", *, hours: int = 96,
+             forecast: list[float] | None = None) -> Path:
+    """A one-day grid-only scenario at 30-minute slots with the trace above and a
+    carbon-intensity CSV of ``hours`` (and, if given, a real forecast beside it)."""
+    (tmp_path / "ci.csv").write_text(csv(intensity(hours)))
+    (tmp_path / "trace.csv").write_text(TRACE)
+    body = ("name: fr\ndays: 1\nslot: 30m\nhorizon: 24h\nrefresh: 1h\nforecastError: 0\n"
+            "jobs: trace.csv\nsites:\n" + SITE + "actuals: {fr: {carbonIntensity: ci.csv}}\n")
+    if forecast is not None:
+        (tmp_path / "fc.csv").write_text(csv(forecast))
+        body += "forecasts: {fr: {carbonIntensity: fc.csv}}\n"
+    path = tmp_path / "s.yaml"
+    path.write_text(body + extra)
+    return path
+
+
+def test_a_grid_only_site_runs_on_its_csv(tmp_path: Path) -> None:
+    """`supply: []` and a carbon-intensity CSV crashed (`green_total_kw has shape ()`)."""
+    world = build_world(load_scenario(str(scenario(tmp_path))))
+    assert world.green.shape == world.carbon.shape and not world.green.any()
+    assert world.carbon[0, : 2 * 24] == pytest.approx(intensity(24), abs=1e-3)
+    sig = world.signals(0)
+    assert sig.green_p50.shape == sig.carbon.shape and not sig.by_source[0]
+    report = simulate(world.scenario, policies=("run-now", "nominal", "best-window",
+                                                "suandian"))
+    energy = {n: r.energy_kwh for n, r in report.results.items()}
+    assert len({round(e, 6) for e in energy.values()}) == 1  # the same work, everywhere
+    run_now, best = report.results["run-now"], report.results["best-window"]
+    assert best.emissions_g < run_now.emissions_g
+    assert all(r.deadline_misses == 0 for r in report.results.values())
+
+
+def test_a_csv_shorter_than_the_run_is_refused_not_filled(tmp_path: Path) -> None:
+    """Uncovered slots got the built-in Chinese grid model (719.5 g/kWh for 435.9)."""
+    path = scenario(tmp_path, hours=12)
+    with pytest.raises(InputFileError) as exc:
+        build_world(load_scenario(str(path)))
+    message = str(exc.value)
+    assert message.startswith(f"{tmp_path / 'ci.csv'}: row 25: the data end at "
+                              "2026-06-01T12:00Z but the run needs them to"), message
+    assert "add rows up to" in message and "or give fewer `days`" in message
+
+
+def test_past_the_run_the_forecasts_stop_where_the_data_do(tmp_path: Path) -> None:
+    """Enough data for the run but not its last horizon: the last forecasts are shorter,
+    never padded with model values."""
+    world = build_world(load_scenario(str(scenario(tmp_path, hours=40))))
+    assert world.grid.slots == 80
+    assert world.signals(world.slots - 1).slots == 80 - (world.slots - 1)
+
+
+def test_actuals_and_forecasts_apart(tmp_path: Path) -> None:
+    told = [v + 100.0 for v in intensity(96)]
+    world = build_world(load_scenario(str(scenario(
+        tmp_path, "forecastError: 0.3\n", forecast=told))))
+    assert world.carbon[0, :96] == pytest.approx(intensity(48), abs=1e-3)  # the truth
+    for t in (0, 5, 30):  # the policies are told the forecast as given: no error added
+        assert world.signals(t).carbon[0, :24] == pytest.approx(told[t: t + 24], abs=1e-3)
+
+
+def test_forecasts_alone_are_read_the_old_way_with_a_warning(tmp_path: Path) -> None:
+    path = scenario(tmp_path)
+    path.write_text(path.read_text().replace("actuals:", "forecasts:"))
+    sc = load_scenario(str(path))
+    assert sc.actual_csv and not sc.forecast_csv
+    assert "rename the key to `actuals:`" in sc.warnings[0]
+
+
+def test_the_iid_error_model_has_sd_e_times_the_mean_at_every_lead(tmp_path: Path) -> None:
+    world = build_world(load_scenario(str(scenario(tmp_path))))
+    actual = world.actuals["fr"]
+    mean = series_means(actual)["carbonIntensity"]
+    rng = np.random.default_rng(5)
+    errors = np.stack([
+        forecast_from_actuals(actual, world.time_at(0), 48, 0.2, rng, model="iid",
+                              scale={"carbonIntensity": mean}).carbon_g_per_kwh
+        - actual.carbon_g_per_kwh[:48] for _ in range(400)])
+    sd = errors.std(axis=0)
+    assert sd[:6].mean() == pytest.approx(0.2 * mean, rel=0.1)  # no smaller when near
+    assert sd[-6:].mean() == pytest.approx(0.2 * mean, rel=0.1)
+    lead = forecast_from_actuals(actual, world.time_at(0), 48, 0.2, rng).carbon_g_per_kwh
+    assert np.abs(lead[:2] - actual.carbon_g_per_kwh[:2]).max() < 0.05 * mean  # mild near
+
+
+def test_the_error_model_is_the_scenarios(tmp_path: Path) -> None:
+    sc = load_scenario(str(scenario(tmp_path, "forecastError: 0.2\nerrorModel: iid\n")))
+    assert sc.error_model == "iid"
+    world = build_world(sc)
+    near = world.signals(0).carbon[0, 0] - world.carbon[0, 0]
+    assert abs(near) > 1.0  # the lead model would be within a few g/kWh at lead 0
+
+
+def test_only_the_current_forecast_is_kept(tmp_path: Path) -> None:
+    """`_issued` kept every forecast ever issued: a year held ~100 MB a site."""
+    world = build_world(load_scenario(str(scenario(tmp_path, "forecastError: 0.2\n"))))
+    first = world.signals(0).carbon.copy()
+    for t in range(world.slots):
+        world.signals(t)
+    assert isinstance(world._issued, list) and len(world._issued) == len(world.names)
+    assert world.signals(0).carbon == pytest.approx(first)  # re-issued, the same draws
+
+
+def test_nominal_starts_and_the_nominal_policy(tmp_path: Path) -> None:
+    world = build_world(load_scenario(str(scenario(tmp_path))))
+    cron = next(j for j in world.jobs if j.trace.name == "cron")
+    assert (cron.submit, cron.nominal, cron.deadline) == (8, 24, 24 + 4 + 16)
+    etl = next(j for j in world.jobs if j.trace.name == "etl")
+    assert etl.nominal == etl.submit == 4
+    report = simulate(world.scenario, policies=("run-now", "nominal"))
+    starts = {n: {world.jobs[j].trace.name: p[1] for j, p in r.placements.items()}
+              for n, r in report.results.items()}
+    assert starts["run-now"] == {"cron": 8, "etl": 4}
+    assert starts["nominal"] == {"cron": 24, "etl": 4}
+
+
+def test_a_trace_with_nominal_starts_round_trips(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text(TRACE)
+    jobs = read_trace(tmp_path / "t.csv", ["fr"])
+    (tmp_path / "back.csv").write_text(write_trace(jobs))
+    assert read_trace(tmp_path / "back.csv", ["fr"]) == jobs
+    cron = next(j for j in jobs if j.name == "cron")
+    assert cron.submit == START + timedelta(hours=4)
+    assert cron.deadline == START + timedelta(hours=22)
+
+
+def test_the_generator_puts_jobs_at_a_nominal_hour_with_a_window() -> None:
+    jobs = generate_trace(start=START, days=3, jobs_per_day=4, sites=["fr"],
+                          rng=np.random.default_rng(1), window=timedelta(hours=8),
+                          nominal_hour=1)
+    assert jobs
+    for j in jobs:
+        assert j.nominal is not None and j.nominal.hour == 1
+        assert j.submit == max(j.nominal - timedelta(hours=8), START)
+        assert j.deadline == j.nominal + j.duration + timedelta(hours=8)
+
+
+def test_the_planner_settings_come_from_the_scenario(tmp_path: Path) -> None:
+    sc = load_scenario(str(scenario(tmp_path, "planner: {riskAversion: 0.2, "
+                                              "delayPenaltyGPerKwhH: 0, moveThresholdG: 5}\n")))
+    policy = make_policy("suandian", build_world(sc))
+    params = policy.params  # type: ignore[union-attr]
+    assert params.risk_aversion == 0.2 and params.delay_penalty_g_per_kwh_h == 0.0
+    assert params.move_threshold_g == 5.0
+    assert params.safety_margin == timedelta(0)  # the simulator's default beneath
+
+
+def test_every_simple_planner_field_is_a_setting() -> None:
+    """New PlanParams fields become settings with no change to the mapping."""
+    simple = {f.name for f in fields(PlanParams)
+              if isinstance(getattr(PlanParams(), f.name), (int, float, timedelta))}
+    assert simple == {name for name, _, _ in PLANNER_KEYS.values()}
+    assert "delayPenaltyGPerKwhH" in PLANNER_KEYS and "safetyMargin" in PLANNER_KEYS
+
+
+def test_policy_lists_keep_the_table_order() -> None:
+    assert POLICY_NAMES[:2] == ("run-now", "nominal") and POLICY_NAMES[-1] == "oracle"
+    assert policy_list("suandian, oracle,run-now") == ("run-now", "suandian", "oracle")
+    with pytest.raises(ValueError, match="unknown policy 'x'; choose from run-now, nominal"):
+        policy_list("run-now,x")
+
+
+def test_a_year_is_accepted(tmp_path: Path) -> None:
+    """There was a 60-day cap; the bound now only catches typos."""
+    path = tmp_path / "y.yaml"
+    path.write_text("sites: [gansu]\ndays: 365\nslot: 30m\n")
+    assert load_scenario(str(path)).days == 365
