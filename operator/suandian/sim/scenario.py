@@ -216,6 +216,9 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
     f.bounded("forecastError", error, 0.0, 1.0)
     model = f.get("errorModel", "lead", _error_model, f"one of {', '.join(ERROR_MODELS)}")
     _check_grid(f, start, slot, horizon, refresh)
+    for key, example in _MAPPINGS.items():
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            f.errors.append(FieldError(key, f"a mapping, e.g. {example}"))
     capacity = _capacity(doc.get("capacity"), f)
     by_name = {s.metadata.name or "": s for s in sites}
     actual_csv = _signal_files("actuals", doc.get("actuals"), by_name, base, f.errors)
@@ -243,6 +246,9 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
                         f.get("workload.window", None, parse_duration, "a duration"),
                         f.get("workload.nominalHour", None, _whole, "a whole hour, 0..23"))
     f.bounded("workload.residencyShare", workload.residency_share, 0.0, 1.0)
+    f.bounded("workload.jobsPerDay", workload.jobs_per_day, 0.0, 1e6)
+    f.bounded("workload.powerScale", workload.power_scale, 1e-6, 1e6)
+    f.bounded("seed", seed, 0, 2**63)
     if workload.nominal_hour is not None:
         f.bounded("workload.nominalHour", workload.nominal_hour, 0, 23)
     if workload.window is not None and workload.window < timedelta(0):
@@ -294,6 +300,12 @@ def _check_grid(f: _Fields, start: datetime, slot: timedelta, horizon: timedelta
                 f"{format_duration(value)} is not a whole number of {format_duration(slot)} "
                 f"slots (at least one); use e.g. "
                 f"{format_duration(max(round(value / slot), 1) * slot)}")))
+            return
+    if horizon < refresh:
+        f.errors.append(FieldError("horizon", (
+            f"{format_duration(horizon)} is shorter than the refresh "
+            f"({format_duration(refresh)}): the policies would have no forecast before the "
+            "next; make it at least the refresh")))
 
 
 def _signal_files(key: str, doc: Any, sites: dict[str, PowerSite], base: Path | None,
@@ -388,9 +400,18 @@ def _csv_paths_relative_to(manifest: dict[str, Any], folder: Path | None) -> dic
 def _capacity(doc: Any, f: _Fields) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for site, values in (doc or {}).items() if isinstance(doc, dict) else ():
+        if not isinstance(values, dict | None):
+            f.errors.append(FieldError(f"capacity.{site}", (
+                "a mapping of resource to amount, e.g. {cpu: 400000, memory: 1600000}")))
+            continue
         out[str(site)] = {str(r): f.get(f"capacity.{site}.{r}", math.inf, _finite, "a number")
                           for r in (values or {})}
     return out
+
+
+_MAPPINGS = {"capacity": "{default: {cpu: 400000}}", "workload": "{jobsPerDay: 30}",
+             "threshold": "{gPerKWh: 250, maxDelay: 24h}"}
+"""Keys whose value is a mapping, with an example of one."""
 
 
 def _path(value: Any, base: Path | None) -> Path:

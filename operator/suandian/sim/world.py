@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from suandian.api.powersite import PowerSite
+from suandian.errors import FieldError, ScenarioError
 from suandian.forecast import SiteForecast, TimeGrid, forecast_from_actuals, simulate_actuals
 from suandian.forecast.actuals import series_means
 from suandian.forecast.storage import Battery, run_batteries
@@ -89,6 +90,12 @@ class World:
         self.horizon = max(1, round(scenario.horizon.total_seconds() / slot_s))
         self.refresh = max(1, round(scenario.refresh.total_seconds() / slot_s))
         self.jobs = [self._sim_job(i, j) for i, j in enumerate(jobs)]
+        if (scenario.trace is None and scenario.workload.window is not None and jobs
+                and all(j.nominal is None for j in jobs)):
+            raise ScenarioError("scenario", [FieldError("workload.window", (
+                "the generator was not handed the window (suandian.sim.run.build_world "
+                "must pass window= and nominal_hour= to generate_trace); give the jobs "
+                "as a trace with nominal and window columns meanwhile"))])
         last = max([j.deadline for j in self.jobs] + [round(scenario.days * 86400 / slot_s)])
         self.slots = last + 1
         full = TimeGrid(start, scenario.slot, self.slots + self.horizon)

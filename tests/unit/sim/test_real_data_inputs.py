@@ -5,6 +5,7 @@ grow with the forecasts it has issued."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import textwrap
 from dataclasses import fields
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from suandian.errors import InputFileError
+from suandian.errors import InputFileError, ScenarioError
 from suandian.forecast.actuals import forecast_from_actuals, series_means
 from suandian.planner import PlanParams
 from suandian.sim.planner_settings import PLANNER_KEYS
@@ -187,6 +188,20 @@ def test_the_generator_puts_jobs_at_a_nominal_hour_with_a_window() -> None:
         assert j.nominal is not None and j.nominal.hour == 1
         assert j.submit == max(j.nominal - timedelta(hours=8), START)
         assert j.deadline == j.nominal + j.duration + timedelta(hours=8)
+
+
+def test_a_workload_window_is_never_silently_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text("sites: [gansu]\ndays: 1\nworkload: {jobsPerDay: 5, window: 8h, "
+                    "nominalHour: 1}\n")
+    sc = load_scenario(str(path))
+    if "window" not in inspect.getsource(build_world):  # until it hands the generator it
+        with pytest.raises(ScenarioError) as exc:
+            build_world(sc)
+        assert exc.value.fields == ("workload.window",)
+        return
+    world = build_world(sc)
+    assert world.jobs and all(j.trace.nominal is not None for j in world.jobs)
 
 
 def test_the_planner_settings_come_from_the_scenario(tmp_path: Path) -> None:
