@@ -26,23 +26,27 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 HEADER = ("name,submit,duration,power_w,deadline,interruptible,resources,sites,priority,"
-          "min_green_fraction")
+          "min_green_fraction,nominal,window")
 
 
-def _row(name: str, submit: datetime, hours: float, kw: float, deadline: datetime,
-         interruptible: bool, cpu: int, sites: str) -> str:
+def _time(t: datetime | None) -> str:
+    return "" if t is None else f"{t:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _row(name: str, submit: datetime | None, hours: float, kw: float,
+         deadline: datetime | None, interruptible: bool, cpu: int, sites: str,
+         nominal: datetime | None = None, window: str = "") -> str:
     minutes = round(hours * 60)
-    return (f"{name},{submit:%Y-%m-%dT%H:%M:%SZ},{minutes}m,{kw * 1000:.0f},"
-            f"{deadline:%Y-%m-%dT%H:%M:%SZ},{str(interruptible).lower()},"
-            f"cpu={cpu};memory={cpu * 4},{sites},0,0")
+    return (f"{name},{_time(submit)},{minutes}m,{kw * 1000:.0f},{_time(deadline)},"
+            f"{str(interruptible).lower()},cpu={cpu};memory={cpu * 4},{sites},0,0,"
+            f"{_time(nominal)},{window}")
 
 
 def nightly(start: datetime, days: int, rng: np.random.Generator) -> Iterator[str]:
     for d in range(days):
         nominal = start + timedelta(days=d + 1)  # 00:00 UTC of the next day
-        hours = 2.0
-        yield _row(f"nightly-{d:03d}", nominal - timedelta(hours=8), hours, 500.0,
-                   nominal + timedelta(hours=8 + hours), False, 100, "grid")
+        yield _row(f"nightly-{d:03d}", None, 2.0, 500.0, None, False, 100, "grid",
+                   nominal=nominal, window="8h")
 
 
 def contended(start: datetime, days: int, rng: np.random.Generator) -> Iterator[str]:
@@ -82,7 +86,8 @@ def main() -> None:
     start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
     rng = np.random.default_rng(args.seed)
     sys.stdout.write(HEADER + "\n")
-    rows = sorted(kinds[args.kind](start, args.days, rng), key=lambda r: r.split(",")[1])
+    rows = list(kinds[args.kind](start, args.days, rng))
+    rows.sort(key=lambda r: (r.split(",")[1] or r.split(",")[10], r.split(",")[0]))
     sys.stdout.write("\n".join(rows) + "\n")
 
 
