@@ -56,7 +56,9 @@ def load_series(path: Path, signal: str, site: PowerSite, grid: TimeGrid,
                 needed: int) -> SeriesFile:
     """``signal``'s series from ``path`` on ``grid``; the first ``needed`` slots must all
     be covered. Data past ``needed`` is used up to the first slot without it."""
-    table = read_signal_file(path, signal)
+    # a time without an offset is wall-clock time at the site, as for the operator's
+    # CSV provider (one file means the same in both)
+    table = read_signal_file(path, signal, zone=site.spec.location.time_zone)
     values = table.columns["value"]
     _check_range(path, signal, site, table, values)
     kind: Kind = "energy" if signal_dimension(signal) == "power" else "rate"

@@ -5,17 +5,22 @@ grow with the forecasts it has issued."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import math
 import textwrap
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+import yaml
 
+from suandian.api.validation import parse_powersite
 from suandian.errors import InputFileError, ScenarioError
+from suandian.forecast import ForecastKeeper
 from suandian.forecast.actuals import forecast_from_actuals, series_means
 from suandian.planner import PlanParams
 from suandian.sim.planner_settings import PLANNER_KEYS
@@ -234,3 +239,27 @@ def test_a_year_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "y.yaml"
     path.write_text("sites: [gansu]\ndays: 365\nslot: 30m\n")
     assert load_scenario(str(path)).days == 365
+
+
+def test_naive_times_are_the_sites_wall_clock(tmp_path: Path) -> None:
+    """As in the operator's CSV provider: no offset means local time at the site."""
+    values, paris = intensity(96), ZoneInfo("Europe/Paris")
+    path = scenario(tmp_path)
+    (tmp_path / "ci.csv").write_text("time,value\n" + "".join(
+        f"{(START + i * timedelta(minutes=30)).astimezone(paris):%Y-%m-%dT%H:%M:%S},{v:.3f}\n"
+        for i, v in enumerate(values)))
+    world = build_world(load_scenario(str(path)))
+    assert world.carbon[0, :48] == pytest.approx(values[:48], abs=1e-3)
+
+
+def test_the_operator_forecasts_a_grid_only_site_from_its_csv(tmp_path: Path) -> None:
+    """Grid-only in the operator's path too: no supply, a CSV carbon provider."""
+    (tmp_path / "ci.csv").write_text(csv(intensity(48)))
+    manifest = yaml.safe_load(SITE)[0]
+    manifest["spec"]["forecast"] = {"supply": {"provider": "builtin"}, "carbon": {
+        "provider": "csv", "csv": {"paths": {"carbonIntensity": str(tmp_path / "ci.csv")}}}}
+    keeper = ForecastKeeper.for_site(parse_powersite(manifest), seed=0,
+                                     slot=timedelta(minutes=30), slots=24)
+    fc = asyncio.run(keeper.refresh(START + timedelta(hours=2)))
+    assert keeper.health(START + timedelta(hours=2)).ready and not fc.green_total_kw.any()
+    assert fc.carbon_g_per_kwh == pytest.approx(intensity(48)[4:28], abs=1e-3)
