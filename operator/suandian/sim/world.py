@@ -6,7 +6,10 @@ replacing its model (checked to cover the run: :mod:`suandian.sim.inputs`). Fore
 are issued at each refresh from the actuals with injected error
 (:func:`suandian.forecast.forecast_from_actuals`, the scenario's error model), seeded by
 (scenario seed, refresh index), so every policy sees exactly the same forecasts and the
-run is reproducible; a signal with a real forecast (``forecasts:``) is told as given.
+run is reproducible; a signal with a real forecast (``forecasts:``) is told as given:
+one series (``time,value``: the forecast of each time), or vintages
+(``issued,time,value``: at each refresh the latest forecast of each slot issued by
+then, :mod:`suandian.sim.vintages`).
 
 Memory and time are linear in the run's length: the series are arrays over the run, and
 only the forecast of the current refresh is kept (each policy replays the clock from the
@@ -33,6 +36,7 @@ from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.sim.inputs import CARBON, SeriesFile, load_series, usable_slots
 from suandian.sim.scenario import Scenario
+from suandian.sim.vintages import apply_vintages, check_coverage, is_vintage_file, read_vintages
 from suandian.sim.workload import TraceJob
 
 __all__ = ["Signals", "SimJob", "World"]
@@ -101,7 +105,16 @@ class World:
         full = TimeGrid(start, scenario.slot, self.slots + self.horizon)
         by_site = {s.metadata.name or "": s for s in scenario.sites}
         actual_files = self._read(scenario.actual_csv, by_site, full)
-        told_files = self._read(scenario.forecast_csv, by_site, full)
+        vintage_paths = {site: {k: v for k, v in signals.items() if is_vintage_file(v)}
+                         for site, signals in scenario.forecast_csv.items()}
+        told_files = self._read({site: {k: v for k, v in signals.items()
+                                        if k not in vintage_paths[site]}
+                                 for site, signals in scenario.forecast_csv.items()},
+                                by_site, full)
+        self.vintages = {site: {k: read_vintages(v, k, by_site[site]) for k, v in paths.items()}
+                         for site, paths in vintage_paths.items()}
+        for by_signal in self.vintages.values():
+            check_coverage(by_signal, full, self.slots, self.refresh)
         # the horizon past the run reaches as far as every file has data (the forecasts
         # near the end are shorter), never into model values a file did not give
         usable = usable_slots([actual_files, told_files], full.slots)
@@ -111,7 +124,8 @@ class World:
                         for n in self.names}
         self.told = {n: _with_series(self.actuals[n], told_files.get(n, {}), by_site[n])
                      for n in self.names}
-        self.exact = {n: frozenset(told_files.get(n, {})) for n in self.names}
+        self.exact = {n: frozenset(told_files.get(n, {})) | frozenset(self.vintages.get(n, {}))
+                      for n in self.names}
         self.means = {n: series_means(self.actuals[n]) for n in self.names}
         self.error_model = scenario.error_model
         self.green = np.stack([self.actuals[n].green_supply_kw for n in self.names])
@@ -159,11 +173,11 @@ class World:
         issue = (t // self.refresh) * self.refresh
         if issue != self._issue:
             rng = np.random.default_rng([self.seed, issue])
-            self._issued = [
+            self._issued = [apply_vintages(
                 forecast_from_actuals(self.told[n], self.time_at(issue), self.horizon,
                                       self.error, rng, model=self.error_model,
-                                      scale=self.means[n], exact=self.exact[n])
-                for n in self.names]
+                                      scale=self.means[n], exact=self.exact[n]),
+                self.vintages.get(n, {})) for n in self.names]
             self._issue = issue
         offset = t - issue
         fcs = self._issued

@@ -263,3 +263,56 @@ def test_the_operator_forecasts_a_grid_only_site_from_its_csv(tmp_path: Path) ->
     fc = asyncio.run(keeper.refresh(START + timedelta(hours=2)))
     assert keeper.health(START + timedelta(hours=2)).ready and not fc.green_total_kw.any()
     assert fc.carbon_g_per_kwh == pytest.approx(intensity(48)[4:28], abs=1e-3)
+
+
+def vintages(rows: list[tuple[datetime, datetime, float]]) -> str:
+    return "issued,time,value\n" + "".join(
+        f"{i.isoformat()},{t.isoformat()},{v:.3f}\n" for i, t, v in rows)
+
+
+def day_ahead(hours: int, plus: float) -> list[tuple[datetime, datetime, float]]:
+    """A day-ahead forecast issued at 12:00 each day for the next day, off by ``plus``;
+    and an intraday one issued at 06:00 on the first day for 06:00-12:00, off by 10."""
+    truth = intensity(hours)
+    half = timedelta(minutes=30)
+    rows = [(START + timedelta(days=d, hours=-12), START + i * half, truth[i] + plus)
+            for d in range(hours // 24) for i in range(48 * d, 48 * d + 48)]
+    rows += [(START + timedelta(hours=6), START + i * half, truth[i] + 10.0)
+             for i in range(12, 24)]
+    return rows
+
+
+def test_forecast_vintages_tell_the_latest_forecast_of_each_slot(tmp_path: Path) -> None:
+    path = scenario(tmp_path, "forecastError: 0.3\n", forecast=intensity(96))
+    (tmp_path / "fc.csv").write_text(vintages(day_ahead(96, 50.0)))
+    world = build_world(load_scenario(str(path)))
+    truth = np.array(intensity(96))
+    at_0 = world.signals(0).carbon[0]  # the day-ahead of the day before, all day
+    assert at_0 == pytest.approx(truth[:48] + 50.0, abs=1e-3)
+    at_6 = world.signals(12).carbon[0]  # 06:00: the intraday to noon, then the day-ahead
+    assert at_6[:12] == pytest.approx(truth[12:24] + 10.0, abs=1e-3)
+    assert at_6[12:36] == pytest.approx(truth[24:48] + 50.0, abs=1e-3)
+    assert at_6[36:] == pytest.approx(truth[47] + 50.0, abs=1e-3)  # past its reach: held
+    at_13 = world.signals(26).carbon[0]  # 13:00: today's day-ahead reaches tomorrow
+    assert at_13 == pytest.approx(truth[26:74] + 50.0, abs=1e-3)
+    assert world.carbon[0, :96] == pytest.approx(truth[:96], abs=1e-3)  # accounted on actuals
+
+
+def test_a_refresh_no_vintage_covers_is_refused(tmp_path: Path) -> None:
+    path = scenario(tmp_path, forecast=intensity(96))
+    rows = [r for r in day_ahead(96, 50.0) if r[0] > START]  # none for the first day
+    (tmp_path / "fc.csv").write_text(vintages(rows))
+    with pytest.raises(InputFileError) as exc:
+        build_world(load_scenario(str(path)))
+    assert str(exc.value) == (
+        f"{tmp_path / 'fc.csv'}: no forecast issued by 2026-06-01T00:00Z (a refresh of the "
+        "run) says anything of that time (the first vintage is issued at 2026-06-01T06:00Z); "
+        "add vintages that cover it, or start the scenario later")
+
+
+def test_bad_vintage_rows_are_named(tmp_path: Path) -> None:
+    path = scenario(tmp_path, forecast=intensity(96))
+    text = vintages(day_ahead(96, 50.0))
+    (tmp_path / "fc.csv").write_text(text.replace(text.splitlines()[3].split(",")[2], "x", 1))
+    with pytest.raises(InputFileError, match=r"row 4: value 'x' is not a number; correct"):
+        build_world(load_scenario(str(path)))
