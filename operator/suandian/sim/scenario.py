@@ -47,15 +47,20 @@ from typing import Any
 import yaml
 
 from suandian.api.powersite import PowerSite
-from suandian.api.units import format_duration, parse_duration
+from suandian.api.units import parse_duration
 from suandian.api.validation import parse_powersite
 from suandian.errors import FieldError, InputFileError, InvalidSpecError, ScenarioError
 from suandian.files import load_yaml
-from suandian.forecast import builtin_sites, floor_time
+from suandian.forecast import builtin_sites
 from suandian.forecast.actuals import ERROR_MODELS, ErrorModel
-from suandian.forecast.series import capacity_by_type
-from suandian.sim.inputs import CARBON, SIGNALS
 from suandian.sim.planner_settings import parse_planner
+from suandian.sim.scenario_checks import (
+    MAX_DAYS,
+    check_grid,
+    error_model,
+    path_in,
+    signal_files,
+)
 
 __all__ = ["Scenario", "Workload", "builtin_scenarios", "load_scenario", "load_site"]
 
@@ -214,15 +219,15 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
     threshold = f.get("threshold.gPerKWh", 250.0, _finite, "a number of gCO2/kWh")
     f.bounded("days", days, 1, MAX_DAYS)
     f.bounded("forecastError", error, 0.0, 1.0)
-    model = f.get("errorModel", "lead", _error_model, f"one of {', '.join(ERROR_MODELS)}")
-    _check_grid(f, start, slot, horizon, refresh)
+    model = f.get("errorModel", "lead", error_model, f"one of {', '.join(ERROR_MODELS)}")
+    check_grid(f.errors, start, slot, horizon, refresh)
     for key, example in _MAPPINGS.items():
         if doc.get(key) is not None and not isinstance(doc[key], dict):
             f.errors.append(FieldError(key, f"a mapping, e.g. {example}"))
     capacity = _capacity(doc.get("capacity"), f)
     by_name = {s.metadata.name or "": s for s in sites}
-    actual_csv = _signal_files("actuals", doc.get("actuals"), by_name, base, f.errors)
-    forecast_csv = _signal_files("forecasts", doc.get("forecasts"), by_name, base, f.errors)
+    actual_csv = signal_files("actuals", doc.get("actuals"), by_name, base, f.errors)
+    forecast_csv = signal_files("forecasts", doc.get("forecasts"), by_name, base, f.errors)
     warnings: tuple[str, ...] = ()
     if forecast_csv and "actuals" not in doc:
         actual_csv, forecast_csv = forecast_csv, {}
@@ -237,7 +242,7 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
                     f"a real forecast is judged against what happened: give the actual "
                     f"series too, as actuals.{site}.{signal}")))
     planner = parse_planner(doc.get("planner"), "planner", f.errors)
-    trace = _path(doc["jobs"], base) if doc.get("jobs") else None
+    trace = path_in(doc["jobs"], base) if doc.get("jobs") else None
     if trace is not None and not trace.is_file():
         f.errors.append(FieldError("jobs", f"no such file {trace}"))
     workload = Workload(f.get("workload.jobsPerDay", 30.0, _finite, "a number"),
@@ -263,91 +268,6 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
         workload=workload, actual_csv=actual_csv, forecast_csv=forecast_csv,
         error_model=model, planner=planner, warnings=warnings,
     )
-
-
-MAX_DAYS = 3660
-"""Ten years of submissions: a bound on typos (``days: 36500``), not on the simulator,
-whose time and memory grow linearly in days."""
-
-
-def _error_model(value: Any) -> ErrorModel:
-    for model in ERROR_MODELS:
-        if value == model:
-            return model
-    raise ValueError(value)
-
-
-def _check_grid(f: _Fields, start: datetime, slot: timedelta, horizon: timedelta,
-                refresh: timedelta) -> None:
-    """The slot divides a day, the start lies on a slot boundary, horizon and refresh are
-    whole slots: each mismatch named with the value that would fit."""
-    seconds = slot.total_seconds()
-    if seconds <= 0 or seconds != int(seconds) or 86400 % int(seconds):
-        f.errors.append(FieldError("slot", (
-            f"{format_duration(slot)} does not divide a day into whole slots; use e.g. 5m, "
-            "15m, 30m or 1h")))
-        return
-    aligned = floor_time(start, slot)
-    if aligned != start:
-        f.errors.append(FieldError("start", (
-            f"{start:%Y-%m-%dT%H:%M:%SZ} is not on a {format_duration(slot)} slot boundary "
-            "(slots are counted "
-            f"from 1970-01-01T00:00Z); use {aligned:%Y-%m-%dT%H:%M:%SZ}, or a slot that "
-            "divides the hours since then")))
-    for key, value in (("horizon", horizon), ("refresh", refresh)):
-        if value < slot or value % slot:
-            f.errors.append(FieldError(key, (
-                f"{format_duration(value)} is not a whole number of {format_duration(slot)} "
-                f"slots (at least one); use e.g. "
-                f"{format_duration(max(round(value / slot), 1) * slot)}")))
-            return
-    if horizon < refresh:
-        f.errors.append(FieldError("horizon", (
-            f"{format_duration(horizon)} is shorter than the refresh "
-            f"({format_duration(refresh)}): the policies would have no forecast before the "
-            "next; make it at least the refresh")))
-
-
-def _signal_files(key: str, doc: Any, sites: dict[str, PowerSite], base: Path | None,
-                  errors: list[FieldError]) -> dict[str, dict[str, Path]]:
-    """Site -> signal -> CSV path of an ``actuals:`` or ``forecasts:`` mapping; a site the
-    scenario lacks, a signal no site has, a source the site lacks, a missing file, each
-    named with what would be valid."""
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        errors.append(FieldError(key, (
-            f"a mapping of site to signal files, e.g. {{{next(iter(sites), 'site')}: "
-            f"{{{CARBON}: ci.csv}}}}")))
-        return {}
-    out: dict[str, dict[str, Path]] = {}
-    for site, signals in doc.items():
-        where = f"{key}.{site}"
-        if site not in sites:
-            errors.append(FieldError(where, (
-                f"not a site of this scenario ({', '.join(sites) or 'none'})")))
-            continue
-        if not isinstance(signals, dict):
-            errors.append(FieldError(where, f"a mapping of signal to CSV file, e.g. "
-                                            f"{{{CARBON}: ci.csv}}"))
-            continue
-        sources = capacity_by_type(sites[site])
-        valid = [*sources, CARBON]
-        out[str(site)] = {}
-        for signal, value in signals.items():
-            if signal not in SIGNALS:
-                errors.append(FieldError(f"{where}.{signal}", (
-                    f"unknown signal; signals are {', '.join(SIGNALS)}")))
-            elif signal not in valid:
-                errors.append(FieldError(f"{where}.{signal}", (
-                    f"site {site} has no {signal} source (its signals: "
-                    f"{', '.join(valid)}); add the source to its supply, or drop the file")))
-            else:
-                path = _path(value, base)
-                out[str(site)][str(signal)] = path
-                if not path.is_file():
-                    errors.append(FieldError(f"{where}.{signal}", f"no such file {path}"))
-    return out
 
 
 def _sites(entries: Any, base: Path | None, errors: list[FieldError]) -> list[PowerSite]:
@@ -376,7 +296,7 @@ def _site(entry: Any, base: Path | None) -> PowerSite:
         return parse_powersite(_csv_paths_relative_to(entry, base))
     text = str(entry)
     if text.endswith((".yaml", ".yml")):
-        manifest = load_yaml(_path(text, base))
+        manifest = load_yaml(path_in(text, base))
         if not isinstance(manifest, dict):
             raise InvalidSpecError("PowerSite", [FieldError("", "not a PowerSite manifest")])
         return parse_powersite(_csv_paths_relative_to(manifest, base))
@@ -414,9 +334,6 @@ _MAPPINGS = {"capacity": "{default: {cpu: 400000}}", "workload": "{jobsPerDay: 3
 """Keys whose value is a mapping, with an example of one."""
 
 
-def _path(value: Any, base: Path | None) -> Path:
-    path = Path(str(value))
-    return path if path.is_absolute() or base is None else base / path
 
 
 def _start(value: Any) -> datetime:
