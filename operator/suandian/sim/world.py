@@ -147,6 +147,14 @@ class World:
                          for signal, path in signals.items()}
         return out
 
+    @property
+    def has_nominal_starts(self) -> bool:
+        """Whether a job's nominal start differs from its submission (a trace's nominal
+        column, the generator's window): then the ``nominal`` row is a baseline of its
+        own (the saving against it is what shifting in the window brings), not run-now
+        again."""
+        return any(j.nominal != j.submit for j in self.jobs)
+
     def time_at(self, t: int) -> datetime:
         return self.grid.time_at(t)
 

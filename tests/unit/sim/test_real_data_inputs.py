@@ -167,6 +167,7 @@ def test_nominal_starts_and_the_nominal_policy(tmp_path: Path) -> None:
     assert (cron.submit, cron.nominal, cron.deadline) == (8, 24, 24 + 4 + 16)
     etl = next(j for j in world.jobs if j.trace.name == "etl")
     assert etl.nominal == etl.submit == 4
+    assert world.has_nominal_starts
     report = simulate(world.scenario, policies=("run-now", "nominal"))
     starts = {n: {world.jobs[j].trace.name: p[1] for j, p in r.placements.items()}
               for n, r in report.results.items()}
