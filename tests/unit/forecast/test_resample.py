@@ -83,3 +83,15 @@ def test_bad_inputs_are_refused() -> None:
         resample(np.array([0.0, 0.0]), np.array([1.0, 2.0]), GRID, "energy")
     with pytest.raises(ValueError, match="overlap"):
         resample(np.array([0.0, 60.0]), np.array([1.0, 2.0]), GRID, "energy", durations=120.0)
+
+
+def test_a_rate_sample_after_a_long_gap_is_its_own_slot() -> None:
+    """The slot right after a 3-hour hole held its sample's value with coverage 1 but
+    came back NaN (the exact-midpoint test looked only to the left)."""
+    grid = TimeGrid(datetime(2026, 6, 1, tzinfo=UTC), slot=timedelta(hours=1), slots=12)
+    hours = [h for h in range(12) if h not in (5, 6, 7)]
+    out, cover = resample(grid.start_epoch + 3600.0 * np.array(hours, dtype=np.float64),
+                          np.arange(len(hours), dtype=np.float64) + 400.0, grid, "rate")
+    assert np.isnan(out[5:8]).all() and not cover[5:8].any()
+    assert out[8] == 405.0 and cover[8] == 1.0
+    assert np.isfinite(out[[*range(5), *range(8, 12)]]).all()
