@@ -201,7 +201,7 @@ def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
             return default
 
     duration = cell("duration", lambda t: _positive(parse_duration(t.strip())))
-    nominal = cell("nominal", lambda t: _time(t, "nominal") if t.strip() else None)
+    nominal = cell("nominal", lambda t: _time(t) if t.strip() else None)
     window = cell("window", lambda t: _window(t) if t.strip() else None)
     submit: datetime | None = None
     if window is not None or (row.get("window") or "").strip():
@@ -214,7 +214,7 @@ def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
             submit = nominal - window
             row = {**row, "deadline": format_duration(2 * window)}  # after submit + duration
     else:
-        submit = cell("submit", lambda t: _time(t, "submit"))
+        submit = cell("submit", _time)
     power = cell("power_w", _watts)
     mgf = cell("min_green_fraction", lambda t: _share(t or "0"), 0.0)
     priority = cell("priority", lambda t: int(t or 0), 0)
@@ -287,8 +287,10 @@ def _resources(text: str) -> dict[str, float]:
     return out
 
 
-def _time(text: str, column: str) -> datetime:
+def _time(text: str) -> datetime:
+    """An RFC 3339 time; the cell's column is named by the caller."""
     try:
         return parse_time(text)
-    except ValueError as exc:
-        raise ValueError(f"{column}: {exc}") from None
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not an RFC 3339 time, e.g. "
+                         "2026-06-01T01:00:00Z") from None

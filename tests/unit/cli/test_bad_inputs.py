@@ -277,6 +277,12 @@ CASES = [
         "'riskAversion' is not KEY=VALUE", code=2),
     Bad("simulate: --policies with an unknown name", ("simulate", "--policies", "run-now,gready"),
         "unknown policy 'gready'; choose from run-now, nominal, threshold", code=2),
+    Bad("trace: times that are no times, each once", ("simulate", "--scenario", "s.yaml"),
+        "t.csv: line 2: nominal: 'soon' is not an RFC 3339 time, e.g. 2026-06-01T01:00:00Z; "
+        "line 3: submit: 'yesterday' is not", {"s.yaml": SCENARIO + "jobs: t.csv\n", "t.csv": (
+            "name,submit,duration,power_w,deadline,interruptible,resources,sites,nominal\n"
+            "a,2026-06-01T00:00:00Z,2h,1000,8h,false,cpu=4,gansu,soon\n"
+            "b,yesterday,2h,1000,8h,false,cpu=4,gansu,\n")}),
     Bad("trace: a window without a nominal start", ("simulate", "--scenario", "s.yaml"),
         "t.csv: line 2: window: needs a nominal start",
         {"s.yaml": SCENARIO + "jobs: t.csv\n",
