@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
+import re
 import textwrap
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,14 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from suandian.api.validation import parse_powersite
 from suandian.errors import InputFileError, ScenarioError
 from suandian.forecast import ForecastKeeper
 from suandian.forecast.actuals import forecast_from_actuals, series_means
+from suandian.forecast.resample import resample
 from suandian.planner import PlanParams
 from suandian.sim.planner_settings import PLANNER_KEYS
 from suandian.sim.policies import POLICY_NAMES, make_policy, policy_list
@@ -317,3 +321,40 @@ def test_bad_vintage_rows_are_named(tmp_path: Path) -> None:
     (tmp_path / "fc.csv").write_text(text.replace(text.splitlines()[3].split(",")[2], "x", 1))
     with pytest.raises(InputFileError, match=r"row 4: value 'x' is not a number; correct"):
         build_world(load_scenario(str(path)))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hours=st.integers(1, 60), first=st.integers(0, 3), hole=st.tuples(
+    st.integers(0, 60), st.integers(0, 4)), step=st.sampled_from([15, 30, 60]))
+def test_a_series_is_used_as_given_or_refused_naming_a_row(
+        tmp_path: Path, hours: int, first: int, hole: tuple[int, int], step: int) -> None:
+    """Whatever a file leaves out, the run never sees a model value in its place: either
+    every slot the run needs is the file's own, or the file is refused at a row."""
+    minutes = timedelta(minutes=step)
+    values = intensity(hours + first, minutes)
+    at, length = hole
+    keep = [i for i in range(len(values)) if i >= first * 60 // step
+            and not at * 60 // step <= i < (at + length) * 60 // step]
+    path = scenario(tmp_path)
+    (tmp_path / "ci.csv").write_text("time,value\n" + "".join(
+        f"{(START + i * minutes).isoformat()},{values[i]:.3f}\n" for i in keep) or "")
+    if not keep:
+        return
+    sc = load_scenario(str(path))
+    try:
+        world = build_world(sc)
+    except InputFileError as exc:
+        refused = str(exc)
+    else:
+        refused = ""
+    event("refused" if refused else "used as given")
+    if refused:
+        assert re.search(r"ci\.csv: rows? \d+", refused), refused
+        return
+    times = np.array([(START + i * minutes).timestamp() for i in keep])
+    own, cover = resample(times, np.array([round(values[i], 3) for i in keep]), world.grid,
+                          "rate")
+    n = world.slots
+    assert (cover[:n] == 1.0).all() and np.isfinite(own[:n]).all()
+    assert world.carbon[0, :n] == pytest.approx(own[:n], abs=1e-6)  # the file's, all
