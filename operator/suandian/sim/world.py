@@ -36,7 +36,13 @@ from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.sim.inputs import CARBON, SeriesFile, load_series, usable_slots
 from suandian.sim.scenario import Scenario
-from suandian.sim.vintages import apply_vintages, check_coverage, is_vintage_file, read_vintages
+from suandian.sim.vintages import (
+    Vintages,
+    apply_vintages,
+    check_coverage,
+    is_vintage_file,
+    read_vintages,
+)
 from suandian.sim.workload import TraceJob
 
 __all__ = ["Signals", "SimJob", "World"]
@@ -105,16 +111,7 @@ class World:
         full = TimeGrid(start, scenario.slot, self.slots + self.horizon)
         by_site = {s.metadata.name or "": s for s in scenario.sites}
         actual_files = self._read(scenario.actual_csv, by_site, full)
-        vintage_paths = {site: {k: v for k, v in signals.items() if is_vintage_file(v)}
-                         for site, signals in scenario.forecast_csv.items()}
-        told_files = self._read({site: {k: v for k, v in signals.items()
-                                        if k not in vintage_paths[site]}
-                                 for site, signals in scenario.forecast_csv.items()},
-                                by_site, full)
-        self.vintages = {site: {k: read_vintages(v, k, by_site[site]) for k, v in paths.items()}
-                         for site, paths in vintage_paths.items()}
-        for by_signal in self.vintages.values():
-            check_coverage(by_signal, full, self.slots, self.refresh)
+        told_files, self.vintages = self._read_forecasts(scenario.forecast_csv, by_site, full)
         # the horizon past the run reaches as far as every file has data (the forecasts
         # near the end are shorter), never into model values a file did not give
         usable = usable_slots([actual_files, told_files], full.slots)
@@ -146,6 +143,25 @@ class World:
             out[name] = {signal: load_series(path, signal, site, grid, self.slots)
                          for signal, path in signals.items()}
         return out
+
+    def _read_forecasts(self, files: Mapping[str, Mapping[str, Path]],
+                        sites: Mapping[str, PowerSite], grid: TimeGrid,
+                        ) -> tuple[dict[str, dict[str, SeriesFile]],
+                                   dict[str, dict[str, Vintages]]]:
+        """The real forecasts: series (``time,value``) as :meth:`_read`, and vintages
+        (``issued,time,value``), checked to tell every refresh of the run its present."""
+        series: dict[str, dict[str, Path]] = {}
+        vintages: dict[str, dict[str, Vintages]] = {}
+        for name, signals in files.items():
+            for signal, path in signals.items():
+                if is_vintage_file(path):
+                    vintages.setdefault(name, {})[signal] = read_vintages(
+                        path, signal, sites[name])
+                else:
+                    series.setdefault(name, {})[signal] = path
+        for by_signal in vintages.values():
+            check_coverage(by_signal, grid, self.slots, self.refresh)
+        return self._read(series, sites, grid), vintages
 
     @property
     def has_nominal_starts(self) -> bool:
