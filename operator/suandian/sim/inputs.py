@@ -62,6 +62,10 @@ def load_series(path: Path, signal: str, site: PowerSite, grid: TimeGrid,
     values = table.columns["value"]
     _check_range(path, signal, site, table, values)
     kind: Kind = "energy" if signal_dimension(signal) == "power" else "rate"
+    if values.size == 1:
+        raise InputFileError(path, [FieldError(f"row {table.rows[0]}", (
+            "one row says nothing of how long it lasts (a row lasts until the next); give "
+            f"a row per step from {_stamp(grid, 0)} to {_stamp(grid, needed)}"))])
     try:
         series, fraction = resample(table.times, values, grid, kind)
     except ValueError as exc:

@@ -61,6 +61,7 @@ from suandian.sim.scenario_checks import (
     path_in,
     signal_files,
 )
+from suandian.sim.vintages import is_vintage_file
 
 __all__ = ["Scenario", "Workload", "builtin_scenarios", "load_scenario", "load_site"]
 
@@ -229,7 +230,9 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
     actual_csv = signal_files("actuals", doc.get("actuals"), by_name, base, f.errors)
     forecast_csv = signal_files("forecasts", doc.get("forecasts"), by_name, base, f.errors)
     warnings: tuple[str, ...] = ()
-    if forecast_csv and "actuals" not in doc:
+    old_style = not any(is_vintage_file(path) for signals in forecast_csv.values()
+                        for path in signals.values() if path.is_file())
+    if forecast_csv and "actuals" not in doc and old_style:  # vintages are new: no old use
         actual_csv, forecast_csv = forecast_csv, {}
         warnings = ("`forecasts:` with no `actuals:` is read as before, as the actual "
                     "series (forecasts are made from them with the error model); rename "

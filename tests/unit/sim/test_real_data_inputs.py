@@ -358,3 +358,12 @@ def test_a_series_is_used_as_given_or_refused_naming_a_row(
     n = world.slots
     assert (cover[:n] == 1.0).all() and np.isfinite(own[:n]).all()
     assert world.carbon[0, :n] == pytest.approx(own[:n], abs=1e-6)  # the file's, all
+
+
+def test_vintages_without_actuals_are_not_read_the_old_way(tmp_path: Path) -> None:
+    path = scenario(tmp_path, forecast=intensity(96))
+    (tmp_path / "fc.csv").write_text(vintages(day_ahead(96, 50.0)))
+    path.write_text(path.read_text().replace("actuals: {fr: {carbonIntensity: ci.csv}}\n", ""))
+    with pytest.raises(InputFileError, match=r"forecasts\.fr\.carbonIntensity: a real "
+                                             "forecast is judged against what happened"):
+        load_scenario(str(path))
