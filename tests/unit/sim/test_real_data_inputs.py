@@ -323,20 +323,27 @@ def test_bad_vintage_rows_are_named(tmp_path: Path) -> None:
         build_world(load_scenario(str(path)))
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(hours=st.integers(1, 60), first=st.integers(0, 3), hole=st.tuples(
-    st.integers(0, 60), st.integers(0, 4)), step=st.sampled_from([15, 30, 60]))
+@given(hours=st.integers(1, 60), first=st.sampled_from([0, 0, 0, 3]), hole=st.tuples(
+    st.integers(0, 60), st.sampled_from([0, 0, 1, 4])), step=st.sampled_from([15, 30, 60]),
+    power=st.booleans())
 def test_a_series_is_used_as_given_or_refused_naming_a_row(
-        tmp_path: Path, hours: int, first: int, hole: tuple[int, int], step: int) -> None:
+        tmp_path: Path, hours: int, first: int, hole: tuple[int, int], step: int,
+        power: bool) -> None:
     """Whatever a file leaves out, the run never sees a model value in its place: either
-    every slot the run needs is the file's own, or the file is refused at a row."""
+    every slot the run needs is the file's own, or the file is refused at a row. For
+    grid intensity and for green power (a solar source of the site)."""
     minutes = timedelta(minutes=step)
     values = intensity(hours + first, minutes)
     at, length = hole
     keep = [i for i in range(len(values)) if i >= first * 60 // step
             and not at * 60 // step <= i < (at + length) * 60 // step]
     path = scenario(tmp_path)
+    if power:
+        path.write_text(path.read_text().replace(
+            "supply: []", "supply: [{type: solar, name: pv, capacityKW: 1000}]").replace(
+            "{carbonIntensity: ci.csv}", "{solar: ci.csv}"))
     (tmp_path / "ci.csv").write_text("time,value\n" + "".join(
         f"{(START + i * minutes).isoformat()},{values[i]:.3f}\n" for i in keep) or "")
     if not keep:
@@ -354,10 +361,11 @@ def test_a_series_is_used_as_given_or_refused_naming_a_row(
         return
     times = np.array([(START + i * minutes).timestamp() for i in keep])
     own, cover = resample(times, np.array([round(values[i], 3) for i in keep]), world.grid,
-                          "rate")
+                          "energy" if power else "rate")
     n = world.slots
     assert (cover[:n] == 1.0).all() and np.isfinite(own[:n]).all()
-    assert world.carbon[0, :n] == pytest.approx(own[:n], abs=1e-6)  # the file's, all
+    seen = world.green if power else world.carbon
+    assert seen[0, :n] == pytest.approx(own[:n], abs=1e-6)  # the file's, every slot
 
 
 def test_vintages_without_actuals_are_not_read_the_old_way(tmp_path: Path) -> None:
