@@ -74,12 +74,32 @@ _CONVERT: dict[Any, tuple[Callable[[Any], Any], str]] = {
 }
 
 
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A converter that also takes null (YAML ``~``, or ``none`` on the command line)."""
+    def read(value: Any) -> Any:
+        if value is None or str(value).strip().lower() in ("none", "null", "~"):
+            return None
+        return convert(value)
+    return read
+
+
+def _converter(hint: Any) -> tuple[Callable[[Any], Any], str] | None:
+    """How to read a value of a field's type; ``X | None`` as ``X`` or null."""
+    args = typing.get_args(hint)
+    if type(None) in args and len(args) == 2:
+        inner = _converter(next(a for a in args if a is not type(None)))
+        return None if inner is None else (_optional(inner[0]), f"{inner[1]} or null")
+    if hint is str:
+        return (lambda value: str(value).strip(), "a text")
+    return _CONVERT.get(hint)
+
+
 def _keys() -> dict[str, tuple[str, Callable[[Any], Any], str]]:
     hints = typing.get_type_hints(PlanParams)
     out = {}
     for f in fields(PlanParams):
-        convert = _CONVERT.get(hints[f.name])
-        if convert is not None:  # a field of another type is not a user setting
+        convert = _converter(hints[f.name])
+        if convert is not None:  # a field of another type (a mapping...) is not a setting
             out[_camel(f.name)] = (f.name, *convert)
     return out
 

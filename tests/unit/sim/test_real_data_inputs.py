@@ -10,6 +10,7 @@ import inspect
 import math
 import re
 import textwrap
+import typing
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -226,8 +227,11 @@ def test_the_planner_settings_come_from_the_scenario(tmp_path: Path) -> None:
 
 def test_every_simple_planner_field_is_a_setting() -> None:
     """New PlanParams fields become settings with no change to the mapping."""
-    simple = {f.name for f in fields(PlanParams)
-              if isinstance(getattr(PlanParams(), f.name), (int, float, timedelta))}
+    hints = typing.get_type_hints(PlanParams)
+    plain = {int, float, bool, str, timedelta}
+    simple = {f.name for f in fields(PlanParams) if hints[f.name] in plain or (
+        type(None) in typing.get_args(hints[f.name])
+        and set(typing.get_args(hints[f.name])) - {type(None)} <= plain)}
     assert simple == {name for name, _, _ in PLANNER_KEYS.values()}
     assert "delayPenaltyGPerKwhH" in PLANNER_KEYS and "safetyMargin" in PLANNER_KEYS
 
