@@ -11,7 +11,7 @@ what to change (:class:`~suandian.errors.InputFileError`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,10 +23,10 @@ from suandian.forecast.grid import TimeGrid
 from suandian.forecast.providers.base import signal_dimension
 from suandian.forecast.providers.csv import CsvTable, read_signal_file
 from suandian.forecast.resample import Kind, resample
-from suandian.forecast.series import SOURCE_TYPES, capacity_by_type
+from suandian.forecast.series import SOURCE_TYPES, SiteForecast, capacity_by_type
 from suandian.planner.model import FloatArray
 
-__all__ = ["CARBON", "SIGNALS", "SeriesFile", "load_series", "usable_slots"]
+__all__ = ["CARBON", "SIGNALS", "SeriesFile", "apply_bands", "load_series", "usable_slots"]
 
 CARBON = "carbonIntensity"
 SIGNALS = (*SOURCE_TYPES, CARBON)
@@ -46,6 +46,8 @@ class SeriesFile:
     signal: str
     values: FloatArray  # on the grid; NaN where the file has no data
     covered: int  # slots from the grid's start with data, without a hole
+    p10: FloatArray | None = None  # a forecast's band, when its file has p10,p90 columns
+    p90: FloatArray | None = None
 
 
 def _stamp(grid: TimeGrid, slot: int) -> str:
@@ -75,7 +77,51 @@ def load_series(path: Path, signal: str, site: PowerSite, grid: TimeGrid,
     covered = int(np.argmin(ok)) if not ok.all() else grid.slots
     if covered < needed:
         raise InputFileError(path, [_uncovered(table, grid, covered, needed, ok)])
-    return SeriesFile(path, signal, np.where(ok, series, np.nan), covered)
+    p10, p90 = _band(path, table, grid, kind)
+    return SeriesFile(path, signal, np.where(ok, series, np.nan), covered, p10, p90)
+
+
+def _band(path: Path, table: CsvTable, grid: TimeGrid, kind: Kind
+          ) -> tuple[FloatArray | None, FloatArray | None]:
+    """A forecast file's P10/P90 on the grid (where a row leaves them empty, the value);
+    rows whose band does not hold the value refused."""
+    cols = table.columns
+    if "p10" not in cols or "p90" not in cols:
+        return None, None
+    value = cols["value"]
+    lo = np.where(np.isfinite(cols["p10"]), cols["p10"], value)
+    hi = np.where(np.isfinite(cols["p90"]), cols["p90"], value)
+    bad = (lo > value + 1e-9) | (hi < value - 1e-9)
+    if bad.any():
+        rows = ", ".join(str(r) for r in table.rows[bad][:8])
+        raise InputFileError(path, [FieldError(f"row{'s' * (int(bad.sum()) > 1)} {rows}", (
+            "the band does not hold the value (p10 <= value <= p90); correct the rows"))])
+    return (resample(table.times, lo, grid, kind)[0], resample(table.times, hi, grid, kind)[0])
+
+
+def apply_bands(fc: SiteForecast, files: Mapping[str, SeriesFile], offset: int
+                ) -> SiteForecast:
+    """``fc`` (issued at grid slot ``offset`` with these signals exact) with the bands of
+    the forecast files that give them: intensity's as given, each green source's widths
+    added to the total's band (as if perfectly correlated: the cautious sum)."""
+    cut = slice(offset, offset + fc.grid.slots)
+    banded = {k: (np.nan_to_num(f.p10[cut]), np.nan_to_num(f.p90[cut]))
+              for k, f in files.items() if f.p10 is not None and f.p90 is not None}
+    if not banded:
+        return fc
+    g10, g90 = np.array(fc.green_p10_kw), np.array(fc.green_p90_kw)
+    c10, c90 = fc.carbon_p10, fc.carbon_p90
+    for signal, (lo, hi) in banded.items():
+        if signal == CARBON:
+            c10 = np.minimum(lo, fc.carbon_g_per_kwh)
+            c90 = np.maximum(hi, fc.carbon_g_per_kwh)
+        else:
+            value = fc.green_kw[signal]
+            g10 -= np.maximum(value - lo, 0.0)
+            g90 += np.maximum(hi - value, 0.0)
+    total = fc.green_total_kw
+    return replace(fc, green_p10_kw=np.clip(g10, 0.0, total),
+                   green_p90_kw=np.maximum(g90, total), carbon_p10=c10, carbon_p90=c90)
 
 
 def _check_range(path: Path, signal: str, site: PowerSite, table: CsvTable,

@@ -34,7 +34,7 @@ from suandian.forecast.storage import Battery, run_batteries
 from suandian.planner import DEFAULT_RESOURCES
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
-from suandian.sim.inputs import CARBON, SeriesFile, load_series, usable_slots
+from suandian.sim.inputs import CARBON, SeriesFile, apply_bands, load_series, usable_slots
 from suandian.sim.scenario import Scenario
 from suandian.sim.vintages import (
     Vintages,
@@ -111,7 +111,9 @@ class World:
         full = TimeGrid(start, scenario.slot, self.slots + self.horizon)
         by_site = {s.metadata.name or "": s for s in scenario.sites}
         actual_files = self._read(scenario.actual_csv, by_site, full)
-        told_files, self.vintages = self._read_forecasts(scenario.forecast_csv, by_site, full)
+        self.told_files, self.vintages = self._read_forecasts(scenario.forecast_csv, by_site,
+                                                              full)
+        told_files = self.told_files
         # the horizon past the run reaches as far as every file has data (the forecasts
         # near the end are shorter), never into model values a file did not give
         usable = usable_slots([actual_files, told_files], full.slots)
@@ -197,11 +199,12 @@ class World:
         issue = (t // self.refresh) * self.refresh
         if issue != self._issue:
             rng = np.random.default_rng([self.seed, issue])
-            self._issued = [apply_vintages(
+            self._issued = [apply_bands(apply_vintages(
                 forecast_from_actuals(self.told[n], self.time_at(issue), self.horizon,
                                       self.error, rng, model=self.error_model,
                                       scale=self.means[n], exact=self.exact[n]),
-                self.vintages.get(n, {})) for n in self.names]
+                self.vintages.get(n, {})), self.told_files.get(n, {}), issue)
+                for n in self.names]
             self._issue = issue
         offset = t - issue
         fcs = self._issued

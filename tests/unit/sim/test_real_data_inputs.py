@@ -379,3 +379,33 @@ def test_vintages_without_actuals_are_not_read_the_old_way(tmp_path: Path) -> No
     with pytest.raises(InputFileError, match=r"forecasts\.fr\.carbonIntensity: a real "
                                              "forecast is judged against what happened"):
         load_scenario(str(path))
+
+
+def test_a_forecasts_band_reaches_the_planner(tmp_path: Path) -> None:
+    """p10,p90 columns of a forecast file are the band the policies see (the planner's
+    pessimistic supply), not collapsed onto the value."""
+    told = [400.0 + 100.0 * math.sin(i / 7) for i in range(192)]
+    path = scenario(tmp_path, forecast=told)
+    (tmp_path / "fc.csv").write_text("time,value,p10,p90\n" + "".join(
+        f"{(START + i * timedelta(minutes=30)).isoformat()},{v:.3f},{v - 100:.3f},{v + 50:.3f}\n"
+        for i, v in enumerate(told)))
+    text = path.read_text().replace("supply: []", "supply: [{type: solar, name: pv, "
+                                                  "capacityKW: 1000}]")
+    path.write_text(text.replace("{carbonIntensity: ci.csv}", "{solar: ci.csv}").replace(
+        "{carbonIntensity: fc.csv}", "{solar: fc.csv}"))
+    world = build_world(load_scenario(str(path)))
+    sig = world.signals(4)
+    assert sig.green_p50[0, :40] == pytest.approx(told[4:44], abs=1e-3)
+    assert sig.green_p10[0, :40] == pytest.approx(np.array(told[4:44]) - 100.0, abs=1e-3)
+    assert world._issued[0].green_p90_kw[:40] == pytest.approx(
+        np.array(told[4:44]) + 50.0, abs=1e-3)
+
+
+def test_a_band_that_misses_its_value_is_refused(tmp_path: Path) -> None:
+    path = scenario(tmp_path, forecast=intensity(96))
+    rows = (tmp_path / "fc.csv").read_text().splitlines()
+    (tmp_path / "fc.csv").write_text("time,value,p10,p90\n" + "".join(
+        f"{r},{'999' if n == 2 else '0'},999\n" for n, r in enumerate(rows[1:], start=2)))
+    with pytest.raises(InputFileError, match=r"fc\.csv: row 2: the band does not hold the "
+                                             r"value \(p10 <= value <= p90\); correct"):
+        build_world(load_scenario(str(path)))
