@@ -104,11 +104,11 @@ def read_vintages(path: Path, signal: str, site: PowerSite) -> Vintages:
             if r and not r[0].lstrip().startswith("#")]
     header = [h.strip() for h in rows[0][1]] if rows else []
     unit_of = header[2][len("value"):].strip(" []") if len(header) > 2 else ""
-    if (len(header) < 3 or tuple(h.lower() for h in header[:2]) != _HEADER
+    if (len(header) != 3 or tuple(h.lower() for h in header[:2]) != _HEADER
             or not header[2].lower().startswith("value")):
         raise InputFileError(path, [FieldError("row 1", (
             "a forecast with vintages has the header issued,time,value (value[MW] and "
-            "the like convert units)"))])
+            "the like convert units; vintages' bands are not read)"))])
     if len(rows) < 2:
         raise InputFileError(path, [FieldError("", "no data rows")])
     zone = site.spec.location.time_zone

@@ -409,3 +409,12 @@ def test_a_band_that_misses_its_value_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match=r"fc\.csv: row 2: the band does not hold the "
                                              r"value \(p10 <= value <= p90\); correct"):
         build_world(load_scenario(str(path)))
+
+
+def test_vintages_with_more_columns_are_refused(tmp_path: Path) -> None:
+    path = scenario(tmp_path, forecast=intensity(96))
+    (tmp_path / "fc.csv").write_text("issued,time,value,p10\n2026-06-01T00:00:00Z,"
+                                     "2026-06-01T00:00:00Z,1,0\n")
+    with pytest.raises(InputFileError, match="row 1: a forecast with vintages has the "
+                                             "header issued,time,value"):
+        build_world(load_scenario(str(path)))
