@@ -24,7 +24,7 @@ from datetime import datetime
 
 import numpy as np
 
-from suandian.planner import scoring
+from suandian.planner import repair, scoring
 from suandian.planner.incumbents import favour_held_window, hold, keep_held_slots
 from suandian.planner.ledger import Ledger as _Ledger
 from suandian.planner.model import (
@@ -53,7 +53,7 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     snap = snapshot
     terms = _all_terms(snap, params)
     pad = max([t.n for t in terms] + [1])
-    ledger = _Ledger.from_snapshot(snap, pad)
+    ledger = _Ledger.from_snapshot(snap, pad, params)
     horizon = snap.slots
     all_sites = np.arange(len(snap.sites))
 
@@ -70,7 +70,8 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]] = {}
     figures: dict[int, tuple[float, float, float, float, float, int]] = {}
     for t in (t for t in pending if t.forced):  # the deadline guarantee comes first
-        _decide(ledger, params, t, all_sites, horizon, chosen, figures)
+        if not _keep_held_start(ledger, t, all_sites, chosen, figures):
+            _decide(ledger, params, t, all_sites, horizon, chosen, figures)
     held = hold(ledger, [t for t in pending if not t.forced], all_sites)
     for t in pending:
         if not t.forced and t.index not in held:
@@ -81,6 +82,7 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
             where, kw = held[t.index]
             _redecide(ledger, params, t, (where, t.held, False, False), kw, all_sites,
                       horizon, chosen, figures)
+    _repair(ledger, params, pending, all_sites, horizon, chosen, figures)
     if params.improvement_passes and len(pending) <= params.improvement_max_jobs:
         _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
 
@@ -102,6 +104,73 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
         now=snap.now, slot=snap.slot, site_names=snap.site_names, decisions=ordered,
         load_kw=ledger.load[:, :horizon].copy(), green_used_kw=ledger.used[:, :horizon].copy(),
     )
+
+
+def _keep_held_start(
+    ledger: _Ledger, t: _Job, all_sites: np.ndarray,
+    chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]],
+    figures: dict[int, tuple[float, float, float, float, float, int]],
+) -> bool:
+    """A job that must start now and holds a decision to start now keeps it if it still
+    fits: that place was found together with every other held decision, so keeping it
+    leaves theirs free (another site, cheaper now, could be one another job holds).
+    True if kept."""
+    held, site = t.held, t.held_site
+    if held is None or held.size != t.n or int(held[0]) != t.earliest or (
+            int(held[-1]) - int(held[0]) + 1 != t.n):
+        return False
+    sites = sites_of(t, all_sites)
+    if site not in sites:
+        return False
+    if not ledger.fits(site, t.earliest, t.n, t.power_kw * float(ledger.pue[site]),
+                       t.request_floor):
+        return False
+    _record(ledger, t, sites, (site, held, True, False), chosen, figures)
+    return True
+
+
+def _repair(
+    ledger: _Ledger, params: PlanParams, pending: list[_Job], all_sites: np.ndarray,
+    horizon: int, chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]],
+    figures: dict[int, tuple[float, float, float, float, float, int]],
+) -> None:
+    """Room for the jobs left without any (placed nowhere, or forced to start where
+    there is none), by moving jobs that have not started (:mod:`~suandian.planner.repair`).
+    Each job the search moves is committed again at its new place, the others where they
+    were; a stranded job it cannot place stays as it was."""
+    stranded = [t for t in pending if _stranded(t, chosen[t.index], horizon, all_sites)]
+    if not stranded or params.repair_work <= 0:
+        return
+    for t in stranded:  # oversubscribed: out of the ledger while the search runs
+        site, slots, _forced, over = chosen[t.index]
+        if over and site is not None:
+            ledger.release(site, slots, figures[t.index][4],
+                           t.request if t.takes_capacity else None)
+    ids = {t.index for t in stranded}
+    placed = [(t, (site, slots), figures[t.index][4]) for t in pending
+              if t.index not in ids and (site := chosen[t.index][0]) is not None
+              for slots in (chosen[t.index][1],)]
+    places, released = repair.repair(ledger, params, stranded, placed, all_sites, horizon)
+    for t, _old, _kw in released:
+        site, slots = places[t.index]
+        _record(ledger, t, sites_of(t, all_sites), (site, slots, chosen[t.index][2], False),
+                chosen, figures)
+    for t in stranded:
+        if t.index in places:
+            site, slots = places[t.index]
+            _record(ledger, t, sites_of(t, all_sites), (site, slots, t.forced, False),
+                    chosen, figures)
+        elif chosen[t.index][3]:  # still nowhere with room: oversubscribed as before
+            _record(ledger, t, sites_of(t, all_sites), chosen[t.index], chosen, figures)
+
+
+def _stranded(t: _Job, choice: tuple[int | None, np.ndarray, bool, bool], horizon: int,
+              all_sites: np.ndarray) -> bool:
+    """Placed nowhere although it could be (an allowed site, a start within the
+    horizon), or forced to start where there is no room."""
+    if choice[3]:
+        return True
+    return choice[0] is None and t.earliest < horizon and sites_of(t, all_sites).size > 0
 
 
 def _redecide(
@@ -230,8 +299,8 @@ def _choose_window(
     cost = scoring.window_sums(
         scoring.slot_cost(q, u50, u10, ledger.carbon_h[rows, a:b], params.risk_aversion),
         t.n, starts)
-    if params.delay_penalty_g_per_kwh_h > 0:
-        cost += (params.delay_penalty_g_per_kwh_h * t.n * ledger.h) * q * ledger.delay_h[
+    if _delaying(params):
+        cost += (ledger.delay_rate[rows][:, None] * (t.n * ledger.h)) * q * ledger.delay_h[
             first:last + 1]
     if t.held is not None:
         favour_held_window(cost, params, t, sites, first, last)
@@ -315,7 +384,8 @@ def _cheapest_slots(
     u50 = scoring.green_used(q, ledger.green50[rows, a:b])
     u10 = scoring.green_used(q, ledger.green10[rows, a:b])
     cost = scoring.slot_cost(q, u50, u10, ledger.carbon_h[rows, a:b], params.risk_aversion)
-    cost = cost + params.delay_penalty_g_per_kwh_h * q * ledger.h * ledger.delay_h[a:b]
+    if _delaying(params):
+        cost = cost + ledger.delay_rate[sites][:, None] * q * ledger.h * ledger.delay_h[a:b]
     if t.demand.min_green_fraction <= 0:
         s = int(np.argmin(scoring.cheapest_sums(cost, t.n)))
         if ledger.fits(int(sites[s]), a, b - a, float(q[s, 0]), t.request_floor):
@@ -332,6 +402,11 @@ def _cheapest_slots(
         return _choose_window(ledger, params, _at_latest(t, b), sites, rows, ledger.width)
     s = int(np.argmin(sums))
     return int(sites[s]), np.sort(idx[s] + a), False, False
+
+
+def _delaying(params: PlanParams) -> bool:
+    """True when the delay cost is not zero everywhere."""
+    return params.delay_penalty_share_h > 0 or params.delay_penalty_g_per_kwh_h > 0
 
 
 def _forced(t: _Job) -> _Job:

@@ -121,7 +121,7 @@ def set_cost(ledger: Ledger, params: PlanParams, site: int, slots: np.ndarray, q
     u50 = np.minimum(kw, ledger.green50[site, slots])
     u10 = np.minimum(kw, ledger.green10[site, slots])
     cost = scoring.slot_cost(kw, u50, u10, ledger.carbon_h[site, slots], params.risk_aversion)
-    delay = params.delay_penalty_g_per_kwh_h * q * ledger.h * ledger.delay_h[slots]
+    delay = ledger.delay_rate[site] * q * ledger.h * ledger.delay_h[slots]
     return float((cost + delay).sum()), float(u50.sum() / (q * slots.size)) if q > 0 else 1.0
 
 

@@ -119,31 +119,43 @@ class PlanParams:
     """Knobs of the planner; the defaults are what the operator runs with.
 
     ``risk_aversion`` ρ weighs P10 against P50 supply in the cost (0: trust the median
-    forecast; 1: plan on the pessimistic one). ``delay_penalty`` is grams charged per kWh
-    per hour of delay: a tie-breaker that prefers earlier starts when the saving is small.
-    After the greedy pass, ``improvement_passes`` rounds take each flexible job out and
-    re-place it with all others in place (never raising the total), when there are at
-    most ``improvement_max_jobs`` pending jobs (a latency budget for huge snapshots).
-    A job holding an :class:`Incumbent` decision moves only when the move saves more than
-    ``max(move_threshold_g, move_threshold_share × the held decision's cost)`` grams of
-    risk-weighted emissions (0 and 0: re-plan freely).
+    forecast; 1: plan on the pessimistic one). The delay cost, a tie-breaker that
+    prefers earlier starts when waiting saves little, is per kWh per hour of delay
+    ``delay_penalty_share_h`` of the site's cost spread over the horizon plus
+    ``delay_penalty_g_per_kwh_h`` grams (:func:`~suandian.planner.scoring.delay_rate`):
+    relative, so it is as small a share of what waiting can save on a clean grid as on a
+    dirty one. After the greedy pass, jobs left without room are repaired
+    (:mod:`~suandian.planner.repair`: jobs that have not started moved within their
+    windows to make room; at most ``repair_work`` feasibility computations, moving at
+    most ``repair_jobs`` jobs per stranded one), then ``improvement_passes`` rounds take
+    each flexible job out and re-place it with all others in place (never raising the
+    total), when there are at most ``improvement_max_jobs`` pending jobs (a latency
+    budget for huge snapshots). A job holding an :class:`Incumbent` decision moves only
+    when the move saves more than ``max(move_threshold_g, move_threshold_share × the
+    held decision's cost)`` grams of risk-weighted emissions (0 and 0: re-plan freely).
     """
 
     safety_margin: timedelta = timedelta(minutes=15)
     risk_aversion: float = 0.5
-    delay_penalty_g_per_kwh_h: float = 0.5
+    delay_penalty_g_per_kwh_h: float = 0.0
+    delay_penalty_share_h: float = 0.001
     node_preferences: int = 5
     node_preference_site_limit: int = 2000
     improvement_passes: int = 8
     improvement_max_jobs: int = 2000
+    repair_work: int = 4000
+    repair_jobs: int = 60
     move_threshold_g: float = 100.0
     move_threshold_share: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.risk_aversion <= 1.0:
             raise PlanningError(f"risk_aversion must be within [0, 1], got {self.risk_aversion}")
-        if self.safety_margin < timedelta(0) or self.delay_penalty_g_per_kwh_h < 0:
-            raise PlanningError("safety_margin and delay_penalty must not be negative")
+        if self.safety_margin < timedelta(0) or min(
+                self.delay_penalty_g_per_kwh_h, self.delay_penalty_share_h,
+                self.repair_work, self.repair_jobs) < 0:
+            raise PlanningError("safety_margin, the delay penalties and the repair limits "
+                                "must not be negative")
         if self.move_threshold_g < 0 or not 0.0 <= self.move_threshold_share <= 1.0:
             raise PlanningError("move_threshold_g must not be negative and "
                                 f"move_threshold_share within [0, 1], got "

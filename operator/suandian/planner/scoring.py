@@ -15,6 +15,7 @@ from suandian.planner.model import FloatArray
 __all__ = [
     "cheapest_slots",
     "cheapest_sums",
+    "delay_rate",
     "green_used",
     "infeasible_slots",
     "move_threshold",
@@ -89,6 +90,25 @@ def move_threshold(held_cost: float, grams: float, share: float) -> float:
     different story told to the user.
     """
     return max(grams, share * max(held_cost, 0.0))
+
+
+def delay_rate(carbon: FloatArray, green: FloatArray, share_per_h: float,
+               grams_per_h: float) -> FloatArray:
+    """Each site's delay cost, grams per kWh per hour of delay, ``(sites,)``:
+    ``r_s = r_g + δ · (max_t c[s,t] − min_t c̃[s,t])``, ``c̃ = 0`` where the site has
+    green supply, else ``c``: ``δ`` (``share_per_h``) of the spread of what a kWh can
+    cost there over the horizon, plus ``r_g`` (``grams_per_h``) absolute.
+
+    A tie-breaker for earlier starts: a delay is worth paying for only when it saves
+    more than a small share of what waiting can save at that site at all. In absolute
+    grams it cannot be right for every grid: 0.5 g/kWh per hour is noise on a 600 g grid
+    and, over 8 hours, half the spread of a 50 g one, where it kept jobs out of the
+    cleanest hours that per-job best-window finds.
+    """
+    dirty = carbon.max(axis=1)
+    clean = np.where(green > 0, 0.0, carbon).min(axis=1)
+    rate: FloatArray = grams_per_h + share_per_h * np.maximum(dirty - clean, 0.0)
+    return rate
 
 
 def window_sums(per_slot: FloatArray, n: int, starts: int) -> FloatArray:

@@ -227,7 +227,7 @@ def test_a_full_cheapest_window_gives_way_to_the_cheapest_that_fits(blocked: int
     snap = snapshot([dataclasses.replace(base, capacity=cap)],
                     [job("j", kw=100.0, hours=2, slack=28, cpu=1.0)])
     params = PlanParams(safety_margin=timedelta(0), risk_aversion=0.0,
-                        delay_penalty_g_per_kwh_h=0.0)
+                        delay_penalty_g_per_kwh_h=0.0, delay_penalty_share_h=0.0)
     d = plan(snap, params).by_key["j"]
     costs = [float(((100.0 - np.minimum(100.0, green[k:k + 2])) * carbon[k:k + 2]).sum())
              if cap[0, k] >= 1.0 and cap[0, k + 1] >= 1.0 else np.inf for k in range(29)]

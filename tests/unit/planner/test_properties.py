@@ -204,7 +204,7 @@ def test_oracle_is_never_worse_than_the_planner_or_running_now(snap: Snapshot) -
 def test_the_improvement_pass_never_raises_emissions(snap: Snapshot) -> None:
     def total(passes: int) -> float:
         result = plan(snap, PlanParams(safety_margin=timedelta(0), risk_aversion=0.0,
-                                       delay_penalty_g_per_kwh_h=0.0,
+                                       delay_penalty_g_per_kwh_h=0.0, delay_penalty_share_h=0.0,
                                        improvement_passes=passes))
         return _true_emissions(snap, {d.key: (d.site_index, d.slots)  # type: ignore[misc]
                                       for d in result.decisions})
@@ -218,7 +218,8 @@ def test_the_improvement_pass_never_raises_emissions(snap: Snapshot) -> None:
 def test_a_re_plan_holding_the_plan_never_raises_emissions(snap: Snapshot) -> None:
     """Held decisions move only to save (risk and delay off: costs are emissions)."""
     params = PlanParams(safety_margin=timedelta(0), risk_aversion=0.0,
-                        delay_penalty_g_per_kwh_h=0.0, improvement_passes=0)
+                        delay_penalty_g_per_kwh_h=0.0, delay_penalty_share_h=0.0,
+                        improvement_passes=0)
     first = plan(snap, params)
     held = {d.key: Incumbent(d.site_index, d.windows) for d in first.decisions
             if d.site_index is not None}

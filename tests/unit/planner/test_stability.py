@@ -14,7 +14,10 @@ from suandian.planner import Incumbent, JobDemand, PlanParams, Snapshot, plan
 from suandian.planner.scoring import move_threshold
 from unit.planner.synthetic import NOW, SLOT, job, site, snapshot, sun
 
-PARAMS = PlanParams(move_threshold_g=100.0, move_threshold_share=0.05)
+PARAMS = PlanParams(move_threshold_g=100.0, move_threshold_share=0.05,
+                    delay_penalty_g_per_kwh_h=0.5, delay_penalty_share_h=0.0)
+"""The thresholds' defaults; the delay cost in absolute grams, which the figures below
+are worked out with."""
 
 
 def held(site_index: int, *runs: tuple[int, int]) -> Incumbent:
@@ -131,21 +134,25 @@ def test_a_re_plan_of_the_same_inputs_changes_nothing(seed: int) -> None:
 def shifted(snap: Snapshot, started: dict[str, int]) -> Snapshot:
     """The same forecasts one slot later: arrays cut at the new now, waiting jobs'
     earliest start no earlier than it, the ``started`` jobs running on their site for
-    what is left of them (gone when nothing is)."""
+    what is left of them (gone when nothing is), what they hold out of the free capacity
+    (as the operator passes it: running jobs are not in ``capacity``)."""
     now = snap.now + SLOT
-    sites = tuple(dataclasses.replace(
-        s, green_p50_kw=s.green_p50_kw[1:], green_p10_kw=s.green_p10_kw[1:],
-        carbon_g_per_kwh=s.carbon_g_per_kwh[1:], import_limit_kw=s.import_limit_kw[1:],
-        capacity=s.capacity[:, 1:],
-        green_by_source_kw={k: v[1:] for k, v in s.green_by_source_kw.items()})
-        for s in snap.sites)
+    capacity = [s.capacity[:, 1:].copy() for s in snap.sites]
     jobs = []
     for j in snap.jobs:
         if j.key not in started:
             jobs.append(dataclasses.replace(j, earliest_start=max(j.earliest_start, now)))
         elif j.duration > SLOT:
+            left = j.duration - SLOT
+            capacity[started[j.key]][:, : round(left / SLOT)] -= np.asarray(
+                j.resources)[:, None]
             jobs.append(dataclasses.replace(j, running_site=started[j.key],
-                                            duration=j.duration - SLOT, earliest_start=now))
+                                            duration=left, earliest_start=now))
+    sites = tuple(dataclasses.replace(
+        s, green_p50_kw=s.green_p50_kw[1:], green_p10_kw=s.green_p10_kw[1:],
+        carbon_g_per_kwh=s.carbon_g_per_kwh[1:], import_limit_kw=s.import_limit_kw[1:],
+        capacity=cap, green_by_source_kw={k: v[1:] for k, v in s.green_by_source_kw.items()})
+        for s, cap in zip(snap.sites, capacity, strict=True))
     return dataclasses.replace(snap, now=now, sites=sites, jobs=tuple(jobs))
 
 
