@@ -53,9 +53,11 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     snap = snapshot
     terms = _all_terms(snap, params)
     pad = max([t.n for t in terms] + [1])
-    ledger = _Ledger.from_snapshot(snap, pad, params)
+    ledger = _Ledger.from_snapshot(snap, pad)
     horizon = snap.slots
     all_sites = np.arange(len(snap.sites))
+    if _delaying(params):
+        ledger.delay_rate = _delay_rate(snap, params, terms, ledger, horizon)
 
     for t in terms:
         job = t.demand
@@ -209,7 +211,9 @@ def _improve(
     marginal emissions are then exact, so the total never rises), its place so far as
     its incumbent; until a pass moves nobody, at most ``improvement_passes``. The plan is
     then one that the next round, same inputs and these decisions held, leaves as is."""
-    flexible = [t for t in pending if t.demand.policy == "Optimize" and not t.forced
+    # PlaceOnly jobs too (their site, at their fixed start): a held one is redecided
+    # so in the next round, and the plan must be what that round leaves as it is
+    flexible = [t for t in pending if t.demand.policy != "RunNow" and not t.forced
                 and chosen[t.index][0] is not None]
     for _ in range(params.improvement_passes):
         moved = False
@@ -402,6 +406,26 @@ def _cheapest_slots(
         return _choose_window(ledger, params, _at_latest(t, b), sites, rows, ledger.width)
     s = int(np.argmin(sums))
     return int(sites[s]), np.sort(idx[s] + a), False, False
+
+
+def _delay_rate(snap: Snapshot, params: PlanParams, terms: list[_Job], ledger: _Ledger,
+                horizon: int) -> FloatArray:
+    """Each site's delay cost (:func:`~suandian.planner.scoring.delay_rate`), with the
+    pressure of the waiting jobs on its capacity over the horizon."""
+    n_sites = len(snap.sites)
+    demand = np.zeros((n_sites, len(snap.resources)))
+    for t in terms:
+        if t.demand.running_site is None and t.takes_capacity:
+            allowed = t.demand.allowed_sites
+            sites = range(n_sites) if allowed is None else allowed
+            if len(sites):
+                share = t.request * (t.n / len(sites))
+                for s in sites:
+                    demand[s] += share
+    pressure = scoring.capacity_pressure(demand, ledger.capacity[:, :, :horizon])
+    return scoring.delay_rate(ledger.carbon[:, :horizon], ledger.green50[:, :horizon],
+                              pressure, params.delay_penalty_share_h,
+                              params.delay_penalty_g_per_kwh_h)
 
 
 def _delaying(params: PlanParams) -> bool:

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from suandian.planner import scoring
-from suandian.planner.model import FloatArray, PlanParams, Snapshot
+from suandian.planner.model import FloatArray, Snapshot
 
 __all__ = ["Ledger", "Slots"]
 
@@ -48,9 +47,8 @@ class Ledger:
     import_limit: FloatArray
 
     @classmethod
-    def from_snapshot(cls, snap: Snapshot, pad: int, params: PlanParams | None = None
-                      ) -> Ledger:
-        """The ledger of an empty plan; ``params`` sets the delay cost (none without)."""
+    def from_snapshot(cls, snap: Snapshot, pad: int) -> Ledger:
+        """The ledger of an empty plan (no delay cost: the planner sets ``delay_rate``)."""
         def padded(name: str, fill: FloatArray | float) -> FloatArray:
             arr = snap.stacked(name)
             tail = np.broadcast_to(np.asarray(fill, dtype=float).reshape(-1, 1), (len(arr), pad))
@@ -62,12 +60,6 @@ class Ledger:
         g50 = np.maximum(padded("green_p50_kw", 0.0), 0.0)
         carbon_padded = padded("carbon_g_per_kwh", carbon.mean(axis=1))
         imports = padded("import_limit_kw", snap.stacked("import_limit_kw")[:, -1])
-        if params is None:
-            rate = np.zeros(len(snap.sites))
-        else:
-            rate = scoring.delay_rate(carbon, snap.stacked("green_p50_kw"),
-                                      params.delay_penalty_share_h,
-                                      params.delay_penalty_g_per_kwh_h)
         return cls(
             green50=g50,
             green10=np.clip(padded("green_p10_kw", 0.0), 0.0, g50),
@@ -82,7 +74,7 @@ class Ledger:
             supply10=np.clip(padded("green_p10_kw", 0.0), 0.0, g50),
             import_limit=imports.copy(),
             delay_h=np.arange(g50.shape[1], dtype=np.float64) * snap.slot_hours,
-            delay_rate=rate,
+            delay_rate=np.zeros(len(snap.sites)),
         )
 
     @property

@@ -13,6 +13,7 @@ import numpy as np
 from suandian.planner.model import FloatArray
 
 __all__ = [
+    "capacity_pressure",
     "cheapest_slots",
     "cheapest_sums",
     "delay_rate",
@@ -92,23 +93,41 @@ def move_threshold(held_cost: float, grams: float, share: float) -> float:
     return max(grams, share * max(held_cost, 0.0))
 
 
-def delay_rate(carbon: FloatArray, green: FloatArray, share_per_h: float,
-               grams_per_h: float) -> FloatArray:
+def delay_rate(carbon: FloatArray, green: FloatArray, pressure: FloatArray,
+               share_per_h: float, grams_per_h: float) -> FloatArray:
     """Each site's delay cost, grams per kWh per hour of delay, ``(sites,)``:
-    ``r_s = r_g + δ · (max_t c[s,t] − min_t c̃[s,t])``, ``c̃ = 0`` where the site has
-    green supply, else ``c``: ``δ`` (``share_per_h``) of the spread of what a kWh can
-    cost there over the horizon, plus ``r_g`` (``grams_per_h``) absolute.
+    ``r_s = r_g + δ · w_s · (max_t c[s,t] − min_t c̃[s,t])`` with ``c̃ = 0`` where the
+    site has green supply, else ``c``: ``δ`` (``share_per_h``) of the spread of what a
+    kWh can cost there over the horizon, plus ``r_g`` (``grams_per_h``) absolute.
+    ``w_s = 1`` at a site with green supply, else ``min(1, 4·p_s)``, ``p_s`` the
+    pressure on its capacity (:func:`capacity_pressure`).
 
-    A tie-breaker for earlier starts: a delay is worth paying for only when it saves
-    more than a small share of what waiting can save at that site at all. In absolute
-    grams it cannot be right for every grid: 0.5 g/kWh per hour is noise on a 600 g grid
-    and, over 8 hours, half the spread of a 50 g one, where it kept jobs out of the
-    cleanest hours that per-job best-window finds.
+    Why a delay cost at all: planning online, what a job takes later is what jobs not
+    yet submitted would have needed. Green supply is always finite, so waiting for it
+    costs the jobs to come; on a grid-only site the grid's clean hours can take any
+    number of jobs, and waiting deprives no one until capacity runs short. Without
+    contention a job there takes its cleanest window, as per-job best-window does.
+    Relative, not in absolute grams: 0.5 g/kWh per hour is noise on a 600 g grid and,
+    over 8 hours, half the spread of a 50 g one.
     """
     dirty = carbon.max(axis=1)
     clean = np.where(green > 0, 0.0, carbon).min(axis=1)
-    rate: FloatArray = grams_per_h + share_per_h * np.maximum(dirty - clean, 0.0)
+    weight = np.where((green > 0).any(axis=1), 1.0, np.minimum(1.0, 4.0 * pressure))
+    rate: FloatArray = grams_per_h + share_per_h * weight * np.maximum(dirty - clean, 0.0)
     return rate
+
+
+def capacity_pressure(demand: FloatArray, capacity: FloatArray) -> FloatArray:
+    """How much of each site's free capacity the waiting jobs ask for, ``(sites,)``:
+    ``p_s = max_r D[s,r] / Σ_t C[s,r,t]``, ``D[s,r]`` the resource-slots the jobs that
+    may run at ``s`` request (each job's ``request · n`` shared evenly among its allowed
+    sites), ``C`` the free capacity ``(sites, resources, slots)`` (unbounded: 0)."""
+    total = capacity.sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(np.isfinite(total) & (total > 0), demand / total, 0.0)
+    ratio = np.where((total <= 0) & (demand > 0), np.inf, ratio)
+    pressure: FloatArray = ratio.max(axis=1) if ratio.size else np.zeros(len(capacity))
+    return pressure
 
 
 def window_sums(per_slot: FloatArray, n: int, starts: int) -> FloatArray:

@@ -231,3 +231,25 @@ def test_a_re_plan_holding_the_plan_never_raises_emissions(snap: Snapshot) -> No
                                       for d in result.decisions})
 
     assert total(again) <= total(first) + 1e-6 * max(1.0, total(first))
+
+
+@SETTINGS
+@given(instances(), st.integers(1, 59))
+def test_a_re_plan_with_unchanged_inputs_changes_no_decision(snap: Snapshot,
+                                                             minutes: int) -> None:
+    """Issue 15: only the clock moved, within a slot. Rounds plan on the slot grid
+    (``planning.rounds.floor_slot``: slot 0 is the slot holding now), so the snapshot
+    ``minutes`` later is the same one, each job holding what the last round decided;
+    the plan must be that decision, job for job, twice over (repairs, holds and the
+    improvement passes included), and the plans equal in every figure."""
+    floored = snap.now + timedelta(minutes=minutes)
+    assert floored - timedelta(minutes=minutes) == snap.now  # the grid: slot 0 unchanged
+    first = plan(snap)
+    decided = {d.key: (d.site, d.slots) for d in first.decisions}
+    for _ in range(2):
+        held = {d.key: Incumbent(d.site_index, d.windows) for d in first.decisions
+                if d.site_index is not None}
+        again = plan(dataclasses.replace(snap, jobs=tuple(
+            dataclasses.replace(j, incumbent=held.get(j.key)) for j in snap.jobs)))
+        assert {d.key: (d.site, d.slots) for d in again.decisions} == decided
+        first = again
