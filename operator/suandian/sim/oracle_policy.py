@@ -10,10 +10,11 @@ import numpy as np
 
 from suandian.planner import JobDemand, PlanParams, SiteSupply, Snapshot, plan
 from suandian.planner.oracle import OracleResult, solve_oracle
+from suandian.planner.oracle_model import Instance, Schedule
 from suandian.sim.engine import SimState
 from suandian.sim.world import World
 
-__all__ = ["OraclePolicy"]
+__all__ = ["OraclePolicy", "oracle_snapshot"]
 
 
 class OraclePolicy:
@@ -22,43 +23,31 @@ class OraclePolicy:
     name = "oracle"
     preemptive = True
 
-    def __init__(self, world: World, time_limit_s: float = 30.0,
-                 starts: Sequence[tuple[float, dict[str, tuple[int, tuple[int, ...]]]]] = (),
-                 ) -> None:
-        self.result = self._solve(world, time_limit_s, starts)
+    def __init__(self, world: World, limit: int | None = None,
+                 starts: Sequence[tuple[str, float, Schedule]] = ()) -> None:
+        self.start_name: str | None = None
+        self.result = self._solve(world, limit, starts)
         self.slots = {int(k): (s, frozenset(v)) for k, (s, v) in self.result.schedule.items()}
 
-    @staticmethod
-    def _solve(world: World, time_limit_s: float,
-               starts: Sequence[tuple[float, dict[str, tuple[int, tuple[int, ...]]]]],
-               ) -> OracleResult:
-        """Solve with the actuals. MIP start: the cheapest of the clairvoyant planner's
-        schedule and the feasible schedules other policies ran (``(emissions, schedule)``);
-        a better start only makes the oracle stronger, never a policy look better."""
-        n = world.slots
-        supplies = tuple(
-            SiteSupply(name=name, green_p50_kw=world.green[s, :n],
-                       green_p10_kw=world.green[s, :n], carbon_g_per_kwh=world.carbon[s, :n],
-                       import_limit_kw=np.full(n, world.import_limit[s]),
-                       pue=float(world.pue[s]),
-                       capacity=np.repeat(world.capacity[s][:, None], n, axis=1))
-            for s, name in enumerate(world.names))
-        jobs = tuple(
-            JobDemand(key=str(j.index), resources=j.resources, power_w=j.power_kw * 1000.0,
-                      duration=world.slot * j.n, earliest_start=world.time_at(j.submit),
-                      deadline=world.time_at(j.deadline), interruptible=j.interruptible,
-                      allowed_sites=j.allowed)
-            for j in world.jobs)
-        snap = Snapshot(now=world.time_at(0), slot=world.slot, resources=world.resources,
-                        sites=supplies, jobs=jobs)
-        # MIP start: the planner itself, clairvoyant (actuals, every job known up front)
+    def _solve(self, world: World, limit: int | None,
+               starts: Sequence[tuple[str, float, Schedule]]) -> OracleResult:
+        """Solve with the actuals. MIP start: the cheapest feasible one of the clairvoyant
+        planner's schedule and those the other policies ran (``(name, emissions,
+        schedule)``); a better start only makes the oracle stronger, never a policy look
+        better, and the oracle never ends worse than its start.
+        ``limit``: the oracle's work limit (:func:`~suandian.planner.oracle.solve_oracle`)."""
+        snap = oracle_snapshot(world)
+        # the planner itself, clairvoyant (actuals, every job known up front)
         warm = plan(snap, PlanParams(safety_margin=timedelta(0), risk_aversion=0.0,
-                                     delay_penalty_g_per_kwh_h=0.0))
-        start = {d.key: (d.site_index, d.slots) for d in warm.decisions
-                 if d.site_index is not None}
-        candidates = [(_replay_emissions(world, start), start), *starts]
-        best = min(candidates, key=lambda c: c[0])[1]
-        return solve_oracle(snap, time_limit_s=time_limit_s, start=best)
+                                     delay_penalty_g_per_kwh_h=0.0, delay_penalty_share_h=0.0))
+        mine = {d.key: (d.site_index, d.slots) for d in warm.decisions
+                if d.site_index is not None and d.slots}
+        candidates = [("clairvoyant planner", _replay_emissions(world, mine), mine), *starts]
+        inst = Instance.from_snapshot(snap)
+        usable = sorted((c for c in candidates if inst.feasible(c[2])), key=lambda c: c[1])
+        if usable:
+            self.start_name = usable[0][0]
+        return solve_oracle(snap, limit=limit, start=usable[0][2] if usable else None)
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
         out = []
@@ -67,6 +56,26 @@ class OraclePolicy:
             if state.t in slots:
                 out.append((j, site))
         return out
+
+
+def oracle_snapshot(world: World) -> Snapshot:
+    """The oracle's problem: the world's actual supply as fact, every job up front."""
+    n = world.slots
+    supplies = tuple(
+        SiteSupply(name=name, green_p50_kw=world.green[s, :n],
+                   green_p10_kw=world.green[s, :n], carbon_g_per_kwh=world.carbon[s, :n],
+                   import_limit_kw=np.full(n, world.import_limit[s]),
+                   pue=float(world.pue[s]),
+                   capacity=np.repeat(world.capacity[s][:, None], n, axis=1))
+        for s, name in enumerate(world.names))
+    jobs = tuple(
+        JobDemand(key=str(j.index), resources=j.resources, power_w=j.power_kw * 1000.0,
+                  duration=world.slot * j.n, earliest_start=world.time_at(j.submit),
+                  deadline=world.time_at(j.deadline), interruptible=j.interruptible,
+                  allowed_sites=j.allowed)
+        for j in world.jobs)
+    return Snapshot(now=world.time_at(0), slot=world.slot, resources=world.resources,
+                    sites=supplies, jobs=jobs)
 
 
 def _replay_emissions(world: World, schedule: dict[str, tuple[int, tuple[int, ...]]]) -> float:

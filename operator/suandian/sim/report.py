@@ -2,45 +2,83 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
-from suandian.sim.run import SimReport
+from suandian.sim.run import SimReport, format_mass
 
-__all__ = ["render_table", "write_plot"]
+__all__ = ["caption", "render_table", "write_plot"]
 
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _share(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
+def _energy(kwh: float) -> str:
+    """kWh in the unit that fits, four significant digits (``10,408 MWh``, ``2.871 MWh``,
+    ``17.3 kWh``)."""
+    if abs(kwh) >= 1e3:
+        value, unit = kwh / 1e3, "MWh"
+    else:
+        value, unit = kwh, "kWh"
+    digits = max(0, 3 - math.floor(math.log10(abs(value)))) if value else 0
+    return f"{value:,.{min(digits, 3)}f} {unit}"
+
+
+def _share(report: SimReport, name: str, against: str) -> str:
+    value = report.share_of_oracle(name) if against == "oracle" else report.share_of_bound(
+        name)
+    if value is not None:
+        return f"{value:.1%}"
+    note = report.infeasible(name)
+    return {"misses": "(misses)", "over import": "(import)"}.get(note or "", "n/a")
+
+
+def caption(report: SimReport) -> str:
+    """What the share columns mean, and the oracle's outcome in words."""
+    o = report.oracle
+    lines = ["of optimum: the share of the largest possible saving a policy captured, "
+             "(run-now − policy) / (run-now − oracle); vs bound: the same with the "
+             "oracle's proven lower bound in place of its emissions."]
+    if o is not None and not o.optimal:
+        lines[0] = lines[0].replace("of optimum:", "of oracle:", 1)
+        lines.append(f"The oracle is not proven optimal (gap {o.gap:.1%}): a policy's share "
+                     "of the optimum lies between 'vs bound' and 'of oracle'.")
+    marked = sorted({n for name in report.results if (n := report.infeasible(name))})
+    if marked:
+        lines.append("(misses), (import): not ranked, the policy missed deadlines or drew "
+                     "beyond the sites' grid import limits (over import), both of which the "
+                     "oracle keeps.")
+    else:
+        lines.append("over import: energy drawn beyond the sites' grid import limits.")
+    if report.oracle_note:
+        lines.append(f"oracle: {report.oracle_note}")
+    return "\n".join(lines)
 
 
 def render_table(report: SimReport) -> Table:
-    """One row per policy: emissions, energy, green %, misses, delays, share of the oracle."""
+    """One row per policy: emissions, energy, green %, misses, delays, shares of the
+    possible saving (or why a share is n/a), energy over the import limits."""
     sc = report.scenario
     table = Table(
         title=f"{sc.name}: {len(report.world.jobs)} jobs over {sc.days} days, "
               f"{len(sc.sites)} sites, forecast error {report.world.error:.0%}, "
               f"seed {report.world.seed}",
-        caption=("share = (run-now − policy) / (run-now − oracle) of the emissions saved; "
-                 "vs bound: the same against the oracle's proven lower bound; over import: "
-                 "energy drawn beyond the sites' grid import limits"
-                 + (f"\noracle: {report.oracle_note}" if report.oracle_note else "")),
+        caption=caption(report), caption_justify="left",
     )
-    for col in ("policy", "tCO2", "MWh", "green", "misses", "mean delay", "p95 delay",
-                "of oracle", "vs bound", "over import"):
+    of = "of optimum" if report.oracle is not None and report.oracle.optimal else "of oracle"
+    for col in ("policy", "CO2", "energy", "green", "misses", "mean delay", "p95 delay",
+                of, "vs bound", "over import"):
         table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
     for name, r in report.results.items():
         table.add_row(
-            name, f"{r.emissions_g / 1e6:,.0f}", f"{r.energy_kwh / 1e3:,.0f}",
+            name, format_mass(r.emissions_g), _energy(r.energy_kwh),
             f"{r.green_fraction:.1%}", str(r.deadline_misses), _hours(r.mean_delay_s),
-            _hours(r.p95_delay_s), _share(report.share_of_oracle(name)),
-            _share(report.share_of_bound(name)), f"{r.import_overload_kwh / 1e3:,.0f} MWh",
+            _hours(r.p95_delay_s), _share(report, name, "oracle"),
+            _share(report, name, "bound"), _energy(r.import_overload_kwh),
         )
     return table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,11 +19,19 @@ from suandian.sim.scenario import Scenario
 from suandian.sim.workload import TraceJob, generate_trace, read_trace
 from suandian.sim.world import World
 
-__all__ = ["POLICY_NAMES", "SimReport", "build_world", "simulate"]
+__all__ = ["POLICY_NAMES", "SimReport", "build_world", "format_mass", "oracle_words",
+           "simulate"]
 
 @dataclass
 class SimReport:
-    """Every policy's result on one scenario run."""
+    """Every policy's result on one scenario run.
+
+    Shares of the saving: a policy's saving against run-now, over the largest saving
+    possible. ``share_of_oracle`` takes the oracle's schedule as the largest (an upper
+    estimate of the share of the optimum, exact when the oracle is proven optimal),
+    ``share_of_bound`` the oracle's proven lower bound (a lower estimate). Both are None
+    when they mean nothing; :meth:`share_note` says why.
+    """
 
     scenario: Scenario
     world: World
@@ -31,29 +40,63 @@ class SimReport:
     oracle_note: str = ""
     oracle_bound_g: float | None = None
     oracle: OracleResult | None = None
+    oracle_start: str | None = None  # the policy whose schedule the oracle started from
+
+    def infeasible(self, name: str) -> str | None:
+        """Why a policy's schedule is out of the ranking (it broke a promise the oracle
+        keeps), or None: ``"misses"`` (deadlines) or ``"over import"``."""
+        r = self.results[name]
+        if r.deadline_misses:
+            return "misses"
+        if r.import_overload_kwh > 1e-6:
+            return "over import"
+        return None
+
+    def _possible(self, best_g: float | None) -> tuple[float, float] | str:
+        """(run-now's emissions, the largest possible saving), or why there is none."""
+        base = self.results.get("run-now")
+        if base is None:
+            return "no run-now"
+        if best_g is None:
+            return "no oracle" if self.oracle is None else "no bound"
+        possible = base.emissions_g - best_g
+        if possible <= 1e-9 * max(1.0, base.emissions_g):
+            return "nothing to save"
+        return base.emissions_g, possible
+
+    def _share(self, name: str, best_g: float | None) -> float | str:
+        why = self.infeasible(name) if name != "run-now" else None
+        if why is not None:
+            return why
+        got = self._possible(best_g)
+        if isinstance(got, str):
+            return got
+        base, possible = got
+        return (base - self.results[name].emissions_g) / possible
 
     def share_of_oracle(self, name: str) -> float | None:
-        """``(E_run-now − E_policy) / (E_run-now − E_oracle)``; None without an oracle."""
-        base, oracle = self.results.get("run-now"), self.results.get("oracle")
-        if base is None or oracle is None:
-            return None
-        possible = base.emissions_g - oracle.emissions_g
-        if possible <= 0:
-            return None
-        return (base.emissions_g - self.results[name].emissions_g) / possible
+        """``(E_run-now − E_policy) / (E_run-now − E_oracle)``; None when n/a."""
+        oracle = self.results.get("oracle")
+        value = self._share(name, None if oracle is None else oracle.emissions_g)
+        return value if isinstance(value, float) else None
 
     def share_of_bound(self, name: str) -> float | None:
         """The same against the oracle's proven lower bound: a floor on the true share."""
-        base = self.results.get("run-now")
-        if base is None or self.oracle_bound_g is None:
-            return None
-        possible = base.emissions_g - self.oracle_bound_g
-        if possible <= 0:
-            return None
-        return (base.emissions_g - self.results[name].emissions_g) / possible
+        value = self._share(name, self.oracle_bound_g)
+        return value if isinstance(value, float) else None
+
+    def share_note(self, name: str, against: str = "oracle") -> str | None:
+        """Why the share (``against`` ``"oracle"`` or ``"bound"``) is n/a, else None."""
+        oracle = self.results.get("oracle")
+        best = (None if oracle is None else oracle.emissions_g) if against == "oracle" else (
+            self.oracle_bound_g)
+        value = self._share(name, best)
+        return value if isinstance(value, str) else None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``--json`` object: scenario settings and a ``policies`` map."""
+        """The ``--json`` object: scenario settings, the oracle's figures and a
+        ``policies`` map (grams, kWh, shares as fractions; None where n/a, with the
+        reason in ``share_note``)."""
         sc = self.scenario
         out: dict[str, Any] = {
             "scenario": sc.name, "days": sc.days, "seed": self.world.seed,
@@ -66,10 +109,13 @@ class SimReport:
             o = self.oracle
             out["oracle"] = {
                 "emissions_g": round(o.emissions_g, 1), "bound_g": round(o.bound_g, 1),
-                "optimal": o.optimal, "gap": round(o.gap, 4),
+                "lp_bound_g": round(o.lp_bound_g, 1),
+                "dual_bound_g": None if o.dual_bound_g is None else round(o.dual_bound_g, 1),
+                "optimal": o.optimal, "gap": round(o.gap, 5),
                 "start_g": None if o.start_g is None else round(o.start_g, 1),
-                "returned_start": o.returned_start, "seconds": round(o.seconds, 1),
-                "variables": o.variables,
+                "start_policy": self.oracle_start, "returned_start": o.returned_start,
+                "limit": o.limit, "neighbourhoods": o.neighbourhoods, "blocks": o.blocks,
+                "seconds": round(o.seconds, 1), "variables": o.variables,
             }
         for name, r in self.results.items():
             share = self.share_of_oracle(name)
@@ -82,8 +128,10 @@ class SimReport:
                 "mean_delay_s": round(r.mean_delay_s, 1),
                 "p95_delay_s": round(r.p95_delay_s, 1),
                 "jobs": r.jobs,
+                "feasible": self.infeasible(name) is None,
                 "share_of_oracle_savings": None if share is None else round(share, 4),
                 "share_of_bound_savings": None if bound_share is None else round(bound_share, 4),
+                "share_note": self.share_note(name) or self.share_note(name, "bound"),
                 "import_overload_kwh": round(r.import_overload_kwh, 1),
                 "seconds": round(self.seconds.get(name, 0.0), 3),
             }
@@ -113,9 +161,15 @@ def build_world(scenario: Scenario, *, days: int | None = None, seed: int | None
 def simulate(
     scenario: Scenario, *, days: int | None = None, seed: int | None = None,
     forecast_error: float | None = None, policies: Sequence[str] = POLICY_NAMES,
-    progress: Callable[[str, int, int], None] | None = None, oracle_time_limit_s: float = 20.0,
+    progress: Callable[[str, int, int], None] | None = None, oracle_limit: int | None = None,
 ) -> SimReport:
-    """Replay the scenario under each policy; ``progress(policy, slot, slots)``."""
+    """Replay the scenario under each policy; ``progress(policy, slot, slots)``.
+
+    ``oracle_limit`` is the oracle's work limit, in neighbourhoods of its search per 100
+    jobs (None: :data:`~suandian.planner.oracle.DEFAULT_LIMIT`, 10; docs/oracle.md). It
+    counts work, not time, so the oracle's figures are the same on any machine; the
+    oracle runs after the other policies, from the best of their feasible schedules.
+    """
     world = build_world(scenario, days=days, seed=seed, forecast_error=forecast_error)
     report = SimReport(world.scenario, world, {})
     for name in policies:
@@ -125,22 +179,17 @@ def simulate(
             if progress is not None:
                 progress(name, -1, world.slots)  # the solve comes first, then the replay
             try:
-                starts = [(r.emissions_g, sched) for r in report.results.values()
+                starts = [(n, r.emissions_g, sched) for n, r in report.results.items()
                           if (sched := r.feasible_schedule()) is not None]
-                policy = OraclePolicy(world, oracle_time_limit_s, starts)
+                oracle = OraclePolicy(world, oracle_limit, starts)
             except PlanningError as exc:
                 report.oracle_note = str(exc)
                 continue
-            r = policy.result
-            report.oracle_bound_g = r.bound_g
-            report.oracle = r
-            report.oracle_note = (
-                f"MILP {'optimal' if r.optimal else 'best found'} in {r.seconds:.1f}s, "
-                f"{r.variables} variables, bound {r.bound_g / 1e6:.1f} t"
-                + ("" if r.start_g is None else
-                   "; returned its start unchanged: 'of oracle' is then no better than the "
-                   "best policy, judge by 'vs bound'" if r.returned_start else
-                   f"; improved its start by {(r.start_g - r.emissions_g) / 1e6:.1f} t"))
+            policy = oracle
+            report.oracle_bound_g = oracle.result.bound_g
+            report.oracle = oracle.result
+            report.oracle_start = oracle.start_name
+            report.oracle_note = oracle_words(oracle.result, oracle.start_name)
         else:
             policy = make_policy(name, world)
 
@@ -152,3 +201,44 @@ def simulate(
         tick(world.slots - 1)
         report.seconds[name] = time.perf_counter() - t0
     return report
+
+
+def oracle_words(r: OracleResult, start: str | None) -> str:
+    """The oracle's outcome in a sentence: how good its schedule is proven to be."""
+    how = (f"{r.variables:,} variables"
+           + (f" in each of {r.blocks} blocks of jobs (the bound is their sum)"
+              if r.blocks > 1 else "")
+           + f", work limit {r.limit} ({r.neighbourhoods} neighbourhood"
+           + ("" if r.neighbourhoods == 1 else "s") + f" searched), {r.seconds:.1f} s")
+    if r.optimal:
+        head = (f"proven optimal: {format_mass(r.emissions_g)}, within {_pct(r.gap)} of the "
+                f"lower bound {format_mass(r.bound_g)}")
+    else:
+        head = (f"best schedule found {format_mass(r.emissions_g)}; the optimum is at least "
+                f"{format_mass(r.bound_g)} (gap {_pct(r.gap)})")
+    if r.start_g is None:
+        start_words = ""
+    elif r.returned_start:
+        start_words = (f"; nothing better than its start ({start or 'a policy'}'s schedule) "
+                       "was found")
+    else:
+        start_words = (f"; {format_mass(r.start_g - r.emissions_g)} better than its start "
+                       f"({start or 'a policy'}'s schedule)")
+    return f"{head}{start_words}; {how}"
+
+
+def _pct(share: float) -> str:
+    """A small share with the digits it needs: ``2.5%``, ``0.03%``."""
+    return f"{share:.1%}" if share >= 0.001 or share == 0 else f"{share:.2%}"
+
+
+def format_mass(grams: float) -> str:
+    """Grams of CO2 in the unit that fits, four significant digits: ``812 g``,
+    ``17.30 kg``, ``247.3 t``, ``3,949 t`` (a 17 kg difference never prints as 0 t)."""
+    g = abs(grams)
+    sign = "-" if grams < 0 else ""
+    unit, value = ("t", g / 1e6) if g >= 1e6 else ("kg", g / 1e3) if g >= 1e3 else ("g", g)
+    digits = max(0, 3 - math.floor(math.log10(value))) if value > 0 else 0
+    if unit == "g":
+        digits = min(digits, 1)
+    return f"{sign}{value:,.{digits}f} {unit}"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from datetime import timedelta
 
+import highspy
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +16,8 @@ from hypothesis import strategies as st
 from suandian.errors import PlanningError
 from suandian.planner import JobDemand, Snapshot
 from suandian.planner.oracle import solve_oracle
+from suandian.planner.oracle_model import BlockModel, Instance
+from suandian.planner.oracle_search import Work, lp_bound, solve_block
 from unit.planner.synthetic import job, site, snapshot
 
 
@@ -153,6 +158,7 @@ def test_cold_oracle_matches_exhaustive_search_and_an_independent_lp_bound(
     cold = solve_oracle(snap, mip_rel_gap=0.0)
     tol = 1e-6 * max(1.0, best) + 1e-3
     assert cold.optimal and cold.start_g is None and not cold.returned_start
+    assert 0.0 <= cold.bound_g <= cold.emissions_g
     assert cold.emissions_g == pytest.approx(best, rel=1e-6, abs=1e-3)
     assert cold.emissions_g == pytest.approx(_emissions(snap, cold.schedule), rel=1e-6,
                                              abs=1e-3)
@@ -176,31 +182,166 @@ def test_a_start_the_solver_cannot_improve_is_reported_as_such() -> None:
     assert not worse.returned_start and worse.emissions_g == pytest.approx(0.0, abs=1e-6)
 
 
-def test_the_neighbourhood_search_improves_a_poor_start_and_stays_feasible() -> None:
-    """20 jobs (more than one neighbourhood), all started at once in the dark: the
-    search (run first, with no full solve before it) must find a schedule better than the
-    start, feasible, and exactly as costly as the oracle says."""
-    g = np.tile([0.0, 0.0, 0.0, 0.0, 120.0, 120.0, 120.0, 120.0], 3)
-    snap = snapshot([site("a", g, 500.0), site("b", np.roll(g, 2), 400.0)],
-                    [job(f"j{i}", kw=30.0 + 5 * (i % 4), hours=1 + i % 2, slack=12,
-                         start=i % 4, interruptible=i % 3 == 0) for i in range(20)])
-    start = {j.key: (0, tuple(range(int((j.earliest_start - snap.now).total_seconds() // 3600),
-                                    int((j.earliest_start - snap.now).total_seconds() // 3600)
-                                    + int(j.duration / timedelta(hours=1)))))
-             for j in snap.jobs}
-    result = solve_oracle(snap, start=start, time_limit_s=4.0, first_share=0.0,
-                          neighbourhood_share=0.5)
-    assert result.start_g is not None
-    assert result.start_g == pytest.approx(_emissions(snap, start), rel=1e-9)
-    assert result.emissions_g < result.start_g and not result.returned_start
-    assert result.emissions_g == pytest.approx(_emissions(snap, result.schedule), rel=1e-6,
-                                               abs=1e-3)
-    assert result.bound_g <= result.emissions_g + 1e-6
+def _earliest_start(snap: Snapshot) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Every job at once on its first allowed site: a poor but feasible start when
+    capacity and import limits are loose."""
+    out = {}
     for j in snap.jobs:
-        site_index, slots = result.schedule[j.key]
-        assert site_index in (0, 1)
+        first = int((j.earliest_start - snap.now) / timedelta(hours=1))
+        n = int(j.duration / timedelta(hours=1))
+        home = j.allowed_sites[0] if j.allowed_sites else 0
+        out[j.key] = (home, tuple(range(first, first + n)))
+    return out
+
+
+def _check_schedule(snap: Snapshot, schedule: dict[str, tuple[int, tuple[int, ...]]]) -> None:
+    for j in snap.jobs:
+        site_index, slots = schedule[j.key]
+        assert j.allowed_sites is None or site_index in j.allowed_sites
         first = int((j.earliest_start - snap.now) / timedelta(hours=1))
         end = int((j.deadline - snap.now) / timedelta(hours=1))
         assert len(slots) == int(j.duration / timedelta(hours=1))
         assert first <= min(slots) and max(slots) < end
         assert j.interruptible or list(slots) == list(range(slots[0], slots[0] + len(slots)))
+
+
+def _twenty_jobs() -> Snapshot:
+    g = np.tile([0.0, 0.0, 0.0, 0.0, 120.0, 120.0, 120.0, 120.0], 3)
+    return snapshot([site("a", g, 500.0), site("b", np.roll(g, 2), 400.0)],
+                    [job(f"j{i}", kw=30.0 + 5 * (i % 4), hours=1 + i % 2, slack=12,
+                         start=i % 4, interruptible=i % 3 == 0) for i in range(20)])
+
+
+def test_the_neighbourhood_search_improves_a_poor_start_and_stays_feasible() -> None:
+    """20 jobs (more than one neighbourhood of 8), all started at once in the dark: the
+    search alone (no whole MILP before it) must find a schedule better than the start,
+    feasible, and exactly as costly as it says."""
+    snap = _twenty_jobs()
+    inst = Instance.from_snapshot(snap)
+    model = BlockModel(inst, list(range(20)), 0, snap.slots, np.zeros((2, snap.slots)))
+    start = _earliest_start(snap)
+    x0 = model.vector(start)
+    assert x0 is not None and model.emissions(x0) == pytest.approx(_emissions(snap, start))
+    result = solve_block(model, Work(rounds=6, free_jobs=8), x0, lp_g=lp_bound(model),
+                         full=False)
+    assert result.rounds == 6 and result.improved
+    assert result.start_g is not None and result.emissions_g < result.start_g
+    schedule = model.schedule(result.x)
+    assert result.emissions_g == pytest.approx(_emissions(snap, schedule), rel=1e-6, abs=1e-3)
+    assert inst.feasible(schedule)
+    _check_schedule(snap, schedule)
+    assert 0.0 <= result.bound_g <= result.emissions_g + 1e-6
+
+
+def _contended(seed: int, jobs: int = 60, slots: int = 48) -> Snapshot:
+    """Enough jobs and starts (over 5,000 columns) that the oracle goes straight to the
+    neighbourhood search from its start, and stops at the work limit short of optimal."""
+    rng = np.random.default_rng(seed)
+    sun = np.clip(np.sin(np.linspace(0, 4 * np.pi, slots)), 0, None)
+    sites = [site(f"s{s}", 300.0 * sun * rng.uniform(0.5, 1.5), rng.uniform(300, 700, slots))
+             for s in range(3)]
+    return snapshot(sites, [job(f"j{i}", kw=float(rng.choice([40.0, 90.0, 150.0])),
+                                hours=int(rng.integers(1, 4)), start=int(rng.integers(0, 8)),
+                                slack=float(rng.integers(20, 36)),
+                                interruptible=bool(i % 4 == 0)) for i in range(jobs)])
+
+
+SMALL = Work(free_jobs=8, round_nodes=50)  # quick neighbourhoods for tests
+
+
+def test_the_oracle_reads_no_clock_and_sets_no_time_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Determinism: the same inputs give the same schedule, emissions and bound with every
+    Python clock jumping an hour a call (a wall-clock budget anywhere in the search would
+    stop it at once), and every HiGHS solve runs single-threaded, seeded, without a time
+    limit, stopped by work limits."""
+    snap = _contended(3)
+    start = _earliest_start(snap)
+    plain = solve_oracle(snap, start=start, limit=4, work=SMALL)
+    assert plain.start_g is not None and plain.emissions_g < plain.start_g
+    assert plain.neighbourhoods == 3 and not plain.optimal  # stopped by the work limit
+
+    spied: list[highspy.Highs] = []
+
+    class Spy(highspy.Highs):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            spied.append(self)
+
+    clock = itertools.count()
+    for name in ("perf_counter", "monotonic", "time", "process_time"):
+        monkeypatch.setattr(time, name, lambda: 3600.0 * next(clock))
+    monkeypatch.setattr(highspy, "Highs", Spy)
+    jumpy = solve_oracle(snap, start=start, limit=4, work=SMALL)
+    assert spied
+    for h in spied:
+        assert h.getOptionValue("time_limit")[1] == math.inf
+        assert h.getOptionValue("threads")[1] == 1 and h.getOptionValue("random_seed")[1] == 0
+    assert any(h.getOptionValue("mip_max_nodes")[1] < 10**6 for h in spied)  # MILPs: limited
+    monkeypatch.undo()
+    assert jumpy.schedule == plain.schedule
+    assert jumpy.emissions_g == plain.emissions_g and jumpy.bound_g == plain.bound_g
+    more = solve_oracle(snap, start=start, limit=7, work=SMALL)  # more work: never worse
+    assert more.emissions_g <= plain.emissions_g and more.neighbourhoods == 5
+
+
+def test_the_bound_is_never_negative_and_zero_emissions_are_optimal() -> None:
+    """Green to spare: the optimum emits nothing; the bound is 0, not the LP's or the
+    solver's negative value of the green columns, and 0 of 0 is optimal."""
+    snap = snapshot([site("a", np.full(8, 1000.0), 500.0)],
+                    [job(f"j{i}", kw=50.0, hours=2, slack=4) for i in range(3)])
+    result = solve_oracle(snap)
+    assert result.emissions_g == pytest.approx(0.0, abs=1e-6)
+    assert result.bound_g == 0.0 and result.gap == 0.0 and result.optimal
+    relaxed = solve_oracle(snap, relax=True)
+    assert relaxed.bound_g >= 0.0
+
+
+def test_the_deprecated_time_limit_is_ignored() -> None:
+    snap = _twenty_jobs()
+    with pytest.warns(DeprecationWarning, match="work limit"):
+        old = solve_oracle(snap, time_limit_s=0.001)
+    assert old.schedule == solve_oracle(snap).schedule
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_blocks_bound_the_optimum_from_below_and_schedule_it_feasibly(
+        data: st.DataObject) -> None:
+    """The decomposition against the monolithic MILP solved to optimality: the blocks'
+    summed bound ≤ the optimum ≤ the blocks' schedule, which is feasible (capacity that
+    fits one or two jobs at a time couples the blocks) and, from a start, never worse
+    than it."""
+    slots = data.draw(st.integers(10, 16))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    cpu = data.draw(st.sampled_from([2.0, 3.0, 1e6]))
+    sites = [site(f"s{s}", rng.choice([0.0, 60.0, 150.0], slots), rng.uniform(200, 800, slots),
+                  cpu=cpu) for s in range(2)]
+    jobs = []
+    for i in range(data.draw(st.integers(3, 8))):
+        hours = data.draw(st.integers(1, 3))
+        start = data.draw(st.integers(0, slots - hours - 2))
+        slack = data.draw(st.integers(1, slots - start - hours))
+        jobs.append(job(f"j{i}", kw=data.draw(st.sampled_from([40.0, 90.0, 150.0])),
+                        hours=hours, start=start, slack=slack,
+                        interruptible=data.draw(st.booleans())))
+    snap = snapshot(sites, jobs)
+    try:
+        best = solve_oracle(snap, mip_rel_gap=0.0)
+    except PlanningError:
+        return  # no feasible schedule: nothing to compare
+    assert best.gap <= 1e-6
+    tol = 1e-6 * max(1.0, best.emissions_g) + 1e-3
+    block_columns = data.draw(st.integers(5, 40))
+    by_blocks = solve_oracle(snap, decompose=True, block_columns=block_columns)
+    assert by_blocks.bound_g <= best.emissions_g + tol
+    assert best.emissions_g <= by_blocks.emissions_g + tol
+    assert by_blocks.emissions_g == pytest.approx(_emissions(snap, by_blocks.schedule),
+                                                  rel=1e-6, abs=1e-3)
+    assert Instance.from_snapshot(snap).feasible(by_blocks.schedule)
+    _check_schedule(snap, by_blocks.schedule)
+    start = _earliest_start(snap)
+    if Instance.from_snapshot(snap).feasible(start):
+        warm = solve_oracle(snap, decompose=True, block_columns=block_columns, start=start)
+        assert warm.emissions_g <= _emissions(snap, start) + tol
+        assert warm.bound_g == pytest.approx(by_blocks.bound_g, rel=1e-9, abs=1e-6)

@@ -115,7 +115,7 @@ def test_builtin_scenarios_load_and_bad_files_say_why(tmp_path: Path) -> None:
     default = load_scenario(None)
     assert default.name == "east-data-west-computing" and len(default.sites) == 8
     bad = tmp_path / "bad.yaml"
-    bad.write_text("sites: [atlantis]\ndays: 90\nforecasts: {mars: {solar: x.csv}}\n")
+    bad.write_text("sites: [atlantis]\ndays: 0\nforecasts: {mars: {solar: x.csv}}\n")
     with pytest.raises(InputFileError) as exc:
         load_scenario(str(bad))
     assert {re.split(r"[.\[]", e.path)[0] for e in exc.value.errors} == {
