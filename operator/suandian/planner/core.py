@@ -4,7 +4,8 @@ Greedy in urgency order over shared, shrinking supply:
 
 1. Running jobs take their green supply first (they draw power whatever we decide).
 2. Jobs that must start now (``RunNow``, or latest start reached: the deadline
-   guarantee) go next, then the rest by priority (high first) and slack (least first).
+   guarantee) go next, then the rest by priority (high first) and power (largest
+   first: the green supply of each slot is packed as bins are, first-fit decreasing).
 3. Each job scores every allowed site × feasible start (or, if interruptible, every
    site's cheapest set of slots) against the supply *left* by the jobs before it, takes
    the cheapest, and its decision consumes that green supply, grid import and capacity:
@@ -67,8 +68,11 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
                           None)
 
     pending = [t for t in terms if t.demand.running_site is None]
-    pending.sort(key=lambda t: (not t.forced, -t.demand.priority, t.latest - t.earliest,
-                                t.demand.key))
+    # largest power first (first-fit decreasing: each slot's green supply is packed as
+    # a bin is; least slack first left the big jobs the crumbs the small ones left);
+    # the repair below keeps the deadlines that this order alone would not
+    pending.sort(key=lambda t: (not t.forced, -t.demand.priority, -t.power_kw,
+                                t.latest - t.earliest, t.demand.key))
     chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]] = {}
     figures: dict[int, tuple[float, float, float, float, float, int]] = {}
     for t in (t for t in pending if t.forced):  # the deadline guarantee comes first
@@ -414,14 +418,20 @@ def _delay_rate(snap: Snapshot, params: PlanParams, terms: list[_Job], ledger: _
     pressure of the waiting jobs on its capacity over the horizon."""
     n_sites = len(snap.sites)
     demand = np.zeros((n_sites, len(snap.resources)))
+    rows: list[int] = []
+    asks: list[FloatArray] = []
     for t in terms:
-        if t.demand.running_site is None and t.takes_capacity:
-            allowed = t.demand.allowed_sites
-            sites = range(n_sites) if allowed is None else allowed
-            if len(sites):
-                share = t.request * (t.n / len(sites))
-                for s in sites:
-                    demand[s] += share
+        if t.demand.running_site is not None or not t.takes_capacity:
+            continue
+        allowed = t.demand.allowed_sites
+        if allowed is None:
+            demand += t.request * (t.n / n_sites)  # shared evenly by every site
+        elif allowed:
+            ask = t.request * (t.n / len(allowed))
+            rows.extend(allowed)
+            asks.extend([ask] * len(allowed))
+    if rows:
+        np.add.at(demand, np.asarray(rows), np.asarray(asks))
     pressure = scoring.capacity_pressure(demand, ledger.capacity[:, :, :horizon])
     return scoring.delay_rate(ledger.carbon[:, :horizon], ledger.green50[:, :horizon],
                               pressure, params.delay_penalty_share_h,

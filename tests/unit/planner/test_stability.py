@@ -131,16 +131,26 @@ def test_a_re_plan_of_the_same_inputs_changes_nothing(seed: int) -> None:
         d.key: (d.site, d.slots) for d in first.decisions}
 
 
-def shifted(snap: Snapshot, started: dict[str, int]) -> Snapshot:
+def shifted(snap: Snapshot, started: dict[str, int], paused: dict[str, int] | None = None
+            ) -> Snapshot:
     """The same forecasts one slot later: arrays cut at the new now, waiting jobs'
     earliest start no earlier than it, the ``started`` jobs running on their site for
     what is left of them (gone when nothing is), what they hold out of the free capacity
-    (as the operator passes it: running jobs are not in ``capacity``)."""
+    (as the operator passes it: running jobs are not in ``capacity``). ``paused``:
+    interruptible jobs that ran in the first slot and are planned to go on later, with
+    gaps; they wait again, on their site, for what is left of them (as the simulator
+    re-plans a suspended job)."""
     now = snap.now + SLOT
+    paused = paused or {}
     capacity = [s.capacity[:, 1:].copy() for s in snap.sites]
     jobs = []
     for j in snap.jobs:
-        if j.key not in started:
+        if j.key in paused:
+            if j.duration > SLOT:
+                jobs.append(dataclasses.replace(j, duration=j.duration - SLOT,
+                                                earliest_start=now,
+                                                allowed_sites=(paused[j.key],)))
+        elif j.key not in started:
             jobs.append(dataclasses.replace(j, earliest_start=max(j.earliest_start, now)))
         elif j.duration > SLOT:
             left = j.duration - SLOT
@@ -165,11 +175,15 @@ def clock_moves(seed: int, params: PlanParams, held: bool) -> list[str]:
     again: the waiting jobs whose decision changed."""
     snap = contended(seed)
     first = plan(snap, params)
-    started = {d.key: d.site_index for d in first.decisions
-               if d.start_slot == 0 and d.site_index is not None}
+    begun = [d for d in first.decisions if d.start_slot == 0 and d.site_index is not None]
+    started = {d.key: d.site_index for d in begun if d.slots == tuple(range(len(d.slots)))}
+    paused = {d.key: d.site_index for d in begun if d.key not in started}
     waiting = {d.key: (d.site_index, d.windows) for d in first.decisions
                if d.site_index is not None and d.start_slot}
-    later = shifted(snap, started)
+    waiting.update({d.key: (d.site_index, d.windows[1:] if d.windows[0][1] == NOW + SLOT
+                            else ((NOW + SLOT, d.windows[0][1]), *d.windows[1:]))
+                    for d in begun if d.key in paused})
+    later = shifted(snap, started, paused)
     out = plan(with_incumbents(later, waiting) if held else later, params).by_key
     return [k for k, (s, w) in waiting.items()
             if (out[k].site_index, out[k].windows) != (s, w)]
