@@ -113,16 +113,18 @@ def write_plot(report: SimReport, path: Path, policy: str = "suandian") -> None:
             ax.legend(fontsize=7, loc="upper right", ncols=4)
     ax = fig.add_subplot(grid[rows:, :])
     labels = list(report.results)
-    tons = [report.results[p].emissions_g / 1e6 for p in labels]
-    bars = ax.bar(labels, tons, color=["#bbbbbb", "#fdc086", "#beaed4", "#386cb0", "#222222"]
-                  [: len(labels)])
+    top = max([report.results[p].emissions_g for p in labels] + [0.0])
+    unit, size = ("t", 1e6) if top >= 1e6 else ("kg", 1e3) if top >= 1e3 else ("g", 1.0)
+    tons = [report.results[p].emissions_g / size for p in labels]
+    palette = ["#bbbbbb", "#999999", "#fdc086", "#beaed4", "#386cb0", "#222222"]
+    bars = ax.bar(labels, tons, color=[palette[i % len(palette)] for i in range(len(labels))])
     for bar, p in zip(bars, labels, strict=True):
         r = report.results[p]
         ax.annotate(f"{r.green_fraction:.0%} green\n{r.deadline_misses} misses",
                     (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=8)
     ax.set_ylim(0, max([*tons, 1e-9]) * 1.18)  # room for the labels above the bars
-    ax.set_ylabel("emissions, tCO2")
+    ax.set_ylabel(f"emissions, {unit}CO2")
     ax.set_title(f"{report.scenario.name}: emissions by policy "
                  f"(forecast error {world.error:.0%})", fontsize=10, loc="left")
     ax.set_xlabel("hours from scenario start (site panels above)")

@@ -30,7 +30,9 @@ class SimReport:
     possible. ``share_of_oracle`` takes the oracle's schedule as the largest (an upper
     estimate of the share of the optimum, exact when the oracle is proven optimal),
     ``share_of_bound`` the oracle's proven lower bound (a lower estimate). Both are None
-    when they mean nothing; :meth:`share_note` says why.
+    when they mean nothing; :meth:`share_note` says why. A policy that missed deadlines
+    or drew beyond an import limit gets no share (it broke a promise the oracle keeps):
+    run-now too, though it stays the reference, the emissions of shifting nothing.
     """
 
     scenario: Scenario
@@ -65,7 +67,7 @@ class SimReport:
         return base.emissions_g, possible
 
     def _share(self, name: str, best_g: float | None) -> float | str:
-        why = self.infeasible(name) if name != "run-now" else None
+        why = self.infeasible(name)
         if why is not None:
             return why
         got = self._possible(best_g)
