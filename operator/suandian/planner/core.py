@@ -68,11 +68,14 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
                           None)
 
     pending = [t for t in terms if t.demand.running_site is None]
-    # largest power first (first-fit decreasing: each slot's green supply is packed as
-    # a bin is; least slack first left the big jobs the crumbs the small ones left);
-    # the repair below keeps the deadlines that this order alone would not
-    pending.sort(key=lambda t: (not t.forced, -t.demand.priority, -t.power_kw,
-                                t.latest - t.earliest, t.demand.key))
+    # with green supply, largest power first (first-fit decreasing: each slot's green
+    # supply is packed as a bin is; least slack first left the big jobs the crumbs the
+    # small ones left); without, nothing to pack: least slack first, which leaves the
+    # most room for jobs yet to come. The repair below keeps the deadlines either way.
+    packing = bool((ledger.supply50[:, :horizon] > 0).any())
+    pending.sort(key=lambda t: (not t.forced, -t.demand.priority,
+                                -t.power_kw if packing else 0.0, t.latest - t.earliest,
+                                t.demand.key))
     chosen: dict[int, tuple[int | None, np.ndarray, bool, bool]] = {}
     figures: dict[int, tuple[float, float, float, float, float, int]] = {}
     for t in (t for t in pending if t.forced):  # the deadline guarantee comes first
