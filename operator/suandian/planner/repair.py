@@ -25,7 +25,9 @@ exists with the other jobs where they are. Interruptible jobs are offered a few 
 slots per site (their current ones, the earliest, the cheapest and the latest feasible
 ones), not every subset. The work is bounded by ``PlanParams.repair_work`` (how many
 times a job's feasible places are computed), so a round's latency stays bounded when no
-solution exists; counted, not timed, so plans stay deterministic.
+solution exists (building a search's items and finding the jobs in the way are charged
+to it too, and at most ``PlanParams.repair_jobs`` jobs are moved in all); counted, not
+timed, so plans stay deterministic.
 
 Stranded jobs are taken one at a time, the one nearest its latest start first: each
 search places it together with those already repaired, so if not all can be placed the
@@ -98,13 +100,17 @@ def repair(
             if budget[0] <= 0:
                 break
             pool = [entry for entry in placed if entry[0].index not in released]
-            for t, place, kw in _competitors(group, pool, all_sites, params.repair_jobs,
-                                             wide):
+            room = max(0, params.repair_jobs - len(released))  # jobs moved, in all
+            budget[0] -= 1 + len(pool) // 64  # finding them is work too
+            for t, place, kw in _competitors(group, pool, all_sites, room, wide):
                 released[t.index] = (t, place, kw)  # taken out once: the searches move it
                 places[t.index] = place
                 ledger.release(place[0], place[1], kw,
                                t.request if t.takes_capacity else None)
             jobs = [*group, *(t for t, _, _ in released.values())]
+            budget[0] -= len(jobs)  # each item's costs: about one feasibility computation
+            if budget[0] <= 0:
+                break
             items = [_item(ledger, params, t, all_sites, horizon, places.get(t.index))
                      for t in jobs]
             found = _search(ledger, items, budget)
