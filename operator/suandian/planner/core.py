@@ -59,6 +59,7 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     all_sites = np.arange(len(snap.sites))
     if _delaying(params):
         ledger.delay_rate = _delay_rate(snap, params, terms, ledger, horizon)
+        ledger.delay_rate_column = ledger.delay_rate[:, None]
 
     for t in terms:
         job = t.demand
@@ -311,7 +312,7 @@ def _choose_window(
         scoring.slot_cost(q, u50, u10, ledger.carbon_h[rows, a:b], params.risk_aversion),
         t.n, starts)
     if _delaying(params):
-        cost += (ledger.delay_rate[rows][:, None] * (t.n * ledger.h)) * q * ledger.delay_h[
+        cost += (ledger.delay_rate_column[rows] * (t.n * ledger.h)) * q * ledger.delay_h[
             first:last + 1]
     if t.held is not None:
         favour_held_window(cost, params, t, sites, first, last)
@@ -396,7 +397,7 @@ def _cheapest_slots(
     u10 = scoring.green_used(q, ledger.green10[rows, a:b])
     cost = scoring.slot_cost(q, u50, u10, ledger.carbon_h[rows, a:b], params.risk_aversion)
     if _delaying(params):
-        cost = cost + ledger.delay_rate[sites][:, None] * q * ledger.h * ledger.delay_h[a:b]
+        cost = cost + ledger.delay_rate_column[sites] * q * ledger.h * ledger.delay_h[a:b]
     if t.demand.min_green_fraction <= 0:
         s = int(np.argmin(scoring.cheapest_sums(cost, t.n)))
         if ledger.fits(int(sites[s]), a, b - a, float(q[s, 0]), t.request_floor):
@@ -421,6 +422,10 @@ def _delay_rate(snap: Snapshot, params: PlanParams, terms: list[_Job], ledger: _
     pressure of the waiting jobs on its capacity over the horizon."""
     n_sites = len(snap.sites)
     demand = np.zeros((n_sites, len(snap.resources)))
+    if (ledger.green50[:, :horizon] > 0).any(axis=1).all():  # no weight needs the pressure
+        return scoring.delay_rate(ledger.carbon[:, :horizon], ledger.green50[:, :horizon],
+                                  np.zeros(n_sites), params.delay_penalty_share_h,
+                                  params.delay_penalty_g_per_kwh_h)
     rows: list[int] = []
     asks: list[FloatArray] = []
     for t in terms:

@@ -42,6 +42,7 @@ class Ledger:
     carbon_h: FloatArray  # carbon · h: grams per kW over one slot
     delay_h: FloatArray  # (T+pad,): hours from now to each slot
     delay_rate: FloatArray  # (S,): delay cost per site, g/kWh per hour (scoring.delay_rate)
+    delay_rate_column: FloatArray  # the same as a (S, 1) column, to broadcast over slots
     supply50: FloatArray  # the green supply before any job (for release)
     supply10: FloatArray
     import_limit: FloatArray
@@ -75,6 +76,7 @@ class Ledger:
             import_limit=imports.copy(),
             delay_h=np.arange(g50.shape[1], dtype=np.float64) * snap.slot_hours,
             delay_rate=np.zeros(len(snap.sites)),
+            delay_rate_column=np.zeros((len(snap.sites), 1)),
         )
 
     @property
