@@ -59,7 +59,7 @@ from suandian.planner.oracle_search import Work
 __all__ = ["DEFAULT_LIMIT", "MONOLITHIC_COLUMNS", "OPTIMAL_GAP", "OracleResult",
            "solve_oracle"]
 
-DEFAULT_LIMIT = 10
+DEFAULT_LIMIT = 8
 """The work limit when none is given: neighbourhoods per 100 jobs (see ``limit``)."""
 OPTIMAL_GAP = 0.005
 """A schedule proven within this share of the bound is called optimal."""

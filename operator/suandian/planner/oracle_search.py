@@ -43,7 +43,7 @@ class Work:
     nodes: int = 5_000
     rounds: int = 20
     free_jobs: int = 30
-    round_nodes: int = 200
+    round_nodes: int = 50
     target_gap: float = 0.005
     mip_rel_gap: float = 1e-4
 

@@ -168,7 +168,7 @@ def simulate(
     """Replay the scenario under each policy; ``progress(policy, slot, slots)``.
 
     ``oracle_limit`` is the oracle's work limit, in neighbourhoods of its search per 100
-    jobs (None: :data:`~suandian.planner.oracle.DEFAULT_LIMIT`, 10; docs/oracle.md). It
+    jobs (None: :data:`~suandian.planner.oracle.DEFAULT_LIMIT`, 8; docs/oracle.md). It
     counts work, not time, so the oracle's figures are the same on any machine; the
     oracle runs after the other policies, from the best of their feasible schedules.
     """
