@@ -213,16 +213,18 @@ def oracle_words(r: OracleResult, start: str | None) -> str:
            + f", work limit {r.limit} ({r.neighbourhoods} neighbourhood"
            + ("" if r.neighbourhoods == 1 else "s") + f" searched), {r.seconds:.1f} s")
     if r.optimal:
-        head = (f"proven optimal: {format_mass(r.emissions_g)}, within {_pct(r.gap)} of the "
-                f"lower bound {format_mass(r.bound_g)}")
+        head = (f"proven optimal: {format_mass(r.emissions_g)}, "
+                + (f"within {_pct(r.gap)} of" if r.gap >= 5e-5 else "equal to")
+                + f" the lower bound {format_mass(r.bound_g)}")
     else:
         head = (f"best schedule found {format_mass(r.emissions_g)}; the optimum is at least "
                 f"{format_mass(r.bound_g)} (gap {_pct(r.gap)})")
     if r.start_g is None:
         start_words = ""
     elif r.returned_start:
-        start_words = (f"; nothing better than its start ({start or 'a policy'}'s schedule) "
-                       "was found")
+        start_words = (f"; it is its start, {start or 'a policy'}'s schedule" if r.optimal
+                       else f"; nothing better than its start ({start or 'a policy'}'s "
+                       "schedule) was found")
     else:
         start_words = (f"; {format_mass(r.start_g - r.emissions_g)} better than its start "
                        f"({start or 'a policy'}'s schedule)")

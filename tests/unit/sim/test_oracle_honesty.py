@@ -118,6 +118,10 @@ def test_the_oracle_line_in_words() -> None:
     assert "17.00 kg better than its start" in small  # not "0.0 t"
     same = oracle_words(_result(improved=False, emissions_g=260_900_000.0), "suandian")
     assert "nothing better than its start (suandian's schedule)" in same
+    exact = oracle_words(_result(improved=False, emissions_g=53e6, bound_g=53e6, start_g=53e6),
+                         "clairvoyant planner")
+    assert exact.startswith("proven optimal: 53.00 t, equal to the lower bound 53.00 t; it is "
+                            "its start, clairvoyant planner's schedule")
     blocks = oracle_words(_result(blocks=4), None)
     assert "4 blocks of jobs (the bound is their sum)" in blocks
 
