@@ -152,8 +152,8 @@ def solve_block(model: BlockModel, work: Work, start: FloatArray | None = None, 
         x, dual = _run(highs, model, start)
         best = _better(model, x, start)
     if best is None:
-        raise PlanningError("oracle: no schedule found within the work limit "
-                            f"({work.nodes} nodes); raise the limit")
+        raise PlanningError("oracle: HiGHS found no schedule within its node limit "
+                            f"({work.nodes} nodes) and no feasible start was given")
     value = model.emissions(best)
 
     def gap() -> float:

@@ -207,9 +207,8 @@ def simulate(
 
 def oracle_words(r: OracleResult, start: str | None) -> str:
     """The oracle's outcome in a sentence: how good its schedule is proven to be."""
-    how = (f"{r.variables:,} variables"
-           + (f" in each of {r.blocks} blocks of jobs (the bound is their sum)"
-              if r.blocks > 1 else "")
+    how = ((f"{r.blocks} blocks of jobs (the bound is their sum), up to {r.variables:,} "
+            "variables each" if r.blocks > 1 else f"{r.variables:,} variables")
            + f", work limit {r.limit} ({r.neighbourhoods} neighbourhood"
            + ("" if r.neighbourhoods == 1 else "s") + f" searched), {r.seconds:.1f} s")
     if r.optimal:

@@ -123,7 +123,7 @@ def test_the_oracle_line_in_words() -> None:
     assert exact.startswith("proven optimal: 53.00 t, equal to the lower bound 53.00 t; it is "
                             "its start, clairvoyant planner's schedule")
     blocks = oracle_words(_result(blocks=4), None)
-    assert "4 blocks of jobs (the bound is their sum)" in blocks
+    assert "4 blocks of jobs (the bound is their sum), up to 27,111 variables each" in blocks
 
 
 def test_simulate_reads_no_clock_for_the_oracle(tmp_path: Path,
