@@ -188,11 +188,12 @@ class _SimulateCommand(click.Command):
                    "independent noise of sd forecast-error x the series' mean.")
 @click.option("--policies", default=None, callback=_policies, metavar="LIST",
               help="Comma list of the policies to run, e.g. run-now,nominal,best-window,"
-                   "suandian (default: all: run-now, nominal, threshold, best-window, "
-                   "suandian, oracle).")
+                   "suandian (default: all of run-now, nominal, threshold, best-window, "
+                   "suandian, oracle; nominal only when some job has a nominal start).")
 @click.option("--oracle-limit", type=click.IntRange(min=1), default=None, metavar="N",
-              help="The oracle's work limit (solver nodes), so its figures do not depend "
-                   "on the machine's load.")
+              help="The oracle's work limit, in neighbourhoods searched per 100 jobs "
+                   "(default 8): work, not time, so its figures do not depend on the "
+                   "machine's load; 3 for a quick look (docs/oracle.md).")
 @click.option("--planner", "planner", multiple=True, callback=_settings,
               metavar="KEY=VALUE", help="A planner setting for the suandian policy, e.g. "
                                         "delayPenaltyGPerKwhH=0 (repeatable; over the "
@@ -224,10 +225,9 @@ def simulate(scenario: str | None, days: int | None, seed: int | None,
       suandian simulate --planner delayPenaltyGPerKwhH=0 --planner riskAversion=0.3
     """
     from suandian.sim.commands import run_simulate
-    from suandian.sim.policies import POLICY_NAMES
 
     run_simulate(scenario=scenario, days=days, seed=seed, forecast_error=forecast_error,
-                 as_json=as_json, plot=plot, policies=policies or POLICY_NAMES,
+                 as_json=as_json, plot=plot, policies=policies,
                  oracle_limit=oracle_limit, planner=planner, error_model=error_model)
 
 

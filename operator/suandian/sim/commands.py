@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import sys
@@ -36,7 +35,7 @@ from suandian.planner import JobInput, Plan, SiteSignals, plan, snapshot_from
 from suandian.planner.reasons import format_grams
 from suandian.sim.planner_settings import parse_planner, plan_params
 from suandian.sim.report import render_table, write_plot
-from suandian.sim.run import POLICY_NAMES, simulate
+from suandian.sim.run import simulate
 from suandian.sim.scenario import Scenario, load_scenario
 
 __all__ = ["dry_run_plan", "run_plan", "run_simulate"]
@@ -47,7 +46,7 @@ PLAN_SLOTS = 192
 
 def run_simulate(*, scenario: str | None, days: int | None, seed: int | None,
                  forecast_error: float | None, as_json: bool, plot: Path | None,
-                 policies: Sequence[str] = POLICY_NAMES, oracle_limit: int | None = None,
+                 policies: Sequence[str] | None = None, oracle_limit: int | None = None,
                  planner: Mapping[str, str] | None = None, error_model: str | None = None,
                  ) -> None:
     """Run the policies on a scenario; print the table (or JSON); optionally write a PNG.
@@ -59,13 +58,6 @@ def run_simulate(*, scenario: str | None, days: int | None, seed: int | None,
     err = Console(stderr=True)
     for warning in sc.warnings:
         err.print(f"suandian simulate: {sc.name}: {warning}", highlight=False)
-    extra: dict[str, Any] = {}
-    if oracle_limit is not None:
-        if "oracle_limit" not in inspect.signature(simulate).parameters:
-            raise ScenarioError("option", [FieldError("--oracle-limit", (
-                "this build's oracle has no work limit yet; leave the option out (the "
-                "oracle then runs on its time limit)"))])
-        extra["oracle_limit"] = oracle_limit
     slot = format_duration(sc.slot)
     with Progress(TextColumn("[bold]{task.description:<12}"), BarColumn(),
                   TextColumn(f"{{task.completed:,.0f}}/{{task.total:,.0f}} slots of {slot}"),
@@ -81,7 +73,7 @@ def run_simulate(*, scenario: str | None, days: int | None, seed: int | None,
 
         with _stdout_to_stderr():  # HiGHS prints its banner on fd 1; keep stdout for results
             report = simulate(sc, days=days, seed=seed, forecast_error=forecast_error,
-                              policies=policies, progress=tick, **extra)
+                              policies=policies, progress=tick, oracle_limit=oracle_limit)
     if plot is not None:
         write_plot(report, plot)
     if as_json:

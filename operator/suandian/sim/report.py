@@ -40,9 +40,13 @@ def _share(report: SimReport, name: str, against: str) -> str:
 def caption(report: SimReport) -> str:
     """What the share columns mean, and the oracle's outcome in words."""
     o = report.oracle
+    base = report.baseline
     lines = ["of optimum: the share of the largest possible saving a policy captured, "
-             "(run-now − policy) / (run-now − oracle); vs bound: the same with the "
+             f"({base} − policy) / ({base} − oracle); vs bound: the same with the "
              "oracle's proven lower bound in place of its emissions."]
+    if base == "nominal":
+        lines[0] += (" Savings count from nominal: each job at its usual time, what runs "
+                     "without carbon awareness (run-now starts it when its window opens).")
     if o is not None and not o.optimal:
         lines[0] = lines[0].replace("of optimum:", "of oracle:", 1)
         lines.append(f"The oracle is not proven optimal (gap {o.gap:.1%}): a policy's share "

@@ -26,13 +26,14 @@ __all__ = ["POLICY_NAMES", "SimReport", "build_world", "format_mass", "oracle_wo
 class SimReport:
     """Every policy's result on one scenario run.
 
-    Shares of the saving: a policy's saving against run-now, over the largest saving
-    possible. ``share_of_oracle`` takes the oracle's schedule as the largest (an upper
-    estimate of the share of the optimum, exact when the oracle is proven optimal),
+    Shares of the saving: a policy's saving against the :attr:`baseline` (run-now, or
+    nominal when jobs have nominal starts), over the largest saving possible.
+    ``share_of_oracle`` takes the oracle's schedule as the largest (an upper estimate of
+    the share of the optimum, exact when the oracle is proven optimal),
     ``share_of_bound`` the oracle's proven lower bound (a lower estimate). Both are None
     when they mean nothing; :meth:`share_note` says why. A policy that missed deadlines
     or drew beyond an import limit gets no share (it broke a promise the oracle keeps):
-    run-now too, though it stays the reference, the emissions of shifting nothing.
+    the baseline too, though it stays the reference, the emissions of shifting nothing.
     """
 
     scenario: Scenario
@@ -54,11 +55,20 @@ class SimReport:
             return "over import"
         return None
 
+    @property
+    def baseline(self) -> str:
+        """The policy savings are counted from: ``nominal`` when jobs have nominal starts
+        (and it ran: what runs without carbon awareness is the job at its usual time),
+        else ``run-now`` (start on submission)."""
+        if self.world.has_nominal_starts and "nominal" in self.results:
+            return "nominal"
+        return "run-now"
+
     def _possible(self, best_g: float | None) -> tuple[float, float] | str:
-        """(run-now's emissions, the largest possible saving), or why there is none."""
-        base = self.results.get("run-now")
+        """(the baseline's emissions, the largest possible saving), or why there is none."""
+        base = self.results.get(self.baseline)
         if base is None:
-            return "no run-now"
+            return f"no {self.baseline}"
         if best_g is None:
             return "no oracle" if self.oracle is None else "no bound"
         possible = base.emissions_g - best_g
@@ -77,7 +87,7 @@ class SimReport:
         return (base - self.results[name].emissions_g) / possible
 
     def share_of_oracle(self, name: str) -> float | None:
-        """``(E_run-now − E_policy) / (E_run-now − E_oracle)``; None when n/a."""
+        """``(E_base − E_policy) / (E_base − E_oracle)``; None when n/a."""
         oracle = self.results.get("oracle")
         value = self._share(name, None if oracle is None else oracle.emissions_g)
         return value if isinstance(value, float) else None
@@ -103,7 +113,9 @@ class SimReport:
         out: dict[str, Any] = {
             "scenario": sc.name, "days": sc.days, "seed": self.world.seed,
             "forecastError": self.world.error, "slotSeconds": sc.slot.total_seconds(),
-            "sites": list(sc.site_names), "jobs": len(self.world.jobs), "policies": {},
+            "sites": list(sc.site_names), "jobs": len(self.world.jobs),
+            "errorModel": sc.error_model, "planner": dict(sc.planner),
+            "baseline": self.baseline, "policies": {},
         }
         if self.oracle_note:
             out["oracleNote"] = self.oracle_note
@@ -150,19 +162,23 @@ def build_world(scenario: Scenario, *, days: int | None = None, seed: int | None
     if sc.trace is not None:
         jobs = read_trace(sc.trace, sc.site_names)
         limit = sc.start.timestamp() + sc.days * 86400
-        jobs = [j for j in jobs if j.submit.timestamp() < limit and j.submit >= sc.start]
+        # a job released before the start (a window opening the night before) is still
+        # in the run if it can finish after the start: the world releases it at slot 0
+        jobs = [j for j in jobs if j.submit.timestamp() < limit
+                and j.deadline - j.duration > sc.start]
     else:
         rng = np.random.default_rng([seed, 7])
         w = sc.workload
         jobs = generate_trace(start=sc.start, days=sc.days, jobs_per_day=w.jobs_per_day,
                               sites=sc.site_names, rng=rng, power_scale=w.power_scale,
-                              residency_share=w.residency_share)
+                              residency_share=w.residency_share, window=w.window,
+                              nominal_hour=w.nominal_hour)
     return World(sc, jobs, forecast_error=error, seed=seed)
 
 
 def simulate(
     scenario: Scenario, *, days: int | None = None, seed: int | None = None,
-    forecast_error: float | None = None, policies: Sequence[str] = POLICY_NAMES,
+    forecast_error: float | None = None, policies: Sequence[str] | None = None,
     progress: Callable[[str, int, int], None] | None = None, oracle_limit: int | None = None,
 ) -> SimReport:
     """Replay the scenario under each policy; ``progress(policy, slot, slots)``.
@@ -173,6 +189,8 @@ def simulate(
     oracle runs after the other policies, from the best of their feasible schedules.
     """
     world = build_world(scenario, days=days, seed=seed, forecast_error=forecast_error)
+    if policies is None:  # every one; nominal only when it is not run-now again
+        policies = [p for p in POLICY_NAMES if p != "nominal" or world.has_nominal_starts]
     report = SimReport(world.scenario, world, {})
     for name in policies:
         t0 = time.perf_counter()

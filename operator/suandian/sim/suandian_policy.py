@@ -30,7 +30,7 @@ class SuandianPolicy:
         self._seen = 0
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
-        arrived = len(state.queued) + sum(1 for s in state.jobs if s.finished is not None)
+        arrived = state.arrived  # a count the engine keeps (recounting grew with the run)
         if state.t % world.refresh == 0 or arrived != self._seen:
             self._replan(world, state)
             self._seen = arrived

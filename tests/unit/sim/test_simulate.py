@@ -50,7 +50,9 @@ threshold: {{gPerKWh: 300, maxDelay: 6h}}
 
 def test_every_policy_runs_and_the_oracle_is_best(tmp_path: Path) -> None:
     report = simulate(load_scenario(str(_scenario(tmp_path))))
-    assert list(report.results) == list(POLICY_NAMES)
+    # no job has a nominal start of its own: nominal would be run-now again, left out
+    assert list(report.results) == [p for p in POLICY_NAMES if p != "nominal"]
+    assert report.baseline == "run-now"
     oracle = report.results["oracle"].emissions_g
     for name, r in report.results.items():
         assert r.jobs == 5 and r.unfinished == 0
@@ -143,8 +145,8 @@ def test_cli_simulate_json_and_plot(tmp_path: Path) -> None:
                                       "--json", "--plot", str(png), "--seed", "4"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert set(body["policies"]) == set(POLICY_NAMES)
-    assert body["seed"] == 4
+    assert set(body["policies"]) == set(POLICY_NAMES) - {"nominal"}
+    assert body["seed"] == 4 and body["baseline"] == "run-now"
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -182,3 +184,42 @@ spec:
     assert decision["reason"]
     table = CliRunner().invoke(cli, ["plan", "-f", str(manifest)])
     assert table.exit_code == 0 and "ml/train" in table.stdout
+
+
+NOMINAL_TRACE = ("name,submit,duration,power_w,deadline,interruptible,resources,sites,"
+                 "priority,min_green_fraction,nominal,window\n") + """\
+night-1,,2h,20000000,,false,cpu=100,ningxia,0,0,2026-06-01T18:00:00Z,8h
+night-2,,3h,15000000,,false,cpu=100,ningxia,0,0,2026-06-01T20:00:00Z,6h
+"""
+
+
+def test_nominal_starts_make_nominal_the_baseline_of_the_shares(tmp_path: Path) -> None:
+    """With nominal starts the default run includes nominal, and savings count from it
+    (the job at its usual time), not from run-now (the job when its window opens)."""
+    report = simulate(load_scenario(str(_scenario(tmp_path, NOMINAL_TRACE))))
+    assert "nominal" in report.results and report.baseline == "nominal"
+    nominal = report.results["nominal"].emissions_g
+    oracle = report.results["oracle"].emissions_g
+    mine = report.results["suandian"].emissions_g
+    share = report.share_of_oracle("suandian")
+    assert share is not None and nominal > oracle
+    assert share == pytest.approx((nominal - mine) / (nominal - oracle))
+    body = report.to_json()
+    assert body["baseline"] == "nominal" and body["errorModel"] == "lead"
+
+
+def test_the_generator_gets_the_workload_window_and_early_windows_stay(tmp_path: Path) -> None:
+    """``workload.window`` reaches the generator (jobs get nominal starts), and a trace
+    job whose window opened before the scenario's start is kept, released at slot 0."""
+    from suandian.sim.run import build_world
+    from suandian.sim.scenario import parse_scenario
+
+    doc = {"name": "w", "start": "2026-06-01T00:00:00Z", "days": 1, "sites": ["ningxia"],
+           "workload": {"jobsPerDay": 6, "window": "4h", "nominalHour": 2}}
+    world = build_world(parse_scenario(doc, base=None))
+    assert world.jobs and world.has_nominal_starts
+    assert all(j.trace.nominal is not None and j.trace.nominal.hour == 2 for j in world.jobs)
+    early = NOMINAL_TRACE.replace("2026-06-01T18:00:00Z", "2026-06-01T02:00:00Z")
+    world = build_world(load_scenario(str(_scenario(tmp_path, early))))
+    assert [j.trace.name for j in world.jobs] == ["night-1", "night-2"]
+    assert world.jobs[0].submit == 0  # its window opened at 18:00 the day before
