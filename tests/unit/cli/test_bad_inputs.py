@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.support.scenarios import GRID_ONLY_SITE
 
 from suandian.cli import cli
 
@@ -60,20 +61,8 @@ def hourly(hours: int, value: float = 10.0, *, skip: range = range(0),
         for h in range(hours) if h not in skip)
 
 
-GRID_ONLY = textwrap.dedent("""\
-    name: g
-    days: 1
-    sites:
-      - apiVersion: suandian.io/v1alpha1
-        kind: PowerSite
-        metadata: {name: fr}
-        spec:
-          nodeSelector: {topology.kubernetes.io/region: fr}
-          location: {latitude: 48.8, longitude: 2.3, timeZone: Europe/Paris}
-          supply: []
-          grid: {importLimitKW: 1000000, carbonIntensity: 50}
-    workload: {jobsPerDay: 2}
-    """)
+GRID_ONLY = ("name: g\ndays: 1\nsites:\n" + textwrap.indent(GRID_ONLY_SITE, "  ")
+             + "workload: {jobsPerDay: 2}\n")
 
 
 @dataclass(frozen=True)

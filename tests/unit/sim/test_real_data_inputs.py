@@ -21,6 +21,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from tests.support.scenarios import GRID_ONLY_SITE
 
 from suandian.api.validation import parse_powersite
 from suandian.errors import InputFileError, ScenarioError
@@ -35,16 +36,7 @@ from suandian.sim.scenario import load_scenario
 from suandian.sim.workload import generate_trace, read_trace, write_trace
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
-SITE = textwrap.dedent("""\
-      - apiVersion: suandian.io/v1alpha1
-        kind: PowerSite
-        metadata: {name: fr}
-        spec:
-          nodeSelector: {topology.kubernetes.io/region: fr}
-          location: {latitude: 48.8, longitude: 2.3, timeZone: Europe/Paris}
-          supply: []
-          grid: {importLimitKW: 1000000, carbonIntensity: 50}
-    """)
+SITE = GRID_ONLY_SITE
 TRACE = textwrap.dedent("""\
     name,submit,duration,power_w,deadline,interruptible,resources,sites,nominal,window
     cron,,2h,100000,,false,cpu=4,fr,2026-06-01T12:00:00Z,8h
