@@ -251,3 +251,14 @@ def test_one_rounding_rule_for_slots_and_one_mean_power() -> None:
         kw = mean_kw(2000.0, d, n, q)
         assert kw * n * 0.25 == pytest.approx(2.0 * minutes / 60.0)  # kWh = P·d
         assert kw <= 2.0 + 1e-12
+
+
+def test_on_a_grid_only_site_the_reason_names_the_grid_not_green_power() -> None:
+    """No green supply anywhere: a job waits for a cleaner grid (the intensity falls
+    after six hours here), and says so rather than 'for green power, 0% green'."""
+    carbon = np.where(np.arange(24) < 6, 800.0, 200.0)
+    snap = snapshot([site("a", GRID, carbon)], [job("j", kw=50, hours=2, slack=20)])
+    d = plan(snap).by_key["j"]
+    assert d.start_slot == 6
+    assert d.reason.startswith("waiting 6h for a cleaner grid in a: no green supply, saves "
+                               "60 kgCO2"), d.reason
