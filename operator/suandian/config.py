@@ -46,6 +46,15 @@ class Settings:
     move_threshold_share: float = 0.05
     """The share of a deferred job's expected emissions a move must save (see
     ``move_threshold_g``)."""
+    delay_penalty_share_h: float = 0.001
+    """What an hour of waiting costs, as a share of the spread of a kWh's cost at the
+    site (0.001: 0.1% an hour): a tie-breaker for earlier starts that is right on a clean
+    grid and a dirty one alike; on a grid-only site it grows with capacity pressure."""
+    repair_work: int = 4000
+    """How many feasibility checks the planner may spend making room for a job that does
+    not fit, by moving waiting jobs within their windows (docs/planner.md)."""
+    repair_jobs: int = 60
+    """How many waiting jobs one such repair may move at most."""
     pod_default_duration: timedelta = timedelta(hours=1)
     """Run time of an opted-in Pod without a ``suandian.io/duration`` annotation."""
     pod_default_max_delay: timedelta = timedelta(hours=12)
@@ -111,6 +120,12 @@ class Settings:
             out.append(FieldError(_variable("move_threshold_g"), "must not be negative"))
         if not 0 <= self.move_threshold_share <= 1:
             out.append(FieldError(_variable("move_threshold_share"), "must be within 0..1"))
+        if not 0 <= self.delay_penalty_share_h <= 1:
+            out.append(FieldError(_variable("delay_penalty_share_h"),
+                                  "must be within 0..1 (a share of the cost spread an hour)"))
+        for name in ("repair_work", "repair_jobs"):
+            if getattr(self, name) < 0:
+                out.append(FieldError(_variable(name), "must not be negative (0: no repair)"))
         if not 1 <= self.horizon_slots <= 2000:
             out.append(FieldError(_variable("horizon_slots"), "must be within 1..2000"))
         if self.mode not in MODES:

@@ -100,7 +100,10 @@ class PlanningService:
         self.params = PlanParams(safety_margin=settings.safety_margin,
                                  risk_aversion=settings.risk_aversion,
                                  move_threshold_g=settings.move_threshold_g,
-                                 move_threshold_share=settings.move_threshold_share)
+                                 move_threshold_share=settings.move_threshold_share,
+                                 delay_penalty_share_h=settings.delay_penalty_share_h,
+                                 repair_work=settings.repair_work,
+                                 repair_jobs=settings.repair_jobs)
         self._demands: dict[str, Demand] = {}
         self._decisions: dict[str, JobDecision] = {}
         self._listeners: dict[str, Callable[[JobDecision], None]] = {}

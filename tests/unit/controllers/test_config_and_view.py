@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -37,6 +37,25 @@ def test_move_thresholds_out_of_range_are_named():
     fine = Settings.from_env({"SUANDIAN_MOVE_THRESHOLD_G": "0",
                               "SUANDIAN_MOVE_THRESHOLD_SHARE": "0"})
     assert (fine.move_threshold_g, fine.move_threshold_share) == (0.0, 0.0)
+
+
+def test_the_planner_settings_reach_the_planner_and_are_checked():
+    """The delay cost and the repair's budget are settings of the operator too, passed to
+    the planner as they are, and refused out of range with the variable's name."""
+    from suandian.controllers.clock import LoopClock
+    from suandian.controllers.planning import PlanningService
+
+    settings = Settings.from_env({"SUANDIAN_DELAY_PENALTY_SHARE_H": "0.02",
+                                  "SUANDIAN_REPAIR_WORK": "100", "SUANDIAN_REPAIR_JOBS": "0"})
+    service = PlanningService(settings, LoopClock(datetime(2026, 6, 1, tzinfo=UTC)),
+                              dict, lambda: None)
+    params = service.params
+    assert (params.delay_penalty_share_h, params.repair_work, params.repair_jobs) == (
+        0.02, 100, 0)
+    with pytest.raises(InvalidSpecError) as err:
+        Settings.from_env({"SUANDIAN_DELAY_PENALTY_SHARE_H": "2",
+                           "SUANDIAN_REPAIR_WORK": "-1"})
+    assert err.value.fields == ("SUANDIAN_DELAY_PENALTY_SHARE_H", "SUANDIAN_REPAIR_WORK")
 
 
 def test_every_setting_is_described():
