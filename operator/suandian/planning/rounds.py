@@ -20,12 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from suandian.api.powersite import PowerSite
-from suandian.backends import CapacityView
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast, TimeGrid
 from suandian.planner import (
@@ -44,6 +43,9 @@ from suandian.planner import (
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.planning.commitments import Commitment, Commitments, absolute_slot
+
+if TYPE_CHECKING:  # a protocol, for type hints only: the planner process needs no client
+    from suandian.backends import CapacityView
 
 __all__ = [
     "SAME_TIME",

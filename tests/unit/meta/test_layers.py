@@ -84,3 +84,18 @@ def test_every_layer_is_known() -> None:
            if not p.name.startswith("_") and (p.is_dir() or p.suffix == ".py")}
     top.discard("py.typed")
     assert top <= set(RANK), f"add {top - set(RANK)} to RANK (and DESIGN.md)"
+
+
+def test_the_planner_process_imports_no_client() -> None:
+    """The planner process (``suandian.planning.process``, spawned beside the operator)
+    plans from forecasts it is sent: importing it must not pull in an HTTP client, kopf
+    or the Kubernetes layer (they were 9 of its 59 MB of imports)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, suandian.planning.process; "
+            "print(sorted(m for m in ('aiohttp', 'kopf', 'suandian.k8s', "
+            "'suandian.controllers', 'suandian.backends') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 import numpy as np
 from pydantic import SecretStr
 
@@ -38,6 +37,9 @@ from suandian.errors import (
     ProviderResponseError,
 )
 from suandian.forecast.grid import TimeGrid
+
+if TYPE_CHECKING:  # imported where a request is made: the planner process, which
+    import aiohttp  # reads forecasts and never fetches them, goes without it (9 MB)
 
 __all__ = [
     "Credentials",
@@ -224,6 +226,8 @@ class HttpClient:
 
     async def __aenter__(self) -> HttpClient:
         if self._session is None:
+            import aiohttp
+
             self._owned = aiohttp.ClientSession()
             self._session = self._owned
         return self
@@ -244,6 +248,8 @@ class HttpClient:
         """The JSON body of a successful GET; raises ``ProviderError`` subclasses."""
         if self._session is None:
             raise RuntimeError("use HttpClient as 'async with'")
+        import aiohttp
+
         last: ProviderError | None = None
         for attempt in range(self.policy.attempts):
             wait: float | None = None
