@@ -70,6 +70,9 @@ def load_series(path: Path, signal: str, site: PowerSite, grid: TimeGrid,
             f"a row per step from {_stamp(grid, 0)} to {_stamp(grid, needed)}"))])
     try:
         series, fraction = resample(table.times, values, grid, kind)
+        if kind == "rate":  # its interpolation bridges gaps up to an hour (the operator's
+            # gap policy); what a file covers is what its rows last, as for power
+            fraction = resample(table.times, values, grid, "energy")[1]
     except ValueError as exc:
         raise InputFileError(path, [FieldError("", (
             f"{exc}; give each time once, in one step (sorted rows)"))]) from None

@@ -410,3 +410,17 @@ def test_vintages_with_more_columns_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="row 1: a forecast with vintages has the "
                                              "header issued,time,value"):
         build_world(load_scenario(str(path)))
+
+
+def test_an_hour_missing_from_an_intensity_file_is_refused_not_interpolated(
+        tmp_path: Path) -> None:
+    """Two 30-minute rows missing were bridged by linear interpolation (the rate's
+    resampling spans gaps up to an hour), so the run saw values the file never had."""
+    path = scenario(tmp_path)
+    values = intensity(96)
+    (tmp_path / "ci.csv").write_text("time,value\n" + "".join(
+        f"{(START + i * timedelta(minutes=30)).isoformat()},{v:.3f}\n"
+        for i, v in enumerate(values) if i not in (20, 21)))
+    with pytest.raises(InputFileError) as exc:
+        build_world(load_scenario(str(path)))
+    assert "no data from 2026-06-01T10:00Z to 2026-06-01T11:00Z" in str(exc.value)
