@@ -174,9 +174,13 @@ async def test_a_paused_replica_writes_nothing_and_writes_again_when_it_resumes(
         await low.start()
         for name in names:
             api.create(CJ, computejob(name, duration="1h", max_delay="20h"))
+        # the child Job is created before the status that records the plan is written:
+        # wait for both, or the status may not be there yet
         await eventually(lambda: all((api.read(JOBS, "batch", n) or {}).get("spec", {})
-                                     .get("suspend") for n in names),
-                         timeout=10, step=0.1, what="three deferred child Jobs")
+                                     .get("suspend") for n in names)
+                         and all("plannedStart" in (api.read(CJ, "batch", n) or {})
+                                 .get("status", {}) for n in names),
+                         timeout=10, step=0.1, what="three deferred child Jobs, planned")
         assert [n for n in names if api.read(CJ, "batch", n)["status"]["plannedStart"]
                 != GREEN.strftime("%Y-%m-%dT%H:%M:%SZ")] == []
         await high.start()
