@@ -62,7 +62,7 @@ def load_series(path: Path, signal: str, site: PowerSite, grid: TimeGrid,
     # CSV provider (one file means the same in both)
     table = read_signal_file(path, signal, zone=site.spec.location.time_zone)
     values = table.columns["value"]
-    _check_range(path, signal, site, table, values)
+    check_range(path, signal, site, values, table.rows)
     kind: Kind = "energy" if signal_dimension(signal) == "power" else "rate"
     if values.size == 1:
         raise InputFileError(path, [FieldError(f"row {table.rows[0]}", (
@@ -127,27 +127,32 @@ def apply_bands(fc: SiteForecast, files: Mapping[str, SeriesFile], offset: int
                    green_p90_kw=np.maximum(g90, total), carbon_p10=c10, carbon_p90=c90)
 
 
-def _check_range(path: Path, signal: str, site: PowerSite, table: CsvTable,
-                 values: FloatArray) -> None:
-    """Refuse the rows whose values no real grid or plant has, naming them."""
+def check_range(path: Path, signal: str, site: PowerSite, values: FloatArray,
+                rows: np.ndarray) -> None:
+    """Refuse the rows (file line numbers ``rows``, one per value) whose values no real
+    grid or plant has, naming them: an intensity outside 0..2,000 g/kWh, negative power,
+    or power above :data:`OVER_NAMEPLATE` of the site's nameplate for the source. The
+    actuals, the forecast series and the forecast vintages are all checked here."""
     if signal == CARBON:
         bad = (values < 0) | (values > MAX_CARBON_G_PER_KWH)
         what = f"outside 0..{MAX_CARBON_G_PER_KWH:g} gCO2/kWh"
         fix = "give gCO2/kWh (a value[kg/kWh] header converts kilograms)"
     else:
         cap = capacity_by_type(site).get(signal, 0.0)
-        bad = values > OVER_NAMEPLATE * cap
+        bad = (values < 0) | (values > OVER_NAMEPLATE * cap)
         what = f"above {OVER_NAMEPLATE:.0%} of the site's {cap:,.0f} kW of {signal}"
         fix = ("give kW (a value[MW] header converts megawatts), or raise the source's "
                "capacityKW")
     if not bad.any():
         return
-    rows = table.rows[bad]
-    listed = ", ".join(str(r) for r in rows[:8]) + (f" and {rows.size - 8} more"
-                                                    if rows.size > 8 else "")
     first = float(values[bad][0])
+    if signal != CARBON and first < 0:
+        what, fix = "negative", "power is never below 0 kW; correct or remove the rows"
+    listed_rows = np.asarray(rows)[bad]
+    listed = ", ".join(str(r) for r in listed_rows[:8]) + (
+        f" and {listed_rows.size - 8} more" if listed_rows.size > 8 else "")
     raise InputFileError(path, [FieldError(
-        f"row{'s' * (rows.size > 1)} {listed}",
+        f"row{'s' * (listed_rows.size > 1)} {listed}",
         f"{signal} {first:g} is {what}; {fix}")])
 
 

@@ -27,15 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from suandian.api.powersite import MAX_CARBON_G_PER_KWH, PowerSite
+from suandian.api.powersite import PowerSite
 from suandian.errors import FieldError, InputFileError, ProviderResponseError
 from suandian.files import read_text
 from suandian.forecast.grid import TimeGrid
 from suandian.forecast.providers.base import DEFAULT_UNITS, convert_units, signal_dimension
 from suandian.forecast.resample import Kind, parse_times, resample
-from suandian.forecast.series import SiteForecast, capacity_by_type
+from suandian.forecast.series import SiteForecast
 from suandian.planner.model import FloatArray
-from suandian.sim.inputs import CARBON
+from suandian.sim.inputs import CARBON, check_range
 
 __all__ = ["LOOKBACK", "Vintages", "apply_vintages", "check_coverage", "is_vintage_file",
            "read_vintages"]
@@ -143,7 +143,7 @@ def read_vintages(path: Path, signal: str, site: PowerSite) -> Vintages:
     except ProviderResponseError as exc:
         raise InputFileError(path, [FieldError("row 1", str(exc).removeprefix("csv: "))]
                              ) from None
-    _check_range(path, signal, site, converted, [line for line, _ in rows[1:]])
+    check_range(path, signal, site, converted, np.array([line for line, _ in rows[1:]]))
     order = np.lexsort((np.array(times), np.array(issued)))
     iss, tim, val = (np.array(issued)[order], np.array(times)[order], converted[order])
     twice = np.flatnonzero((np.diff(iss) == 0) & (np.diff(tim) == 0))
@@ -165,23 +165,6 @@ def _finite(cell: str) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
-
-
-def _check_range(path: Path, signal: str, site: PowerSite, values: FloatArray,
-                 lines: list[int]) -> None:
-    if signal == "carbonIntensity":
-        bad = (values < 0) | (values > MAX_CARBON_G_PER_KWH)
-        what = f"outside 0..{MAX_CARBON_G_PER_KWH:g} gCO2/kWh"
-    else:
-        cap = capacity_by_type(site).get(signal, 0.0)
-        bad = (values < 0) | (values > 1.1 * cap)
-        what = f"outside 0..110% of the site's {cap:,.0f} kW of {signal}"
-    if bad.any():
-        rows = np.array(lines)[bad]
-        listed = ", ".join(map(str, rows[:8])) + (f" and {rows.size - 8} more"
-                                                  if rows.size > 8 else "")
-        raise InputFileError(path, [FieldError(f"row{'s' * (rows.size > 1)} {listed}", (
-            f"{signal} {float(values[bad][0]):g} is {what}; correct or remove the rows"))])
 
 
 def apply_vintages(fc: SiteForecast, vintages: Mapping[str, Vintages]) -> SiteForecast:

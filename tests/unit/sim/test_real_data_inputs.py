@@ -319,6 +319,17 @@ def test_bad_vintage_rows_are_named(tmp_path: Path) -> None:
         build_world(load_scenario(str(path)))
 
 
+
+def test_vintage_values_no_grid_has_are_named_as_the_series_are(tmp_path: Path) -> None:
+    """Vintages get the same range check as actuals and forecast series (one check)."""
+    path = scenario(tmp_path, forecast=intensity(96))
+    text = vintages(day_ahead(96, 50.0))
+    cell = text.splitlines()[3].split(",")[2]
+    (tmp_path / "fc.csv").write_text(text.replace(cell, "5000", 1))
+    with pytest.raises(InputFileError, match=r"row 4: carbonIntensity 5000 is outside "
+                                             r"0..2000 gCO2/kWh; give gCO2/kWh"):
+        build_world(load_scenario(str(path)))
+
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(hours=st.integers(1, 60), first=st.sampled_from([0, 0, 0, 3]), hole=st.tuples(
