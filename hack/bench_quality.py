@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suandian.sim.run import SimReport, simulate
+from suandian.sim.run import format_mass as grams
 from suandian.sim.scenario import Scenario, builtin_scenarios, load_scenario
 
 HERE = Path(__file__).resolve().parent / "scenarios"
@@ -68,16 +69,6 @@ def quiet_stdout() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def grams(g: float) -> str:
-    """Emissions in the unit that fits their size."""
-    size = abs(g)
-    if size >= 1e6:
-        return f"{g / 1e6:,.3f} t"
-    if size >= 1e3:
-        return f"{g / 1e3:,.2f} kg"
-    return f"{g:,.0f} g"
 
 
 def load(name: str) -> Scenario:
