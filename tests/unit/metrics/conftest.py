@@ -51,6 +51,9 @@ def populated(registry: CollectorRegistry) -> CollectorRegistry:
     metrics.record_step_failure("ApiError")
     metrics.record_job_finished("gansu", outcome="Succeeded", green_kwh=3.0, grid_kwh=1.0,
                                 emissions_g=477.2, avoided_g=900.0)
+    metrics.record_ledger_run(
+        namespace="team-a", site="gansu", kwh_by_source={"solar": 2.0, "wind": 1.0, "grid": 1.0},
+        it_kwh=3.2, emissions_g=477.2, saved_g=900.0, provenance="measured")
     metrics.record_provider_request("wattTime", duration_s=0.3,
                                     error=ProviderError("wattTime", "Timeout", "10 s"))
     return registry

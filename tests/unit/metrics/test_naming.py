@@ -2,7 +2,8 @@
 
 `suandian_` prefix; base units (watts, seconds, joules, grams, ratio) and never kW, ms,
 kg, kWh, minutes, hours or percent; `_total` on counters and only on counters; label
-names from an allow-list (no job, pod or namespace names: those are unbounded).
+names from an allow-list (no job or pod names: those are unbounded); ``namespace`` only
+on the ledger's counters (bounded by the cluster's namespaces), nowhere else.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ UNITLESS = {"suandian_jobs", "suandian_site_degraded"}
 """Gauges of counts and booleans, which Prometheus names without a unit (counters of
 events are unitless too: ``suandian_deferrals_total``)."""
 FORBIDDEN_LABELS = {"job", "pod", "namespace", "name", "computejob", "node", "instance", "uid"}
+BOUNDED_BY_CLUSTER = {"namespace"}
+"""Forbidden except on the ledger (:data:`suandian.metrics.NAMESPACE_LABELLED`), whose
+per-tenant report needs it; bounded by the namespaces an administrator created."""
 
 
 def violations(registry: CollectorRegistry) -> list[str]:
@@ -50,8 +54,9 @@ def violations(registry: CollectorRegistry) -> list[str]:
         labels = {k for s in family.samples for k in s.labels} - {"le", "quantile"}
         found.extend(f"{name}: label {label!r} not allowed"
                      for label in sorted(labels - metrics.LABEL_NAMES))
+        allowed = BOUNDED_BY_CLUSTER if name in metrics.NAMESPACE_LABELLED else set()
         found.extend(f"{name}: unbounded label {label!r}"
-                     for label in sorted(labels & FORBIDDEN_LABELS))
+                     for label in sorted(labels & FORBIDDEN_LABELS - allowed))
         if not family.documentation:
             found.append(f"{name}: no help text")
     return found
@@ -67,7 +72,14 @@ def test_every_metric_has_a_series_once_every_helper_ran(populated: CollectorReg
 
 
 def test_the_allow_list_itself_names_no_unbounded_label() -> None:
-    assert not metrics.LABEL_NAMES & FORBIDDEN_LABELS
+    assert metrics.LABEL_NAMES & FORBIDDEN_LABELS == BOUNDED_BY_CLUSTER
+
+
+def test_namespace_is_refused_outside_the_ledger() -> None:
+    bad = CollectorRegistry()
+    Counter("suandian_things_total", "things", ["namespace"], registry=bad).labels(
+        namespace="team-a").inc()
+    assert violations(bad) == ["suandian_things: unbounded label 'namespace'"]
 
 
 def test_the_checker_catches_each_kind_of_violation() -> None:
