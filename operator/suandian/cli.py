@@ -84,6 +84,7 @@ def cli() -> None:
       suandian crds --check          are the CRDs in sync with the API models
       suandian run                   the operator, against your kubeconfig
       suandian release               start all it holds, before uninstalling it
+      suandian report --since DATE   green-power ledger per day, namespace and site
     """
 
 
@@ -453,6 +454,15 @@ def release(namespaces: tuple[str, ...], peering_name: str, freeze_for: str, dry
         click.echo(line)
     if any(line.startswith("could not") for line in lines):
         raise SystemExit(1)
+
+
+def _add_report() -> None:
+    from suandian.report.command import report
+
+    cli.add_command(report)
+
+
+_add_report()
 
 
 def main() -> None:

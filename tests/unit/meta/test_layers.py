@@ -19,6 +19,7 @@ RANK = {
     "controllers": 4,
     "k8s": 3, "metrics": 3, "sim": 3,
     "backends": 3.5,  # one way to act each: built on k8s, used by the controllers
+    "report": 3.5,  # `suandian report`: reads the ledger from Prometheus, metrics' names
     "planning": 3.7,  # a round's work apart from the loop: the planner process loads it
     "forecast": 2, "planner": 2,
     "api": 1,
