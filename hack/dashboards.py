@@ -1,12 +1,12 @@
-"""Build Suandian's two Grafana dashboards as code and write them under the chart.
+"""Build Suandian's Grafana dashboards as code and write them under the chart.
 
     python hack/dashboards.py            write helm/suandian/dashboards/*.json
     python hack/dashboards.py --check    exit 1 when the committed JSON is stale
 
-The dashboards are plain Grafana JSON models (schemaVersion 39). Both take the data
-source and the sites as template variables, so one copy serves any Prometheus and any
-set of PowerSites. Every query is run against a real Prometheus by
-``tests/integration/prometheus/`` and must return series.
+The dashboards are plain Grafana JSON models (schemaVersion 39). All take the data
+source and the sites as template variables (the ledger's the namespaces too), so one
+copy serves any Prometheus and any set of PowerSites. Every query is run against a real
+Prometheus by ``tests/integration/prometheus/`` and must return series.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def layout(rows: list[list[tuple[Panel, int]]]) -> list[Panel]:
     return panels
 
 
-def dashboard(uid: str, title: str, description: str, panels: list[Panel]) -> dict[str, Any]:
+def dashboard(uid: str, title: str, description: str, panels: list[Panel],
+              variables: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
     return {
         "uid": uid, "title": title, "description": description,
         "tags": ["suandian", "carbon-aware", "kubernetes"],
@@ -116,6 +117,7 @@ def dashboard(uid: str, title: str, description: str, panels: list[Panel]) -> di
                        "refId": "site"},
              "includeAll": True, "multi": True, "allValue": ".*", "current": {},
              "refresh": 2, "sort": 1, "hide": 0},
+            *variables,
         ]},
         "annotations": {"list": []},
         "panels": panels,
@@ -235,10 +237,90 @@ def savings_and_service() -> dict[str, Any]:
         ]))
 
 
+NAMESPACE = 'namespace=~"$namespace"'
+LEDGER = f"{SITE},{NAMESPACE}"
+KWH = 3.6e6
+
+
+def ledger_increase(counter: str, where: str = "", by: str = "") -> str:
+    """``sum [by (...)] (increase(suandian_ledger_<counter>_total{site, namespace}[range]))``."""
+    grouping = f" by ({by})" if by else ""
+    matchers = ",".join(filter(None, (where, LEDGER)))
+    return (f"sum{grouping} (increase(suandian_ledger_{counter}_total{{{matchers}}}"
+            "[$__range]))")
+
+
+def green_power_ledger() -> dict[str, Any]:
+    energy, it = "energy_joules", "it_energy_joules"
+    rolling = "(rolling 24 h: the recording rules of alerts/suandian.ledger.rules.yaml)"
+    green = ledger_increase(energy, 'source!="grid"')
+    measured = ledger_increase(it, 'provenance="measured"')
+    namespace_variable = {
+        "type": "query", "name": "namespace", "label": "Namespace", "datasource": DATASOURCE,
+        "definition": "label_values(suandian_ledger_runs_total, namespace)",
+        "query": {"query": "label_values(suandian_ledger_runs_total, namespace)",
+                  "refId": "namespace"},
+        "includeAll": True, "multi": True, "allValue": ".*", "current": {},
+        "refresh": 2, "sort": 1, "hide": 0}
+    return dashboard(
+        "suandian-ledger", "Suandian — green-power ledger",
+        "Energy of finished jobs by supply source, green share (绿电占比), PUE, CUE and the "
+        "saving against running at once, per namespace and site; measured against "
+        "modelled energy. Calendar-day figures for a report: `suandian report`.",
+        layout([
+            [(stat("Green share", "Non-grid share of the facility energy of jobs finished "
+                   "in the time range.",
+                   f"{green} / {ledger_increase(energy)}",
+                   "percentunit", steps=[("red", None), ("orange", 0.5), ("green", 0.8)]), 4),
+             (stat("PUE used", "Facility energy over IT energy of the jobs finished in the "
+                   "time range.", f"{ledger_increase(energy)} / {ledger_increase(it)}",
+                   "none"), 4),
+             (stat("CUE, kg CO₂ per IT kWh", "Emissions over IT energy in the time range.",
+                   f"{ledger_increase('emissions_grams')} / {ledger_increase(it)} * 3600",
+                   "none"), 4),
+             (stat("CO₂ saved against run-now", "What the jobs would have emitted run at "
+                   "once, minus what they emitted (negative: worse).",
+                   f"{ledger_increase('run_now_emissions_grams')} - "
+                   f"{ledger_increase('emissions_grams')}", "massg"), 4),
+             (stat("Measured share of IT energy", "IT energy read from Kepler/DCGM for "
+                   "the whole run, over all IT energy.",
+                   f"{measured} / {ledger_increase(it)}",
+                   "percentunit", steps=[("orange", None), ("green", 0.9)]), 4)],
+            [(timeseries("Energy by source, per day", f"Facility kWh of finished jobs by "
+                         f"supply source {rolling}.",
+                         [("sum by (source) (namespace_site_source:suandian_ledger_energy_"
+                           f"joules:increase1d{{{LEDGER}}}) / {KWH:g}", "{{source}}")],
+                         "kwatth", stacked=True, fill=40), 9)],
+            [(timeseries("Green share by namespace, per day", f"Non-grid share {rolling}.",
+                         [(f"namespace_site:suandian_ledger_green_energy:ratio1d{{{LEDGER}}}",
+                           "{{namespace}} at {{site}}")], "percentunit", fill=0), 8),
+             (timeseries("PUE by site, per day", f"Facility over IT energy {rolling}.",
+                         [(f"site:suandian_ledger_pue:ratio1d{{{SITE}}}", "{{site}}")],
+                         "none", fill=0), 8),
+             (timeseries("CUE by site, per day", f"kg CO₂ per kWh of IT energy {rolling}.",
+                         [(f"site:suandian_ledger_cue_grams_per_joule:ratio1d{{{SITE}}} "
+                           "* 3600", "{{site}}")], "none", fill=0), 8)],
+            [(timeseries("Saving against run-now, per day",
+                         f"CO₂ avoided by namespace (negative: worse than at once) {rolling}.",
+                         [("namespace_site:suandian_ledger_emissions_avoided_grams:increase1d"
+                           f"{{{LEDGER}}}", "{{namespace}} at {{site}}")], "massg",
+                         threshold_zero=True), 8),
+             (timeseries("Measured vs modelled IT energy, per day",
+                         f"IT kWh by provenance: measured, partly measured, modelled {rolling}.",
+                         [("sum by (provenance) (namespace_site_provenance:suandian_ledger_"
+                           f"it_energy_joules:increase1d{{{LEDGER}}}) / {KWH:g}",
+                           "{{provenance}}")], "kwatth", stacked=True, fill=40), 8),
+             (bargauge("Energy by namespace", "Facility kWh of jobs finished in the time "
+                       "range.", f"{ledger_increase(energy, by='namespace')} / {KWH:g}",
+                       "{{namespace}}", "kwatth"), 8)],
+        ]), (namespace_variable,))
+
+
 def build() -> dict[str, str]:
     """File name to JSON text of every dashboard."""
     boards = {"power-and-placement.json": power_and_placement(),
-              "savings-and-service.json": savings_and_service()}
+              "savings-and-service.json": savings_and_service(),
+              "green-power-ledger.json": green_power_ledger()}
     return {name: json.dumps(board, indent=2, ensure_ascii=False) + "\n"
             for name, board in boards.items()}
 

@@ -82,10 +82,24 @@ def test_dashboards_take_datasource_and_site_as_variables() -> None:
         assert len(site_panels) >= len(board["panels"]) // 2, path.name
 
 
-def test_the_two_dashboards_issue_6_names() -> None:
+def test_the_dashboards_issues_6_and_14_name() -> None:
     titles = {json.loads(p.read_text(encoding="utf-8"))["title"]
               for p in (CHART / "dashboards").glob("*.json")}
-    assert titles == {"Suandian — power and placement", "Suandian — savings and service"}
+    assert titles == {"Suandian — power and placement", "Suandian — savings and service",
+                      "Suandian — green-power ledger"}
+
+
+def test_the_ledger_dashboard_filters_by_namespace_and_shows_provenance() -> None:
+    board = json.loads((CHART / "dashboards" / "green-power-ledger.json").read_text(
+        encoding="utf-8"))
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["namespace"]["multi"] and variables["namespace"]["includeAll"]
+    exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+    per_site = [e for e in exprs if e.startswith("site:")]  # site-level rules: PUE, CUE
+    assert len(per_site) == 2
+    assert all("$namespace" in e for e in exprs if e not in per_site)
+    assert any("by (provenance)" in e for e in exprs)
+    assert any("by (source)" in e for e in exprs)
 
 
 def test_every_top_level_value_is_documented() -> None:

@@ -263,13 +263,15 @@ def test_monitoring_objects(render: Render) -> None:
     for key, value in monitor["spec"]["selector"]["matchLabels"].items():
         assert metrics_service["metadata"]["labels"][key] == value
     assert metrics_service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "suandian"
-    rules = yaml.safe_load((CHART / "alerts" / "suandian.rules.yaml").read_text(encoding="utf-8"))
-    assert one(objects, "PrometheusRule")["spec"]["groups"] == rules["groups"]
+    groups = [group for name in ("suandian.rules.yaml", "suandian.ledger.rules.yaml")
+              for group in yaml.safe_load((CHART / "alerts" / name).read_text(
+                  encoding="utf-8"))["groups"]]
+    assert one(objects, "PrometheusRule")["spec"]["groups"] == groups
 
 
 def test_dashboards_are_configmaps_for_the_grafana_sidecar(render: Render) -> None:
     maps = find(render(), "ConfigMap")
-    assert len(maps) == 2
+    assert len(maps) == len(list((CHART / "dashboards").glob("*.json"))) == 3
     for cm in maps:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
         ((filename, text),) = cm["data"].items()

@@ -13,6 +13,7 @@ from tests.support.operator import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "helm" / "suandian" / "alerts" / "suandian.rules.yaml"
+LEDGER_RULES = RULES.parent / "suandian.ledger.rules.yaml"
 
 
 def require_binary(name: str) -> str:
@@ -36,7 +37,7 @@ class PrometheusServer:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s",
                        "scrape_timeout": "900ms"},
-            "rule_files": [str(RULES)],
+            "rule_files": [str(RULES), str(LEDGER_RULES)],
             "scrape_configs": [{"job_name": "suandian",
                                 "static_configs": [{"targets": targets}]}],
         }

@@ -29,8 +29,9 @@ from suandian.errors import ProviderError
 ROOT = Path(__file__).resolve().parents[3]
 DASHBOARDS = sorted((ROOT / "helm" / "suandian" / "dashboards").glob("*.json"))
 RULES = ROOT / "helm" / "suandian" / "alerts" / "suandian.rules.yaml"
+LEDGER_RULES = RULES.parent / "suandian.ledger.rules.yaml"
 GRAFANA_VARIABLES = {"$__rate_interval": "30s", "$__range": "1h", "$__interval": "5s",
-                     "$site": ".*"}
+                     "$site": ".*", "$namespace": ".*"}
 SITES = ("gansu", "guizhou", "ningxia")
 WAIT_S = 60.0
 
@@ -60,6 +61,19 @@ def alert_rules() -> list[dict[str, Any]]:
     return [rule for group in groups for rule in group["rules"]]
 
 
+def recording_rules() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(LEDGER_RULES.read_text(encoding="utf-8"))["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def ledger_runs(i: int) -> list[tuple[str, dict[str, float], float, float, str]]:
+    """The ledger entries of site ``i``'s finished job, split over two namespaces so
+    they add up to what record_job_finished gets (green 40 + i kWh, grid 10, 4800 g)."""
+    return [("team-a", {"solar": 30.0 + i, "wind": 5.0, "grid": 6.0}, 3000.0, 8000.0,
+             "measured"),
+            ("team-b", {"storage": 5.0, "grid": 4.0}, 1800.0, 4000.0, "modelled")]
+
+
 def record_round(round_no: int) -> None:
     """What the operator records in one cycle: site status, a census, decisions, outcomes."""
     clock = metrics.instruments().clock()
@@ -77,6 +91,11 @@ def record_round(round_no: int) -> None:
         metrics.record_start(site, trigger="immediate", delay_s=0.0)
         metrics.record_job_finished(site, outcome="Succeeded", green_kwh=40.0 + i,
                                     grid_kwh=10.0, emissions_g=4800.0, avoided_g=12000.0)
+        for namespace, kwh, emitted, saved, provenance in ledger_runs(i):
+            metrics.record_ledger_run(
+                namespace=namespace, site=site, kwh_by_source=kwh,
+                it_kwh=sum(kwh.values()) / 1.25, emissions_g=emitted, saved_g=saved,
+                provenance=provenance if site != "ningxia" else "partial")
     metrics.record_jobs_by_phase({
         ("gansu", "Running"): 4, ("guizhou", "Running"): 2, ("ningxia", "Deferred"): 5,
         ("gansu", "Suspended"): 1, (None, "Pending"): 3, ("guizhou", "Succeeded"): 9})
@@ -175,7 +194,8 @@ async def test_every_dashboard_query_returns_finite_data(scraped: PromApi) -> No
 
 
 async def test_every_alert_rule_is_loaded_and_evaluates_cleanly(scraped: PromApi) -> None:
-    expected = {rule["alert"] for rule in alert_rules()}
+    expected = {rule["alert"] for rule in alert_rules()} | {
+        rule["record"] for rule in recording_rules()}
 
     async def evaluated() -> bool:
         data = await scraped.get("/api/v1/rules")
@@ -216,3 +236,29 @@ async def test_alerts_fire_as_the_story_says(scraped: PromApi) -> None:
     for quiet in ("SuandianOperatorDown", "SuandianForecastStale", "SuandianNoDecisions",
                   "SuandianPlanningSlow", "SuandianPlanningFailing"):
         assert quiet not in by_name, by_name[quiet]
+
+
+async def test_the_report_reads_back_every_ledger_run_and_reconciles(scraped: PromApi) -> None:
+    """`suandian report`'s reader over the live endpoint: three rounds of ledger runs,
+    the first recorded before the first scrape (a series' first value counts too)."""
+    from datetime import UTC, datetime, timedelta
+
+    from suandian.report import build_report
+
+    today = datetime.now(UTC).date()
+    ledger = await asyncio.to_thread(build_report, scraped.url, today - timedelta(days=1),
+                                     today + timedelta(days=1))
+    totals = {(r.namespace, r.site): r for r in ledger.totals}
+    assert sorted(totals) == [(ns, site) for ns in ("team-a", "team-b") for site in sorted(SITES)]
+    for i, site in enumerate(SITES):
+        a, b = totals["team-a", site], totals["team-b", site]
+        assert a.kwh["solar"] == pytest.approx(3 * (30.0 + i))
+        assert a.total_kwh == pytest.approx(3 * (41.0 + i))
+        assert b.kwh == pytest.approx({"solar": 0, "wind": 0, "hydro": 0, "directGreen": 0,
+                                       "storage": 15.0, "grid": 12.0})
+        assert a.pue == pytest.approx(1.25)
+        assert (a.emissions_g, b.emissions_g) == pytest.approx((9000.0, 5400.0))
+        assert a.saved_g == pytest.approx(24000.0)
+        assert a.jobs == b.jobs == 3
+    assert ledger.reconciled, ledger.checks
+    assert [c.site for c in ledger.checks if c.day is None] == sorted(SITES)
