@@ -11,6 +11,11 @@ node affinity, which is kept on its own.
 The API objects stay the truth: a record is rebuilt from every event, and the status
 fields the controller wrote but the watch has not echoed yet are overlaid until it does
 (so a step between a write and its echo neither writes nor announces twice).
+
+The book is also where a job's power estimate is chosen (:func:`power_estimate`): a job
+without ``spec.power`` whose template the learned model knows is planned at the watts
+measured for it (:mod:`suandian.measure.learned`), and finished jobs' measurements teach
+the model as they are watched, so a restarted operator relearns from the listing.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, cast
@@ -26,6 +31,7 @@ from typing import Any, cast
 from suandian.api.units import parse_time
 from suandian.api.validation import parse_computejob
 from suandian.errors import InvalidSpecError
+from suandian.measure.learned import Estimate, PowerModel, template_key
 from suandian.planner import JobTerms
 
 __all__ = ["STATUS_KEYS", "JobBook", "JobRecord", "record_from_body"]
@@ -36,7 +42,7 @@ KIND = "ComputeJob"
 STATUS_KEYS = frozenset({
     "phase", "site", "plannedStart", "latestStart", "windows", "reason", "startedAt",
     "observedGeneration", "conditions", "emissions", "expectedGreenFraction", "energyKWh",
-    "jobName",
+    "jobName", "powerEstimate",
 })
 """The ``status`` fields the controller reads back (everything else it only writes)."""
 
@@ -65,6 +71,7 @@ class JobRecord:
     user_affinity: Mapping[str, Any] | None
     observed_text: str  # the read status fields as compact JSON (see ``observed``)
     written: Mapping[str, Any] = field(default_factory=lambda: NOTHING_WRITTEN)
+    power: Estimate | None = None  # the power the plan uses and where it came from
 
     @property
     def key(self) -> str:
@@ -119,8 +126,32 @@ def terms_key(terms: JobTerms) -> tuple[Any, ...]:
             terms.min_green_fraction, terms.priority, terms.policy, terms.gpu_model)
 
 
+Estimator = Callable[[Mapping[str, Any], JobTerms], tuple[JobTerms, Estimate]]
+
+
+def power_estimate(model: PowerModel, body: Mapping[str, Any], terms: JobTerms
+                   ) -> tuple[JobTerms, Estimate]:
+    """The terms a job is planned with and its estimate: ``declared`` (``spec.power``),
+    ``learned`` (the model knows its template: its measured watts replace the estimate
+    from requests, GPU jobs included) or ``default`` (from its requests)."""
+    spec = body.get("spec") or {}
+    job = (spec.get("template") or {}).get("spec") or {}
+    containers = ((job.get("template") or {}).get("spec") or {}).get("containers") or []
+    namespace = str((body.get("metadata") or {}).get("namespace") or "default")
+    key = template_key(namespace, [c for c in containers if isinstance(c, Mapping)],
+                       terms.per_pod, int(job.get("parallelism") or 1))
+    if spec.get("power") is not None:
+        return terms, Estimate("declared", terms.power_w, template=key)
+    learned = model.estimate(key)
+    if learned is None:
+        return terms, Estimate("default", terms.power_w, template=key)
+    watts, runs = learned
+    return replace(terms, power_w=watts), Estimate("learned", watts, runs, key)
+
+
 def record_from_body(body: Mapping[str, Any], previous: JobRecord | None = None,
-                     share: Callable[[JobTerms], JobTerms] | None = None) -> JobRecord:
+                     share: Callable[[JobTerms], JobTerms] | None = None,
+                     estimate: Estimator | None = None) -> JobRecord:
     """A record from a watched ComputeJob body (parsing the spec once per generation).
 
     Raises ``KeyError``/``ValueError`` only for a body the API server would not serve
@@ -136,12 +167,15 @@ def record_from_body(body: Mapping[str, Any], previous: JobRecord | None = None,
     pod_spec = (((template or {}).get("spec") or {}).get("template") or {}).get("spec") or {}
     terms: JobTerms | None
     problem: str | None = None
+    power: Estimate | None = None
     if previous is not None and previous.generation == generation and (
             previous.terms is not None or previous.problem is not None):
-        terms, problem = previous.terms, previous.problem
+        terms, problem, power = previous.terms, previous.problem, previous.power
     else:
         try:
             terms = JobTerms.from_computejob(parse_computejob(dict(body), created=created))
+            if estimate is not None:
+                terms, power = estimate(body, terms)
             if share is not None:
                 terms = share(terms)
         except InvalidSpecError as exc:
@@ -153,7 +187,7 @@ def record_from_body(body: Mapping[str, Any], previous: JobRecord | None = None,
         name=str(meta["name"]), created=created, generation=generation, terms=terms,
         problem=problem, template=None if child_made else template,
         user_affinity=pod_spec.get("affinity") if isinstance(pod_spec, Mapping) else None,
-        observed_text=json.dumps(observed, separators=(",", ":")),
+        observed_text=json.dumps(observed, separators=(",", ":")), power=power,
     )
     # our writes not seen yet stay on top; once the watch shows them, they go
     if previous is not None and any(observed.get(k) != v
@@ -167,9 +201,20 @@ class JobBook:
 
     SHARED_TERMS = 4096  # distinct terms kept for sharing (then the cache starts over)
 
-    def __init__(self) -> None:
+    def __init__(self, power_model: PowerModel | None = None) -> None:
         self._records: dict[str, JobRecord] = {}
         self._terms: dict[tuple[Any, ...], JobTerms] = {}
+        self._estimates: dict[Estimate, Estimate] = {}
+        self.power_model = power_model
+
+    def estimate(self, body: Mapping[str, Any], terms: JobTerms
+                 ) -> tuple[JobTerms, Estimate]:
+        """:func:`power_estimate` with the book's model, estimates shared like terms."""
+        assert self.power_model is not None
+        terms, found = power_estimate(self.power_model, body, terms)
+        if found not in self._estimates and len(self._estimates) >= self.SHARED_TERMS:
+            self._estimates.clear()
+        return terms, self._estimates.setdefault(found, found)
 
     def share(self, terms: JobTerms) -> JobTerms:
         """The one object for terms equal to these: jobs made from one template (arrays
@@ -185,7 +230,11 @@ class JobBook:
     def observe(self, body: Mapping[str, Any]) -> JobRecord:
         """Record a watched body (replacing what was known of that job)."""
         uid = str(body["metadata"]["uid"])
-        record = record_from_body(body, self._records.get(uid), share=self.share)
+        if self.power_model is not None:
+            self.power_model.learn_from_status(uid, body.get("status") or {})
+        learner = self.estimate if self.power_model is not None else None
+        record = record_from_body(body, self._records.get(uid), share=self.share,
+                                  estimate=learner)
         self._records[uid] = record
         return record
 

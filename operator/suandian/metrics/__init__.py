@@ -50,6 +50,7 @@ from suandian.metrics.labels import (
     WATTS_PER_KW,
 )
 from suandian.metrics.ledger import record_ledger_run
+from suandian.metrics.measure import MEASUREMENT_FAILURE_REASONS, record_measurement_failure
 from suandian.metrics.record import (
     provider_error_reason,
     record_child_refused,
@@ -82,6 +83,7 @@ __all__ = [
     "JOULES_PER_KWH",
     "LABEL_NAMES",
     "LEDGER_SOURCES",
+    "MEASUREMENT_FAILURE_REASONS",
     "NAMESPACE_LABELLED",
     "OUTCOMES",
     "PLANNING_FAILURE_REASONS",
@@ -104,6 +106,7 @@ __all__ = [
     "record_job_finished",
     "record_jobs_by_phase",
     "record_ledger_run",
+    "record_measurement_failure",
     "record_planning",
     "record_planning_failure",
     "record_provider_request",

@@ -203,6 +203,10 @@ class Instruments:
             "suandian_provider_request_duration_seconds",
             "Wall time of one forecast provider request, retries included.",
             ["provider"], buckets=PROVIDER_BUCKETS, registry=r)
+        self.measurement_failures = Counter(
+            "suandian_measurement_failures_total",
+            "Finished jobs whose energy could not be read from Prometheus (Kepler, DCGM) "
+            "and was modelled instead, by reason.", ["reason"], registry=r)
         self.build_info = Gauge(
             "suandian_build_info", "Always 1; the labels say which build is running.",
             ["version", "python_version", "kopf_version"], registry=r)

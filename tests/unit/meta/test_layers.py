@@ -1,7 +1,8 @@
 """The layers of DESIGN.md, enforced: a lower layer never imports a higher one, and the
 planner and forecast models stay free of Kubernetes, kopf, Prometheus and asyncio.
 
-    cli → controllers → planning → backends → k8s, metrics, sim → forecast, planner → api
+    cli → controllers → planning → backends → k8s, metrics, sim → measure → forecast,
+    planner → api
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ RANK = {
     "backends": 3.5,  # one way to act each: built on k8s, used by the controllers
     "report": 3.5,  # `suandian report`: reads the ledger from Prometheus, metrics' names
     "planning": 3.7,  # a round's work apart from the loop: the planner process loads it
+    "measure": 2.5,  # measured energy: pure arithmetic over the forecast's HTTP client
     "forecast": 2, "planner": 2,
     "api": 1,
     "config": 2,  # operator settings: parsed with the API's units
@@ -33,6 +35,7 @@ FORBIDDEN = {
         "kopf", "kubernetes", "prometheus_client", "asyncio", "aiohttp", "suandian.forecast",
     },
     "forecast": {"kopf", "kubernetes", "prometheus_client"},
+    "measure": {"kopf", "kubernetes", "prometheus_client"},
     # the planner process imports this package: nothing of kopf's, nor the controllers
     "planning": {"kopf", "kubernetes", "prometheus_client", "suandian.controllers"},
     "api": {"kopf", "kubernetes", "prometheus_client", "asyncio", "aiohttp"},

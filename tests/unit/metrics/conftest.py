@@ -54,6 +54,7 @@ def populated(registry: CollectorRegistry) -> CollectorRegistry:
     metrics.record_ledger_run(
         namespace="team-a", site="gansu", kwh_by_source={"solar": 2.0, "wind": 1.0, "grid": 1.0},
         it_kwh=3.2, emissions_g=477.2, saved_g=900.0, provenance="measured")
+    metrics.record_measurement_failure("Unreachable")
     metrics.record_provider_request("wattTime", duration_s=0.3,
                                     error=ProviderError("wattTime", "Timeout", "10 s"))
     return registry
