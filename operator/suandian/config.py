@@ -21,7 +21,7 @@ from suandian.errors import FieldError, InvalidSpecError
 __all__ = ["ENV_PREFIX", "FULL_ROUNDS", "MODES", "Settings"]
 
 ENV_PREFIX = "SUANDIAN_"
-MODES = ("native", "kueue")
+MODES = ("native", "kueue", "karmada")
 FULL_ROUNDS = ("process", "thread")
 
 
@@ -69,8 +69,11 @@ class Settings:
     """Seconds to wait before retrying after a failed Kubernetes API call."""
     mode: str = "native"
     """How decisions are carried out: ``native`` (Suandian suspends and unsuspends child
-    Jobs itself) or ``kueue`` (Kueue admits them: Suandian holds each behind its value in
-    ``kueue.x-k8s.io/admission-gated-by`` until the start, and plans on Kueue's quota)."""
+    Jobs itself), ``kueue`` (Kueue admits them: Suandian holds each behind its value in
+    ``kueue.x-k8s.io/admission-gated-by`` until the start, and plans on Kueue's quota) or
+    ``karmada`` (the operator runs on a Karmada control plane: each child Job goes to the
+    chosen member cluster through a PropagationPolicy of its own, its dispatch held until
+    the start; capacity is what Karmada reports of each member)."""
     kueue_queue: str = "default"
     """Kueue mode: the LocalQueue of child Jobs whose template names none
     (``kueue.x-k8s.io/queue-name``)."""
@@ -82,6 +85,29 @@ class Settings:
     operator, so its event loop keeps a core to itself and arrivals are decided at once
     while a round of thousands computes) or ``thread`` (a worker thread of the operator
     itself: one process, sharing its core with the event loop)."""
+    measure_url: str = ""
+    """Prometheus holding Kepler or DCGM-exporter series (e.g.
+    ``http://prometheus.monitoring:9090``): finished jobs' energy is read from it
+    (docs/measurement.md). Empty: every figure is modelled."""
+    measure_exporters: str = "kepler,dcgm"
+    """Which exporters to read: ``kepler``, ``dcgm`` or ``kepler,dcgm``."""
+    measure_kepler_metrics: str = "pod"
+    """Kepler's metric family: ``pod`` (Kepler 0.10 and later, ``kepler_pod_cpu_joules_total``)
+    or ``container`` (Kepler 0.7 and earlier, ``kepler_container_joules_total``)."""
+    measure_interval: timedelta = timedelta(seconds=30)
+    """The exporters' scrape interval: samples more than three intervals apart are not
+    joined (that stretch is modelled, and the status says so)."""
+    measure_timeout: float = 10.0
+    """Seconds before a Prometheus query gives up (the job is then accounted modelled)."""
+    measure_token: str = ""
+    """Bearer token for that Prometheus (the chart sets it from a Secret)."""
+    measure_username: str = ""
+    """Basic-auth user for that Prometheus (the chart sets it from a Secret)."""
+    measure_password: str = ""
+    """Basic-auth password for that Prometheus (the chart sets it from a Secret)."""
+    power_model_templates: int = 1024
+    """How many job templates the learned power model remembers (least recently used
+    forgotten first)."""
     peering_lifetime: int = 60
     """Seconds a replica's peering entry counts as alive unrenewed: when the active
     replica dies without a word (kill -9, a lost node), the standby takes over after about
@@ -138,12 +164,38 @@ class Settings:
             out.append(FieldError(_variable("kueue_queue"), "name a LocalQueue"))
         if not 10 <= self.peering_lifetime <= 3600:
             out.append(FieldError(_variable("peering_lifetime"), "must be within 10..3600 seconds"))
+        out += self._measure_problems()
         if self.api_workers < 1:
             out.append(FieldError(_variable("api_workers"), "must be at least 1"))
         for name in ("replan_interval", "pod_default_duration", "pod_default_max_delay",
                      "admission_timeout"):
             if getattr(self, name) <= timedelta(0):
                 out.append(FieldError(_variable(name), "must be longer than zero"))
+        return out
+
+    def _measure_problems(self) -> list[FieldError]:
+        out = []
+        if self.measure_url and not self.measure_url.startswith(("http://", "https://")):
+            out.append(FieldError(_variable("measure_url"),
+                                  f"{self.measure_url!r} is no http:// or https:// URL"))
+        names = [n.strip() for n in self.measure_exporters.split(",") if n.strip()]
+        wrong = [n for n in names if n not in ("kepler", "dcgm")]
+        if wrong or not names:
+            out.append(FieldError(_variable("measure_exporters"),
+                                  "name kepler, dcgm or kepler,dcgm"
+                                  + (f", not {', '.join(wrong)}" if wrong else "")))
+        if self.measure_kepler_metrics not in ("pod", "container"):
+            out.append(FieldError(_variable("measure_kepler_metrics"),
+                                  f"{self.measure_kepler_metrics!r} is not pod or container"))
+        if self.measure_interval <= timedelta(0):
+            out.append(FieldError(_variable("measure_interval"), "must be longer than zero"))
+        if not 0 < self.measure_timeout <= 300:
+            out.append(FieldError(_variable("measure_timeout"), "must be within 0..300 seconds"))
+        if self.measure_token and self.measure_username:
+            out.append(FieldError(_variable("measure_token"),
+                                  "set a bearer token or a basic-auth user, not both"))
+        if self.power_model_templates < 1:
+            out.append(FieldError(_variable("power_model_templates"), "must be at least 1"))
         return out
 
     @classmethod

@@ -36,10 +36,12 @@ __all__ = [
     "JobSpecTemplate",
     "JobTemplate",
     "LabelSelector",
+    "MeasurementStatus",
     "Phase",
     "PodSpecTemplate",
     "PodTemplate",
     "Policy",
+    "PowerEstimateStatus",
     "PowerSpec",
     "RunWindow",
 ]
@@ -282,6 +284,50 @@ class EmissionsEstimate(ApiModel):
     """Measured emissions of the finished run."""
 
 
+class MeasurementStatus(ApiModel):
+    """Where a finished job's energy figures come from (docs/measurement.md)."""
+
+    provenance: str = Field(pattern=r"^(measured|partial|modelled)$")
+    """``measured`` (every figure from the exporters), ``modelled`` (none), or
+    ``partial``: the share in ``measuredShare`` measured, the rest modelled."""
+    exporters: list[str] = Field(default_factory=list)
+    """The exporters that measured it: ``kepler``, ``dcgm``."""
+    measured_share: float = Field(ge=0, le=1)
+    """The measured share of its IT energy, 0 to 1."""
+    it_energy_kwh: float = Field(alias="itEnergyKWh", ge=0)
+    """IT energy, kWh, without PUE (``energyKWh`` is this times the site's PUE)."""
+    pue: float = Field(ge=1)
+    """The PUE applied."""
+    measured_watts: float | None = Field(default=None, ge=0)
+    """Mean measured IT power over the measured time, watts (what the model learns)."""
+    model_watts: float | None = Field(default=None, ge=0)
+    """The modelled IT power that filled what was not measured, watts."""
+    energy_by_source_kwh: dict[str, float] = Field(default_factory=dict,
+                                                   alias="energyBySourceKWh")
+    """Facility kWh by source (solar, wind, hydro, directGreen, storage, grid); they sum
+    to ``energyKWh``."""
+    observed_share: float = Field(default=0, ge=0, le=1)
+    """The share of its slots priced at the site's observed supply (else the plan's)."""
+    template: str | None = None
+    """Its template (``<namespace>/<hash>``) for the learned power model."""
+    reason: str | None = None
+    """Why some or all of it was modelled."""
+
+
+class PowerEstimateStatus(ApiModel):
+    """The power the plan used for the job and where it came from."""
+
+    source: str = Field(pattern=r"^(declared|learned|default)$")
+    """``declared`` (``spec.power``), ``learned`` (measured runs of its template) or
+    ``default`` (estimated from its requests)."""
+    watts: float = Field(ge=0)
+    """IT watts the plan used."""
+    runs: int | None = Field(default=None, ge=0)
+    """For ``learned``: how many measured runs it was learned from."""
+    template: str | None = None
+    """Its template (``<namespace>/<hash>``)."""
+
+
 class ComputeJobStatus(ApiModel):
     """Where and when the job runs, how green, and why."""
 
@@ -303,14 +349,18 @@ class ComputeJobStatus(ApiModel):
     expected_green_fraction: float | None = Field(default=None, ge=0, le=1)
     """Expected share of green energy, 0 to 1."""
     actual_green_fraction: float | None = Field(default=None, ge=0, le=1)
-    """Once done: the share of green energy the site was observed to supply during the
-    run (its green supply over its compute power, capped at 1), 0 to 1."""
+    """Once done: the green share of its energy, slot by slot at the site's observed
+    supply (its green supply over its compute power, capped at 1), 0 to 1."""
     green_percent: int | None = Field(default=None, ge=0, le=100)
     """``expectedGreenFraction`` (or the measured one, once done) in percent."""
     energy_kwh: float | None = Field(default=None, alias="energyKWh", ge=0)
     """Expected (or measured, once done) energy, kWh, including PUE."""
     emissions: EmissionsEstimate | None = None
     """Emissions of the plan, of running at once, and the saving."""
+    measurement: MeasurementStatus | None = None
+    """Once done: whether its figures were measured (Kepler, DCGM) or modelled."""
+    power_estimate: PowerEstimateStatus | None = None
+    """The power estimate its plan used."""
     saved: str | None = None
     """The saving for people, e.g. ``41.2 kg``."""
     reason: str | None = None

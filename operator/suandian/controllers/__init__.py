@@ -27,6 +27,7 @@ from suandian import metrics
 from suandian.backends import backend_for
 from suandian.config import Settings
 from suandian.controllers import computejob, pod, powersite
+from suandian.controllers.accounting import meter_from
 from suandian.controllers.clock import Clock, LoopClock, WallClock
 from suandian.controllers.cluster import start_feeds
 from suandian.controllers.context import Context, KeeperFactory, memo_context
@@ -35,6 +36,7 @@ from suandian.errors import PlanningError
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
 from suandian.k8s.pods import MANAGED_LABEL
+from suandian.measure.learned import PowerModel
 
 __all__ = ["Clock", "Context", "LoopClock", "NoEssence", "OperatorParts", "SharedMemo",
            "WallClock", "build"]
@@ -75,7 +77,8 @@ def build(
     registry = kopf.OperatorRegistry()
     context = Context(settings=settings, clock=clock or WallClock(), api=api,
                       keeper_factory=keeper_factory, heap=heap,
-                      backend=backend_for(settings))
+                      backend=backend_for(settings), meter=meter_from(settings),
+                      power_model=PowerModel(settings.power_model_templates))
     context.steps[computejob.KIND] = functools.partial(computejob.step, context)
     context.steps[pod.KIND] = functools.partial(pod.step, context)
     powersite.register(registry)

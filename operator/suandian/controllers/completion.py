@@ -2,21 +2,24 @@
 
 Performs :class:`~suandian.controllers.actions.Finish` for :mod:`.computejob`: phase
 ``Succeeded`` or ``Failed``, ``completedAt``, the ``Complete`` condition and the account
-of the actual run (:func:`~suandian.controllers.accounting.account_run`, priced at what
-the site was observed to be while it ran), its event and metrics.
+of the actual run (:func:`~suandian.controllers.accounting.measure_run`: energy from
+Kepler/DCGM in Prometheus where configured, else the model, labelled in
+``status.measurement``; priced slot by slot at what the site was observed to be while it
+ran), its event, its metrics and its line in the green-power ledger.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from suandian import metrics
 from suandian.api.units import parse_time
-from suandian.controllers.accounting import account_run
+from suandian.controllers.accounting import Measured, measure_run
 from suandian.controllers.jobacts import JobActs
-from suandian.controllers.next_action import DEADLINE_GRACE, QUARTER, Child
+from suandian.controllers.next_action import DEADLINE_GRACE, Child
 from suandian.k8s import events
 from suandian.k8s.decision import format_grams, format_time
 from suandian.k8s.jobs import LABEL_SITE
@@ -24,6 +27,8 @@ from suandian.k8s.status import with_condition
 from suandian.planner import JobTerms
 
 __all__ = ["finish", "finished_late", "time_of"]
+
+log = logging.getLogger(__name__)
 
 
 async def finish(acts: JobActs, child: Mapping[str, Any], seen: Child,
@@ -36,31 +41,31 @@ async def finish(acts: JobActs, child: Mapping[str, Any], seen: Child,
     site = (child["metadata"].get("labels") or {}).get(LABEL_SITE) or status.get("site")
     done = time_of(child_status.get("completionTime")) or ctx.clock.now()
     started = time_of(child_status.get("startTime")) or done
-    entry = ctx.sites.get(site or "")
-    observed = ctx.observed(site or "", started, done, max_age=2 * (
-        entry.site.spec.forecast.refresh_interval if entry else QUARTER))
-    run = account_run(
-        power_w=terms.power_w, pue=entry.site.spec.pue if entry else 1.0,
-        run_s=seen.ran(done),
-        observed_green_share=observed.green_share if observed else None,
-        observed_carbon=observed.carbon_g_per_kwh if observed else None,
-        planned_green_share=float(status.get("expectedGreenFraction") or 0.0),
-        configured_carbon=entry.site.spec.grid.carbon_intensity if entry else 0.0)
+    measured = await measure_run(
+        ctx, record, child, site or "", started, done, seen.ran(done), terms.power_w,
+        float(status.get("expectedGreenFraction") or 0.0))
+    run = measured.account
     emissions = dict(status.get("emissions") or {})
     emissions["actualGrams"] = round(run.emissions_g, 1)
-    ran = timedelta(seconds=int(run.run_s))
+    ran = timedelta(seconds=int(seen.ran(done)))
     outcome = "Succeeded" if succeeded else "Failed"
     fields: dict[str, Any] = {
         "phase": outcome,
         "completedAt": format_time(done), "energyKWh": round(run.energy_kwh, 4),
         "actualGreenFraction": round(run.green_share, 4),
         "greenPercent": round(run.green_share * 100), "emissions": emissions,
+        "measurement": measured.status(),
     }
     if emissions.get("runNowGrams") is not None:
+        planned_kwh = float(status.get("energyKWh") or 0.0)
+        if measured.energy.provenance != "modelled" and planned_kwh > 0:
+            # like for like: running at once would have drawn the measured energy too
+            emissions["runNowGrams"] = round(
+                float(emissions["runNowGrams"]) * run.energy_kwh / planned_kwh, 1)
         saved = float(emissions["runNowGrams"]) - run.emissions_g
         emissions["savedGrams"] = round(saved, 1)
         fields["saved"] = format_grams(saved)
-    how = "measured" if run.measured else "planned: the site was not observed"
+    how = _how(measured)
     fields["conditions"] = with_condition(
         status.get("conditions"), "Complete", succeeded,
         "JobSucceeded" if succeeded else "JobFailed",
@@ -68,8 +73,8 @@ async def finish(acts: JobActs, child: Mapping[str, Any], seen: Child,
     await acts.patch_status(fields)
     if succeeded:
         events.normal(record.ref(), "Succeeded", f"ran {ran} at {site}, "
-                      f"{run.energy_kwh:.2f} kWh, {run.green_share:.0%} green, "
-                      f"{format_grams(run.emissions_g)} CO2")
+                      f"{run.energy_kwh:.2f} kWh ({measured.energy.provenance}), "
+                      f"{run.green_share:.0%} green, {format_grams(run.emissions_g)} CO2")
     else:
         events.warning(record.ref(), "Failed", f"the child Job failed at {site}")
     if site:
@@ -77,9 +82,39 @@ async def finish(acts: JobActs, child: Mapping[str, Any], seen: Child,
             site, outcome=outcome,
             green_kwh=run.green_kwh, grid_kwh=run.grid_kwh, emissions_g=run.emissions_g,
             avoided_g=float(emissions.get("savedGrams") or 0.0))
+        _ledger(record.namespace, site, measured, float(emissions.get("savedGrams") or 0.0))
         if finished_late(terms, record.created, status, done):
             metrics.record_deadline_miss(site)
     ctx.planning.remove(acts.key)
+
+
+def _how(measured: Measured) -> str:
+    """The Complete condition's account of where the figures came from."""
+    e, a = measured.energy, measured.account
+    if e.provenance == "measured":
+        energy = f"energy measured by {', '.join(e.exporters)}"
+    elif e.provenance == "partial":
+        energy = (f"energy {e.measured_share:.0%} measured by {', '.join(e.exporters)}, "
+                  f"the rest modelled")
+    else:
+        energy = "energy modelled"
+    supply = ("supply observed" if a.observed_share >= 1 else
+              "supply planned: the site was not observed" if a.observed_share <= 0 else
+              f"supply observed in {a.observed_share:.0%} of its slots")
+    return f"{energy}; {supply}"
+
+
+def _ledger(namespace: str, site: str, measured: Measured, saved_g: float) -> None:
+    """Enter the run in the green-power ledger (a figure it refuses is logged, not
+    raised: the completion stands)."""
+    a = measured.account
+    try:
+        metrics.record_ledger_run(namespace=namespace, site=site,
+                                  kwh_by_source=a.kwh_by_source, it_kwh=a.it_kwh,
+                                  emissions_g=a.emissions_g, saved_g=saved_g,
+                                  provenance=measured.energy.provenance)
+    except ValueError as exc:
+        log.error("the ledger refused the run of %s/%s: %s", namespace, site, exc)
 
 
 def finished_late(terms: JobTerms, created: datetime, status: Mapping[str, Any],

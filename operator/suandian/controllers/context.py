@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from suandian.api.powersite import PowerSite
@@ -35,9 +35,11 @@ from suandian.controllers.scheduler import Scheduler, Step
 from suandian.controllers.view import CHILD_ANNOTATIONS, ClusterCache, ClusterView
 from suandian.forecast import ForecastKeeper, SiteInputs
 from suandian.k8s.client import KubeApi
+from suandian.measure.learned import PowerModel
+from suandian.measure.prometheus import MeasureConfig
 from suandian.planner import JobDecision
 
-__all__ = ["Context", "KeeperFactory", "Observed", "Sample"]
+__all__ = ["Context", "KeeperFactory", "Sample"]
 
 KeeperFactory = Callable[[PowerSite, SiteInputs], ForecastKeeper]
 """Makes a site's keeper; its providers read the :class:`SiteInputs` the PowerSite
@@ -55,6 +57,8 @@ class Sample:
     green_kw: float
     carbon_g_per_kwh: float
     compute_kw: float = 0.0
+    green_by_source_kw: Mapping[str, float] = field(default_factory=dict)
+    """Green kW by source (supply types and ``storage``), to split a job's green energy."""
 
     @property
     def green_share(self) -> float:
@@ -62,15 +66,6 @@ class Sample:
         if self.compute_kw <= 0:
             return 1.0 if self.green_kw > 0 else 0.0
         return min(1.0, max(0.0, self.green_kw / self.compute_kw))
-
-
-@dataclass(frozen=True)
-class Observed:
-    """A site's mean green share and grid intensity over a run, from its samples."""
-
-    green_share: float
-    carbon_g_per_kwh: float
-    samples: int
 
 
 @dataclass
@@ -96,10 +91,13 @@ class Context:
     heap: HeapPolicy | None = None  # when to collect garbage (suandian run: .heap)
     backend: Backend = field(default_factory=NativeBackend)  # how decisions are carried out
     feeds: list[asyncio.Task[None]] = field(default_factory=list)  # .cluster's mirrors
+    meter: MeasureConfig | None = None  # where finished jobs' energy is read (None: modelled)
+    power_model: PowerModel = field(default_factory=PowerModel)  # measured watts by template
     planning: PlanningService = field(init=False)
     scheduler: Scheduler = field(init=False)
 
     def __post_init__(self) -> None:
+        self.book.power_model = self.power_model
         self.cluster.kept_annotations = (*CHILD_ANNOTATIONS, *self.backend.kept_annotations)
         self.view = self.backend.view(ClusterView(
             self.cluster.nodes, self.cluster.pod_requests, lambda: self.cluster.node_version))
@@ -162,22 +160,6 @@ class Context:
 
     def record_sample(self, site: str, sample: Sample) -> None:
         self.samples.setdefault(site, deque(maxlen=SAMPLES_KEPT)).append(sample)
-
-    def observed(self, site: str, start: datetime, end: datetime,
-                 max_age: timedelta = timedelta(hours=1)) -> Observed | None:
-        """A site's mean green share and grid intensity between two times, from the
-        samples taken then (else the last one before, if at most ``max_age`` before the
-        start; None: not observed)."""
-        samples = self.samples.get(site, ())
-        during = [s for s in samples if start <= s.at <= end]
-        if not during:
-            during = [s for s in samples if start - max_age <= s.at <= start][-1:]
-        if not during:
-            return None
-        n = len(during)
-        return Observed(green_share=sum(s.green_share for s in during) / n,
-                        carbon_g_per_kwh=sum(s.carbon_g_per_kwh for s in during) / n,
-                        samples=n)
 
 
 def memo_context(memo: Any) -> Context:
