@@ -270,13 +270,13 @@ def green_power_ledger() -> dict[str, Any]:
         layout([
             [(stat("Green share", "Non-grid share of the facility energy of jobs finished "
                    "in the time range.",
-                   f"{green} / {ledger_increase(energy)}",
+                   f"{green} / ({ledger_increase(energy)} > 0)",
                    "percentunit", steps=[("red", None), ("orange", 0.5), ("green", 0.8)]), 4),
              (stat("PUE used", "Facility energy over IT energy of the jobs finished in the "
-                   "time range.", f"{ledger_increase(energy)} / {ledger_increase(it)}",
+                   "time range.", f"{ledger_increase(energy)} / ({ledger_increase(it)} > 0)",
                    "none"), 4),
              (stat("CUE, kg CO₂ per IT kWh", "Emissions over IT energy in the time range.",
-                   f"{ledger_increase('emissions_grams')} / {ledger_increase(it)} * 3600",
+                   f"{ledger_increase('emissions_grams')} / ({ledger_increase(it)} > 0) * 3600",
                    "none"), 4),
              (stat("CO₂ saved against run-now", "What the jobs would have emitted run at "
                    "once, minus what they emitted (negative: worse).",
@@ -284,7 +284,7 @@ def green_power_ledger() -> dict[str, Any]:
                    f"{ledger_increase('emissions_grams')}", "massg"), 4),
              (stat("Measured share of IT energy", "IT energy read from Kepler/DCGM for "
                    "the whole run, over all IT energy.",
-                   f"{measured} / {ledger_increase(it)}",
+                   f"{measured} / ({ledger_increase(it)} > 0)",
                    "percentunit", steps=[("orange", None), ("green", 0.9)]), 4)],
             [(timeseries("Energy by source, per day", f"Facility kWh of finished jobs by "
                          f"supply source {rolling}.",

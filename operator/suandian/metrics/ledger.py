@@ -73,11 +73,35 @@ def record_ledger_run(*, namespace: str, site: str, kwh_by_source: Mapping[str, 
                          f"{-emitted}: running at once cannot have emitted less than 0 g")
 
     ledger = instruments().ledger
-    for source in LEDGER_SOURCES:  # every source at 0 too, so increase() sees its first use
+    key = (namespace, site)
+    if key not in ledger.opened:
+        _open(namespace, site)
+        ledger.opened.add(key)
+    for source, value in kwh.items():
         ledger.energy.labels(namespace=namespace, site=site, source=source,
-                             provenance=provenance).inc(kwh.get(source, 0.0) * JOULES_PER_KWH)
+                             provenance=provenance).inc(value * JOULES_PER_KWH)
     ledger.it_energy.labels(namespace=namespace, site=site, provenance=provenance).inc(
         it * JOULES_PER_KWH)
     ledger.emissions.labels(namespace=namespace, site=site).inc(emitted)
     ledger.run_now_emissions.labels(namespace=namespace, site=site).inc(max(0.0, run_now))
     ledger.runs.labels(namespace=namespace, site=site, provenance=provenance).inc()
+
+
+def _open(namespace: str, site: str) -> None:
+    """Create every series of a namespace at a site at 0, on its first run in this process.
+
+    ``increase()`` (the recording rules, the dashboards) cannot count a series' first
+    value; with every source and provenance at 0 from the first run on, only that first
+    run is unseen by them, not also the first wind, the first measured run, and so on.
+    ``suandian report`` counts first values too. 6 sources x 3 provenances + 8 series per
+    namespace and site that ran a job.
+    """
+    ledger = instruments().ledger
+    for provenance in PROVENANCES:
+        for source in LEDGER_SOURCES:
+            ledger.energy.labels(namespace=namespace, site=site, source=source,
+                                 provenance=provenance)
+        ledger.it_energy.labels(namespace=namespace, site=site, provenance=provenance)
+        ledger.runs.labels(namespace=namespace, site=site, provenance=provenance)
+    ledger.emissions.labels(namespace=namespace, site=site)
+    ledger.run_now_emissions.labels(namespace=namespace, site=site)

@@ -39,6 +39,7 @@ from integration.prometheus.test_prometheus_live import (
     alert_rules,
     grafana,
     panel_queries,
+    recording_rules,
 )
 from suandian import metrics
 from suandian.controllers.clock import LoopClock
@@ -52,6 +53,13 @@ EXPECTED_EMPTY = {
     "suandian-power: Where jobs run now [A]": "no job is Running at any scrape in this story",
     # sites refresh every 15 m: within the rate window no request happens, so 0/0 (NaN)
     "suandian-savings: Provider error ratio [A]": "no provider request within the rate window",
+    # the ledger's ratios: the only finished job (etl) starts and finishes between two
+    # scrapes, so its ledger series are born holding its figures, which increase() does
+    # not count (suandian report does: test_report_backfill.py); over 0 kWh, no ratio
+    **{f"suandian-ledger: {title} [A]": "etl's ledger series are born at their value"
+       for title in ("Green share", "PUE used", "CUE, kg CO₂ per IT kWh",
+                     "Measured share of IT energy", "Green share by namespace, per day",
+                     "PUE by site, per day", "CUE by site, per day")},
 }
 """Panel queries that return nothing against the real operator, and why."""
 
@@ -132,7 +140,8 @@ async def test_prometheus_scrapes_the_real_operator(
 
     unhealthy = {r["name"]: r.get("lastError") for r in rules if r["health"] != "ok"}
     assert unhealthy == {}
-    assert {r["name"] for r in rules} == set(expressions)
+    assert {r["name"] for r in rules} == set(expressions) | {
+        r["record"] for r in recording_rules()}
     # the real story: ningxia's provider is down (degraded, waiting out its 30 m `for`);
     # nothing missed a deadline, the operator is up, planning ran and was fast
     assert alerts["SuandianSiteDegraded"]["labels"]["site"] == "ningxia"
@@ -185,7 +194,8 @@ async def wait_for_scrapes(prom: PromApi, session: aiohttp.ClientSession, promet
 
 
 async def evaluated_rules(prom: PromApi) -> list[dict[str, Any]]:
-    expected = {rule["alert"] for rule in alert_rules()}
+    expected = {rule["alert"] for rule in alert_rules()} | {
+        rule["record"] for rule in recording_rules()}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_S
     while True:
