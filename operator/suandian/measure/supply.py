@@ -76,7 +76,7 @@ def slot_supply(edges: np.ndarray, samples: Sequence[SampleLike], *, max_age_s: 
     fallback = _mix(fallback_mix)
     for k in range(n):
         a, b = float(edges[k]), float(edges[k + 1])
-        inside = np.flatnonzero((stamps >= a) & ((stamps < b) | ((k == n - 1) & (stamps <= b))))
+        inside = np.flatnonzero((stamps >= a) & (stamps < b))  # a sample at b is the next's
         if inside.size == 0:
             before = np.flatnonzero((stamps <= a) & (stamps >= a - max_age_s))
             inside = before[-1:]
