@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
@@ -99,11 +99,11 @@ class Settings:
     joined (that stretch is modelled, and the status says so)."""
     measure_timeout: float = 10.0
     """Seconds before a Prometheus query gives up (the job is then accounted modelled)."""
-    measure_token: str = ""
+    measure_token: str = field(default="", repr=False)  # never in logs
     """Bearer token for that Prometheus (the chart sets it from a Secret)."""
     measure_username: str = ""
     """Basic-auth user for that Prometheus (the chart sets it from a Secret)."""
-    measure_password: str = ""
+    measure_password: str = field(default="", repr=False)  # never in logs
     """Basic-auth password for that Prometheus (the chart sets it from a Secret)."""
     power_model_templates: int = 1024
     """How many job templates the learned power model remembers (least recently used

@@ -60,9 +60,9 @@ class MeasureConfig:
     url: str
     exporters: tuple[str, ...] = EXPORTERS
     kepler_metrics: str = "pod"
-    token: str = ""
+    token: str = field(default="", repr=False)
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     interval_s: float = 30.0
     timeout_s: float = 10.0
     attempts: int = 2  # per query: a failing Prometheus holds a completion ~2 timeouts
