@@ -48,6 +48,12 @@ def _duration(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
+def _identity(labels: Labels) -> Labels:
+    """A series' labels without ``__name__``: ``last_over_time`` keeps the metric name
+    (Prometheus 2.x) and ``resets`` drops it, so both are compared without it."""
+    return frozenset(pair for pair in labels if pair[0] != "__name__")
+
+
 class DailyIncrease:
     """Per-day increases of one counter on one Prometheus, memoising boundary values
     (a day's end is the next day's start)."""
@@ -68,14 +74,14 @@ class DailyIncrease:
         if key not in self._values:
             found = self.prometheus.query(
                 f"last_over_time({self._selector()}[{_duration(window_s)}])", at)
-            self._values[key] = {s.labels: float(s.value or 0.0) for s in found}
+            self._values[key] = {_identity(s.labels): float(s.value or 0.0) for s in found}
         return self._values[key]
 
     def day(self, day: Day) -> dict[Labels, float]:
         """Each series' increase in ``day`` (series that did not grow are left out)."""
         start = self.values_at(day.start, LOOKBACK_S)
         end = self.values_at(day.end, day.seconds)
-        reset = {s.labels for s in self.prometheus.query(
+        reset = {_identity(s.labels) for s in self.prometheus.query(
             f"resets({self._selector()}[{_duration(day.seconds + LOOKBACK_S)}]) > 0",
             day.end)}
         out: dict[Labels, float] = {}

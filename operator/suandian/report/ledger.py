@@ -10,6 +10,7 @@ the other, or split differently, shows up there.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -147,16 +148,18 @@ def _label(labels: Labels, name: str) -> str:
     return dict(labels).get(name, "")
 
 
-def _site_matchers(sites: Sequence[str]) -> str:
+def site_matchers(sites: Sequence[str]) -> str:
+    """``site=~"..."`` matching exactly these sites: each name regex-escaped (``-`` and
+    ``.`` are common in PowerSite names), then quoted as a PromQL string."""
     if not sites:
         return ""
-    return f'site=~"{"|".join(re.escape(s) for s in sites)}"'
+    return f"site=~{json.dumps('|'.join(re.escape(s) for s in sites))}"
 
 
 def read_ledger(prometheus: Prometheus, days: Sequence[Day], *,
                 namespaces: Sequence[str] = (), sites: Sequence[str] = ()) -> Ledger:
     """The ledger of ``days`` for the given namespaces and sites (all when empty)."""
-    matchers = _site_matchers(sites)
+    matchers = site_matchers(sites)
     rows: dict[tuple[int, str, str], Row] = {}
 
     def row(i: int, labels: Labels) -> Row:

@@ -52,8 +52,9 @@ class FakePrometheus(Prometheus):
         out = []
         for labels, points in self.series.items():
             inside = [(t, v) for t, v in points if at - window <= t <= at]
-            if expr.startswith("last_over_time(") and inside:
-                out.append(Sample(labels, value=inside[-1][1]))
+            if expr.startswith("last_over_time(") and inside:  # keeps the name, as 2.x does
+                name = expr.removeprefix("last_over_time(").split("{")[0]
+                out.append(Sample(labels | {("__name__", name)}, value=inside[-1][1]))
             elif expr.startswith("resets("):
                 drops = sum(b < a for (_, a), (_, b) in itertools.pairwise(inside))
                 if drops:
@@ -81,6 +82,16 @@ def test_a_reset_in_the_day_is_read_raw_and_counted_exactly() -> None:
                            B: [(150000.0, 7.0)]})
     counter = DailyIncrease(fake, "c_total", "")
     assert counter.day(DAY) == {A: 10.0 + 25.0, B: 7.0}
+    assert counter.raw_reads == 1
+
+
+def test_a_restart_back_to_the_starting_value_is_caught_by_resets() -> None:
+    """0 at midnight, 12 after a job, then a restart and the series back at 0: end - start
+    is 0; only resets() tells, and its labels (no __name__) must meet last_over_time's."""
+    fake = FakePrometheus({A: [(86400.0, 0.0), (90000.0, 12.0), (110000.0, 0.0),
+                               (170000.0, 0.0)]})
+    counter = DailyIncrease(fake, "c_total", "")
+    assert counter.day(DAY) == {A: 12.0}
     assert counter.raw_reads == 1
 
 

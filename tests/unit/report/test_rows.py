@@ -89,3 +89,10 @@ def test_the_period_check_adds_the_days() -> None:
     assert (period.day, period.ledger_kwh, period.site_kwh, period.site_g) == (
         None, 40.0, 40.0, 8000.0)
     assert period.ok
+
+
+def test_site_matchers_escape_regex_then_quote_for_promql() -> None:
+    from suandian.report.ledger import site_matchers
+
+    assert site_matchers([]) == ""
+    assert site_matchers(["inner-mongolia", "a.b"]) == 'site=~"inner\\\\-mongolia|a\\\\.b"'
