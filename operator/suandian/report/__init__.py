@@ -23,7 +23,8 @@ __all__ = ["Check", "Day", "Ledger", "Prometheus", "PrometheusError", "ReportInp
 
 def build_report(url: str, since: date, until: date, *, zone: str = "UTC",
                  namespaces: Sequence[str] = (), sites: Sequence[str] = (),
-                 now: float | None = None) -> Ledger:
-    """The ledger from ``since`` (included) to ``until`` (excluded), local days of ``zone``."""
+                 now: float | None = None, token: str = "") -> Ledger:
+    """The ledger from ``since`` (included) to ``until`` (excluded), local days of ``zone``;
+    ``token``: a bearer token for Prometheus (empty: none)."""
     days = days_between(since, until, timezone(zone), time.time() if now is None else now)
-    return read_ledger(Prometheus(url), days, namespaces=namespaces, sites=sites)
+    return read_ledger(Prometheus(url, token=token), days, namespaces=namespaces, sites=sites)

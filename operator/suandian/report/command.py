@@ -8,6 +8,7 @@ subclasses, which the CLI prints as one line with exit status 1.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -48,10 +49,15 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date
               show_default=True, metavar="URL",
               help="Base URL of the Prometheus that scrapes the operator "
               "(env SUANDIAN_PROMETHEUS_URL).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, metavar="FILE",
+              help="File holding a bearer token for Prometheus (or env "
+              "SUANDIAN_PROMETHEUS_TOKEN).")
 @click.option("--timezone", "zone", default="UTC", show_default=True, metavar="ZONE",
               help="IANA zone whose midnights bound the days, e.g. Asia/Shanghai.")
 def report(since: date, until: date | None, namespaces: tuple[str, ...],
-           sites: tuple[str, ...], fmt: str, plot: Path | None, url: str, zone: str) -> None:
+           sites: tuple[str, ...], fmt: str, plot: Path | None, url: str,
+           token_file: Path | None, zone: str) -> None:
     """The green-power ledger per day, namespace and site, read from Prometheus.
 
     For each day: facility kWh by source (solar, wind, hydro, direct line, storage,
@@ -87,10 +93,13 @@ def report(since: date, until: date | None, namespaces: tuple[str, ...],
                                    "pip install 'suandian[sim]' (or drop --plot)")
         if not plot.parent.resolve().is_dir():
             raise ReportInputError(f"--plot {plot}: folder {plot.parent} does not exist")
+    token = (token_file.read_text(encoding="utf-8").strip() if token_file is not None
+             else os.environ.get("SUANDIAN_PROMETHEUS_TOKEN", "").strip())
     tz = timezone(zone)
     if until is None:
         until = datetime.now(tz).date() + timedelta(days=1)
-    ledger = build_report(url, since, until, zone=zone, namespaces=namespaces, sites=sites)
+    ledger = build_report(url, since, until, zone=zone, namespaces=namespaces, sites=sites,
+                          token=token)
     if fmt == "table":
         click.echo(table(ledger), nl=False)
     elif fmt == "csv":

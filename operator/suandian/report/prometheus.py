@@ -49,7 +49,7 @@ def selector(name: str, labels: Mapping[str, str] | Labels, *, regex: bool = Fal
 class Prometheus:
     """A Prometheus server at ``url`` (``http://prometheus:9090``, no ``/api`` suffix)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, *, timeout_s: float = 30.0, token: str = "") -> None:
         parsed = urllib.parse.urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise PrometheusError(f"--prometheus {url!r} is not an http(s) URL: {FIX} "
@@ -57,6 +57,7 @@ class Prometheus:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
         self.queries = 0
+        self._auth = {"Authorization": f"Bearer {token}"} if token else {}
 
     def query(self, expr: str, at: float) -> list[Sample]:
         """Evaluate ``expr`` at Unix time ``at``: a vector or a matrix of raw samples."""
@@ -80,7 +81,7 @@ class Prometheus:
         request = urllib.request.Request(
             self.url + path, data=body, method="POST",
             headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "Accept": "application/json"})
+                     "Accept": "application/json", **self._auth})
         self.queries += 1
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as rsp:
@@ -111,9 +112,10 @@ class Prometheus:
 
     def _refused(self, status: int, text: bytes) -> PrometheusError:
         if status in (401, 403):
+            given = "the bearer token given was refused" if self._auth else "it needs credentials"
             return PrometheusError(f"Prometheus at {self.url} refused the query (HTTP "
-                                   f"{status}): it needs credentials; query it through an "
-                                   "authenticating proxy or port-forward to the server")
+                                   f"{status}): {given}; pass --token-file FILE (or set "
+                                   "SUANDIAN_PROMETHEUS_TOKEN), or port-forward to the server")
         try:
             answer = json.loads(text)
             detail = f"{answer.get('errorType', 'error')}: {answer.get('error', '?')}"

@@ -81,3 +81,53 @@ def test_a_plot_into_a_missing_folder_is_refused_before_querying(tmp_path: Path)
     code, _, err = run("--since", "2026-11-01", "--plot", str(tmp_path / "no" / "x.png"),
                        "--prometheus", f"http://127.0.0.1:{closed_port()}")
     assert code == 1 and "does not exist" in err and "cannot reach" not in err
+
+
+class _Guarded:
+    """A loopback 'Prometheus' answering every query with no series, but only with the
+    bearer token ``s3``: a 401 otherwise."""
+
+    def __enter__(self) -> str:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                ok = self.headers.get("Authorization") == "Bearer s3"
+                body = json.dumps({"status": "success", "data": {
+                    "resultType": "vector", "result": []}}).encode() if ok else b"no"
+                self.send_response(200 if ok else 401)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                del format, args
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join()
+
+
+def test_the_token_comes_from_a_file_or_the_environment(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3\n", encoding="utf-8")
+    with _Guarded() as url:
+        code, out, _ = run("--since", "2026-11-01", "--until", "2026-11-03",
+                           "--prometheus", url, "--token-file", str(token))
+        assert code == 0, out
+        assert out.startswith("No ledger entries in this period")
+        result = CliRunner().invoke(cli, ["report", "--since", "2026-11-01", "--until",
+                                          "2026-11-03", "--prometheus", url],
+                                    env={"SUANDIAN_PROMETHEUS_TOKEN": "s3"})
+        assert result.exit_code == 0
+        code, _, err = run("--since", "2026-11-01", "--until", "2026-11-03",
+                           "--prometheus", url)
+        assert code == 1 and "HTTP 401" in err and "--token-file" in err

@@ -22,6 +22,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
         status, kind, body = ANSWERS[form["query"][0]]
+        if form["query"][0] == "guarded" and self.headers.get("Authorization") == "Bearer s3":
+            status, kind, body = ANSWERS["v"]
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -73,6 +75,16 @@ def test_authentication_is_named(url: str) -> None:
     answer("secret", 401, b"Unauthorized", "text/plain")
     with pytest.raises(PrometheusError, match=r"HTTP 401.*needs credentials"):
         Prometheus(url).query("secret", 10.0)
+
+
+def test_a_bearer_token_is_sent_and_a_refused_one_is_named(url: str) -> None:
+    answer("v", 200, {"status": "success", "data": {"resultType": "vector", "result": []}})
+    answer("guarded", 403, b"Forbidden", "text/plain")
+    assert Prometheus(url, token="s3").query("guarded", 10.0) == []
+    with pytest.raises(PrometheusError, match="the bearer token given was refused"):
+        Prometheus(url, token="wrong").query("guarded", 10.0)
+    with pytest.raises(PrometheusError, match="--token-file FILE"):
+        Prometheus(url).query("guarded", 10.0)
 
 
 def test_something_else_than_prometheus_is_named(url: str) -> None:
