@@ -37,6 +37,7 @@ def main() -> None:
 
     metrics.reset()
     status = {"solar": 1200.0, "wind": 300.0, "storage": 40.0}
+    ledger = {"solar": 2.0, "wind": 1.0, "grid": 1.0}
     cases: dict[str, Callable[[int], None]] = {
         "record_deferral": lambda i: metrics.record_deferral(sites[i % len(sites)]),
         "record_start": lambda i: metrics.record_start(
@@ -50,6 +51,9 @@ def main() -> None:
             forecast_updated=1.8e9, max_staleness_s=21600.0, degraded=False),
         "record_provider_request": lambda i: metrics.record_provider_request(
             "wattTime", duration_s=0.2, error=TimeoutError() if i % 10 == 0 else None),
+        "record_ledger_run": lambda i: metrics.record_ledger_run(
+            namespace=f"team-{i % 20}", site=sites[i % len(sites)], kwh_by_source=ledger,
+            it_kwh=3.2, emissions_g=400.0, saved_g=900.0, provenance="measured"),
     }
     print(f"baseline Counter.labels().inc(): {baseline * 1e6:.2f} us/call")
     for name, fn in cases.items():

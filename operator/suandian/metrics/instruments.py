@@ -61,8 +61,8 @@ class Ledger:
     """
 
     def __init__(self, r: CollectorRegistry) -> None:
-        self.opened: set[tuple[str, str]] = set()
-        """(namespace, site) pairs whose series exist at 0 (see ``ledger._open``)."""
+        self.opened: set[tuple[str, str, str]] = set()
+        """(namespace, site, provenance) whose series exist at 0 (see ``ledger._open``)."""
         self.energy = Counter(
             "suandian_ledger_energy_joules_total",
             "Facility energy of finished jobs (IT energy x PUE), by namespace, site, supply "
