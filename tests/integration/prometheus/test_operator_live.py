@@ -43,6 +43,7 @@ from integration.prometheus.test_prometheus_live import (
 )
 from suandian import metrics
 from suandian.controllers.clock import LoopClock
+from suandian.report import build_report
 
 REGION = "topology.kubernetes.io/region"
 WAIT_S = 30.0
@@ -123,6 +124,10 @@ async def test_prometheus_scrapes_the_real_operator(
             alerts = {a["labels"]["alertname"]: a
                       for a in (await prom.get("/api/v1/alerts"))["alerts"]}
             expressions = {r["alert"]: await prom.query(r["expr"]) for r in alert_rules()}
+            today = datetime.now(UTC).date()
+            ledger = await asyncio.to_thread(build_report, prometheus.url,
+                                             today - timedelta(days=1),
+                                             today + timedelta(days=1))
     finally:
         await session.close()
         await server.stop()
@@ -151,6 +156,11 @@ async def test_prometheus_scrapes_the_real_operator(
              "SuandianPlanningFailing"}
     assert not quiet & set(alerts), {n: alerts[n] for n in quiet & set(alerts)}
     assert all(not expressions[name] for name in quiet), {n: expressions[n] for n in quiet}
+    # the operator's own completion path feeds the ledger and the site counters alike:
+    # `suandian report` finds etl (and only etl) at gansu, and the two agree
+    assert [(r.namespace, r.site, r.jobs) for r in ledger.totals] == [("batch", "gansu", 1)]
+    assert ledger.totals[0].total_kwh > 0
+    assert ledger.reconciled, ledger.checks
 
 
 async def probe(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
