@@ -9,7 +9,8 @@ at or before the day's start (0 when the series did not exist yet): two cheap
 ``last_over_time`` queries per day boundary for all series at once. Where a series
 reset in or just before the day (an operator restart, a failover), ``resets()`` says so
 and only that series' raw samples of that day are read and summed the way Prometheus
-counts resets (a drop means the counter restarted from 0).
+counts resets (a drop means the counter restarted from 0), one query per counter and day
+for all such series.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from suandian.report.days import Day
-from suandian.report.prometheus import Labels, Prometheus, selector
+from suandian.report.prometheus import Labels, Prometheus
 
 LOOKBACK_S = 86400.0
 """How far before a day's start to look for a series' value: a series with no sample in
@@ -85,19 +86,27 @@ class DailyIncrease:
             f"resets({self._selector()}[{_duration(day.seconds + LOOKBACK_S)}]) > 0",
             day.end)}
         out: dict[Labels, float] = {}
+        raw: set[Labels] = set()
         for labels, value in end.items():
             grown = value - start.get(labels, 0.0)
             if labels in reset or grown < 0:
-                grown = self._raw(labels, day)
-            if grown > 0:
+                raw.add(labels)
+            elif grown > 0:
                 out[labels] = grown
+        if raw:
+            for labels, grown in self._raw(raw, day).items():
+                if grown > 0:
+                    out[labels] = grown
         return out
 
-    def _raw(self, labels: Labels, day: Day) -> float:
+    def _raw(self, wanted: set[Labels], day: Day) -> dict[Labels, float]:
+        """The growth of the ``wanted`` series in ``day`` from their raw samples: one
+        query for all of them (the counter's series over the day and its lookback)."""
         self.raw_reads += 1
         found = self.prometheus.query(
-            f"{selector(self.name, labels)}[{_duration(day.seconds + LOOKBACK_S)}]", day.end)
-        return sum(increase_from_points(s.points, day.start) for s in found)
+            f"{self._selector()}[{_duration(day.seconds + LOOKBACK_S)}]", day.end)
+        return {_identity(s.labels): increase_from_points(s.points, day.start)
+                for s in found if _identity(s.labels) in wanted}
 
 
 def daily(prometheus: Prometheus, name: str, matchers: str,

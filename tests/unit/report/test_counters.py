@@ -59,9 +59,9 @@ class FakePrometheus(Prometheus):
                 drops = sum(b < a for (_, a), (_, b) in itertools.pairwise(inside))
                 if drops:
                     out.append(Sample(labels, value=float(drops)))
-            elif not expr.startswith(("last_over_time(", "resets(")) and inside and all(
-                    f'{k}="{v}"' in expr for k, v in labels):
-                out.append(Sample(labels, points=tuple(inside)))
+            elif not expr.startswith(("last_over_time(", "resets(")) and inside:
+                name = expr.split("{")[0]
+                out.append(Sample(labels | {("__name__", name)}, points=tuple(inside)))
         return out
 
 
@@ -82,6 +82,18 @@ def test_a_reset_in_the_day_is_read_raw_and_counted_exactly() -> None:
                            B: [(150000.0, 7.0)]})
     counter = DailyIncrease(fake, "c_total", "")
     assert counter.day(DAY) == {A: 10.0 + 25.0, B: 7.0}
+    assert counter.raw_reads == 1
+
+
+def test_every_reset_series_of_a_day_comes_in_one_raw_read() -> None:
+    """Only the reset series take their raw figure; a steady one keeps end - start even
+    though the raw read returned it too."""
+    C: Labels = frozenset({("namespace", "c"), ("instance", "x")})  # noqa: N806
+    fake = FakePrometheus({A: [(80000.0, 10.0), (110000.0, 2.0)],
+                           B: [(80000.0, 5.0), (110000.0, 1.0)],
+                           C: [(80000.0, 1.0), (110000.0, 4.0)]})
+    counter = DailyIncrease(fake, "c_total", "")
+    assert counter.day(DAY) == {A: 2.0, B: 1.0, C: 3.0}
     assert counter.raw_reads == 1
 
 
