@@ -1,15 +1,18 @@
 """PowerSite: a site's green supply, storage, grid connection and forecast sources.
 
 Cluster-scoped, short name ``psite``. One PowerSite per site: its ``nodeSelector`` picks
-the nodes it powers. The planner treats a site's green supply (solar, wind, hydro, direct
+the nodes it powers, or, when the operator runs on a Karmada control plane
+(``SUANDIAN_MODE=karmada``), its ``clusters`` name the Karmada member clusters it powers.
+The planner treats a site's green supply (solar, wind, hydro, direct
 green-power lines, storage discharge) as shared and finite, and the grid as filling the
 rest at its carbon intensity, up to its import limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ConfigDict, Field, HttpUrl, field_validator, model_validator
@@ -37,6 +40,8 @@ __all__ = [
     "GreenSource",
     "GridConnection",
     "Location",
+    "MemberClusters",
+    "Placement",
     "PowerSite",
     "PowerSiteSpec",
     "PowerSiteStatus",
@@ -352,12 +357,91 @@ class ForecastSpec(ApiModel):
         return value
 
 
+class MemberClusters(ApiModel):
+    """The Karmada member clusters a site powers: by name, or by labels of their
+    ``cluster.karmada.io/v1alpha1`` ``Cluster`` objects (exactly one of the two)."""
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.names) != has(self.selector)",
+                    "clusters needs exactly one of 'names' (Cluster names) or 'selector' "
+                    "(Cluster labels)")
+            ]
+        }
+    )
+
+    names: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        default=None, min_length=1, max_length=64,
+        json_schema_extra={"x-kubernetes-list-type": "set"})
+    """Names of the member clusters, e.g. ``[gansu-1]``."""
+    selector: dict[str, str] | None = Field(default=None, min_length=1)
+    """Labels every member cluster of the site carries, e.g. ``suandian.io/hub: gansu``.
+    At least one label: an empty selector would claim every member."""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> MemberClusters:
+        if (self.names is None) == (self.selector is None):
+            raise ValueError("clusters needs exactly one of 'names' (Cluster names) or "
+                             "'selector' (Cluster labels)")
+        return self
+
+    def picks(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether this names the member cluster ``name`` with ``labels``."""
+        if self.names is not None:
+            return name in self.names
+        selector = self.selector or {}
+        return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+class Placement(Mapping[str, str]):
+    """Where a site's work goes, as backends read it: the site's node labels (the
+    mapping itself: empty when the site names member clusters) and its Karmada member
+    clusters (``clusters``: None when it names nodes).
+
+    A mapping so that whatever reads a node selector (node affinity, the capacity view,
+    Kueue's flavors) reads it unchanged; only the Karmada backend reads ``clusters``."""
+
+    __slots__ = ("_labels", "clusters")
+
+    def __init__(self, labels: Mapping[str, str] | None = None,
+                 clusters: MemberClusters | None = None) -> None:
+        self._labels = dict(labels or {})
+        self.clusters = clusters
+
+    def __getitem__(self, key: str) -> str:
+        return self._labels[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def __repr__(self) -> str:
+        return f"Placement({self._labels!r}, clusters={self.clusters!r})"
+
+
 class PowerSiteSpec(ApiModel):
     """The desired description of a site's power."""
 
-    node_selector: dict[str, str] = Field(min_length=1)
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.nodeSelector) != has(self.clusters)",
+                    "a PowerSite names exactly one of 'nodeSelector' (its nodes, in one "
+                    "cluster) or 'clusters' (its Karmada member clusters, in Karmada mode)")
+            ]
+        }
+    )
+
+    node_selector: dict[str, str] | None = Field(default=None, min_length=1)
     """Labels that pick the site's nodes, e.g. ``topology.kubernetes.io/region: gansu``.
-    At least one label: an empty selector would claim every node."""
+    At least one label: an empty selector would claim every node. Exactly one of this and
+    ``clusters``."""
+    clusters: MemberClusters | None = None
+    """Karmada mode: the member clusters the site powers (by name or by labels on their
+    ``Cluster`` objects) instead of a node selector."""
     location: Location
     """Where the site is."""
     supply: list[GreenSource] = Field(default_factory=list, max_length=64)
@@ -371,6 +455,19 @@ class PowerSiteSpec(ApiModel):
     national hub target for new data centres: 1.25 or less)."""
     forecast: ForecastSpec = Field(default_factory=ForecastSpec)
     """Where forecasts come from."""
+
+    @model_validator(mode="after")
+    def _nodes_or_clusters(self) -> PowerSiteSpec:
+        if (self.node_selector is None) == (self.clusters is None):
+            raise ValueError(
+                "a PowerSite names exactly one of 'nodeSelector' (its nodes, in one "
+                "cluster) or 'clusters' (its Karmada member clusters, in Karmada mode)")
+        return self
+
+    @property
+    def placement(self) -> Placement:
+        """The site's node labels and member clusters, as backends read them."""
+        return Placement(self.node_selector, self.clusters)
 
 
 class GreenForecastSummary(ApiModel):
@@ -404,7 +501,7 @@ class PowerSiteStatus(ApiModel):
     headroom_kw: float | None = Field(default=None, alias="headroomKW")
     """Green power not used by compute now, kW; negative when the grid fills the gap."""
     nodes: int | None = Field(default=None, ge=0)
-    """Nodes matched by ``nodeSelector``."""
+    """Nodes matched by ``nodeSelector`` (Karmada mode: Ready member clusters)."""
     allocatable: ResourceList = Field(default_factory=dict)
     """Allocatable resources summed over the site's nodes."""
     forecast_source: str | None = None

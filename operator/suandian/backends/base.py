@@ -11,19 +11,33 @@ backend for each thing it does to a child Job, and never asks which backend it h
   admission queue);
 - ``move(child, ...)``: the patch that takes a never-started child to another site, or
   None when the backend can only make it again;
+- ``prepare(api, child, decision, placement, dispatch=...)`` (async): before the child is
+  created, moved or released, bring what else the backend owns in line with the decision
+  (Karmada: the job's PropagationPolicy: its member, its dispatch held or not); the
+  child's own write comes after, so a step cut short in between is redone, never half
+  done (native and Kueue own nothing else);
 - ``hold(child, ...)``: the patch that suspends a running child between two green
   windows (only when ``can_suspend``: interruptible jobs need it);
 - ``waiting(child)`` (async): who holds a released child that has not started, in one
   line (None: nobody says);
-- ``view(cluster)``: the capacity the planner plans against (node allocatable, or a
-  queue's quota), and ``feeds(changed)``: what the backend must watch for it;
+- ``trouble(child)``: why the place a released child was sent to cannot be reached,
+  as (reason, message), or None (Karmada: its member cluster is not Ready);
+- ``view(cluster)``: the capacity the planner plans against (node allocatable, a
+  queue's quota, or member clusters), and ``feeds(changed, woken)``: what the backend
+  must watch for it (``changed``: re-plan; ``woken``: step every job, when what
+  ``trouble`` reads changed);
 - ``admits``: whether another controller admits a released child (then a release is
   not a start: the job is ``Admitting`` until the child runs);
 - ``check(api)`` (async): refuse to start on a cluster that lacks what it needs.
 
 Each is a small class in its own module: :mod:`.native` (suspended Jobs and node
-affinity, no other controller) and :mod:`.kueue` (Kueue admits: Suandian's value in
-``kueue.x-k8s.io/admission-gated-by``, Kueue's quota as capacity).
+affinity, no other controller), :mod:`.kueue` (Kueue admits: Suandian's value in
+``kueue.x-k8s.io/admission-gated-by``, Kueue's quota as capacity) and :mod:`.karmada`
+(on a Karmada control plane: member clusters as sites, dispatch held while deferred).
+
+The site is handed over as its :class:`~suandian.api.powersite.Placement`: a mapping of
+node labels (what native and Kueue read) that also carries the member clusters (what
+Karmada reads).
 """
 
 from __future__ import annotations
@@ -79,10 +93,16 @@ class Backend(Protocol):
 
     def hold(self, child: Mapping[str, Any], ran_s: float) -> Patch: ...
 
+    async def prepare(self, api: KubeApi, child: Mapping[str, Any], decision: Decision,
+                      placement: Mapping[str, str] | None, *, dispatch: bool) -> None: ...
+
     async def waiting(self, api: KubeApi, child: Mapping[str, Any]) -> str | None: ...
+
+    def trouble(self, child: Mapping[str, Any]) -> tuple[str, str] | None: ...
 
     def view(self, cluster: CapacityView) -> CapacityView: ...
 
-    def feeds(self, changed: Callable[[], None] | None = None) -> list[Feed]: ...
+    def feeds(self, changed: Callable[[], None] | None = None,
+              woken: Callable[[], None] | None = None) -> list[Feed]: ...
 
     async def check(self, api: KubeApi) -> None: ...

@@ -122,6 +122,13 @@ class KueueBackend:
     def hold(self, child: Mapping[str, Any], ran_s: float) -> Patch:
         raise RuntimeError("Kueue owns suspend: a Kueue-mode job is never held again")
 
+    async def prepare(self, api: KubeApi, child: Mapping[str, Any], decision: Decision,
+                      placement: Mapping[str, str] | None, *, dispatch: bool) -> None:
+        return None  # the child Job is all there is
+
+    def trouble(self, child: Mapping[str, Any]) -> tuple[str, str] | None:
+        return None  # the cluster it runs in is the one the operator talks to
+
     async def waiting(self, api: KubeApi, child: Mapping[str, Any]) -> str | None:
         """Who holds a released child: another gate value, or what Kueue says of its
         Workload (``QuotaReserved`` and ``Admitted`` conditions)."""
@@ -150,7 +157,8 @@ class KueueBackend:
     def view(self, cluster: CapacityView) -> CapacityView:
         return QuotaView(cluster, self)
 
-    def feeds(self, changed: Callable[[], None] | None = None) -> list[Feed]:
+    def feeds(self, changed: Callable[[], None] | None = None,
+              woken: Callable[[], None] | None = None) -> list[Feed]:
         """Mirror ResourceFlavors and ClusterQueues; ``changed`` (a full re-plan) when
         quota or its use changes."""
         def mirror_of(store: dict[str, Any], keep: Callable[[Mapping[str, Any]], Any]

@@ -63,13 +63,21 @@ class NativeBackend:
         return {**suspend_patch(True), "metadata": {"annotations": {
             ANNOTATION_RUN_SECONDS: str(int(ran_s)), ANNOTATION_RESUMED_AT: None}}}
 
+    async def prepare(self, api: KubeApi, child: Mapping[str, Any], decision: Decision,
+                      placement: Mapping[str, str] | None, *, dispatch: bool) -> None:
+        return None  # the child Job is all there is
+
+    def trouble(self, child: Mapping[str, Any]) -> tuple[str, str] | None:
+        return None  # the cluster it runs in is the one the operator talks to
+
     async def waiting(self, api: KubeApi, child: Mapping[str, Any]) -> str | None:
         return None  # nobody but Suandian holds a native child Job
 
     def view(self, cluster: CapacityView) -> CapacityView:
         return cluster
 
-    def feeds(self, changed: Callable[[], None] | None = None) -> list[Feed]:
+    def feeds(self, changed: Callable[[], None] | None = None,
+              woken: Callable[[], None] | None = None) -> list[Feed]:
         return []
 
     async def check(self, api: KubeApi) -> None:

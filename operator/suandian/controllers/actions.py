@@ -17,7 +17,7 @@ from suandian.k8s.decision import Decision
 
 __all__ = ["Action", "Ask", "AwaitAdmission", "ClearInvalid", "ConsultPlanner", "Create", "Finish",
            "LookForChild", "MarkInvalid", "MarkStarted", "Move", "Rebuild", "ReportNoSites",
-           "ReportUnplaced", "Retry", "Start", "Suspend", "SyncStatus", "Wait"]
+           "ReportTrouble", "ReportUnplaced", "Retry", "Start", "Suspend", "SyncStatus", "Wait"]
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,16 @@ class AwaitAdmission:
     until: datetime
 
 
+@dataclass(frozen=True)
+class ReportTrouble:
+    """The place a released child was sent to cannot be reached (the backend says why:
+    ``reason``, ``message``): condition ``Reachable=False`` and a Warning, once; with
+    ``reason`` None it is reachable again (``Reachable=True``). Then carry on."""
+
+    reason: str | None
+    message: str
+
+
 Action = (Wait | MarkInvalid | ClearInvalid | Finish | Rebuild | ConsultPlanner
           | ReportUnplaced | ReportNoSites | Retry | LookForChild | Create | Move | Start
-          | MarkStarted | SyncStatus | Suspend | AwaitAdmission)
+          | MarkStarted | SyncStatus | Suspend | AwaitAdmission | ReportTrouble)

@@ -105,6 +105,13 @@ def job_feed(ctx: Context, wake: Any, namespace: str | None = None) -> tuple[Any
     return apply, reset
 
 
+def wake_all_jobs(ctx: Context, wake_job: Any) -> None:
+    """Step every ComputeJob with a child (a backend's feed changed what its
+    ``trouble`` reads: a member cluster's readiness)."""
+    for owner in list(ctx.cluster.child_jobs):
+        wake_job(owner)
+
+
 def start_feeds(ctx: Context, wake_job: Any,
                 namespaces: Sequence[str] = ()) -> list[asyncio.Task[None]]:
     """Start the feeds (``wake_job(owner_uid)``: a child Job changed; ``namespaces``:
@@ -123,7 +130,8 @@ def start_feeds(ctx: Context, wake_job: Any,
         *((path, job_feed(ctx, wake_job, ns), managed, child)
           for path, ns in job_paths(namespaces)),
         *((path, (apply, reset), selector, None)  # what the backend plans on (Kueue's quota)
-          for path, apply, reset, selector in ctx.backend.feeds(ctx.planning.replan)),
+          for path, apply, reset, selector in ctx.backend.feeds(
+              ctx.planning.replan, lambda: wake_all_jobs(ctx, wake_job))),
     ):
         feeds.append(asyncio.create_task(
             mirror(ctx.api, path, apply=apply, reset=reset, label_selector=selector,

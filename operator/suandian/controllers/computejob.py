@@ -43,7 +43,7 @@ from suandian.controllers import completion, creation
 from suandian.controllers.book import JobRecord
 from suandian.controllers.completion import finished_late, time_of
 from suandian.controllers.context import Context, memo_context
-from suandian.controllers.jobacts import ADMITTED, AGAIN, CHILD_CREATED, JobActs, Wake
+from suandian.controllers.jobacts import ADMITTED, AGAIN, CHILD_CREATED, REACHABLE, JobActs, Wake
 from suandian.controllers.next_action import (
     Answer,
     Child,
@@ -169,6 +169,8 @@ class JobDriver(JobActs):
                 return await self.suspend(action)
             case act.AwaitAdmission():
                 return await self.await_admission(action, now)
+            case act.ReportTrouble():
+                return await self.report_trouble(action, now)
         raise TypeError(f"no way to perform {action!r}")
 
     async def making(self, work: Awaitable[Wake], seen: Observed, now: datetime) -> Wake:
@@ -206,7 +208,11 @@ class JobDriver(JobActs):
             duration=terms.duration if terms else timedelta(0),
             sites=frozenset(ctx.sites), can_suspend=ctx.backend.can_suspend,
             admits=ctx.backend.admits, replan_interval=ctx.settings.replan_interval,
-            admission_timeout=ctx.settings.admission_timeout)
+            admission_timeout=ctx.settings.admission_timeout,
+            trouble=ctx.backend.trouble(job) if job is not None else None,
+            said_trouble=next((str(c.get("message") or "") for c in conditions
+                               if c.get("type") == REACHABLE and c.get("status") == "False"),
+                              None))
 
     def child_view(self, job: Mapping[str, Any], status: Mapping[str, Any]) -> Child:
         meta = job["metadata"]

@@ -28,8 +28,10 @@ async def create(acts: JobActs, act: Create, now: datetime) -> Wake:
     ctx, record, decision = acts.ctx, acts.record, act.decision
     site, terms = ctx.sites[decision.site], record.terms  # next_action saw both
     assert terms is not None
-    body = ctx.backend.child(record.manifest(), decision, site.site.spec.node_selector,
-                             terms.duration, due=act.due, now=now)
+    placement = site.site.spec.placement
+    body = ctx.backend.child(record.manifest(), decision, placement, terms.duration,
+                             due=act.due, now=now)
+    await ctx.backend.prepare(ctx.api, body, decision, placement, dispatch=act.due)
     created, fresh_child = await ctx.api.create_job(body)
     owner = (created.get("metadata", {}).get("annotations") or {}).get(ANNOTATION_OWNER_UID)
     if owner != record.uid:

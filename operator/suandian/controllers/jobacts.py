@@ -20,6 +20,7 @@ from suandian.controllers.actions import (
     MarkInvalid,
     MarkStarted,
     Move,
+    ReportTrouble,
     ReportUnplaced,
     Start,
     Suspend,
@@ -32,9 +33,10 @@ from suandian.k8s import events
 from suandian.k8s.decision import Decision, format_time
 from suandian.k8s.status import with_condition
 
-__all__ = ["ADMITTED", "AGAIN", "CHILD_CREATED", "JobActs", "Wake"]
+__all__ = ["ADMITTED", "AGAIN", "CHILD_CREATED", "REACHABLE", "JobActs", "Wake"]
 
 CHILD_CREATED = "ChildJobCreated"
+REACHABLE = "Reachable"  # False: the place a released child was sent to cannot be reached
 ADMITTED = "Admitted"  # only once a released job waited for admission
 
 
@@ -109,7 +111,9 @@ class JobActs:
         ctx, record, decision = self.ctx, self.record, act.decision
         child, site = self.child(), ctx.sites[decision.site]
         ns, name = child["metadata"]["namespace"], child["metadata"]["name"]
-        patch = ctx.backend.move(child, decision, site.site.spec.node_selector,
+        await ctx.backend.prepare(ctx.api, child, decision, site.site.spec.placement,
+                                  dispatch=False)
+        patch = ctx.backend.move(child, decision, site.site.spec.placement,
                                  record.user_affinity)
         if patch is None:  # the backend can only make it again, at the new site
             await ctx.api.delete_job(ns, name)
@@ -130,6 +134,9 @@ class JobActs:
         ctx, decision, trigger = self.ctx, act.decision, act.trigger
         child = self.child()
         meta = child["metadata"]
+        site = ctx.sites.get(decision.site)
+        await ctx.backend.prepare(ctx.api, child, decision,
+                                  site.site.spec.placement if site else None, dispatch=True)
         ctx.cluster.set_child(self.record.uid, await ctx.api.patch_job(
             meta["namespace"], meta["name"], ctx.backend.release(child, decision, now)))
         if ctx.backend.admits:
@@ -192,6 +199,18 @@ class JobActs:
             await self.patch_status(fields)
         return act.until
 
+    async def report_trouble(self, act: ReportTrouble, now: datetime) -> Wake:
+        """Say once that the place the job was sent to cannot be reached (or is again)."""
+        ok = act.reason is None
+        await self.patch_status({"conditions": with_condition(
+            self.status.get("conditions"), REACHABLE, ok, act.reason or "Reachable",
+            act.message, now)})
+        if ok:
+            events.normal(self.record.ref(), "Reachable", act.message)
+        else:
+            events.warning(self.record.ref(), act.reason or "Unreachable", act.message)
+        return AGAIN
+
     async def sync_status(self, act: SyncStatus) -> Wake:
         fields = {**act.decision.status_fields(), "phase": act.phase}
         if self.record.generation is not None:
@@ -230,6 +249,11 @@ class JobActs:
 
     async def patch_status(self, fields: Mapping[str, Any]) -> None:
         record = self.record
+        if record.power is not None and "plannedStart" in fields:
+            # with every decision, the estimate its plan used (status.powerEstimate)
+            estimate = record.power.status()
+            if self.status.get("powerEstimate") != estimate:
+                fields = {**fields, "powerEstimate": estimate}
         await self.ctx.api.patch_computejob(record.namespace, record.name,
                                             {"status": dict(fields)}, status=True)
         for current in self.records():

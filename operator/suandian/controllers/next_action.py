@@ -31,6 +31,7 @@ from suandian.controllers.actions import (
     Move,
     Rebuild,
     ReportNoSites,
+    ReportTrouble,
     ReportUnplaced,
     Retry,
     Start,
@@ -108,6 +109,8 @@ class Observed:
     admits: bool = False  # another controller admits a released child
     replan_interval: timedelta = timedelta(minutes=15)
     admission_timeout: timedelta = timedelta(minutes=10)
+    trouble: tuple[str, str] | None = None  # the backend: its child's place is unreachable
+    said_trouble: str | None = None  # condition Reachable=False's message
 
     def remaining(self, now: datetime) -> timedelta:
         ran = self.child.ran(now) if self.child is not None else 0.0
@@ -235,6 +238,10 @@ def _create(seen: Observed, decision: Decision, now: datetime) -> Action:
 def _act(seen: Observed, decision: Decision, child: Child, now: datetime) -> Action:
     if not child.started and child.site != decision.site and decision.site in seen.sites:
         return Move(decision, child.site)
+    if child.released and seen.trouble is not None and seen.said_trouble != seen.trouble[1]:
+        return ReportTrouble(*seen.trouble)
+    if seen.said_trouble is not None and seen.trouble is None:
+        return ReportTrouble(None, "the place it was sent to is reachable again")
     running = child.state in ("Running", "Pending")
     if _windows_here(seen) and child.started:
         return _windows(seen, decision, child, running, now)

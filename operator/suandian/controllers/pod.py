@@ -160,7 +160,7 @@ async def step(ctx: Context, key: str) -> datetime | None:
         if site is None:
             raise PlanningError(f"site {decision.site} vanished")
         await ctx.api.patch_pod(meta["namespace"], meta["name"], placement_patch(
-            pod, decision, site.site.spec.node_selector))
+            pod, decision, site.site.spec.placement))
         # known at once (the watch echoes it later): the next step must not place it again
         meta["annotations"] = {**meta["annotations"], **decision.annotations()}
         if decision.start_by() > ctx.clock.now():

@@ -75,10 +75,10 @@ def site_status(site: PowerSite, forecast: SiteForecast, health: SiteHealth, ctx
         "forecastUpdated": format_time(forecast.issued_at),
     }
     if ctx.view is not None:
-        nodes = ctx.view.site_nodes(site.spec.node_selector)
+        nodes = ctx.view.site_nodes(site.spec.placement)
         status["nodes"] = len(nodes)
         status["allocatable"] = {
-            k: _quantity(k, v) for k, v in ctx.view.allocatable(site.spec.node_selector).items()
+            k: _quantity(k, v) for k, v in ctx.view.allocatable(site.spec.placement).items()
             if v > 0}
     conditions = previous.get("conditions") or []
     for cond in health.conditions():
@@ -183,7 +183,8 @@ async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
     new_status = site_status(site, forecast, health, ctx, status, generation)
     ctx.record_sample(name, Sample(now, new_status["greenPowerKW"],
                                    new_status["gridCarbonIntensity"],
-                                   new_status["computePowerKW"]))
+                                   new_status["computePowerKW"],
+                                   dict(new_status["greenPowerBySourceKW"])))
     was_degraded = condition_status(status.get("conditions"), "Degraded") == "True"
     was_ready = condition_status(status.get("conditions"), "ForecastReady")
     if health.degraded and not was_degraded:
