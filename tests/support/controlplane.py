@@ -83,10 +83,15 @@ class ControlPlane:
     """One control plane, its files under ``workdir`` (see the module docstring)."""
 
     def __init__(self, workdir: Path, *, admission_plugins: Sequence[str] = (),
-                 name: str = "envtest") -> None:
+                 name: str = "envtest", apiserver_args: Sequence[str] = (),
+                 controllers: str = CONTROLLERS, scheduler: bool = True) -> None:
         self.workdir = workdir
         self.name = name
         self.admission_plugins = tuple(admission_plugins)
+        self.apiserver_args = tuple(apiserver_args)  # e.g. a Karmada host's front proxy
+        self.controllers = controllers
+        self.scheduler = scheduler  # a Karmada host runs none: its Jobs never run there
+        self.etcd_url = ""
         self.assets = assets_dir() or Path("/nonexistent")
         self.port = 0
         self.url = ""
@@ -156,6 +161,7 @@ class ControlPlane:
             "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer}",
             "--log-level", "warn",
         ])
+        self.etcd_url = f"http://127.0.0.1:{etcd_client}"
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         apiserver = [
@@ -169,7 +175,7 @@ class ControlPlane:
             f"--token-auth-file={tokens}", "--authorization-mode=Node,RBAC",
             "--service-cluster-ip-range=10.96.0.0/16",
             f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
-            "--audit-log-mode=blocking",
+            "--audit-log-mode=blocking", *self.apiserver_args,
         ]
         if self.admission_plugins:
             apiserver.append("--enable-admission-plugins=" + ",".join(self.admission_plugins))
@@ -184,9 +190,12 @@ class ControlPlane:
             f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}", "--leader-elect=false",
             f"--service-account-private-key-file={key}", f"--root-ca-file={self.ca_file}",
-            f"--controllers={CONTROLLERS}", f"--secure-port={free_port()}",
+            f"--controllers={self.controllers}", f"--secure-port={free_port()}",
             "--bind-address=127.0.0.1",
         ])
+        if not self.scheduler:
+            self._wait_for_default_service_account(timeout)
+            return self
         self._spawn("kube-scheduler", [
             str(self.assets / "kube-scheduler"),
             f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
