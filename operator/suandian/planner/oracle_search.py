@@ -34,13 +34,17 @@ class Work:
     """How much search a block gets; all counts, none of them time.
 
     ``nodes``: branch-and-bound nodes of each full MILP solve (HiGHS ``mip_max_nodes``;
-    the root, with its cuts and heuristics, always runs). ``rounds``: neighbourhoods of
+    the root, with its cuts and heuristics, always runs), at most ``node_work`` divided
+    by the block's binary columns: a node's LP grows with the model, and 5,000 nodes of
+    a 2,800-column block took over 4 minutes (``contention --days 2``) without moving
+    the bound off the LP's. ``rounds``: neighbourhoods of
     the large-neighbourhood search, each a sub-MILP of at most ``free_jobs`` jobs with the
     others fixed, stopped after ``round_nodes`` nodes. ``target_gap``: no search once the
     schedule is proven within it.
     """
 
     nodes: int = 5_000
+    node_work: int = 1_000_000
     rounds: int = 20
     free_jobs: int = 30
     round_nodes: int = 50
@@ -147,13 +151,14 @@ def solve_block(model: BlockModel, work: Work, start: FloatArray | None = None, 
     """
     start_g = model.emissions(start) if start is not None else None
     best, dual = start, -np.inf
-    highs = _highs(model, integral=True, nodes=work.nodes, gap=work.mip_rel_gap)
+    nodes = min(work.nodes, max(100, work.node_work // max(1, model.nx)))
+    highs = _highs(model, integral=True, nodes=nodes, gap=work.mip_rel_gap)
     if full or start is None:
         x, dual = _run(highs, model, start)
         best = _better(model, x, start)
     if best is None:
         raise PlanningError("oracle: HiGHS found no schedule within its node limit "
-                            f"({work.nodes} nodes) and no feasible start was given")
+                            f"({nodes} nodes) and no feasible start was given")
     value = model.emissions(best)
 
     def gap() -> float:
@@ -163,12 +168,13 @@ def solve_block(model: BlockModel, work: Work, start: FloatArray | None = None, 
     rounds = 0
     if gap() > work.target_gap and work.rounds > 0 and (
             len(model.jobs) > work.free_jobs or not full):
-        best, rounds = _neighbourhoods(highs, model, best, work), work.rounds
+        best, rounds = _neighbourhoods(highs, model, best, work, nodes), work.rounds
         value = model.emissions(best)
         if full and gap() > work.target_gap:
             found, later = _run(highs, model, best)
             dual = max(dual, later)
-            best = _better(model, found, best) or best
+            kept = _better(model, found, best)  # never None: best is a schedule
+            best = best if kept is None else kept
             value = model.emissions(best)
     improved = start_g is None or value < start_g - 1e-9 * max(1.0, start_g)
     return BlockResult(x=best, emissions_g=value, rounds=rounds, lp_g=lp_g, dual_g=dual,
@@ -183,9 +189,10 @@ def _better(model: BlockModel, x: FloatArray | None, y: FloatArray | None
     return x if model.emissions(x) < model.emissions(y) else y
 
 
-def _neighbourhoods(highs: highspy.Highs, model: BlockModel, x: FloatArray, work: Work
-                    ) -> FloatArray:
-    """``work.rounds`` rounds of large-neighbourhood search from the incumbent ``x``.
+def _neighbourhoods(highs: highspy.Highs, model: BlockModel, x: FloatArray, work: Work,
+                    nodes: int) -> FloatArray:
+    """``work.rounds`` rounds of large-neighbourhood search from the incumbent ``x``
+    (then the full solve's node limit, ``nodes``, back in place).
 
     Each round frees the jobs that run, or could run, near a random slot (at most
     ``free_jobs``, drawn at random when more), fixes every other job to its incumbent
@@ -222,5 +229,5 @@ def _neighbourhoods(highs: highspy.Highs, model: BlockModel, x: FloatArray, work
             if value < best - 1e-9 * max(1.0, best):
                 x, best = found, value
     highs.changeColsBounds(nx, every, np.zeros(nx), np.ones(nx))
-    highs.setOptionValue("mip_max_nodes", int(work.nodes))
+    highs.setOptionValue("mip_max_nodes", int(nodes))
     return x

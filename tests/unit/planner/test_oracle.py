@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import highspy
@@ -348,3 +349,36 @@ def test_blocks_bound_the_optimum_from_below_and_schedule_it_feasibly(
         warm = solve_oracle(snap, decompose=True, block_columns=block_columns, start=start)
         assert warm.emissions_g <= _emissions(snap, start) + tol
         assert warm.bound_g == pytest.approx(by_blocks.bound_g, rel=1e-9, abs=1e-6)
+
+
+def test_a_full_solve_gets_fewer_nodes_the_larger_its_block(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full MILP's node limit is ``node_work`` over the block's binary columns (5,000
+    nodes of a 2,800-column block ran for minutes), at least 100 and at most ``nodes``;
+    unproven after the neighbourhoods, the full solve runs again from the better
+    incumbent, and what it returns is a schedule (it once compared arrays with ``or``)."""
+    rng = np.random.default_rng(1)
+    snap = snapshot([site("a", np.zeros(24), rng.uniform(100, 700, 24), cpu=3.0)], [
+        job(f"j{i}", kw=float(rng.choice([40.0, 90.0, 150.0])), hours=int(rng.integers(1, 4)),
+            start=int(rng.integers(0, 6)), slack=12.0) for i in range(20)])
+    inst = Instance.from_snapshot(snap)
+    model = BlockModel(inst, list(range(20)), 0, snap.slots, np.zeros((1, snap.slots)))
+    start = model.vector(_earliest_start(snap))
+    limits: list[int] = []
+    real = highspy.Highs.setOptionValue
+
+    def spy(self: highspy.Highs, name: str, value: object) -> object:
+        if name == "mip_max_nodes":
+            limits.append(int(value))  # type: ignore[call-overload]
+        return real(self, name, value)
+
+    monkeypatch.setattr(highspy.Highs, "setOptionValue", spy)
+    work = Work(nodes=5_000, node_work=150 * model.nx, rounds=2, free_jobs=8, round_nodes=5,
+                target_gap=-1.0)  # never proven close enough: every step runs
+    result = solve_block(model, work, start, lp_g=lp_bound(model), full=True)
+    assert limits[0] == 150 and limits[-1] == 150  # the full solves, before and after
+    assert 5 in limits  # the neighbourhoods'
+    assert result.rounds == 2 and inst.feasible(model.schedule(result.x))
+    limits.clear()
+    solve_block(model, replace(work, node_work=1), start, lp_g=lp_bound(model), full=True)
+    assert limits[0] == 100  # never fewer than 100
