@@ -46,6 +46,8 @@ class Ledger:
     supply50: FloatArray  # the green supply before any job (for release)
     supply10: FloatArray
     import_limit: FloatArray
+    reserved: FloatArray  # grid import held for expected arrivals (:meth:`reserve`)
+    holds: dict[int, FloatArray]  # what each expected arrival holds, by term index
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot, pad: int) -> Ledger:
@@ -74,6 +76,8 @@ class Ledger:
             supply50=g50.copy(),
             supply10=np.clip(padded("green_p10_kw", 0.0), 0.0, g50),
             import_limit=imports.copy(),
+            reserved=np.zeros_like(g50),
+            holds={},
             delay_h=np.arange(g50.shape[1], dtype=np.float64) * snap.slot_hours,
             delay_rate=np.zeros(len(snap.sites)),
             delay_rate_column=np.zeros((len(snap.sites), 1)),
@@ -139,7 +143,31 @@ class Ledger:
         used = np.minimum(load, self.supply50[site, at])
         self.green50[site, at] = np.maximum(self.supply50[site, at] - load, 0.0)
         self.green10[site, at] = np.maximum(self.supply10[site, at] - load, 0.0)
-        self.imports[site, at] = self.import_limit[site, at] - (load - used)
+        self.imports[site, at] = (self.import_limit[site, at] - (load - used)
+                                  - self.reserved[site, at])
+        if request is not None:
+            self.capacity[site][:, at] += request[:, None]
+
+    def reserve(self, key: int, site: int, slots: np.ndarray, q: float,
+                request: FloatArray | None) -> None:
+        """Hold room for work expected to arrive, ``key`` its term: capacity, and the grid
+        import ``q`` kW would need beyond the green supply left now (at most the import
+        left), but none of the green supply, which goes to the jobs that exist."""
+        at = as_slots(slots)
+        need = np.clip(q - self.green50[site, at], 0.0, np.maximum(self.imports[site, at], 0.0))
+        self.imports[site, at] -= need
+        self.reserved[site, at] += need
+        self.holds[key] = need
+        if request is not None:
+            self.capacity[site][:, at] -= request[:, None]
+
+    def unreserve(self, key: int, site: int, slots: np.ndarray, request: FloatArray | None
+                  ) -> None:
+        """Undo :meth:`reserve` of ``key`` at the same site and slots."""
+        at = as_slots(slots)
+        need = self.holds.pop(key)
+        self.imports[site, at] += need
+        self.reserved[site, at] -= need
         if request is not None:
             self.capacity[site][:, at] += request[:, None]
 

@@ -133,6 +133,9 @@ class PlanParams:
     budget for huge snapshots). A job holding an :class:`Incumbent` decision moves only
     when the move saves more than ``max(move_threshold_g, move_threshold_share × the
     held decision's cost)`` grams of risk-weighted emissions (0 and 0: re-plan freely).
+    ``expected_arrivals``: plan the snapshot's :attr:`Snapshot.expected` jobs (the work
+    forecast to arrive, :mod:`~suandian.planner.arrivals`) beside the real ones, so that
+    deferring today's jobs leaves room for tomorrow's (False: ignore them).
     """
 
     safety_margin: timedelta = timedelta(minutes=15)
@@ -147,6 +150,7 @@ class PlanParams:
     repair_jobs: int = 60
     move_threshold_g: float = 100.0
     move_threshold_share: float = 0.05
+    expected_arrivals: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.risk_aversion <= 1.0:
@@ -172,6 +176,10 @@ class Snapshot:
     sites: tuple[SiteSupply, ...]
     jobs: tuple[JobDemand, ...]
     nodes: tuple[NodeInfo, ...] = ()
+    expected: tuple[JobDemand, ...] = ()
+    """Work forecast to arrive (:mod:`~suandian.planner.arrivals`): planned beside the
+    jobs so that it finds room, never decided (the plan has no decision for it), and
+    the first to give way when a real job has no room."""
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -196,7 +204,7 @@ class Snapshot:
             if site.pue < 1.0:
                 raise PlanningError(f"site {site.name}: PUE {site.pue} is below 1")
         nsites = len(self.sites)
-        for job in self.jobs:
+        for job in self.jobs + self.expected:
             if np.shape(job.resources) != (nres,):
                 raise PlanningError(f"job {job.key}: resources shape {np.shape(job.resources)}")
             if job.policy not in POLICIES:

@@ -45,18 +45,22 @@ class Terms:
     request_floor: FloatArray  # (resources, 1): request - 1e-9, the capacity test's bar
     held_site: int = -1  # the incumbent decision's site (-1: none, or it has begun)
     held: np.ndarray | None = None  # its slots, sorted, all >= 0
+    expected: bool = False  # an expected arrival: holds capacity, draws no power
 
 
-def all_terms(snap: Snapshot, params: PlanParams) -> list[Terms]:
-    """:func:`job_terms` of every job of the snapshot, the resource arrays converted in
-    one numpy pass rather than three small calls per job."""
-    if not snap.jobs:
+def all_terms(snap: Snapshot, params: PlanParams,
+              jobs: tuple[JobDemand, ...] | None = None) -> list[Terms]:
+    """:func:`job_terms` of every job of the snapshot (or of ``jobs``, indexed in that
+    order), the resource arrays converted in one numpy pass rather than three small
+    calls per job."""
+    jobs = snap.jobs if jobs is None else jobs
+    if not jobs:
         return []
-    requests = np.stack([np.asarray(j.resources, dtype=np.float64) for j in snap.jobs])
+    requests = np.stack([np.asarray(j.resources, dtype=np.float64) for j in jobs])
     takes = [bool(x) for x in np.any(requests, axis=1).tolist()]
     floors = (requests - 1e-9)[:, :, None]
     return [job_terms(snap, params, i, job, requests[i], takes[i], floors[i])
-            for i, job in enumerate(snap.jobs)]
+            for i, job in enumerate(jobs)]
 
 
 def job_terms(snap: Snapshot, params: PlanParams, i: int, job: JobDemand,

@@ -1,0 +1,104 @@
+"""Expected arrivals: the forecast of work (:mod:`suandian.planner.arrivals`) and how the
+planner keeps room for it without ever costing a real job its place."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+from suandian.planner import Incumbent, PlanParams, plan
+from suandian.planner.arrivals import DAY, EXPECTED_PREFIX, Arrival, expected_arrivals
+from suandian.planner.model import Snapshot
+from unit.planner.synthetic import NOW, SLOT, job, site, snapshot
+from unit.planner.test_properties import SETTINGS, instances
+
+FREE = PlanParams(safety_margin=timedelta(0), risk_aversion=0.0, delay_penalty_share_h=0.0)
+
+
+def test_what_arrived_a_day_ago_is_expected_a_day_later_with_its_window_and_shape() -> None:
+    seen = job("night-1", kw=250.0, hours=3, slack=5.0, interruptible=True, priority=7,
+               allowed_sites=(0,), min_green_fraction=0.2,
+               incumbent=Incumbent(0, ((NOW, NOW + SLOT),)))
+    history = [Arrival(NOW - DAY + 2 * SLOT, replace(seen, earliest_start=NOW - DAY + 2 * SLOT,
+                                                     deadline=NOW - DAY + 10 * SLOT))]
+    (expected,) = expected_arrivals(history, NOW, NOW + 24 * SLOT)
+    assert expected.key == EXPECTED_PREFIX + "night-1"
+    assert expected.earliest_start == NOW + 2 * SLOT
+    assert expected.deadline == NOW + 10 * SLOT
+    assert (expected.duration, expected.power_w, expected.priority) == (
+        seen.duration, seen.power_w, 7)
+    assert expected.interruptible and expected.allowed_sites == (0,)
+    assert expected.min_green_fraction == 0.2
+    assert expected.incumbent is None and expected.running_site is None
+    np.testing.assert_array_equal(expected.resources, seen.resources)
+
+
+def test_only_arrivals_due_after_now_and_by_until_are_expected_earliest_first() -> None:
+    def seen(key: str, hours_ago: float) -> Arrival:
+        at = NOW - timedelta(hours=hours_ago)
+        return Arrival(at, replace(job(key), earliest_start=at, deadline=at + 12 * SLOT))
+
+    history = [seen("due-now", 24), seen("late", 1), seen("soon", 23), seen("later", 20),
+               seen("too-old", 30)]
+    keys = [j.key for j in expected_arrivals(history, NOW, NOW + 6 * SLOT)]
+    assert keys == [EXPECTED_PREFIX + "soon", EXPECTED_PREFIX + "later"]
+    assert [j.key for j in expected_arrivals(history, NOW, NOW + 6 * SLOT, limit=1)] == [
+        EXPECTED_PREFIX + "soon"]
+    with pytest.raises(ValueError, match="period"):
+        expected_arrivals(history, NOW, NOW + SLOT, period=timedelta(0))
+
+
+def _night(expected: bool) -> Snapshot:
+    """One slot of room; the grid is clean from 20:00 to 24:00. A job of 2 h due at
+    24:00 is here now; a job of 6 h due at 24:00 is expected at 18:00."""
+    carbon = np.full(24, 500.0)
+    carbon[20:24] = 100.0
+    grid = site("grid", np.zeros(24), carbon, cpu=1.0)
+    early = job("early", hours=2, slack=22.0)
+    late = replace(job("late", hours=6, start=18, slack=0.0))
+    return replace(snapshot([grid], [early]), expected=(late,) if expected else ())
+
+
+def test_a_job_keeps_out_of_the_room_that_work_expected_later_needs() -> None:
+    blind = plan(_night(expected=False), FREE)
+    seeing = plan(_night(expected=True), FREE)
+    (before,) = blind.decisions
+    (after,) = seeing.decisions  # no decision for the expected job
+    assert before.slots == (20, 21)  # the clean hours, which the late job needs too
+    assert max(after.slots) < 18  # out of the hours the late job will need
+    assert seeing.load_kw[0].sum() == 200.0  # its own load: 100 kW over 2 h
+    assert seeing.load_kw[0, 18:].sum() == 0  # the expected job draws no planned load
+    ignoring = plan(_night(expected=True), replace(FREE, expected_arrivals=False))
+    assert ignoring.decisions[0].slots == before.slots
+
+
+def test_expected_work_gives_way_when_a_real_job_needs_its_room() -> None:
+    snap = _night(expected=True)
+    urgent = job("urgent", hours=6, start=18, slack=0.0)  # the same room, and real
+    result = plan(replace(snap, jobs=(*snap.jobs, urgent)), FREE)
+    places = {d.key: d.slots for d in result.decisions}
+    assert places["urgent"] == tuple(range(18, 24))
+    assert places["early"] and max(places["early"]) < 18
+
+
+@SETTINGS
+@given(instances())
+def test_expected_arrivals_never_unplace_a_real_job_nor_use_its_green(snap: Snapshot
+                                                                         ) -> None:
+    """The jobs of the snapshot come again as expected arrivals (a day like the last):
+    every job placed without them is placed with them, and no plan uses more green
+    supply at a site and slot than exists (an expected job draws none)."""
+    forecast = tuple(replace(j, key=EXPECTED_PREFIX + j.key, incumbent=None)
+                     for j in snap.jobs)
+    blind = plan(snap)
+    seeing = plan(replace(snap, expected=forecast))
+    placed = {d.key for d in blind.decisions if d.site_index is not None}
+    assert placed <= {d.key for d in seeing.decisions if d.site_index is not None}
+    assert {d.key for d in seeing.decisions} == {j.key for j in snap.jobs}
+    supply = snap.stacked("green_p50_kw")
+    assert (seeing.green_used_kw <= supply + 1e-6).all()
+    assert (seeing.green_used_kw <= seeing.load_kw + 1e-6).all()
