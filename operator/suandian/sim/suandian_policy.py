@@ -1,6 +1,8 @@
 """The ``suandian`` policy of the simulator: the planner itself, re-planning every job on
 arrivals and on each forecast refresh, under shared green supply and capacity, as the
-operator does; it suspends interruptible jobs."""
+operator does; it suspends interruptible jobs. Like the operator, it remembers what
+arrived and plans the work expected to arrive beside the jobs
+(:mod:`~suandian.planner.arrivals`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from suandian.planner import Incumbent, JobDemand, PlanParams, SiteSupply, Snapshot, plan
+from suandian.planner.arrivals import Arrival, expected_arrivals
 from suandian.sim.engine import SimState
 from suandian.sim.world import World
 
@@ -28,6 +31,9 @@ class SuandianPolicy:
         self.plans = 0
         self.moves = 0  # re-plans that changed a waiting job's site or slots
         self._seen = 0
+        self._history: list[Arrival] = []  # every job as it arrived, for the forecast
+        self._order: list[int] | None = None  # job indices in the order they arrive
+        self._logged = 0  # of which in the history
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
         arrived = state.arrived  # a count the engine keeps (recounting grew with the run)
@@ -74,8 +80,11 @@ class SuandianPolicy:
                        pue=float(world.pue[s]), capacity=cap[s],
                        green_by_source_kw=sig.by_source[s])
             for s, n in enumerate(world.names))
+        self._remember(world, t)
+        expected = expected_arrivals(self._history, now, world.time_at(t + horizon)) if (
+            self.params.expected_arrivals) else ()
         snap = Snapshot(now=now, slot=world.slot, resources=world.resources, sites=supplies,
-                        jobs=tuple(jobs))
+                        jobs=tuple(jobs), expected=expected)
         result = plan(snap, self.params)
         self.plans += 1
         before, self.schedule = self.schedule, {}
@@ -84,6 +93,24 @@ class SuandianPolicy:
                 self.schedule[int(d.key)] = (d.site_index, frozenset(t + k for k in d.slots))
         self.moves += sum(1 for j in keys if state.jobs[j].started is None and j in before
                           and before[j] != self.schedule.get(j))
+
+    def _remember(self, world: World, t: int) -> None:
+        """Log the jobs submitted up to slot ``t`` as they arrived (whole duration, window
+        from submission), as the operator keeps the ComputeJobs created."""
+        if self._order is None:
+            self._order = sorted(range(len(world.jobs)), key=lambda j: (world.jobs[j].submit, j))
+        order = self._order
+        while self._logged < len(order) and world.jobs[order[self._logged]].submit <= t:
+            job = world.jobs[order[self._logged]]
+            at = world.time_at(job.submit)
+            self._history.append(Arrival(at, JobDemand(
+                key=str(job.index), resources=job.resources, power_w=job.power_kw * 1000.0,
+                duration=world.slot * job.n, earliest_start=at,
+                deadline=world.time_at(job.deadline), interruptible=job.interruptible,
+                allowed_sites=tuple(int(s) for s in job.allowed),
+                min_green_fraction=job.trace.min_green_fraction,
+                priority=job.trace.priority)))
+            self._logged += 1
 
 
 def _windows(world: World, slots: frozenset[int]) -> tuple[tuple[datetime, datetime], ...]:

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from suandian.errors import PlanningError
-from suandian.planner import DEFAULT_RESOURCES, JobDemand, SiteSupply, Snapshot
+from suandian.planner import DEFAULT_RESOURCES, JobDemand, PlanParams, SiteSupply, Snapshot
 from suandian.planner.model import FloatArray
 from suandian.planner.oracle import solve_oracle
 from suandian.sim.engine import PolicyResult, run_policy
@@ -163,3 +163,27 @@ def test_no_deadline_is_missed_when_the_oracle_finds_a_schedule_at_every_arrival
         return  # the jobs known at some arrival could not all be met: no promise
     assert result.deadline_misses == 0, {
         j.index: result.placements.get(j.index) for j in world.jobs}
+
+
+def test_work_expected_from_the_night_before_keeps_its_room() -> None:
+    """Two nights alike on one site with room for one job: a 2 h job arrives at 00:00 and
+    a 6 h one at 18:00, both due at 24:00, and the grid is clean from 20:00. Planning only
+    what has arrived, the first job takes the clean hours and leaves the second too
+    little room, every night. Remembering the first night, the planner expects the late
+    job on the second and keeps the first out of its way (issue 15: arrival order)."""
+    carbon = np.full((1, 50), 500.0)
+    for day in (0, 24):
+        carbon[0, day + 20:day + 24] = 100.0
+    jobs = [sim_job(0, 0, 2, 24, 1.0, (0,), 100.0), sim_job(1, 18, 6, 24, 1.0, (0,), 100.0),
+            sim_job(2, 24, 2, 48, 1.0, (0,), 100.0), sim_job(3, 42, 6, 48, 1.0, (0,), 100.0)]
+    world = cast(World, ToyWorld(carbon, [1.0], jobs, 0.0, 0))
+
+    def late(expected: bool) -> list[int]:
+        params = PlanParams(safety_margin=timedelta(0), expected_arrivals=expected)
+        result = run_policy(world, SuandianPolicy(params))
+        return [j for j, (_, _, end) in sorted(result.placements.items())
+                if end > jobs[j].deadline]
+
+    assert late(expected=False) == [0, 2]  # a job of each night (the repair saved the
+    # urgent one): the two nights need 8 h of the 6 left when the late job arrives
+    assert late(expected=True) == [0]  # the first night only: nothing to remember yet
