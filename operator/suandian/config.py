@@ -55,6 +55,10 @@ class Settings:
     not fit, by moving waiting jobs within their windows (docs/planner.md)."""
     repair_jobs: int = 60
     """How many waiting jobs one such repair may move at most."""
+    expected_arrivals: bool = True
+    """Plan the work expected to arrive (what arrived a day earlier) beside the jobs that
+    exist, so that deferring today's jobs leaves room for tomorrow's; it holds capacity
+    and grid import, never green supply, and gives way to any real job (docs/planner.md)."""
     pod_default_duration: timedelta = timedelta(hours=1)
     """Run time of an opted-in Pod without a ``suandian.io/duration`` annotation."""
     pod_default_max_delay: timedelta = timedelta(hours=12)
@@ -241,10 +245,18 @@ def _convert(kind: Any, raw: str) -> Any:
             return int(text)
         except ValueError:
             raise ValueError(f"{raw!r} is not a whole number") from None
+    if kind in (bool, "bool"):
+        if text.lower() in ("true", "1", "yes", "on"):
+            return True
+        if text.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"{raw!r} is not true or false")
     raise ValueError(f"unsupported setting type {kind!r}")
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, timedelta):
         seconds = int(value.total_seconds())
         if seconds % 3600 == 0:

@@ -43,6 +43,7 @@ from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast
 from suandian.planner import DEFAULT_RESOURCES, JobDecision, Plan, PlanParams, SiteSignals
 from suandian.planner.model import FloatArray, NodeInfo
+from suandian.planning.arrival_log import ArrivalLog
 from suandian.planning.commitments import Commitments, absolute_slot
 from suandian.planning.process import PlannerProcess, RemoteRound, same_nodes
 from suandian.planning.rounds import (
@@ -103,8 +104,10 @@ class PlanningService:
                                  move_threshold_share=settings.move_threshold_share,
                                  delay_penalty_share_h=settings.delay_penalty_share_h,
                                  repair_work=settings.repair_work,
-                                 repair_jobs=settings.repair_jobs)
+                                 repair_jobs=settings.repair_jobs,
+                                 expected_arrivals=settings.expected_arrivals)
         self._demands: dict[str, Demand] = {}
+        self._arrival_log = ArrivalLog()  # every demand as first seen: expected arrivals
         self._decisions: dict[str, JobDecision] = {}
         self._listeners: dict[str, Callable[[JobDecision], None]] = {}
         self._dirty = asyncio.Event()
@@ -169,6 +172,7 @@ class PlanningService:
         if self._demands.get(demand.key) == demand:
             return
         self._demands[demand.key] = demand
+        self._arrival_log.add(demand)
         self._fresh.add(demand.key)
         self._recheck.discard(demand.key)
         if self._cluster is None:
@@ -403,7 +407,15 @@ class PlanningService:
         return RoundInputs(now=now, full=full, demands=demands, sites=entries,
                            cluster=cluster, horizon_slots=self.settings.horizon_slots,
                            decisions=dict(self._decisions), afresh=frozenset(afresh),
-                           nodes=nodes, taken=taken)
+                           nodes=nodes, taken=taken, recurring=self._recurring(entries, now))
+
+    def _recurring(self, entries: tuple[SiteEntry, ...], now: datetime) -> tuple[Demand, ...]:
+        """What arrived a day before the round's horizon (a slice of the sorted log)."""
+        if not entries or not self.params.expected_arrivals or not self._demands:
+            return ()
+        self._arrival_log.forget(now)
+        slot = entries[0].forecast.grid.slot
+        return self._arrival_log.due(now, now + slot * self.settings.horizon_slots)
 
     def _taken(self, entries: tuple[SiteEntry, ...], now: datetime
                ) -> dict[str, tuple[FloatArray, FloatArray]]:

@@ -37,6 +37,7 @@ from typing import Any
 
 from suandian.errors import PlanningError
 from suandian.planner import JobDecision, PlanParams
+from suandian.planning.arrival_log import ArrivalLog
 from suandian.planning.commitments import Commitment
 from suandian.planning.rounds import (
     ClusterInputs,
@@ -211,6 +212,7 @@ def serve(conn: Connection) -> None:
     except OSError as exc:  # not allowed here (a policy, a platform): run as we are
         log.debug("the planner process keeps its priority: %s", exc)
     demands: dict[str, Demand] = {}
+    arrivals = ArrivalLog()  # its own memory of what arrived (its demands, as synced)
     nodes: tuple[tuple[int, Any], ...] = ()
     while True:
         try:
@@ -220,6 +222,7 @@ def serve(conn: Connection) -> None:
         if isinstance(message, Sync):
             for d in message.upserts:
                 demands[d.key] = d
+                arrivals.add(d)
             for key in message.removed:
                 demands.pop(key, None)
         elif isinstance(message, Ask):
@@ -227,7 +230,7 @@ def serve(conn: Connection) -> None:
                 nodes = message.nodes
             try:
                 try:
-                    answer(conn, message, tuple(demands.values()), nodes)
+                    answer(conn, message, tuple(demands.values()), nodes, arrivals)
                 except (BrokenPipeError, ConnectionError):
                     raise
                 except Exception as exc:  # noqa: BLE001 (sent to the operator, which raises it)
@@ -239,11 +242,16 @@ def serve(conn: Connection) -> None:
 
 
 def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
-           nodes: tuple[tuple[int, Any], ...]) -> None:
+           nodes: tuple[tuple[int, Any], ...], arrivals: ArrivalLog | None = None) -> None:
     """Compute one full round and send what changed."""
+    recurring: tuple[Demand, ...] = ()
+    if arrivals is not None and ask.sites and ask.params.expected_arrivals:
+        arrivals.forget(ask.now)
+        until = ask.now + ask.sites[0].forecast.grid.slot * ask.horizon_slots
+        recurring = arrivals.due(ask.now, until)
     inputs = RoundInputs(now=ask.now, full=True, demands=demands, given_held=ask.held,
                          sites=ask.sites, cluster=ClusterInputs(nodes, ask.free),
-                         horizon_slots=ask.horizon_slots)
+                         horizon_slots=ask.horizon_slots, recurring=recurring)
     result = compute(inputs, ask.params)
     if result is None:
         conn.send(Done(0, 0.0))

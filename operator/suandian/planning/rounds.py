@@ -115,7 +115,9 @@ class RoundInputs:
     (each waiting, unchanged demand's incumbent) is worked out off the loop (or
     ``given_held``, as the planner process receives it); ``taken``: for an arrival
     round, what the decisions already handed out take at each site (kW per slot,
-    requests × slots) over the round's slots.
+    requests × slots) over the round's slots; ``recurring``: the arrivals of a day
+    before the round's horizon, planned as the work expected then
+    (:mod:`suandian.planner.arrivals`).
     """
 
     now: datetime
@@ -129,6 +131,9 @@ class RoundInputs:
     afresh: frozenset[str] = frozenset()  # demands new or changed: planned with no incumbent
     nodes: tuple[NodeInfo, ...] | None = None  # an arrival round reuses the last full's
     taken: Mapping[str, tuple[FloatArray, FloatArray]] | None = None
+    # what arrived a day before the round's horizon, to plan as expected arrivals
+    # (suandian.planning.arrival_log; shifted by a day where the round is computed)
+    recurring: tuple[Demand, ...] = ()
 
     @cached_property
     def held(self) -> Held:
@@ -234,9 +239,16 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
                  remaining=d.remaining, held=inputs.held.get(d.key))
         for d in inputs.demands
     ]
-    return snapshot_from(now=start, slot=slot, sites=[e.site for e in entries],
-                         signals=signals, jobs=jobs, nodes=nodes, capacity=capacity,
-                         import_limits=import_limits)
+    from suandian.planning.arrival_log import shifted  # it builds on Demand, defined here
+
+    expected = [JobInput(job=d.terms, key=d.key, created=d.created)
+                for d in shifted(inputs.recurring) if d.created > start]
+    snap = snapshot_from(now=start, slot=slot, sites=[e.site for e in entries],
+                         signals=signals, jobs=jobs + expected, nodes=nodes,
+                         capacity=capacity, import_limits=import_limits)
+    if not expected:
+        return snap
+    return replace(snap, jobs=snap.jobs[:len(jobs)], expected=snap.jobs[len(jobs):])
 
 
 def commitments_of(snapshot: Snapshot, result: Plan, into: Commitments | None = None

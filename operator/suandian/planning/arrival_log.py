@@ -1,0 +1,90 @@
+"""The operator's memory of what arrived: the history behind expected arrivals.
+
+The planner plans the work expected to arrive beside the jobs that exist
+(:mod:`suandian.planner.arrivals`: what arrived a day ago arrives again). That needs
+yesterday's jobs after they finished, so the planning service logs every demand the
+first time it sees it, with its creation time and terms, and forgets it once it is more
+than :data:`KEEP` old. The planner process keeps its own log, fed by the demands it is
+sent (it sees every demand that is pending at some full round).
+
+The log is sorted by creation time, so a round's due entries are a slice found by
+bisection (no scan on the event loop); shifting them by a day happens off the loop
+(:func:`shifted`). Bounded: at most :data:`LIMIT` entries, the oldest dropped first.
+After a restart it holds only the jobs still pending or running: yesterday's finished
+ones are not read back, so the forecast is whole again a day later.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from suandian.planner.arrivals import DAY, EXPECTED_PREFIX
+from suandian.planning.rounds import Demand
+
+__all__ = ["KEEP", "LIMIT", "ArrivalLog", "shifted"]
+
+KEEP = 3 * DAY
+"""How long an arrival is remembered: a day, and up to two more for the horizon."""
+
+LIMIT = 200_000
+"""Entries at most (a few hundred bytes each: the terms are shared with the demand)."""
+
+
+class ArrivalLog:
+    """Every demand as first seen (its key, terms and creation time), by creation time."""
+
+    def __init__(self, keep: timedelta = KEEP, limit: int = LIMIT) -> None:
+        self.keep, self.limit = keep, limit
+        self._times: list[datetime] = []
+        self._entries: list[Demand] = []
+        self._seen: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def add(self, demand: Demand) -> None:
+        """Log ``demand`` if its key is new (an update of a known job is not an arrival)."""
+        if demand.key in self._seen or demand.key.startswith(EXPECTED_PREFIX):
+            return
+        self._seen.add(demand.key)
+        entry = replace(demand, running_site=None, remaining=None)
+        at = bisect.bisect_right(self._times, demand.created)
+        self._times.insert(at, demand.created)
+        self._entries.insert(at, entry)
+        if len(self._entries) > self.limit:
+            self._drop(len(self._entries) - self.limit)
+
+    def forget(self, now: datetime) -> None:
+        """Drop what arrived more than :attr:`keep` before ``now``."""
+        self._drop(bisect.bisect_left(self._times, now - self.keep))
+
+    def due(self, now: datetime, until: datetime, period: timedelta = DAY
+            ) -> tuple[Demand, ...]:
+        """The arrivals that recur in ``(now, until]``: created in
+        ``(now − period, until − period]``, oldest first, unshifted (see :func:`shifted`)."""
+        lo = bisect.bisect_right(self._times, now - period)
+        hi = bisect.bisect_right(self._times, until - period)
+        return tuple(self._entries[lo:hi])
+
+    def _drop(self, count: int) -> None:
+        for entry in self._entries[:count]:
+            self._seen.discard(entry.key)
+        del self._times[:count], self._entries[:count]
+
+
+def shifted(entries: Iterable[Demand], period: timedelta = DAY) -> tuple[Demand, ...]:
+    """Each entry as the arrival expected one ``period`` later: key ``expected:<key>``,
+    created, ``completeBy`` and ``notBefore`` moved by the period, nothing running."""
+    out = []
+    for d in entries:
+        terms = d.terms
+        if terms.complete_by is not None or terms.not_before is not None:
+            terms = replace(
+                terms,
+                complete_by=None if terms.complete_by is None else terms.complete_by + period,
+                not_before=None if terms.not_before is None else terms.not_before + period)
+        out.append(Demand(key=EXPECTED_PREFIX + d.key, terms=terms, created=d.created + period))
+    return tuple(out)

@@ -1,0 +1,81 @@
+"""The operator's memory of arrivals (:mod:`suandian.planning.arrival_log`) and the rounds
+that plan yesterday's work as today's expected arrivals, in a thread and in the planner
+process alike."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+import pytest
+from tests.support.objects import computejob
+from tests.unit.controllers.test_commitments import SLOT, T0, service
+
+from suandian.api.validation import parse_computejob
+from suandian.config import Settings
+from suandian.controllers.planning import Demand, PlanningService
+from suandian.planner import JobTerms
+from suandian.planner.arrivals import DAY, EXPECTED_PREFIX
+from suandian.planning.arrival_log import ArrivalLog, shifted
+
+
+def whole_node(key: str, created: datetime, max_delay: str) -> Demand:
+    """30 minutes on all 64 CPUs of the service's one node, 50 kW IT."""
+    job = parse_computejob(computejob(key, duration="30m", max_delay=max_delay, cpu="64"),
+                           created=created)
+    return Demand(key, JobTerms.from_computejob(job), created)
+
+
+def test_the_log_keeps_first_sightings_in_time_order_and_forgets_the_old() -> None:
+    log = ArrivalLog(keep=2 * DAY, limit=3)
+    a = whole_node("a", T0 - timedelta(hours=20), "2h")
+    log.add(a)
+    log.add(dataclasses.replace(a, created=T0))  # an update of "a": not an arrival
+    log.add(whole_node("b", T0 - timedelta(hours=23), "2h"))
+    log.add(whole_node(EXPECTED_PREFIX + "x", T0, "2h"))  # never logs a forecast
+    assert [d.key for d in log.due(T0, T0 + timedelta(hours=6))] == ["b", "a"]
+    assert [d.key for d in log.due(T0, T0 + timedelta(hours=2))] == ["b"]
+    log.forget(T0 + timedelta(hours=26))  # "b" is more than two days old by then
+    assert [d.key for d in log.due(T0 - 2 * DAY, T0 + DAY)] == ["a"]
+    for key in "cde":
+        log.add(whole_node(key, T0, "2h"))
+    assert len(log) == 3  # bounded: the oldest ("a") dropped first
+    assert [d.key for d in log.due(T0 - 2 * DAY, T0 + DAY)] == ["c", "d", "e"]
+
+
+def test_a_shifted_arrival_moves_its_absolute_times_by_the_period() -> None:
+    job = parse_computejob(computejob("fixed", duration="1h", deadline={"completeBy": (
+        T0 + timedelta(hours=6)).isoformat()}, notBefore=(T0 + SLOT).isoformat()),
+        created=T0)
+    seen = Demand("fixed", JobTerms.from_computejob(job), T0, running_site="s",
+                  remaining=SLOT)
+    (again,) = shifted([seen])
+    assert again.key == EXPECTED_PREFIX + "fixed" and again.created == T0 + DAY
+    assert again.terms.window(again.created) == (T0 + DAY + SLOT, T0 + DAY + timedelta(hours=6))
+    assert again.running_site is None and again.remaining is None
+
+
+@pytest.mark.parametrize("full_rounds", ["thread", "process"])
+@pytest.mark.parametrize("expected", [True, False])
+async def test_yesterdays_late_job_keeps_todays_early_one_out_of_its_hours(
+        full_rounds: str, expected: bool) -> None:
+    """Green in slots 2-3 and 5-6. Yesterday a whole-node job arrived at slot 2, due 45
+    minutes later; today's early job, free for two hours, would take slots 2-3: with the
+    memory of yesterday it leaves them to the one expected, and takes 5-6."""
+    settings = dataclasses.replace(Settings(), expected_arrivals=expected)
+    planning: PlanningService = service(settings=settings, full_rounds=full_rounds)
+    try:
+        late = whole_node("late", T0 - DAY + 2 * SLOT, "15m")
+        planning.upsert(late)
+        await planning.run_round()  # the planner process sees a demand at a full round
+        planning.remove("late")  # it ran and finished; it stays remembered
+        planning.upsert(whole_node("early", T0, "2h"))
+        planning.replan()
+        await planning.run_round()
+        decided = planning.current("early")
+        assert decided is not None
+        assert decided.planned_start == T0 + (5 if expected else 2) * SLOT
+        assert planning.current(EXPECTED_PREFIX + "late") is None  # never a decision
+    finally:
+        if planning._planner is not None:
+            planning._planner.close()
