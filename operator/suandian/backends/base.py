@@ -28,7 +28,9 @@ backend for each thing it does to a child Job, and never asks which backend it h
   ``trouble`` reads changed);
 - ``admits``: whether another controller admits a released child (then a release is
   not a start: the job is ``Admitting`` until the child runs);
-- ``check(api)`` (async): refuse to start on a cluster that lacks what it needs.
+- ``check(api)`` (async): refuse to start on a cluster that lacks what it needs;
+- ``site_problem(spec)``: what of a PowerSite's spec this way of acting cannot use (a
+  site naming member clusters outside Karmada mode, or nodes in it), as the field to fix.
 
 Each is a small class in its own module: :mod:`.native` (suspended Jobs and node
 affinity, no other controller), :mod:`.kueue` (Kueue admits: Suandian's value in
@@ -46,10 +48,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from suandian.api.powersite import PowerSiteSpec
+from suandian.errors import FieldError
 from suandian.k8s.client import KubeApi
 from suandian.k8s.decision import Decision
 
-__all__ = ["Backend", "CapacityView", "Feed", "Patch"]
+__all__ = ["Backend", "CapacityView", "Feed", "Patch", "nodes_only"]
 
 Patch = dict[str, Any] | list[dict[str, Any]]
 """A merge patch (dict) or a JSON patch (list of operations)."""
@@ -106,3 +110,14 @@ class Backend(Protocol):
               woken: Callable[[], None] | None = None) -> list[Feed]: ...
 
     async def check(self, api: KubeApi) -> None: ...
+
+    def site_problem(self, spec: PowerSiteSpec) -> FieldError | None: ...
+
+
+def nodes_only(spec: PowerSiteSpec) -> FieldError | None:
+    """The site problem of a way of acting inside one cluster: a site of member clusters."""
+    if spec.clusters is None:
+        return None
+    return FieldError("spec.clusters", (
+        "names Karmada member clusters, which only SUANDIAN_MODE=karmada uses (the operator "
+        "running on a Karmada control plane): give spec.nodeSelector, the site's nodes"))

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from suandian.api.powersite import MemberClusters
+from suandian.api.powersite import MemberClusters, PowerSiteSpec
 from suandian.backends.base import CapacityView, Feed, Patch
 from suandian.errors import FieldError, InvalidSpecError, KubeApiError, PlanningError
 from suandian.k8s.client import KubeApi
@@ -281,6 +281,15 @@ class KarmadaBackend:
                     f"karmada, but this API server serves no {resource} "
                     f"({path.removeprefix('/apis/')}): run the operator against the Karmada "
                     "API server (its kubeconfig), or set SUANDIAN_MODE=native"))])
+
+    def site_problem(self, spec: PowerSiteSpec) -> FieldError | None:
+        """A site that names nodes: a Karmada API server has none to pick."""
+        if spec.node_selector is None:
+            return None
+        return FieldError("spec.nodeSelector", (
+            "picks nodes, but in Karmada mode a site is member clusters (the Karmada API "
+            "server has no nodes): give spec.clusters (names, or a selector on Cluster "
+            "labels) instead"))
 
 
 class MemberView:

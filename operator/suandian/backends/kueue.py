@@ -31,8 +31,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from suandian.api.powersite import PowerSiteSpec
 from suandian.api.units import parse_quantity
-from suandian.backends.base import CapacityView, Feed, Patch
+from suandian.backends.base import CapacityView, Feed, Patch, nodes_only
 from suandian.errors import FieldError, InvalidSpecError, KubeApiError
 from suandian.k8s.client import KubeApi
 from suandian.k8s.decision import Decision, format_time
@@ -227,6 +228,9 @@ class KueueBackend:
             raise InvalidSpecError("settings", [FieldError("SUANDIAN_MODE", (
                 "kueue, but this cluster serves no Kueue API (clusterqueues.kueue.x-k8s.io "
                 "v1beta2): install Kueue, or set SUANDIAN_MODE=native"))])
+
+    def site_problem(self, spec: PowerSiteSpec) -> FieldError | None:
+        return nodes_only(spec)
 
 
 class QuotaView:

@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from suandian.backends.base import CapacityView, Feed, Patch
+from suandian.api.powersite import PowerSiteSpec
+from suandian.backends.base import CapacityView, Feed, Patch, nodes_only
+from suandian.errors import FieldError
 from suandian.k8s.client import KubeApi
 from suandian.k8s.decision import Decision, format_time
 from suandian.k8s.jobs import (
@@ -82,3 +84,6 @@ class NativeBackend:
 
     async def check(self, api: KubeApi) -> None:
         return None
+
+    def site_problem(self, spec: PowerSiteSpec) -> FieldError | None:
+        return nodes_only(spec)

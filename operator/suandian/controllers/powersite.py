@@ -156,6 +156,9 @@ async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
     generation = meta.get("generation")
     try:
         site = parse_powersite(raw)
+        problem = ctx.backend.site_problem(site.spec)  # a spec this mode cannot use
+        if problem is not None:
+            raise InvalidSpecError("PowerSite", [problem])
     except InvalidSpecError as exc:
         ctx.sites.pop(name, None)
         if status.get("observedGeneration") != generation:

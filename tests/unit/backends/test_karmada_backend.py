@@ -348,3 +348,21 @@ def test_the_crd_admits_a_site_of_members_and_refuses_both_or_neither() -> None:
     assert any("exactly one of 'nodeSelector'" in e for e in admit(crd, site()))
     assert any("exactly one of 'names'" in e for e in admit(
         crd, site(clusters={"names": ["a"], "selector": {"h": "x"}})))
+
+
+def test_each_mode_names_the_site_field_it_cannot_use() -> None:
+    from suandian.backends import KueueBackend, NativeBackend
+
+    base = {"location": {"latitude": 36.0, "longitude": 103.8, "timeZone": "Asia/Shanghai"},
+            "grid": {"importLimitKW": 1000, "carbonIntensity": 550}}
+    members = PowerSiteSpec.model_validate({**base, "clusters": {"names": ["gansu-1"]}})
+    nodes = PowerSiteSpec.model_validate({**base, "nodeSelector": {"region": "gansu"}})
+    for one_cluster in (NativeBackend(), KueueBackend()):
+        assert one_cluster.site_problem(nodes) is None
+        problem = one_cluster.site_problem(members)
+        assert problem is not None and problem.path == "spec.clusters"
+        assert "SUANDIAN_MODE=karmada" in problem.message and "nodeSelector" in problem.message
+    assert KarmadaBackend().site_problem(members) is None
+    problem = KarmadaBackend().site_problem(nodes)
+    assert problem is not None and problem.path == "spec.nodeSelector"
+    assert "give spec.clusters" in problem.message
