@@ -13,8 +13,9 @@ columns. Two passes:
 - **Schedule.** Block by block in time order, the block's jobs are re-solved with every
   other job held where the current schedule has it (the blocks before at their new
   places, those after at the start's, when a start is given; with none, only the blocks
-  before: a rolling horizon). Each step keeps the whole schedule feasible and never
-  raises its emissions, so the result is never worse than the start.
+  before: a rolling horizon, where a block the ones before left no room is solved again
+  together with the one before it). Each step keeps the whole schedule feasible and
+  never raises its emissions, so the result is never worse than the start.
 
 Time and memory grow with the number of blocks, not faster: each model spans only the
 slots its jobs can touch, and one is alive at a time.
@@ -27,6 +28,7 @@ from dataclasses import replace
 import numpy as np
 
 from suandian.errors import PlanningError
+from suandian.planner.model import FloatArray
 from suandian.planner.oracle_model import BlockModel, Instance, Schedule
 from suandian.planner.oracle_search import BlockResult, Work, lp_bound, solve_block
 
@@ -106,7 +108,12 @@ def solve_by_blocks(inst: Instance, blocks: list[list[int]], work: Work,
     dual_g = -np.inf
     improved = start is None
     total_rounds = 0
-    for jobs in blocks:
+    blocks = list(blocks)
+    saved: list[tuple[FloatArray, FloatArray, Schedule, int]] = []  # before each block
+    k = 0
+    while k < len(blocks):
+        jobs = blocks[k]
+        saved[k:] = [(load.copy(), use.copy(), dict(current), total_rounds)]
         t0, t1 = window(inst, jobs)
         placed = [j for j in jobs if inst.jobs[j].key in current]
         mine = inst.load_of(current, placed)
@@ -122,10 +129,20 @@ def solve_by_blocks(inst: Instance, blocks: list[list[int]], work: Work,
             if relax:
                 return Blocks({}, lp_total, lp_total, lp_total, -np.inf, None, False,
                               models, 1, 0)
-        result: BlockResult = solve_block(
-            model, _with_rounds(work, rounds), x0,
-            lp_g=lp_total if single else -np.inf,
-            full=x0 is None or model.nx <= FULL_MILP_COLUMNS)
+        try:
+            result: BlockResult = solve_block(
+                model, _with_rounds(work, rounds), x0,
+                lp_g=lp_total if single else -np.inf,
+                full=x0 is None or model.nx <= FULL_MILP_COLUMNS)
+        except PlanningError:
+            if start is not None or k == 0:
+                raise
+            # rolling without a start, the blocks before left this one no room: solve it
+            # together with the one before, from where that one began
+            blocks[k - 1:k + 1] = [blocks[k - 1] + jobs]
+            k -= 1
+            load, use, current, total_rounds = saved[k]
+            continue
         total_rounds += result.rounds
         if single:
             dual_g = result.dual_g
@@ -136,6 +153,7 @@ def solve_by_blocks(inst: Instance, blocks: list[list[int]], work: Work,
         load = load - mine + inst.load_of(placed_now, jobs)
         use = use - mine_use + inst.use_of(placed_now, jobs)
         current.update(placed_now)
+        k += 1
     emissions = inst.emissions(load)
     start_g = inst.emissions(inst.fixed_load + inst.load_of(start)) if start else None
     if start is not None and start_g is not None and emissions > start_g:

@@ -382,3 +382,17 @@ def test_a_full_solve_gets_fewer_nodes_the_larger_its_block(
     limits.clear()
     solve_block(model, replace(work, node_work=1), start, lp_g=lp_bound(model), full=True)
     assert limits[0] == 100  # never fewer than 100
+
+
+def test_rolling_blocks_that_leave_the_next_no_room_are_solved_together() -> None:
+    """Without a start, blocks are solved in time order, each with the ones before held:
+    the first block's job takes the clean slots 2-3, where the second block's job must
+    run (one job at a time). The second block then has no schedule; it is solved again
+    together with the first, which moves to slots 0-1 (found by the property above)."""
+    carbon = np.array([500.0, 500.0, 100.0, 100.0, 500.0, 500.0])
+    snap = snapshot([site("a", np.zeros(6), carbon, cpu=1.0)],
+                    [job("free", kw=50.0, hours=2, start=0, slack=2.0),
+                     job("fixed", kw=50.0, hours=2, start=2, slack=0.0)])
+    result = solve_oracle(snap, decompose=True, block_columns=3)
+    assert result.schedule == {"free": (0, (0, 1)), "fixed": (0, (2, 3))}
+    assert result.blocks == 1  # the two blocks became one
