@@ -80,10 +80,18 @@ def policy_path(namespace: str, name: str | None = None) -> str:
     return base if name is None else f"{base}/{name}"
 
 
+STAY_ON_FAILURE = [{"key": f"cluster.karmada.io/{taint}", "operator": "Exists",
+                    "effect": "NoExecute"} for taint in ("not-ready", "unreachable")]
+"""Tolerated for ever: where Karmada's failover is on (the ``Failover`` feature gate,
+NoExecute taint eviction), a job dispatched to a member that fails is not evicted from
+it (it may be running there; with one member named it could go nowhere else)."""
+
+
 def propagation_policy(job: Mapping[str, Any], member: str, *, dispatch: bool
                        ) -> dict[str, Any]:
     """The Job's own PropagationPolicy: exactly the one member (never two copies), its
-    dispatch held unless ``dispatch``; owned by the Job's owner (the ComputeJob)."""
+    dispatch held unless ``dispatch``, never evicted by Karmada's failover
+    (:data:`STAY_ON_FAILURE`); owned by the Job's owner (the ComputeJob)."""
     meta = job["metadata"]
     return {
         "apiVersion": "policy.karmada.io/v1alpha1",
@@ -98,7 +106,8 @@ def propagation_policy(job: Mapping[str, Any], member: str, *, dispatch: bool
         "spec": {
             "resourceSelectors": [{"apiVersion": "batch/v1", "kind": "Job",
                                    "name": meta["name"]}],
-            "placement": {"clusterAffinity": {"clusterNames": [member]}},
+            "placement": {"clusterAffinity": {"clusterNames": [member]},
+                          "clusterTolerations": STAY_ON_FAILURE},
             "suspension": {"dispatching": not dispatch},
         },
     }

@@ -122,7 +122,11 @@ def test_the_policy_names_one_member_holds_dispatch_and_is_owned_by_the_computej
     assert held["metadata"]["name"] == "etl" and held["metadata"]["namespace"] == "batch"
     assert held["spec"]["resourceSelectors"] == [
         {"apiVersion": "batch/v1", "kind": "Job", "name": "etl"}]
-    assert held["spec"]["placement"] == {"clusterAffinity": {"clusterNames": ["gansu-1"]}}
+    assert held["spec"]["placement"]["clusterAffinity"] == {"clusterNames": ["gansu-1"]}
+    assert {(t["key"], t["effect"], "tolerationSeconds" in t)  # failover never evicts it
+            for t in held["spec"]["placement"]["clusterTolerations"]} == {
+        ("cluster.karmada.io/not-ready", "NoExecute", False),
+        ("cluster.karmada.io/unreachable", "NoExecute", False)}
     assert held["spec"]["suspension"] == {"dispatching": True}
     owner = held["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["uid"], "blockOwnerDeletion" in owner) == (
