@@ -102,3 +102,11 @@ def test_json_holds_context_rows_totals_and_checks() -> None:
     assert [c["day"] for c in doc["reconciliation"]["checks"]] == ["2026-11-01", "period"]
     undefined = json.loads(json_text(ledger([Row(D1, "team-a", "gansu")])))
     assert undefined["rows"][0]["pue"] is None
+
+
+def test_the_plot_sums_namespaces_per_day_and_keeps_empty_days() -> None:
+    from suandian.report.plot import per_day
+
+    days = per_day(ledger([row(D1, "team-a", solar=2.0), row(D1, "team-b", grid=2.0)]))
+    assert [(d.day, d.total_kwh, d.green_share) for d in days] == [
+        (D1, 4.0, 0.5), (D2, 0.0, None)]
