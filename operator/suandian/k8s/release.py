@@ -11,7 +11,8 @@ pre-delete hook), and anyone can run it by hand:
    (``--freeze-for``), so an aborted uninstall does not freeze them for good;
 2. **start** every suspended child Job of a ComputeJob that is not finished (status:
    ``Running``, condition ``Started`` reason ``Released``, a ``Released`` event): at
-   once, where its affinity says, whatever the green forecast;
+   once, where its affinity says, whatever the green forecast (in Karmada mode its own
+   PropagationPolicy's dispatch suspension is lifted first, so it goes to its member);
 3. **ungate** every opted-in Pod still behind ``suandian.io/green-window``;
 4. **drop** Suandian's finalizer from PowerSites and ComputeJobs, so that deleting them
    later never hangs on an operator that is gone.
@@ -35,6 +36,7 @@ from suandian.errors import KubeApiError
 from suandian.k8s.client import CRD_PATH, JSON_PATCH, MERGE_PATCH, KubeApi
 from suandian.k8s.decision import format_time
 from suandian.k8s.jobs import child_job_name
+from suandian.k8s.karmada import ANNOTATION_MEMBER, policy_path
 from suandian.k8s.pods import MANAGED_LABEL, has_gate, ungate_patch
 from suandian.k8s.status import with_condition
 
@@ -133,6 +135,11 @@ async def _release_job(api: KubeApi, cj: dict[str, Any], now: datetime, done: Re
         done.waiting.append(f"{ns}/{name}")
     elif action == "start" and child is not None:
         done.jobs.append(f"{ns}/{child['metadata']['name']}")
+        member = ((child.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_MEMBER)
+        if member and not dry_run:  # Karmada mode: its own policy holds the dispatch back
+            await _try(done, f"dispatch Job {done.jobs[-1]} to member {member}", api.request(
+                "PATCH", policy_path(ns, child["metadata"]["name"]),
+                {"spec": {"suspension": {"dispatching": False}}}, content_type=MERGE_PATCH))
         if not dry_run:
             started = await _try(done, f"start Job {done.jobs[-1]}", api.patch_job(
                 ns, child["metadata"]["name"], {
