@@ -71,7 +71,8 @@ def test_the_build_stage_files_build_a_wheel_with_the_cli(tmp_path: Path) -> Non
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         assert "suandian = suandian.cli:main" in archive.read(entry_points).decode()
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
-    assert {"suandian/metrics.py", "suandian/cli.py", "suandian/py.typed"} <= names
+    assert {"suandian/metrics/__init__.py", "suandian/metrics/ledger.py",
+            "suandian/report/__init__.py", "suandian/cli.py", "suandian/py.typed"} <= names
     # `pip install /wheels/*.whl` (no extra) is what the image holds: no plots, no MILP
     base = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
             if line.startswith("Requires-Dist:") and "extra ==" not in line]
