@@ -158,9 +158,10 @@ class KarmadaBackend:
         Job is written; a policy already as wanted is left alone (no request)."""
         meta = child["metadata"]
         ns, name = str(meta["namespace"]), str(meta["name"])
-        member = str((meta.get("annotations") or {}).get(ANNOTATION_MEMBER)) if not meta.get(
-            "uid") else self.target(child, decision, placement)
-        self._chosen[(ns, name)] = member
+        if not meta.get("uid"):  # a Job about to be created: child() chose its member
+            member = str((meta.get("annotations") or {})[ANNOTATION_MEMBER])
+        else:  # a move or a release: the patch that follows reads the member chosen here
+            member = self._chosen[(ns, name)] = self.target(child, decision, placement)
         try:
             current = await api.request("GET", policy_path(ns, name))
         except KubeApiError as exc:

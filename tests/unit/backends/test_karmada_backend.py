@@ -370,3 +370,19 @@ def test_each_mode_names_the_site_field_it_cannot_use() -> None:
     problem = KarmadaBackend().site_problem(nodes)
     assert problem is not None and problem.path == "spec.nodeSelector"
     assert "give spec.clusters" in problem.message
+
+
+def test_only_a_move_or_release_leaves_its_member_for_the_patch_that_follows() -> None:
+    chosen = backend(*MEMBERS)
+    body = karmada_job(computejob(), decision(), "gansu-1", timedelta(hours=1))
+    asyncio.run(chosen.prepare(Api(), body, decision(), GANSU,  # type: ignore[arg-type]
+                               dispatch=False))
+    assert chosen._chosen == {}  # nothing kept per created job
+    held = {**released("gansu-2"), "spec": {"suspend": True}}
+    asyncio.run(chosen.prepare(Api(), held, decision(), GANSU,  # type: ignore[arg-type]
+                               dispatch=True))
+    assert chosen._chosen == {("batch", "etl"): "gansu-2"}
+    release = chosen.release(held, decision(), T0)
+    assert isinstance(release, dict)
+    assert release["metadata"]["annotations"][ANNOTATION_MEMBER] == "gansu-2"
+    assert chosen._chosen == {}
