@@ -66,3 +66,28 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "suandian.clusterwide" -}}
 {{- if not .Values.operator.watchNamespaces }}true{{ end }}
 {{- end }}
+
+{{/* Karmada mode splits the install in two releases of this chart (docs/karmada.md): the
+control-plane part, installed into the Karmada API server (CRDs, ServiceAccount, RBAC,
+PowerSites, peering: what the operator reads and writes there; the Karmada API server
+runs no Pods), and the operator part, installed where Karmada's own controllers run,
+with operator.karmada.kubeconfigSecret naming the Secret of a kubeconfig for the Karmada
+API server (the Deployment and its metrics Service). True when this release runs Pods. */}}
+{{- define "suandian.runsPods" -}}
+{{- if or (ne .Values.operator.mode "karmada") .Values.operator.karmada.kubeconfigSecret }}true{{ end }}
+{{- end }}
+
+{{/* True when this release writes into the API server the operator acts on. */}}
+{{- define "suandian.actsHere" -}}
+{{- if or (ne .Values.operator.mode "karmada") (not .Values.operator.karmada.kubeconfigSecret) }}true{{ end }}
+{{- end }}
+
+{{/* The gated-Pod webhook: not in Karmada mode (Pods are not made in the Karmada API server). */}}
+{{- define "suandian.webhook" -}}
+{{- if and .Values.webhook.enabled (ne .Values.operator.mode "karmada") }}true{{ end }}
+{{- end }}
+
+{{/* True for the control-plane part of a Karmada-mode install (see suandian.runsPods). */}}
+{{- define "suandian.karmadaControlPlane" -}}
+{{- if and (eq .Values.operator.mode "karmada") (not .Values.operator.karmada.kubeconfigSecret) }}true{{ end }}
+{{- end }}
