@@ -161,6 +161,11 @@ def test_a_job_runs_in_the_greenest_member_and_its_pods_are_bound_there(
                     what="its Pod bound by gansu-1's scheduler")
     assert pods[0]["spec"]["nodeName"] == "gansu-1-node"
     assert in_member(karmada, "guizhou-1", "now") is None  # never two copies
+    # the site's capacity is its Ready members' resource summary, as Karmada reports it
+    site = wait_for(lambda: (kube.get("/apis/suandian.io/v1alpha1/powersites/gansu") or {}).get(
+        "status", {}).get("nodes") == 1 and kube.get("/apis/suandian.io/v1alpha1/powersites/"
+                                                     "gansu"), timeout=60, what="gansu's status")
+    assert site["status"]["allocatable"]["cpu"] == "16"
     # Karmada aggregates the member's Job status into its own
     wait_for(lambda: ((kube.get(f"/apis/batch/v1/namespaces/{NS}/jobs/now") or {}).get(
         "status") or {}).get("active"), timeout=60, what="status aggregated from gansu-1")
