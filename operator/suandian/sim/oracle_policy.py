@@ -14,7 +14,7 @@ from suandian.planner.oracle_model import Instance, Schedule
 from suandian.sim.engine import SimState
 from suandian.sim.world import World
 
-__all__ = ["OraclePolicy", "oracle_snapshot"]
+__all__ = ["OraclePolicy", "oracle_snapshot", "replay_emissions"]
 
 
 class OraclePolicy:
@@ -42,7 +42,7 @@ class OraclePolicy:
                                      delay_penalty_g_per_kwh_h=0.0, delay_penalty_share_h=0.0))
         mine = {d.key: (d.site_index, d.slots) for d in warm.decisions
                 if d.site_index is not None and d.slots}
-        candidates = [("clairvoyant planner", _replay_emissions(world, mine), mine), *starts]
+        candidates = [("clairvoyant planner", replay_emissions(world, mine), mine), *starts]
         inst = Instance.from_snapshot(snap)
         usable = sorted((c for c in candidates if inst.feasible(c[2])), key=lambda c: c[1])
         if usable:
@@ -78,7 +78,7 @@ def oracle_snapshot(world: World) -> Snapshot:
                     sites=supplies, jobs=jobs)
 
 
-def _replay_emissions(world: World, schedule: dict[str, tuple[int, tuple[int, ...]]]) -> float:
+def replay_emissions(world: World, schedule: dict[str, tuple[int, tuple[int, ...]]]) -> float:
     """Actual emissions of a schedule (green first at each site and slot)."""
     load = np.zeros_like(world.green)
     for key, (site, slots) in schedule.items():
