@@ -34,13 +34,19 @@ from suandian.planner.oracle_search import BlockResult, Work, lp_bound, solve_bl
 
 __all__ = ["Blocks", "partition", "solve_by_blocks"]
 
-FULL_MILP_COLUMNS = 10_000
+FULL_MILP_COLUMNS = 5_000
 """Blocks this small (in columns) get the whole MILP first (its node limit shrinking with
 the block, :class:`~suandian.planner.oracle_search.Work`): its root is cheap there and
-often proves optimality; on ``contended-continental`` (6,339 columns) it proves the
-optimum in 0.3 s, 0.4% below the best the neighbourhood search alone found. Larger ones
-go straight to the neighbourhood search from the start: HiGHS's root cut loop on 25,000
-columns took over 100 s (east-data-west-computing) and raised the bound by 0.03%."""
+often proves optimality. Larger ones go straight to the neighbourhood search from the
+start: HiGHS's root cut loop on 25,000 columns took over 100 s (east-data-west-computing)
+and raised the bound by 0.03%, and on ``contention``'s blocks of 5,000 to 10,000 columns
+it tripled the oracle's time (93 to 266 s) for a bound 7% higher."""
+
+LINEAR_MILP_COLUMNS = 30_000
+"""Blocks with no green supply in reach get the whole MILP up to this size: their
+emissions are linear in the load (``c·L``, nothing to cover), so the LP is tight and the
+root usually proves the optimum; ``contended-continental``'s 6,339 columns are proven in
+0.3 s, 0.4% below the best the neighbourhood search alone found."""
 
 
 def partition(inst: Instance, block_columns: int) -> list[list[int]]:
@@ -135,7 +141,8 @@ def solve_by_blocks(inst: Instance, blocks: list[list[int]], work: Work,
             result: BlockResult = solve_block(
                 model, _with_rounds(work, rounds), x0,
                 lp_g=lp_total if single else -np.inf,
-                full=x0 is None or model.nx <= FULL_MILP_COLUMNS)
+                full=x0 is None or model.nx <= FULL_MILP_COLUMNS or (
+                    model.nx <= LINEAR_MILP_COLUMNS and not model.green.any()))
         except PlanningError:
             if start is not None or k == 0:
                 raise
