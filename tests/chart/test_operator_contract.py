@@ -151,8 +151,13 @@ def test_every_environment_variable_is_read_by_the_operator(
     names = [e["name"] for e in env]
     assert len(names) == len(set(names)), names
     known = {variable for variable, _, _ in Settings.describe()}
-    ours = {e["name"]: e["value"] for e in env if e["name"].startswith(ENV_PREFIX)}
-    assert set(ours) <= known, f"not read by Settings.from_env(): {set(ours) - known}"
+    ours = {e["name"]: e["value"] for e in env if e["name"].startswith(ENV_PREFIX)
+            and "value" in e}
+    secret = {e["name"]: e["valueFrom"] for e in env if e["name"].startswith(ENV_PREFIX)
+              and "valueFrom" in e}
+    assert all(set(v) == {"secretKeyRef"} for v in secret.values()), secret  # credentials
+    assert set(ours) | set(secret) <= known, (
+        f"not read by Settings.from_env(): {(set(ours) | set(secret)) - known}")
     Settings.from_env(ours)  # raises InvalidSpecError naming a bad value
     others = {e["name"]: e for e in env if not e["name"].startswith(ENV_PREFIX)}
     assert set(others) == {"POD_ID"}

@@ -53,6 +53,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                                   "dashboards": {"enabled": False}},
     "kueue": {"operator": {"mode": "kueue", "kueue": {"queue": "batch",
                                                       "admissionTimeout": "90s"}}},
+    "measured": {"measurement": {
+        "prometheus": {"url": "http://prometheus-operated.monitoring:9090",
+                       "bearerTokenSecret": {"name": "prom-reader", "key": "token"}},
+        "exporters": ["kepler", "dcgm"], "interval": "15s"}},
 }
 
 
