@@ -258,6 +258,30 @@ def test_at_the_start_held_jobs_are_dispatched_to_their_member(
                  what=f"{name}'s Pod bound by guizhou-1's scheduler")
 
 
+def test_the_members_job_finishing_finishes_the_computejob(kube: Kube,
+                                                         karmada: KarmadaSet) -> None:
+    """Status comes back through Karmada's aggregation: the member's Pod succeeds (no
+    kubelet: the test says so), the member's Job controller completes its Job, Karmada
+    aggregates that into its Job, the operator accounts the run."""
+    (pod,) = bound_pods(karmada, "guizhou-1", "later")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    karmada.member("guizhou-1").patch(
+        f"/api/v1/namespaces/{NS}/pods/{pod['metadata']['name']}/status", {"status": {
+            "phase": "Succeeded", "containerStatuses": [{
+                "name": "main", "image": "busybox", "imageID": "", "ready": False,
+                "restartCount": 0, "state": {"terminated": {
+                    "exitCode": 0, "reason": "Completed", "startedAt": now,
+                    "finishedAt": now}}}]}})
+    cj = kube.get(f"/apis/suandian.io/v1alpha1/namespaces/{NS}/computejobs/later") or {}
+    status = wait_for(lambda: (s := status_of(kube, cj)).get("phase") == "Succeeded" and s,
+                      timeout=90, what="later Succeeded from its member's Job")
+    assert status["completedAt"] and status["startedAt"]
+    assert (condition(status, "Complete") or {}).get("status") == "True"
+    job = kube.get(f"/apis/batch/v1/namespaces/{NS}/jobs/later") or {}
+    assert any(c["type"] == "Complete" and c["status"] == "True"
+               for c in job["status"].get("conditions") or [])  # aggregated by Karmada
+
+
 def test_suandian_release_dispatches_held_jobs_to_their_member(
         kube: Kube, karmada: KarmadaSet, start: datetime, operator: OperatorProcess) -> None:
     """What the uninstall runs by hand in Karmada mode: a held job goes to its member."""
