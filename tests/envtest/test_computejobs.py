@@ -126,6 +126,13 @@ def test_a_finished_job_is_accounted(kube: Kube) -> None:
     status = wait_for(lambda: phase_is(kube, cj, "Succeeded"), timeout=60, what="Succeeded")
     assert status["energyKWh"] >= 0 and 0 <= status["actualGreenFraction"] <= 1
     assert status["completedAt"] and "actualGrams" in status["emissions"]
+    # the real API server's schema took the account's provenance and the plan's estimate
+    assert status["measurement"]["provenance"] == "modelled"
+    assert "SUANDIAN_MEASURE_URL" in status["measurement"]["reason"]
+    assert sum(status["measurement"]["energyBySourceKWh"].values()) == pytest.approx(
+        status["energyKWh"], abs=1e-4)
+    assert status["powerEstimate"] == {"source": "declared", "watts": 2000.0,
+                                       "template": status["measurement"]["template"]}
     assert condition(status, "Complete")["status"] == "True"
     assert any(e["reason"] == "Succeeded" for e in events_of(kube, cj))
 
