@@ -31,7 +31,8 @@ def require_binary(name: str) -> str:
 class PrometheusServer:
     """One Prometheus process on a loopback port, scraping ``targets`` every second."""
 
-    def __init__(self, binary: str, workdir: Path, targets: list[str]) -> None:
+    def __init__(self, binary: str, workdir: Path, targets: list[str],
+                 flags: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
@@ -48,7 +49,7 @@ class PrometheusServer:
         self.process = subprocess.Popen(
             [binary, f"--config.file={config_path}",
              f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn", *flags],
             stdout=self._log_file, stderr=subprocess.STDOUT)
 
     def stop(self) -> None:
