@@ -300,6 +300,21 @@ def test_suandian_release_dispatches_held_jobs_to_their_member(
 
 
 @pytest.mark.usefixtures("operator")
+def test_a_member_back_makes_its_dispatched_job_reachable_again(
+        kube: Kube, karmada: KarmadaSet) -> None:
+    karmada.restart_member("gansu-1")
+    wait_for(lambda: cluster_ready(kube.get(f"{CLUSTERS}/gansu-1")), timeout=90,
+             what="gansu-1 Ready again in Karmada")
+    now = kube.get(f"/apis/suandian.io/v1alpha1/namespaces/{NS}/computejobs/now") or {}
+    reach = wait_for(lambda: (c := condition(status_of(kube, now), "Reachable")) and c[
+        "status"] == "True" and c, timeout=60, what="Reachable=True")
+    assert reach["reason"] == "Reachable"
+    assert any(e["reason"] == "Reachable" and e["type"] == "Normal"
+               for e in events_of(kube, now))
+    assert phase(kube, now) == "Running" and in_member(karmada, "gansu-1", "now") is not None
+
+
+@pytest.mark.usefixtures("operator")
 def test_a_site_of_nodes_is_refused_in_karmada_mode_naming_the_field(kube: Kube) -> None:
     stray = envkit.powersite("stray")  # a nodeSelector: the Karmada API server has no nodes
     kube.create(stray)

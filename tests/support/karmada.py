@@ -186,6 +186,16 @@ class KarmadaSet:
         """Take a member's control plane down (Karmada finds it unreachable)."""
         self.members[name].stop()
 
+    def restart_member(self, name: str, timeout: float = 120.0) -> None:
+        """Bring a stopped member back on its own etcd data (what it held is still there),
+        at the new endpoint its API server got, and point its ``Cluster`` there."""
+        assert self.host is not None
+        member = self.members[name]
+        for stale in (member.ca_file, member.ca_file.with_suffix(".key")):
+            stale.unlink(missing_ok=True)  # the start waits for a new serving certificate
+        member.start(timeout=timeout)
+        self.host.admin().patch(f"{CLUSTERS}/{name}", {"spec": {"apiEndpoint": member.url}})
+
     def stop(self) -> None:
         for name in ("karmada-scheduler", "karmada-controller-manager", "karmada-webhook",
                      "karmada-aggregated-apiserver"):
