@@ -13,6 +13,7 @@ changed between them, and the last ones take the ``gansu-1`` member down for goo
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -35,6 +36,7 @@ HUB = "suandian.io/hub"
 MEMBERS = {"gansu-1": {HUB: "gansu"}, "guizhou-1": {HUB: "guizhou"}}
 SITE_CLUSTERS = {"gansu": {"names": ["gansu-1"]}, "guizhou": {"selector": {HUB: "guizhou"}}}
 POLICIES = f"/apis/policy.karmada.io/v1alpha1/namespaces/{NS}/propagationpolicies"
+CHART_VALUES = {"operator": {"mode": "karmada"}}  # the control-plane part
 
 
 def steady(_: datetime) -> float:
@@ -67,7 +69,7 @@ def karmada(tmp_path_factory: pytest.TempPathFactory, start: datetime
 
     def setup(kube: Kube) -> None:
         envkit.install_crds(kube)
-        envkit.install_chart_rbac(kube, {"operator": {"mode": "karmada"}})
+        envkit.install_chart_rbac(kube, CHART_VALUES)
         kube.apply_all([envkit.forecast_configmap(start, green),
                         *(member_site(s) for s in green)])
         envkit.namespace(kube, NS)
@@ -92,9 +94,20 @@ def kube(karmada: KarmadaSet) -> Kube:
 @pytest.fixture(scope="module")
 def operator(karmada: KarmadaSet, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[OperatorProcess]:
+    """As docs/karmada.md installs it: the token is the one the Karmada control plane's
+    token controller writes into the chart's token Secret."""
     assert karmada.host is not None
+    kube = karmada.admin()
+    (secret,) = [o for o in envkit.render_chart(CHART_VALUES) if o["kind"] == "Secret"]
+    kube.apply_all([secret])
+    path = f"/api/v1/namespaces/{envkit.NAMESPACE}/secrets/{secret['metadata']['name']}"
+    token = wait_for(lambda: ((kube.get(path) or {}).get("data") or {}).get("token"),
+                     timeout=60, what="the token controller to fill the chart's token Secret")
     workdir = tmp_path_factory.mktemp("karmada-operator")
-    kubeconfig = envkit.operator_kubeconfig(karmada.host, workdir / "kubeconfig")
+    kubeconfig = karmada.host.kubeconfig(
+        workdir / "kubeconfig", token=base64.b64decode(token).decode(),
+        user=f"system:serviceaccount:{envkit.NAMESPACE}:{envkit.SERVICE_ACCOUNT}",
+        namespace=envkit.NAMESPACE)
     with OperatorProcess(kubeconfig, workdir, env={
             "SUANDIAN_MODE": "karmada", "SUANDIAN_RETRY_DELAY": "1"}) as proc:
         yield proc
