@@ -54,9 +54,13 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     """Plan every job of the snapshot. Pure and deterministic: same snapshot, same plan."""
     params = params or PlanParams()
     snap = snapshot
-    expected = snap.expected if params.expected_arrivals else ()
+    end = snap.now + snap.slot * snap.slots  # expected beyond the horizon: nothing to hold
+    expected = tuple(e for e in snap.expected if e.earliest_start < end) if (
+        params.expected_arrivals) else ()
     real = len(snap.jobs)  # terms from ``real`` on are expected arrivals, not jobs
     terms = _all_terms(snap, params, snap.jobs + expected if expected else None)
+    if expected and _room_to_spare(snap, terms):  # they could not change a thing
+        expected, terms = (), terms[:real]
     if expected:
         terms[real:] = [_expected(t) for t in terms[real:]]
     pad = max([t.n for t in terms] + [1])
@@ -81,8 +85,12 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     # its slots' intensity, so the cleanest slots are worth most to the largest jobs
     # (least slack first gave 67% of the optimum's saving on a contended grid-only
     # site, largest first 98%). The repair below keeps the deadlines either way.
-    pending.sort(key=lambda t: (not t.forced, -t.demand.priority, -t.power_kw,
-                                t.latest - t.earliest, t.demand.key))
+    # with expected arrivals, real jobs with a green floor before them (and the rest): a
+    # forecast must not take the one window that meets a real job's floor
+    pending.sort(key=lambda t: (not t.forced, -t.demand.priority,
+                                bool(expected) and (t.expected
+                                                    or t.demand.min_green_fraction <= 0),
+                                -t.power_kw, t.latest - t.earliest, t.demand.key))
     chosen: dict[int, Choice] = {}
     figures: dict[int, Figures] = {}
     for t in (t for t in pending if t.forced):  # the deadline guarantee comes first
@@ -98,12 +106,14 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
             where, kw = held[t.index]
             _redecide(ledger, params, t, (where, t.held, False, False), kw, all_sites,
                       horizon, chosen, figures)
-    _repair(ledger, params, pending, all_sites, horizon, chosen, figures, real)
-    if params.improvement_passes and len(pending) <= params.improvement_max_jobs:
+    unplaceable = _repair(ledger, params, pending, all_sites, horizon, chosen, figures, real)
+    if params.improvement_passes and len(pending) - len(expected) <= (
+            params.improvement_max_jobs):
         _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
     if expected:  # forecasts, not jobs: out of the plan, its load and its decisions
-        if any(t.index < real and _stranded(t, chosen[t.index], horizon, all_sites)
-               for t in pending):  # a job without room: plan the round as if blind
+        if any(t.index < real and t.index not in unplaceable
+               and _stranded(t, chosen[t.index], horizon, all_sites)
+               for t in pending):  # a job the forecast left without room: plan blind
             return plan(snapshot, replace(params, expected_arrivals=False))
         _forget(ledger, [t for t in pending if t.index >= real], chosen, figures)
 
@@ -154,7 +164,7 @@ def _repair(
     ledger: _Ledger, params: PlanParams, pending: list[_Job], all_sites: np.ndarray,
     horizon: int, chosen: dict[int, Choice],
     figures: dict[int, Figures], real: int,
-) -> None:
+) -> set[int]:
     """Room for the jobs left without any (placed nowhere, or forced to start where
     there is none), by moving jobs that have not started (:mod:`~suandian.planner.repair`),
     then room for the expected arrivals (terms from ``real`` on) that found none.
@@ -163,11 +173,14 @@ def _repair(
     it is repaired and come back only where room is left, since a forecast of work never
     costs a real job its deadline. Then those still without room get a search of their
     own, which may move the real jobs within their windows (to earlier, dearer hours):
-    the room tomorrow's work needs is kept while the jobs of today can still give it."""
+    the room tomorrow's work needs is kept while the jobs of today can still give it.
+    Returns the real jobs still without room once the forecast was out of their way (a
+    plan without it could not place them either)."""
     if params.repair_work <= 0:
-        return
+        return set()
     stranded = [t for t in pending if t.index < real
                 and _stranded(t, chosen[t.index], horizon, all_sites)]
+    unplaceable: set[int] = set()
     if stranded:
         forecast = [t for t in pending if t.index >= real]
         if forecast:  # out of the way; with the room they held, the greedy choice again
@@ -181,12 +194,16 @@ def _repair(
                    figures)
         for t in forecast:  # then the expected arrivals, where room is left
             decide(ledger, params, t, all_sites, horizon, chosen, figures)
+    unplaceable = {t.index for t in stranded
+                   if _stranded(t, chosen[t.index], horizon, all_sites)}
     waiting = [t for t in pending if t.index >= real and _stranded(
         t, chosen.get(t.index, (None, np.zeros(0, dtype=int), False, False)), horizon,
         all_sites)]
-    if waiting:  # jobs waiting for their green floor stay where they wait
+    if waiting:  # only flexible jobs make room for a forecast (not RunNow, PlaceOnly,
+        # forced, oversubscribed or green-floor ones: they stay where they are)
         _make_room(ledger, params, pending, waiting, real, all_sites, horizon, chosen,
-                   figures, floors=False)
+                   figures, flexible_only=True)
+    return unplaceable
 
 
 def _make_room(
@@ -194,10 +211,11 @@ def _make_room(
     real: int, all_sites: np.ndarray, horizon: int,
     chosen: dict[int, Choice],
     figures: dict[int, Figures], *,
-    floors: bool = True,
+    flexible_only: bool = False,
 ) -> None:
     """One repair search for ``stranded``, moving placed real jobs (expected arrivals
-    stay where they are; ``floors``: jobs with a ``minGreenFraction`` too). Each job
+    stay where they are; ``flexible_only``: only ``Optimize`` jobs not forced, not
+    oversubscribed and without a ``minGreenFraction``). Each job
     the search moves is committed again at its new place, the others where they were;
     a stranded job it cannot place stays as it was."""
     for t in stranded:  # oversubscribed: out of the ledger while the search runs
@@ -209,7 +227,9 @@ def _make_room(
     ids = {t.index for t in stranded}
     placed = [(t, (site, slots), figures[t.index][4]) for t in pending
               if t.index < real and t.index not in ids and t.index in chosen
-              and (floors or t.demand.min_green_fraction <= 0)
+              and (not flexible_only or (
+                  t.demand.policy == "Optimize" and not t.forced
+                  and not chosen[t.index][3] and t.demand.min_green_fraction <= 0))
               and (site := chosen[t.index][0]) is not None
               for slots in (chosen[t.index][1],)]
     places, released = repair.repair(ledger, params, stranded, placed, all_sites, horizon)
@@ -256,6 +276,37 @@ def _stranded(t: _Job, choice: Choice, horizon: int,
     if choice[3]:
         return True
     return choice[0] is None and t.earliest < horizon and sites_of(t, all_sites).size > 0
+
+
+def _room_to_spare(snap: Snapshot, terms: list[_Job]) -> bool:
+    """Whether no capacity or grid import limit could bind, whatever the plan: every
+    waiting job (and expected arrival) running in every slot of its window at once, at
+    each site it may use, would still fit the free capacity and the import left after
+    the running jobs (their power all from the grid). Expected arrivals hold only
+    capacity and import, so then they cannot change a decision, and planning them would
+    only double the round's work (a cluster with room to spare, the common case)."""
+    n_sites, horizon = len(snap.sites), snap.slots
+    waiting = [t for t in terms if t.demand.running_site is None]
+    width = max([horizon, *(t.end for t in waiting)])
+    capacity = np.stack([np.asarray(s.capacity, dtype=float) for s in snap.sites])
+    imports = snap.stacked("import_limit_kw")
+    pue = np.array([s.pue for s in snap.sites])
+    for t in terms:  # running jobs draw what they draw from the grid
+        if t.demand.running_site is not None:
+            imports[t.demand.running_site, :t.n] -= t.power_kw * pue[t.demand.running_site]
+    tail = width - horizon  # past the horizon: the last slot's limits, as the ledger pads
+    capacity = np.concatenate([capacity, np.repeat(capacity[:, :, -1:], tail, axis=2)], 2)
+    imports = np.concatenate([imports, np.repeat(imports[:, -1:], tail, axis=1)], axis=1)
+    asks = np.zeros((n_sites, len(snap.resources) + 1, width + 1))  # resources, then kW
+    for t in waiting:
+        sites = sites_of(t, np.arange(n_sites))
+        row = np.append(t.request, t.power_kw)
+        asks[sites, :, t.earliest] += row
+        asks[sites, :, min(t.end, width)] -= row
+    peak = np.cumsum(asks, axis=2)[:, :, :width]
+    if (peak[:, -1, :] * pue[:, None] > imports + 1e-9).any():
+        return False
+    return not (peak[:, :-1, :] > capacity + 1e-9).any()
 
 
 def _redecide(

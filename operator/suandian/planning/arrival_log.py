@@ -4,8 +4,8 @@ The planner plans the work expected to arrive beside the jobs that exist
 (:mod:`suandian.planner.arrivals`: what arrived a day ago arrives again). That needs
 yesterday's jobs after they finished, so the planning service logs every demand the
 first time it sees it, with its creation time and terms, and forgets it once it is more
-than :data:`KEEP` old. The planner process keeps its own log, fed by the demands it is
-sent (it sees every demand that is pending at some full round).
+than :data:`KEEP` old. The planner process is sent the entries each full round plans
+(:mod:`suandian.planning.process`), so both plan the same.
 
 The log is sorted by creation time, so a round's due entries are a slice found by
 bisection (no scan on the event loop); shifting them by a day happens off the loop
@@ -26,8 +26,8 @@ from suandian.planning.rounds import Demand
 
 __all__ = ["KEEP", "LIMIT", "ArrivalLog", "shifted"]
 
-KEEP = 3 * DAY
-"""How long an arrival is remembered: a day, and up to two more for the horizon."""
+KEEP = DAY
+"""How long an arrival is remembered: a day (what arrived earlier recurs before now)."""
 
 LIMIT = 200_000
 """Entries at most (a few hundred bytes each: the terms are shared with the demand)."""

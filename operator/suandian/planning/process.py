@@ -37,7 +37,6 @@ from typing import Any
 
 from suandian.errors import PlanningError
 from suandian.planner import JobDecision, PlanParams
-from suandian.planning.arrival_log import ArrivalLog
 from suandian.planning.commitments import Commitment
 from suandian.planning.rounds import (
     ClusterInputs,
@@ -60,6 +59,7 @@ CHUNK = 500
 class Sync:
     upserts: tuple[Demand, ...]
     removed: tuple[str, ...]
+    arrivals: tuple[Demand, ...] = ()  # the operator's arrival log, entries not sent yet
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class Ask:
     free: Mapping[str, Mapping[str, float]]
     horizon_slots: int
     params: PlanParams
+    recurring: tuple[str, ...] = ()  # the keys of the log's entries this round plans
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,7 @@ class PlannerProcess:
         self._conn: Connection | None = None
         self._mirror: dict[str, Demand] = {}
         self._nodes: tuple[tuple[int, Any], ...] | None = None
+        self._sent: set[str] = set()  # arrival-log entries the process has
 
     @property
     def alive(self) -> bool:
@@ -125,7 +127,7 @@ class PlannerProcess:
                                     daemon=True)
         self._process.start()
         theirs.close()
-        self._conn, self._mirror, self._nodes = ours, {}, None
+        self._conn, self._mirror, self._nodes, self._sent = ours, {}, None, set()
         log.info("planner process started (pid %s)", self._process.pid)
         return ours
 
@@ -151,11 +153,16 @@ class PlannerProcess:
             await asyncio.to_thread(conn.send, Sync(tuple(upserts[i:i + CHUNK]), ()))
         if removed:
             await asyncio.to_thread(conn.send, Sync((), removed))
+        arrivals = [d for d in inputs.recurring if d.key not in self._sent]
+        for i in range(0, len(arrivals), CHUNK):
+            await asyncio.to_thread(conn.send, Sync((), (), tuple(arrivals[i:i + CHUNK])))
+        self._sent = {d.key for d in inputs.recurring}  # what it keeps (it prunes alike)
         cluster = inputs.cluster or ClusterInputs((), {})
         nodes = None if same_nodes(cluster.nodes, self._nodes) else cluster.nodes
         held = await asyncio.to_thread(lambda: inputs.held)  # O(demands): off the loop
         await asyncio.to_thread(conn.send, Ask(
-            inputs.now, held, inputs.sites, nodes, cluster.free, inputs.horizon_slots, params))
+            inputs.now, held, inputs.sites, nodes, cluster.free, inputs.horizon_slots, params,
+            tuple(d.key for d in inputs.recurring)))
         self._nodes = cluster.nodes
         changed: list[tuple[JobDecision, Commitment | None]] = []
         running: list[tuple[str, Commitment]] = []
@@ -212,7 +219,7 @@ def serve(conn: Connection) -> None:
     except OSError as exc:  # not allowed here (a policy, a platform): run as we are
         log.debug("the planner process keeps its priority: %s", exc)
     demands: dict[str, Demand] = {}
-    arrivals = ArrivalLog()  # its own memory of what arrived (its demands, as synced)
+    arrivals: dict[str, Demand] = {}  # the operator's arrival-log entries, as sent
     nodes: tuple[tuple[int, Any], ...] = ()
     while True:
         try:
@@ -222,7 +229,8 @@ def serve(conn: Connection) -> None:
         if isinstance(message, Sync):
             for d in message.upserts:
                 demands[d.key] = d
-                arrivals.add(d)
+            for d in message.arrivals:
+                arrivals[d.key] = d
             for key in message.removed:
                 demands.pop(key, None)
         elif isinstance(message, Ask):
@@ -242,13 +250,16 @@ def serve(conn: Connection) -> None:
 
 
 def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
-           nodes: tuple[tuple[int, Any], ...], arrivals: ArrivalLog | None = None) -> None:
-    """Compute one full round and send what changed."""
+           nodes: tuple[tuple[int, Any], ...], arrivals: dict[str, Demand] | None = None
+           ) -> None:
+    """Compute one full round and send what changed; ``arrivals``: the arrival-log
+    entries sent so far, of which the round plans those the operator names (and keeps
+    only those: the log's window moves on, and what left it never comes back)."""
     recurring: tuple[Demand, ...] = ()
-    if arrivals is not None and ask.sites and ask.params.expected_arrivals:
-        arrivals.forget(ask.now)
-        until = ask.now + ask.sites[0].forecast.grid.slot * ask.horizon_slots
-        recurring = arrivals.due(ask.now, until)
+    if arrivals is not None:
+        recurring = tuple(arrivals[k] for k in ask.recurring if k in arrivals)
+        for key in set(arrivals) - set(ask.recurring):
+            del arrivals[key]
     inputs = RoundInputs(now=ask.now, full=True, demands=demands, given_held=ask.held,
                          sites=ask.sites, cluster=ClusterInputs(nodes, ask.free),
                          horizon_slots=ask.horizon_slots, recurring=recurring)

@@ -6,12 +6,13 @@ arrived and plans the work expected to arrive beside the jobs
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime, timedelta
 
 import numpy as np
 
 from suandian.planner import Incumbent, JobDemand, PlanParams, SiteSupply, Snapshot, plan
-from suandian.planner.arrivals import Arrival, expected_arrivals
+from suandian.planner.arrivals import DAY, Arrival, expected_arrivals
 from suandian.sim.engine import SimState
 from suandian.sim.world import World
 
@@ -31,7 +32,7 @@ class SuandianPolicy:
         self.plans = 0
         self.moves = 0  # re-plans that changed a waiting job's site or slots
         self._seen = 0
-        self._history: list[Arrival] = []  # every job as it arrived, for the forecast
+        self._history: deque[Arrival] = deque()  # the last day's arrivals, in order
         self._order: list[int] | None = None  # job indices in the order they arrive
         self._logged = 0  # of which in the history
 
@@ -111,6 +112,9 @@ class SuandianPolicy:
                 min_green_fraction=job.trace.min_green_fraction,
                 priority=job.trace.priority)))
             self._logged += 1
+        oldest = world.time_at(t) - DAY  # what arrived before recurs before now
+        while self._history and self._history[0].created <= oldest:
+            self._history.popleft()
 
 
 def _windows(world: World, slots: frozenset[int]) -> tuple[tuple[datetime, datetime], ...]:

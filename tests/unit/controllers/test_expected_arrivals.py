@@ -79,3 +79,30 @@ async def test_yesterdays_late_job_keeps_todays_early_one_out_of_its_hours(
     finally:
         if planning._planner is not None:
             planning._planner.close()
+
+
+@pytest.mark.parametrize("restart", [False, True])
+async def test_the_planner_process_plans_the_operators_log_even_after_a_restart(
+        restart: bool) -> None:
+    """Full rounds in the planner process plan the arrivals the operator's log names,
+    sent over the pipe: a process started again (after a crash) has them too, and a full
+    round there keeps today's early job out of yesterday's late one's hours, as the
+    arrival round did (it once kept a log of its own, empty after a restart)."""
+    planning: PlanningService = service(full_rounds="process")
+    try:
+        planning.upsert(whole_node("late", T0 - DAY + 2 * SLOT, "15m"))
+        await planning.run_round()
+        planning.remove("late")
+        if restart:
+            assert planning._planner is not None
+            planning._planner.close()
+        planning.upsert(whole_node("early", T0, "2h"))
+        planning.replan()
+        await planning.run_round()  # the arrival round decides the new job
+        planning.replan()
+        await planning.run_round()  # a full round, in the planner process
+        decided = planning.current("early")
+        assert decided is not None and decided.planned_start == T0 + 5 * SLOT
+    finally:
+        if planning._planner is not None:
+            planning._planner.close()

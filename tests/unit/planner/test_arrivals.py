@@ -12,7 +12,7 @@ from hypothesis import given
 
 from suandian.planner import Incumbent, PlanParams, plan
 from suandian.planner.arrivals import DAY, EXPECTED_PREFIX, Arrival, expected_arrivals
-from suandian.planner.model import Snapshot
+from suandian.planner.model import JobDecision, JobDemand, Snapshot
 from unit.planner.synthetic import NOW, SLOT, job, site, snapshot
 from unit.planner.test_properties import SETTINGS, instances
 
@@ -102,3 +102,54 @@ def test_expected_arrivals_never_unplace_a_real_job_nor_use_its_green(snap: Snap
     supply = snap.stacked("green_p50_kw")
     assert (seeing.green_used_kw <= supply + 1e-6).all()
     assert (seeing.green_used_kw <= seeing.load_kw + 1e-6).all()
+
+
+def _blind_and_seeing(snap: Snapshot, forecast: JobDemand) -> tuple[JobDecision, ...]:
+    """The first decision planned without and with ``forecast`` expected."""
+    return tuple(plan(s, FREE).decisions[0]
+                 for s in (snap, replace(snap, expected=(forecast,))))
+
+
+def test_a_forecast_moves_no_run_now_job_and_hides_no_oversubscription() -> None:
+    """Only flexible jobs make room for expected work (review of issue 15): a RunNow job
+    stays at its home, and one started where there is no room still says so."""
+    home, away = (site(n, np.zeros(12), 500.0, cpu=1.0) for n in ("home", "away"))
+    at_once = job("now", hours=3, slack=0.0, policy="RunNow")
+    blind, seeing = _blind_and_seeing(snapshot([home, away], [at_once]), replace(
+        job("expected:x", kw=50.0, hours=2, start=1, slack=0.0), allowed_sites=(0,)))
+    assert blind.site == seeing.site == "home"
+    too_big = job("big", hours=2, slack=0.0, cpu=3.0, policy="RunNow")
+    blind, seeing = _blind_and_seeing(
+        snapshot([site("s", np.zeros(12), 500.0, cpu=2.0)], [too_big]),
+        job("expected:x", kw=50.0, hours=2, start=1, slack=0.0))
+    assert blind.oversubscribed and seeing.oversubscribed
+    assert "no allowed site has room" in seeing.reason
+
+
+def test_a_forecast_never_takes_the_window_that_meets_a_real_jobs_green_floor() -> None:
+    green = np.zeros(24)
+    green[4:6] = 300.0
+    floor = job("floor", hours=2, slack=10.0, min_green_fraction=0.9)
+    blind, seeing = _blind_and_seeing(
+        snapshot([site("s", green, 500.0, cpu=1.0)], [floor]),
+        job("expected:big", kw=200.0, hours=2, start=4, slack=0.0))
+    assert blind.slots == seeing.slots == (4, 5)
+    assert seeing.expected_green_fraction == 1.0
+
+
+def test_expected_arrivals_are_not_planned_where_no_limit_could_bind(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Room to spare (every job in every slot of its window at once would still fit):
+    expected work could not change a decision, so it is not planned at all (it would
+    double the round's work); where one job at a time fits, it is."""
+    import suandian.planner.core as core
+
+    made: list[str] = []
+    real_expected = core._expected
+    monkeypatch.setattr(core, "_expected", lambda t: made.append(t.demand.key)
+                        or real_expected(t))
+    roomy = replace(_night(expected=True), sites=(site("grid", np.zeros(24), 300.0, cpu=9.0),))
+    assert plan(roomy, FREE).decisions == plan(replace(roomy, expected=()), FREE).decisions
+    assert made == []
+    plan(_night(expected=True), FREE)
+    assert made == ["late"]
