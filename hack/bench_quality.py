@@ -140,8 +140,8 @@ def print_run(report: SimReport, oracle: Oracle, secs: float, cpu: float) -> Non
 
 def clairvoyant_g(report: SimReport) -> float:
     """What the planner emits planning the oracle's problem (the actuals, every job known
-    up front) in one round, replayed with the actuals: the heuristic's quality apart from
-    what an online planner cannot know."""
+    up front) in one round, replayed with the actuals: the heuristic with nothing unknown
+    (where it falls short of the online policy, re-planning and suspending did better)."""
     world = report.world
     schedule = plan(oracle_snapshot(world), PlanParams(
         safety_margin=timedelta(0), risk_aversion=0.0, delay_penalty_share_h=0.0))
@@ -211,10 +211,10 @@ def main() -> None:
             known = clairvoyant_g(first)
             base = first.results[first.baseline].emissions_g
             floor, ceiling = oracle.shares(base, known)
-            print(f"{name}, seed {seed}: the planner with every job known up front (the "
-                  f"oracle's problem): {grams(known)}, {pct(floor).strip()} of the "
-                  f"optimum's saving (≤ {pct(ceiling).strip()}); what suandian misses "
-                  "beyond it is what it does not know of the arrivals")
+            print(f"{name}, seed {seed}: the planner in one round with every job known up "
+                  f"front (the oracle's problem): {grams(known)}, {pct(floor).strip()} of "
+                  f"the optimum's saving (≤ {pct(ceiling).strip()}); online it re-plans and "
+                  "suspends, which may do better or worse")
             for err, report in reports.items():
                 checks += judge(name, seed, err, report, oracle)
     if args.year:
