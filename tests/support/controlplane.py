@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from tests.support.kube import Kube, KubeError
 from tests.support.operator import free_port
 
@@ -245,8 +246,8 @@ class ControlPlane:
         deadline = time.monotonic() + timeout
         while True:
             self._check_alive()
-            if self.ca_file.exists():
-                with contextlib.suppress(KubeError, OSError):
+            if self.ca_file.exists():  # written a moment before it listens: refusals pass
+                with contextlib.suppress(KubeError, OSError, urllib3.exceptions.HTTPError):
                     if self.admin().raw("GET", "/readyz") == "ok":
                         return
             if time.monotonic() > deadline:

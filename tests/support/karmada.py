@@ -156,9 +156,8 @@ class KarmadaSet:
             f"--metrics-bind-address=127.0.0.1:{free_port()}",
             f"--health-probe-bind-address=127.0.0.1:{free_port()}"])
         for name in self.member_labels:
-            member = ControlPlane(self.workdir / name, name=name)
-            member.start(timeout=timeout)
-            self.members[name] = member
+            member = self.members[name] = ControlPlane(self.workdir / name, name=name)
+            member.start(timeout=timeout)  # known before it starts: stop() ends a failed start
             if member_setup is not None:
                 member_setup(name, member.admin())
             self.join(name)
