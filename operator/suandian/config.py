@@ -17,6 +17,7 @@ from typing import Any
 
 from suandian.api.units import parse_duration
 from suandian.errors import FieldError, InvalidSpecError
+from suandian.planner.data import DataLink, DataLinks, parse_links
 
 __all__ = ["ENV_PREFIX", "FULL_ROUNDS", "MODES", "Settings"]
 
@@ -59,6 +60,15 @@ class Settings:
     """Plan the work expected to arrive (what arrived a day earlier) beside the jobs that
     exist, so that deferring today's jobs leaves room for tomorrow's; it holds capacity
     and grid import, never green supply, and gives way to any real job (docs/planner.md)."""
+    data_bandwidth_gbps: float = 10.0
+    """Sustained bandwidth between two sites, Gbit/s, for jobs that declare the data they
+    read (``spec.data``): moving 500 GB at 10 Gbit/s takes about 7 minutes."""
+    data_kwh_per_gb: float = 0.06
+    """Network energy per GB moved between two sites, kWh (Aslan et al. 2018: 0.06
+    kWh/GB, a conservative figure; docs/planner.md)."""
+    data_links: str = ""
+    """Links that differ from those defaults, ``a:b=25Gbps,0.03kWh;c:d=1Gbps`` (site
+    names; a link serves both ways; a figure left out is the default)."""
     pod_default_duration: timedelta = timedelta(hours=1)
     """Run time of an opted-in Pod without a ``suandian.io/duration`` annotation."""
     pod_default_max_delay: timedelta = timedelta(hours=12)
@@ -168,6 +178,7 @@ class Settings:
             out.append(FieldError(_variable("kueue_queue"), "name a LocalQueue"))
         if not 10 <= self.peering_lifetime <= 3600:
             out.append(FieldError(_variable("peering_lifetime"), "must be within 10..3600 seconds"))
+        out += self._data_problems()
         out += self._measure_problems()
         if self.api_workers < 1:
             out.append(FieldError(_variable("api_workers"), "must be at least 1"))
@@ -175,6 +186,26 @@ class Settings:
                      "admission_timeout"):
             if getattr(self, name) <= timedelta(0):
                 out.append(FieldError(_variable(name), "must be longer than zero"))
+        return out
+
+    def data_link_table(self) -> DataLinks:
+        """The links between sites the planner counts data transfers on."""
+        return parse_links(self.data_links, DataLink(self.data_bandwidth_gbps,
+                                                     self.data_kwh_per_gb))
+
+    def _data_problems(self) -> list[FieldError]:
+        out = []
+        if not 0 < self.data_bandwidth_gbps <= 1e6:
+            out.append(FieldError(_variable("data_bandwidth_gbps"),
+                                  "must be within 0..1e6 Gbit/s (more than 0), e.g. 10"))
+        if not 0 <= self.data_kwh_per_gb <= 100:
+            out.append(FieldError(_variable("data_kwh_per_gb"),
+                                  "must be within 0..100 kWh per GB, e.g. 0.06"))
+        if not out:
+            try:
+                self.data_link_table()
+            except ValueError as exc:
+                out.append(FieldError(_variable("data_links"), str(exc)))
         return out
 
     def _measure_problems(self) -> list[FieldError]:

@@ -154,6 +154,18 @@ class LabelSelector(ApiModel):
     """Labels a site must carry, e.g. ``suandian.io/jurisdiction: cn``."""
 
 
+class DataSpec(ApiModel):
+    """The data the job reads and the PowerSite where it lives: running the job at
+    another site moves it first (the planner counts the transfer's time against the
+    deadline and its energy against the saving, docs/planner.md)."""
+
+    size_gb: float = Field(alias="sizeGB", gt=0, le=1e7)
+    """How much it reads, in GB (10^9 bytes), more than 0, e.g. ``500``."""
+    site: str = Field(min_length=1, max_length=253,
+                      pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    """The name of the PowerSite where the data lives, e.g. ``yangtze-delta``."""
+
+
 class Policy(StrEnum):
     OPTIMIZE = "Optimize"
     PLACE_ONLY = "PlaceOnly"
@@ -204,6 +216,9 @@ class ComputeJobSpec(ApiModel):
     policy: Policy = Policy.OPTIMIZE
     """``Optimize`` (choose site and time), ``PlaceOnly`` (greenest site, start now) or
     ``RunNow`` (no shifting at all)."""
+    data: DataSpec | None = None
+    """The data it reads and where it lives (optional): another site must wait for it
+    to be moved and pays for the move's energy."""
 
     @field_validator("duration")
     @classmethod

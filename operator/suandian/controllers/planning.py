@@ -114,7 +114,8 @@ class PlanningService:
                                  delay_penalty_share_h=settings.delay_penalty_share_h,
                                  repair_work=settings.repair_work,
                                  repair_jobs=settings.repair_jobs,
-                                 expected_arrivals=settings.expected_arrivals)
+                                 expected_arrivals=settings.expected_arrivals,
+                                 data_links=settings.data_link_table())
         self._demands: dict[str, Demand] = {}
         self._arrival_log = ArrivalLog()  # every demand as first seen: expected arrivals
         self._decisions: dict[str, JobDecision] = {}

@@ -109,6 +109,8 @@ class JobTerms:
     priority: int = 0
     policy: str = "Optimize"
     gpu_model: str | None = None
+    data_gb: float = 0.0
+    data_site: str = ""
 
     @classmethod
     def from_computejob(cls, cj: ComputeJob) -> JobTerms:
@@ -136,6 +138,8 @@ class JobTerms:
                          if spec.site_selector is not None else None),
             min_green_fraction=spec.min_green_fraction, priority=spec.priority,
             policy=spec.policy.value, gpu_model=gpu_model,
+            data_gb=spec.data.size_gb if spec.data is not None else 0.0,
+            data_site=spec.data.site if spec.data is not None else "",
         )
 
     def window(self, created: datetime) -> tuple[datetime, datetime]:
@@ -254,6 +258,8 @@ def job_demand_from(
         policy=terms.policy,
         running_site=run_site,
         gpu_model=terms.gpu_model,
+        data_gb=terms.data_gb,
+        data_site=terms.data_site,
         incumbent=(Incumbent(names.index(held[0]), held[1])
                    if held is not None and held[0] in names else None),
     )

@@ -19,10 +19,10 @@ from suandian.planner import scoring
 from suandian.planner.incumbents import favour_held_window, keep_held_slots
 from suandian.planner.ledger import Ledger
 from suandian.planner.model import FloatArray, PlanParams
-from suandian.planner.terms import Terms, sites_of
+from suandian.planner.terms import Terms, before_data, sites_of, transfer_g
 
 __all__ = ["Choice", "Figures", "choose_slots", "choose_window", "decide", "delaying",
-           "record"]
+           "moved_g", "record"]
 
 Choice = tuple[int | None, np.ndarray, bool, bool]
 """A job's choice: its site (None: placed nowhere), its slots, whether it was forced to
@@ -79,9 +79,19 @@ def record(
         now_g, now_gf = ledger.emissions(home, slice(t.earliest, t.earliest + t.n),
                                          t.power_kw * ledger.pue[home])
     exp_g, exp_gf = ledger.commit(site, slots, q, t.request if t.takes_capacity else None)
+    if t.data is not None:  # the transfer's grams: at the chosen start, and at once at home
+        exp_g += moved_g(ledger, t, site, int(slots[0]))
+        if not at_once:
+            now_g += moved_g(ledger, t, home, t.earliest)
     if at_once:
         now_g, now_gf = exp_g, exp_gf
     figures[t.index] = (exp_g, exp_gf, now_g, now_gf, q, home)
+
+
+def moved_g(ledger: Ledger, t: Terms, site: int, start: int) -> float:
+    """Grams of moving the job's data to ``site`` for a start in slot ``start``."""
+    at = np.array([site])
+    return float(transfer_g(t, ledger.carbon, at, np.array([start]))[0, 0])
 
 
 def choose_window(
@@ -122,6 +132,9 @@ def choose_window(
     if delaying(params):
         cost += (ledger.delay_rate_column[rows] * (t.n * ledger.h)) * q * ledger.delay_h[
             first:last + 1]
+    if t.data is not None:  # the transfer's grams; no start before the data is there
+        cost += transfer_g(t, ledger.carbon, sites, np.arange(first, last + 1))
+        cost[before_data(t, sites, first, last + 1)] = _INF
     if t.held is not None:
         favour_held_window(cost, params, t, sites, first, last)
     if cost.size == 0:
@@ -206,6 +219,10 @@ def _cheapest_slots(
     cost = scoring.slot_cost(q, u50, u10, ledger.carbon_h[rows, a:b], params.risk_aversion)
     if delaying(params):
         cost = cost + ledger.delay_rate_column[sites] * q * ledger.h * ledger.delay_h[a:b]
+    if t.data is not None:  # the transfer's grams spread over the n slots it pays for
+        ready = np.clip(t.data.first[sites], a, b - 1)
+        cost = np.where(before_data(t, sites, a, b), _INF, cost + np.diagonal(
+            transfer_g(t, ledger.carbon, sites, ready))[:, None] / t.n)
     if t.demand.min_green_fraction <= 0:
         s = int(np.argmin(scoring.cheapest_sums(cost, t.n)))
         if ledger.fits(int(sites[s]), a, b - a, float(q[s, 0]), t.request_floor):

@@ -151,7 +151,7 @@ def _keep_held_start(
             int(held[-1]) - int(held[0]) + 1 != t.n):
         return False
     sites = sites_of(t, all_sites)
-    if site not in sites:
+    if site not in sites or (t.data is not None and t.earliest < int(t.data.first[site])):
         return False
     if not ledger.fits(site, t.earliest, t.n, t.power_kw * float(ledger.pue[site]),
                        t.request_floor):

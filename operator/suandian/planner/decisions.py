@@ -10,7 +10,7 @@ import numpy as np
 from suandian.planner.choose import Choice, Figures
 from suandian.planner.model import FloatArray, JobDecision, JobDemand, PlanParams, Snapshot
 from suandian.planner.placement import rank_nodes
-from suandian.planner.reasons import SourceMeans, explain
+from suandian.planner.reasons import SourceMeans, explain, format_grams
 from suandian.planner.terms import Terms
 
 __all__ = ["decided", "node_preferences", "undecided"]
@@ -47,6 +47,8 @@ def decided(
     reason = explain(snap, t.demand, site, slots, start - t.earliest, forced, over,
                      exp_gf, now_gf, now_g - exp_g, t.latest_start, home, sources=sources,
                      listed=listed)
+    if t.data is not None and t.data.kwh[site] + t.data.slots[site] > 0:
+        reason += _moved_words(snap, t, site, start)
     return JobDecision(
         key=t.demand.key, site=snap.site_names[site], site_index=site, start_slot=start,
         planned_start=times[start], latest_start=t.latest_start,
@@ -55,6 +57,25 @@ def decided(
         expected_green_fraction=exp_gf, energy_kwh=q * len(slots) * snap.slot_hours,
         reason=reason, forced=forced, oversubscribed=over,
     )
+
+
+def _moved_words(snap: Snapshot, t: Terms, site: int, start: int) -> str:
+    """``; moves 500 GB from gansu: +7 min, +1.7 kg`` (the transfer's time and
+    grams, at the data site's intensity in the start slot as the cost counts them)."""
+    assert t.data is not None
+    row = t.data.row if t.data.row >= 0 else site
+    carbon = np.asarray(snap.sites[row].carbon_g_per_kwh, dtype=float)
+    at = float(carbon[start]) if start < carbon.size else float(carbon.mean())
+    seconds = int(t.data.slots[site]) * snap.slot.total_seconds()
+    return (f"; moves {t.demand.data_gb:g} GB from {t.demand.data_site}: "
+            f"+{_duration_words(seconds)}, +{format_grams(float(t.data.kwh[site]) * at, '')}")
+
+
+def _duration_words(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    hours = seconds / 3600
+    return f"{hours:.0f}h" if hours == int(hours) or hours >= 10 else f"{hours:.1f}h"
 
 
 def _windows(slots: list[int], times: list[datetime]

@@ -26,7 +26,7 @@ import numpy as np
 from suandian.planner import scoring
 from suandian.planner.ledger import Ledger
 from suandian.planner.model import FloatArray, PlanParams
-from suandian.planner.terms import Terms, sites_of
+from suandian.planner.terms import Terms, sites_of, transfer_g
 
 __all__ = ["favour_held_window", "held_row", "hold", "keep_held_slots", "runs", "set_cost"]
 
@@ -53,7 +53,8 @@ def hold(ledger: Ledger, pending: list[Terms], all_sites: np.ndarray
         if int(slots[0]) > t.latest and not gaps_ok:
             continue  # past the latest start: it must move
         site = t.held_site
-        if site not in sites_of(t, all_sites):
+        if site not in sites_of(t, all_sites) or (
+                t.data is not None and int(slots[0]) < int(t.data.first[site])):
             continue
         q = t.power_kw * float(ledger.pue[site])
         spans = [(int(slots[0]), int(slots[-1]) + 1)] if contiguous else runs(slots)
@@ -96,7 +97,8 @@ def keep_held_slots(
     held and new slots win."""
     held, site = t.held, t.held_site
     if held is None or len(held) != t.n or int(held[0]) < t.earliest or int(
-            held[-1]) >= min(t.end, ledger.width) or site not in sites:
+            held[-1]) >= min(t.end, ledger.width) or site not in sites or (
+            t.data is not None and int(held[0]) < int(t.data.first[site])):
         return choice
     q = t.power_kw * float(ledger.pue[site])
     if not all(ledger.fits(site, a, b - a, q, t.request_floor) for a, b in runs(held)):
@@ -104,13 +106,22 @@ def keep_held_slots(
     held_cost, held_green = set_cost(ledger, params, site, held, q)
     if held_green < t.demand.min_green_fraction - 1e-9:
         return choice
+    if t.data is not None:
+        held_cost += _moved_g(ledger, t, site, int(held[0]))
     if choice[0] is not None:
         chosen_cost, _ = set_cost(ledger, params, choice[0], choice[1],
                                   t.power_kw * float(ledger.pue[choice[0]]))
+        if t.data is not None:
+            chosen_cost += _moved_g(ledger, t, choice[0], int(choice[1][0]))
         if held_cost - scoring.move_threshold(held_cost, params.move_threshold_g,
                                               params.move_threshold_share) > chosen_cost:
             return choice
     return site, held, False, False
+
+
+def _moved_g(ledger: Ledger, t: Terms, site: int, start: int) -> float:
+    """Grams of moving the job's data to ``site`` for a start in slot ``start``."""
+    return float(transfer_g(t, ledger.carbon, np.array([site]), np.array([start]))[0, 0])
 
 
 def set_cost(ledger: Ledger, params: PlanParams, site: int, slots: np.ndarray, q: float

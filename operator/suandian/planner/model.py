@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from suandian.errors import PlanningError
+from suandian.planner.data import DataLinks
 
 __all__ = [
     "POLICIES",
@@ -95,6 +96,9 @@ class JobDemand:
     into ``Snapshot.sites`` (``None``: any). A running job's ``duration`` is what is left
     of it; it takes green supply from ``now`` for that long and is not re-planned. A
     waiting job's ``incumbent`` is the decision it holds (see :class:`Incumbent`).
+    ``data_gb`` > 0: it reads that much data living at the site named ``data_site``
+    (:mod:`~suandian.planner.data`: running elsewhere waits for the transfer and
+    counts its energy).
     """
 
     key: str
@@ -112,6 +116,8 @@ class JobDemand:
     pod_resources: FloatArray | None = None
     gpu_model: str | None = None
     incumbent: Incumbent | None = None
+    data_gb: float = 0.0
+    data_site: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,8 @@ class PlanParams:
     ``expected_arrivals``: plan the snapshot's :attr:`Snapshot.expected` jobs (the work
     forecast to arrive, :mod:`~suandian.planner.arrivals`) beside the real ones, so that
     deferring today's jobs leaves room for tomorrow's (False: ignore them).
+    ``data_links``: bandwidth and energy per GB between sites, for the jobs that declare
+    their data (:mod:`~suandian.planner.data`).
     """
 
     safety_margin: timedelta = timedelta(minutes=15)
@@ -151,6 +159,7 @@ class PlanParams:
     move_threshold_g: float = 100.0
     move_threshold_share: float = 0.05
     expected_arrivals: bool = True
+    data_links: DataLinks = field(default_factory=DataLinks)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.risk_aversion <= 1.0:
@@ -216,6 +225,10 @@ class Snapshot:
                 raise PlanningError(f"job {job.key}: site index out of range")
             if job.duration <= timedelta(0) or job.power_w < 0:
                 raise PlanningError(f"job {job.key}: duration must be > 0 and power >= 0")
+            if not (np.isfinite(job.data_gb) and job.data_gb >= 0) or (
+                    job.data_gb > 0 and not job.data_site):
+                raise PlanningError(f"job {job.key}: data_gb must be >= 0 and name its "
+                                    f"data_site, got {job.data_gb} at {job.data_site!r}")
         for node in self.nodes:
             if not 0 <= node.site < nsites or np.shape(node.allocatable) != (nres,):
                 raise PlanningError(f"node {node.name}: bad site index or allocatable shape")

@@ -44,7 +44,7 @@ import numpy as np
 from suandian.planner import scoring
 from suandian.planner.ledger import Ledger
 from suandian.planner.model import FloatArray, PlanParams
-from suandian.planner.terms import Terms, sites_of
+from suandian.planner.terms import Terms, before_data, sites_of, transfer_g
 
 __all__ = ["Place", "repair"]
 
@@ -168,6 +168,8 @@ def _item(ledger: Ledger, params: PlanParams, t: Terms, all_sites: np.ndarray,
     if not slotted:
         cost = scoring.window_sums(per_slot, t.n, last - first + 1) + (
             rate * t.n * ledger.delay_h[first:last + 1])
+        if t.data is not None:
+            cost = cost + transfer_g(t, ledger.carbon, sites, np.arange(first, last + 1))
         flat = cost.ravel()
         starts = np.tile(np.arange(last - first + 1), len(sites))
         order = np.lexsort((flat, starts))  # earliest first: what leaves most room later
@@ -323,6 +325,8 @@ def _domain(ledger: Ledger, it: _Item, earliest: bool = False) -> list[Place] | 
     green = ledger.green50[it.sites, a:b]
     bad = scoring.infeasible_slots(it.q - np.minimum(it.q, green), ledger.imports[it.sites, a:b],
                                    ledger.capacity[it.sites, :, a:b], t.request)
+    if t.data is not None:  # no start before the job's data is there
+        bad = bad + before_data(t, it.sites, a, b)
     if not it.slotted:
         assert it.order is not None
         ok = (scoring.window_sums(bad, t.n, it.last - it.first + 1) == 0).ravel()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 
+from suandian.planner.data import SiteData, site_data
 from suandian.planner.model import FloatArray, JobDemand, PlanParams, Snapshot
 
-__all__ = ["Terms", "all_terms", "job_terms", "mean_kw", "sites_of", "slots_for"]
+__all__ = ["Terms", "all_terms", "before_data", "job_terms", "mean_kw", "sites_of",
+           "slots_for", "transfer_g"]
 
 
 def slots_for(duration: timedelta, slot: timedelta) -> int:
@@ -46,6 +48,7 @@ class Terms:
     held_site: int = -1  # the incumbent decision's site (-1: none, or it has begun)
     held: np.ndarray | None = None  # its slots, sorted, all >= 0
     expected: bool = False  # an expected arrival: holds capacity, draws no power
+    data: SiteData | None = None  # the data it reads, per site (None: none declared)
 
 
 def all_terms(snap: Snapshot, params: PlanParams,
@@ -78,11 +81,55 @@ def job_terms(snap: Snapshot, params: PlanParams, i: int, job: JobDemand,
     if request is None:
         request = np.asarray(job.resources, dtype=np.float64)
     held = _held_slots(snap, job)
+    held_site = -1 if held is None or job.incumbent is None else job.incumbent.site
+    data = None
+    if job.data_gb > 0:
+        job, data = _with_data(snap, params, job, earliest, max(latest, earliest),
+                               forced or job.policy != "Optimize", held_site,
+                               -1 if held is None else int(held[0]))
     return Terms(i, job, n, power_kw, earliest, max(latest, earliest), max(end, earliest + n),
                  latest_start, forced, request,
                  bool(request.any()) if takes_capacity is None else takes_capacity,
                  (request - 1e-9)[:, None] if request_floor is None else request_floor,
-                 -1 if held is None or job.incumbent is None else job.incumbent.site, held)
+                 held_site, held, data=data)
+
+
+def _with_data(snap: Snapshot, params: PlanParams, job: JobDemand, earliest: int,
+               latest: int, fixed: bool, held_site: int, held_start: int
+               ) -> tuple[JobDemand, SiteData]:
+    """The job restricted to the sites its data reaches by its latest start (by its
+    earliest, for a job whose start is fixed), and its transfer to each site. When none
+    does, every allowed site stays and no start waits for the data (the job must start;
+    it reads its data remotely), its energy still counted."""
+    data = site_data(snap.site_names, params.data_links, job.data_gb, job.data_site,
+                     earliest, snap.slot, held_site, held_start)
+    allowed = range(len(snap.sites)) if job.allowed_sites is None else job.allowed_sites
+    bar = earliest if fixed else latest
+    reach = tuple(s for s in allowed if int(data.first[s]) <= bar)
+    if not reach:
+        return job, replace(data, first=np.full_like(data.first, earliest))
+    if job.allowed_sites is None or len(reach) < len(job.allowed_sites):
+        job = replace(job, allowed_sites=reach)
+    return job, data
+
+
+def before_data(t: Terms, sites: np.ndarray, a: int, b: int) -> np.ndarray:
+    """``(sites, b - a)``: True for the slots at each site before the job's data can be
+    there (a job without data: none; call only when ``t.data`` is set)."""
+    assert t.data is not None
+    ready: np.ndarray = np.arange(a, b)[None, :] < t.data.first[sites][:, None]
+    return ready
+
+
+def transfer_g(t: Terms, carbon: FloatArray, sites: np.ndarray, starts: np.ndarray
+               ) -> FloatArray:
+    """``(sites, starts)``: grams of the transfer to each site for each start slot,
+    its kWh at the data site's grid intensity in the start slot (the destination's
+    when the data lives at no site of the snapshot)."""
+    assert t.data is not None
+    kwh = t.data.kwh[sites][:, None]
+    at = carbon[t.data.row, starts][None, :] if t.data.row >= 0 else carbon[sites][:, starts]
+    return np.asarray(kwh * at, dtype=np.float64)
 
 
 def _held_slots(snap: Snapshot, job: JobDemand) -> np.ndarray | None:

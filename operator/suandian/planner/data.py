@@ -1,0 +1,146 @@
+"""Data has a distance: what moving a job away from the data it reads costs.
+
+A job may declare the data it reads (``JobDemand.data_gb`` living at the site named
+``JobDemand.data_site``). Running it at another site means moving that data first, over
+the link between the two sites (:class:`DataLinks`: a bandwidth and an energy per GB,
+defaults for every pair and overrides for some). For each site ``s`` a job may use:
+
+- time: ``transfer_s = GB · 8 / Gbit/s``; the earliest start at ``s`` is the job's
+  earliest start plus ``ceil(transfer_s / slot)`` slots; its latest start is unchanged
+  (the deadline still holds), so the window at ``s`` shrinks, and a site where the
+  transfer cannot finish by the latest start is not offered. The site the job already
+  holds keeps its start: its transfer was under way since that decision was made.
+- energy: ``GB · kWh/GB`` of network energy, counted at the grid intensity of the data's
+  site in the job's start slot (the destination's when the data lives at no known site):
+  an approximation, since the routers along the path draw from the grids they cross.
+
+Same site: no transfer. A job whose data no allowed site can receive before its latest
+start is planned as if its data were at hand (it must start, and will read its data
+remotely): the transfer energy is still counted. Jobs without data cost nothing here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+
+from suandian.errors import PlanningError
+
+__all__ = ["DEFAULT_GBPS", "DEFAULT_KWH_PER_GB", "DataLink", "DataLinks", "SiteData",
+           "parse_links", "site_data"]
+
+DEFAULT_GBPS = 10.0
+"""Default bandwidth between two sites, Gbit/s (a 10G inter-site link, sustained)."""
+DEFAULT_KWH_PER_GB = 0.06
+"""Default network energy per GB moved (Aslan et al. 2018, J. Ind. Ecol. 22(4): 0.06
+kWh/GB for 2015, core and fixed-line access networks; an upper figure for a
+data-centre interconnect today: docs/planner.md says why it was chosen)."""
+
+
+@dataclass(frozen=True)
+class DataLink:
+    """One link between two sites: sustained bandwidth (Gbit/s) and energy per GB (kWh)."""
+
+    gbps: float
+    kwh_per_gb: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.gbps) and self.gbps > 0):
+            raise PlanningError(f"a data link's bandwidth must be > 0 Gbit/s, got {self.gbps}")
+        if not (math.isfinite(self.kwh_per_gb) and self.kwh_per_gb >= 0):
+            raise PlanningError("a data link's energy must be >= 0 kWh/GB, got "
+                                f"{self.kwh_per_gb}")
+
+    def seconds(self, gb: float) -> float:
+        """Transfer time of ``gb`` gigabytes (10^9 bytes), seconds."""
+        return gb * 8.0 / self.gbps
+
+
+@dataclass(frozen=True)
+class DataLinks:
+    """The links between sites: ``default`` for every pair, ``pairs`` overriding some
+    (keyed by a sorted pair of site names: a link serves both ways)."""
+
+    default: DataLink = DataLink(DEFAULT_GBPS, DEFAULT_KWH_PER_GB)
+    pairs: Mapping[tuple[str, str], DataLink] = field(default_factory=dict)
+
+    def link(self, a: str, b: str) -> DataLink:
+        """The link between sites ``a`` and ``b`` (either order)."""
+        key = (a, b) if a <= b else (b, a)
+        return self.pairs.get(key, self.default)
+
+
+_PAIR = re.compile(r"^\s*([^:=\s]+)\s*:\s*([^:=\s]+)\s*=\s*(.+)$")
+_GBPS = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*(g|m)bps$", re.IGNORECASE)
+_KWH = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*kwh(?:/gb)?$", re.IGNORECASE)
+
+
+def parse_links(text: str, default: DataLink) -> DataLinks:
+    """``a:b=25Gbps,0.03kWh;c:d=1Gbps`` (either figure may be left out: the default's).
+
+    Raises ValueError naming the bad entry and the form it should take."""
+    pairs: dict[tuple[str, str], DataLink] = {}
+    for entry in filter(None, (e.strip() for e in text.split(";"))):
+        m = _PAIR.match(entry)
+        if m is None:
+            raise ValueError(f"{entry!r} is not site:site=<bandwidth>,<energy>, e.g. "
+                             "gansu:yangtze-delta=25Gbps,0.03kWh")
+        a, b, figures = m.group(1), m.group(2), m.group(3)
+        if a == b:
+            raise ValueError(f"{entry!r}: a link joins two different sites")
+        gbps, kwh = default.gbps, default.kwh_per_gb
+        for part in filter(None, (p.strip() for p in figures.split(","))):
+            if g := _GBPS.match(part):
+                gbps = float(g.group(1)) / (1000.0 if g.group(2).lower() == "m" else 1.0)
+            elif k := _KWH.match(part):
+                kwh = float(k.group(1))
+            else:
+                raise ValueError(f"{entry!r}: {part!r} is neither a bandwidth (25Gbps, "
+                                 "500Mbps) nor an energy per GB (0.03kWh)")
+        try:
+            link = DataLink(gbps, kwh)
+        except PlanningError as exc:
+            raise ValueError(f"{entry!r}: {exc}") from None
+        key = (a, b) if a <= b else (b, a)
+        if key in pairs:
+            raise ValueError(f"{entry!r}: the link {a}:{b} is given twice")
+        pairs[key] = link
+    return DataLinks(default, pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteData:
+    """A job's data as the planner sees it in one round, per snapshot site index:
+    ``first[s]`` the earliest start slot at ``s`` once its data is there, ``kwh[s]`` the
+    transfer's energy, ``row`` the data's site (-1: at no site of the snapshot)."""
+
+    first: np.ndarray
+    kwh: np.ndarray
+    row: int
+    slots: np.ndarray  # transfer time in slots per site (0 where the data is)
+
+
+def site_data(site_names: tuple[str, ...], links: DataLinks, gb: float, home: str,
+              earliest: int, slot: timedelta, held_site: int, held_start: int
+              ) -> SiteData:
+    """The transfer to every site of a job reading ``gb`` from ``home`` (a site name)."""
+    slot_s = slot.total_seconds()
+    n = len(site_names)
+    slots = np.zeros(n, dtype=np.int64)
+    kwh = np.zeros(n)
+    for s, name in enumerate(site_names):
+        if name == home:
+            continue
+        link = links.link(home, name)
+        slots[s] = math.ceil(link.seconds(gb) / slot_s - 1e-9)
+        kwh[s] = gb * link.kwh_per_gb
+    first = earliest + slots
+    if 0 <= held_site < n and held_start >= earliest:  # its transfer began when decided
+        first[held_site] = min(int(first[held_site]), held_start)
+    row = site_names.index(home) if home in site_names else -1
+    return SiteData(first, kwh, row, slots)
