@@ -6,6 +6,13 @@ queued, as pods stay Pending); then it accounts the slot with what really happen
 at each site, the load takes the actual green supply first and the grid for the rest at
 the actual intensity. A job that is not interruptible (or whose policy cannot suspend)
 runs to completion once started.
+
+A job that reads data (``TraceJob.data_gb``) and runs away from its data's site waits,
+whatever the policy, until its data can be there (its submission plus the transfer's
+slots over the link, :mod:`suandian.planner.data`), and its first start there accounts
+the transfer: its kWh at the actual grid intensity of the data's site in that slot,
+added to the policy's emissions and reported apart (``transfer_*``), so that a policy
+that moves data is charged for it as the planner expects to be.
 """
 
 from __future__ import annotations
@@ -81,6 +88,10 @@ class PolicyResult:
     import_overload_kwh: float
     placements: dict[int, tuple[int, int, int]]  # job -> (site, start slot, finish slot)
     ran: dict[int, tuple[int, tuple[int, ...]]] = field(default_factory=dict)  # site, slots
+    transfer_kwh: float = 0.0  # network energy of moving jobs' data (in emissions_g)
+    transfer_g: float = 0.0
+    transfer_gb: float = 0.0
+    transfer_jobs: int = 0  # jobs run away from their data
 
     def feasible_schedule(self) -> dict[str, tuple[int, tuple[int, ...]]] | None:
         """What ran, as an oracle MIP start, if it kept every deadline and import limit."""
@@ -131,6 +142,9 @@ def run_policy(world: World, policy: SimPolicy,
                 continue
             held = states[j].site
             s = held if held is not None else wanted  # a started job does not migrate
+            if held is None and jobs[j].data_wait and (
+                    t < jobs[j].submit + jobs[j].data_wait[s]):
+                continue  # its data is not there yet: stays queued
             if np.any(used[s] + jobs[j].resources > world.capacity[s] + 1e-9):
                 continue  # no room: stays queued, like a Pending pod
             used[s] += jobs[j].resources
@@ -152,7 +166,26 @@ def run_policy(world: World, policy: SimPolicy,
                 state.queued.remove(j)
         if progress is not None:
             progress(t)
-    return _account(world, policy.name, states, load)
+    result = _account(world, policy.name, states, load)
+    _account_transfers(world, states, result)
+    return result
+
+
+def _account_transfers(world: World, states: list[JobState], result: PolicyResult) -> None:
+    """Each job started away from its data: its transfer's kWh at the data site's actual
+    intensity in the slot it started, into the policy's emissions."""
+    for job, st in zip(world.jobs, states, strict=True):
+        if not job.data_wait or st.site is None or st.started is None or (
+                job.data_kwh[st.site] <= 0 and job.data_wait[st.site] == 0):
+            continue
+        row = job.data_row if job.data_row >= 0 else st.site
+        at = min(st.started, world.carbon.shape[1] - 1)
+        kwh = job.data_kwh[st.site]
+        result.transfer_kwh += kwh
+        result.transfer_g += kwh * float(world.carbon[row, at])
+        result.transfer_gb += job.trace.data_gb
+        result.transfer_jobs += 1
+    result.emissions_g += result.transfer_g
 
 
 def _account(world: World, name: str, states: list[JobState], load: FloatArray

@@ -58,6 +58,11 @@ def caption(report: SimReport) -> str:
                      "oracle keeps.")
     else:
         lines.append("over import: energy drawn beyond the sites' grid import limits.")
+    moved = [(n, r) for n, r in report.results.items() if r.transfer_jobs]
+    if moved or any(j.data_wait for j in report.world.jobs):
+        lines.append("data moved (in emissions): " + ("; ".join(
+            f"{n} {r.transfer_jobs} jobs, {r.transfer_gb:,.0f} GB, {_energy(r.transfer_kwh)}, "
+            f"{format_mass(r.transfer_g)}" for n, r in moved) or "by no policy"))
     if report.oracle_note:
         lines.append(f"oracle: {report.oracle_note}")
     return "\n".join(lines)

@@ -147,6 +147,8 @@ class SimReport:
                 "share_of_bound_savings": None if bound_share is None else round(bound_share, 4),
                 "share_note": self.share_note(name) or self.share_note(name, "bound"),
                 "import_overload_kwh": round(r.import_overload_kwh, 1),
+                "transfer": {"jobs": r.transfer_jobs, "gb": round(r.transfer_gb, 1),
+                             "kwh": round(r.transfer_kwh, 1), "g": round(r.transfer_g, 1)},
                 "seconds": round(self.seconds.get(name, 0.0), 3),
             }
         return out
@@ -172,7 +174,8 @@ def build_world(scenario: Scenario, *, days: int | None = None, seed: int | None
         jobs = generate_trace(start=sc.start, days=sc.days, jobs_per_day=w.jobs_per_day,
                               sites=sc.site_names, rng=rng, power_scale=w.power_scale,
                               residency_share=w.residency_share, window=w.window,
-                              nominal_hour=w.nominal_hour)
+                              nominal_hour=w.nominal_hour, data_share=w.data_share,
+                              data_gb=w.data_gb)
     return World(sc, jobs, forecast_error=error, seed=seed)
 
 
@@ -195,6 +198,12 @@ def simulate(
     for name in policies:
         t0 = time.perf_counter()
         policy: SimPolicy
+        if name == "oracle" and (moving := sum(1 for j in world.jobs if j.data_wait)):
+            report.oracle_note = (
+                f"not run: {moving} jobs read data and the oracle does not model its "
+                "transfer (time or energy), so its optimum would not be one of this "
+                "world's schedules; shares are against the best policy (docs/simulator.md)")
+            continue
         if name == "oracle":
             if progress is not None:
                 progress(name, -1, world.slots)  # the solve comes first, then the replay

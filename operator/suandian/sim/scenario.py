@@ -23,6 +23,8 @@ A scenario is a YAML mapping (the built-ins live in ``suandian/sim/scenarios/``)
     jobs: trace.csv               # a job trace (see suandian.sim.workload), or:
     workload: {jobsPerDay: 30, powerScale: 1.0, residencyShare: 0.25, window: 8h,
                nominalHour: 1}  # window: jobs at a nominal start that may move +-8 h
+    # and the data jobs read (docs/simulator.md): dataShare: 0.5, dataGB: 2000,
+    #   dataBandwidthGbps: 10, dataKWhPerGB: 0.06, dataLinks: "gansu:ningxia=100Gbps"
     threshold: {gPerKWh: 250, maxDelay: 24h}   # the Compute Gardener baseline's settings
 
 Paths are relative to the scenario file. Site names refer to the embedded sites. Every
@@ -53,6 +55,13 @@ from suandian.errors import FieldError, InputFileError, InvalidSpecError, Scenar
 from suandian.files import load_yaml
 from suandian.forecast import builtin_sites
 from suandian.forecast.actuals import ERROR_MODELS, ErrorModel
+from suandian.planner.data import (
+    DEFAULT_GBPS,
+    DEFAULT_KWH_PER_GB,
+    DataLink,
+    DataLinks,
+    parse_links,
+)
 from suandian.sim.planner_settings import parse_planner
 from suandian.sim.scenario_checks import (
     MAX_DAYS,
@@ -80,6 +89,18 @@ class Workload:
     move this much either way; ``None``: they are submitted at the nominal start, with
     their class's slack after it."""
     nominal_hour: int | None = None
+    data_share: float = 0.0
+    """The share of generated jobs that read ``data_gb`` of data living at their home."""
+    data_gb: float = 0.0
+    data_gbps: float = DEFAULT_GBPS
+    """The links between sites, for every job that reads data (a trace's too)."""
+    data_kwh_per_gb: float = DEFAULT_KWH_PER_GB
+    data_links: str = ""
+
+    @property
+    def links(self) -> DataLinks:
+        """The links between sites (:mod:`suandian.planner.data`)."""
+        return parse_links(self.data_links, DataLink(self.data_gbps, self.data_kwh_per_gb))
 
 
 @dataclass(frozen=True)
@@ -252,7 +273,27 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
                         f.get("workload.powerScale", 1.0, _finite, "a number"),
                         f.get("workload.residencyShare", 0.25, _finite, "a number"),
                         f.get("workload.window", None, parse_duration, "a duration"),
-                        f.get("workload.nominalHour", None, _whole, "a whole hour, 0..23"))
+                        f.get("workload.nominalHour", None, _whole, "a whole hour, 0..23"),
+                        f.get("workload.dataShare", 0.0, _finite, "a number"),
+                        f.get("workload.dataGB", 0.0, _finite, "a number"),
+                        f.get("workload.dataBandwidthGbps", DEFAULT_GBPS, _finite, "a number"),
+                        f.get("workload.dataKWhPerGB", DEFAULT_KWH_PER_GB, _finite,
+                              "a number"),
+                        f.get("workload.dataLinks", "", str, "a text"))
+    f.bounded("workload.dataShare", workload.data_share, 0.0, 1.0)
+    f.bounded("workload.dataGB", workload.data_gb, 0.0, 1e7)
+    f.bounded("workload.dataKWhPerGB", workload.data_kwh_per_gb, 0.0, 100.0)
+    if workload.data_share > 0 and workload.data_gb <= 0:
+        f.errors.append(FieldError("workload.dataGB", "give the size of the data the "
+                                   "dataShare of jobs read, in GB (more than 0), e.g. 500"))
+    if not 0 < workload.data_gbps <= 1e6:
+        f.errors.append(FieldError("workload.dataBandwidthGbps",
+                                   "must be within 0..1e6 Gbit/s (more than 0), e.g. 10"))
+    else:
+        try:
+            workload.links  # noqa: B018 - parsed for its errors
+        except ValueError as exc:
+            f.errors.append(FieldError("workload.dataLinks", str(exc)))
     f.bounded("workload.residencyShare", workload.residency_share, 0.0, 1.0)
     f.bounded("workload.jobsPerDay", workload.jobs_per_day, 0.0, 1e6)
     f.bounded("workload.powerScale", workload.power_scale, 1e-6, 1e6)

@@ -7,6 +7,7 @@ arrived and plans the work expected to arrive beside the jobs
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -72,6 +73,7 @@ class SuandianPolicy:
                 running_site=st.site if locked else None,
                 incumbent=None if held is None or not self.sticky else Incumbent(
                     held[0], _windows(world, held[1])),
+                data_gb=job.trace.data_gb, data_site=job.trace.data_site,
             ))
             keys.append(j)
         supplies = tuple(
@@ -86,6 +88,9 @@ class SuandianPolicy:
             self.params.expected_arrivals) else ()
         snap = Snapshot(now=now, slot=world.slot, resources=world.resources, sites=supplies,
                         jobs=tuple(jobs), expected=expected)
+        links = getattr(world, "links", None)  # a hand-built world may have none
+        if links is not None and self.params.data_links != links:  # as the engine counts
+            self.params = replace(self.params, data_links=links)
         result = plan(snap, self.params)
         self.plans += 1
         before, self.schedule = self.schedule, {}

@@ -1,10 +1,10 @@
 """Job traces: the CSV format, and the generator behind the built-in scenarios.
 
-CSV columns (header required; the last five optional)::
+CSV columns (header required; the last seven optional)::
 
-    name,submit,duration,power_w,deadline,interruptible,resources,sites,priority,min_green_fraction,nominal,window
-    etl-1,2026-06-01T18:00:00Z,3h,250000,12h,false,cpu=4000;memory=16000,jing-jin-ji|ningxia,0,0,,
-    etl-2,,3h,250000,,false,cpu=4000,ningxia,0,0,2026-06-02T01:00:00Z,8h
+    name,submit,duration,power_w,deadline,interruptible,resources,sites,priority,min_green_fraction,nominal,window,data_gb,data_site
+    etl-1,2026-06-01T18:00:00Z,3h,250000,12h,false,cpu=4000;memory=16000,jing-jin-ji|ningxia,0,0,,,500,jing-jin-ji
+    etl-2,,3h,250000,,false,cpu=4000,ningxia,0,0,2026-06-02T01:00:00Z,8h,,
 
 ``deadline`` is an RFC 3339 time (``completeBy``) or a duration (``maxDelay``: the job
 must finish by ``submit + duration + maxDelay``). ``resources`` are ``name=amount``
@@ -16,6 +16,10 @@ policy starts it then); left out, it is ``submit``. ``window`` (with ``nominal``
 ``submit`` and ``deadline`` left empty) says how far it may move either way: it is
 submitted ``window`` before its nominal start and due ``window`` after its nominal end
 ("nominally at 01:00, may move 8 h either way").
+
+``data_gb`` and ``data_site``: the data the job reads and the site where it lives (both
+or neither); running elsewhere waits for its transfer and pays its energy
+(:mod:`suandian.planner.data`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import csv
 import io
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,9 @@ class TraceJob:
     min_green_fraction: float = 0.0
     nominal: datetime | None = None
     """When the job would run unshifted (``None``: at ``submit``)."""
+    data_gb: float = 0.0
+    data_site: str = ""
+    """The data it reads, GB, and the site where it lives (0 and "": none)."""
 
     @property
     def nominal_start(self) -> datetime:
@@ -94,7 +101,7 @@ def generate_trace(
     *, start: datetime, days: int, jobs_per_day: float, sites: Sequence[str],
     rng: np.random.Generator, power_scale: float = 1.0, residency_share: float = 0.25,
     classes: Sequence[JobClass] = JOB_CLASSES, window: timedelta | None = None,
-    nominal_hour: int | None = None,
+    nominal_hour: int | None = None, data_share: float = 0.0, data_gb: float = 0.0,
 ) -> list[TraceJob]:
     """A week of mixed batch work submitted in the east, allowed to run in the west.
 
@@ -103,7 +110,10 @@ def generate_trace(
     Whole-hour durations and submit times. With ``window``, the drawn time is the job's
     nominal start (``nominal_hour`` of its day, if given) and it may move ``window``
     either way (submitted then, never before ``start``; due ``window`` after its nominal
-    end) instead of having its class's slack. Deterministic for ``rng``'s state.
+    end) instead of having its class's slack. A ``data_share`` of jobs read ``data_gb``
+    of data living at their home (drawn after all the jobs, and only when the share is
+    above 0: the jobs are those of the same seed without data). Deterministic for ``rng``'s
+    state.
     """
     homes = [s for s in sites if s in EAST] or list(sites)
     count = int(rng.poisson(jobs_per_day * days))
@@ -137,12 +147,17 @@ def generate_trace(
                        "nvidia.com/gpu": gpus},
             sites=allowed, nominal=nominal,
         ))
+    if data_share > 0:  # drawn after every job, so the jobs are those without data
+        reads = rng.random(len(out)) < data_share
+        out = [replace(j, data_gb=data_gb, data_site=j.sites[0]) if r else j
+               for j, r in zip(out, reads.tolist(), strict=True)]
     out.sort(key=lambda j: (j.submit, j.name))
     return out
 
 
 _COLUMNS = ("name", "submit", "duration", "power_w", "deadline", "interruptible",
-            "resources", "sites", "priority", "min_green_fraction", "nominal", "window")
+            "resources", "sites", "priority", "min_green_fraction", "nominal", "window",
+            "data_gb", "data_site")
 _REQUIRED = ("name", "duration", "power_w", "interruptible", "resources", "sites")
 
 
@@ -156,7 +171,8 @@ def write_trace(jobs: Sequence[TraceJob]) -> str:
                     j.deadline.isoformat(), str(j.interruptible).lower(),
                     ";".join(f"{k}={v:g}" for k, v in j.resources.items()),
                     "|".join(j.sites), j.priority, j.min_green_fraction,
-                    "" if j.nominal is None else j.nominal.isoformat(), ""])
+                    "" if j.nominal is None else j.nominal.isoformat(), "",
+                    f"{j.data_gb:g}" if j.data_gb > 0 else "", j.data_site])
     return buf.getvalue()
 
 
@@ -172,7 +188,7 @@ def read_trace(path: Path, known_sites: Sequence[str]) -> list[TraceJob]:
     if missing:
         raise InputFileError(path, [FieldError("header", (
             f"missing columns {', '.join(sorted(missing, key=_COLUMNS.index))}; a trace's "
-            f"columns are {','.join(_COLUMNS)} (the last four optional; submit and "
+            f"columns are {','.join(_COLUMNS)} (the last six optional; submit and "
             "deadline may be left out with nominal and window)"))])
     for line, row in enumerate(reader, start=2):
         if None in row or any(v is None for v in row.values()):
@@ -229,6 +245,13 @@ def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
     if (nominal is not None and submit is not None and deadline is not None
             and duration is not None and not submit <= nominal <= deadline - duration):
         bad.append("nominal: must lie between submit and deadline - duration")
+    data_gb = cell("data_gb", lambda t: _gigabytes(t) if t.strip() else 0.0, 0.0)
+    data_site = (row.get("data_site") or "").strip()
+    if (data_gb > 0) != bool(data_site):
+        bad.append("data_gb, data_site: give both (the GB a job reads and the site where "
+                   "they live) or neither")
+    elif data_site and data_site not in known_sites:
+        bad.append(f"data_site: unknown {data_site!r}; known: {list(known_sites)}")
     if bad or deadline is None or submit is None:
         raise ValueError("; ".join(bad))
     return TraceJob(
@@ -236,7 +259,7 @@ def _row(row: dict[str, str], known_sites: Sequence[str]) -> TraceJob:
         deadline=deadline, interruptible=row["interruptible"].strip().lower() in ("true", "1",
                                                                                    "yes"),
         resources=resources, sites=sites, priority=priority, min_green_fraction=mgf,
-        nominal=nominal,
+        nominal=nominal, data_gb=data_gb, data_site=data_site,
     )
 
 
@@ -267,6 +290,13 @@ def _watts(text: str) -> float:
     if not (math.isfinite(power) and power >= 0):
         raise ValueError(f"{text!r} is not a number of watts >= 0")
     return power
+
+
+def _gigabytes(text: str) -> float:
+    size = float(text)
+    if not (math.isfinite(size) and size >= 0):
+        raise ValueError(f"{text.strip()!r} is not a number of GB >= 0")
+    return size
 
 
 def _share(text: str) -> float:

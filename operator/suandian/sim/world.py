@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from suandian.forecast import SiteForecast, TimeGrid, forecast_from_actuals, sim
 from suandian.forecast.actuals import series_means
 from suandian.forecast.storage import Battery, run_batteries
 from suandian.planner import DEFAULT_RESOURCES
+from suandian.planner.data import site_data
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.sim.inputs import CARBON, SeriesFile, apply_bands, load_series, usable_slots
@@ -63,6 +65,9 @@ class SimJob:
     resources: FloatArray
     interruptible: bool
     nominal: int = -1  # slot of the nominal start (submit <= nominal <= deadline - n)
+    data_row: int = -1  # the site where its data lives (-1: it reads none)
+    data_wait: tuple[int, ...] = ()  # per site: slots its data takes to get there
+    data_kwh: tuple[float, ...] = ()  # per site: network energy of moving it there
 
     def __post_init__(self) -> None:
         if self.nominal < 0:
@@ -95,6 +100,7 @@ class World:
         self.error = forecast_error
         self.seed = seed
         self.resources = DEFAULT_RESOURCES
+        self.links = scenario.workload.links  # between sites, for the jobs' data
         start = scenario.start
         slot_s = scenario.slot.total_seconds()
         self.horizon = max(1, round(scenario.horizon.total_seconds() / slot_s))
@@ -191,8 +197,19 @@ class World:
             power_kw=mean_kw(j.power_w, j.duration, n, self.slot),
             deadline=deadline, home=allowed[0], allowed=allowed,
             resources=np.array([j.resources.get(r, 0.0) for r in self.resources]),
-            interruptible=j.interruptible,
+            interruptible=j.interruptible, **self._data_of(j),
         )
+
+    def _data_of(self, j: TraceJob) -> dict[str, Any]:
+        """A job's data in slot units: where it lives, how many slots and kWh moving it
+        to each site takes (:func:`suandian.planner.data.site_data`, as the planner
+        counts it); nothing for a job without data."""
+        if j.data_gb <= 0:
+            return {}
+        data = site_data(self.names, self.links, j.data_gb, j.data_site, 0, self.slot, -1,
+                         -1)
+        return {"data_row": data.row, "data_wait": tuple(int(x) for x in data.slots),
+                "data_kwh": tuple(float(x) for x in data.kwh)}
 
     def signals(self, t: int) -> Signals:
         """The forecast a policy holds at slot ``t``: issued at the last refresh, from ``t``."""
