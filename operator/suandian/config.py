@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
+from suandian.api.links import parse_link_text
 from suandian.api.units import parse_duration
 from suandian.errors import FieldError, InvalidSpecError
-from suandian.planner.data import DataLink, DataLinks, parse_links
 
 __all__ = ["ENV_PREFIX", "FULL_ROUNDS", "MODES", "Settings"]
 
@@ -188,11 +188,6 @@ class Settings:
                 out.append(FieldError(_variable(name), "must be longer than zero"))
         return out
 
-    def data_link_table(self) -> DataLinks:
-        """The links between sites the planner counts data transfers on."""
-        return parse_links(self.data_links, DataLink(self.data_bandwidth_gbps,
-                                                     self.data_kwh_per_gb))
-
     def _data_problems(self) -> list[FieldError]:
         out = []
         if not 0 < self.data_bandwidth_gbps <= 1e6:
@@ -201,11 +196,10 @@ class Settings:
         if not 0 <= self.data_kwh_per_gb <= 100:
             out.append(FieldError(_variable("data_kwh_per_gb"),
                                   "must be within 0..100 kWh per GB, e.g. 0.06"))
-        if not out:
-            try:
-                self.data_link_table()
-            except ValueError as exc:
-                out.append(FieldError(_variable("data_links"), str(exc)))
+        try:
+            parse_link_text(self.data_links)
+        except ValueError as exc:
+            out.append(FieldError(_variable("data_links"), str(exc)))
         return out
 
     def _measure_problems(self) -> list[FieldError]:

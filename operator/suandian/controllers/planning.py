@@ -42,6 +42,7 @@ from suandian.controllers.clock import Clock
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast
 from suandian.planner import DEFAULT_RESOURCES, JobDecision, Plan, PlanParams, SiteSignals
+from suandian.planner.data import DataLink, parse_links
 from suandian.planner.model import FloatArray, NodeInfo
 from suandian.planning.arrival_log import ArrivalLog
 from suandian.planning.commitments import Commitments, absolute_slot
@@ -115,7 +116,9 @@ class PlanningService:
                                  repair_work=settings.repair_work,
                                  repair_jobs=settings.repair_jobs,
                                  expected_arrivals=settings.expected_arrivals,
-                                 data_links=settings.data_link_table())
+                                 data_links=parse_links(settings.data_links, DataLink(
+                                     settings.data_bandwidth_gbps,
+                                     settings.data_kwh_per_gb)))
         self._demands: dict[str, Demand] = {}
         self._arrival_log = ArrivalLog()  # every demand as first seen: expected arrivals
         self._decisions: dict[str, JobDecision] = {}

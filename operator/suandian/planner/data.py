@@ -22,13 +22,13 @@ remotely): the transfer energy is still counted. Jobs without data cost nothing 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
 
+from suandian.api.links import parse_link_text
 from suandian.errors import PlanningError
 
 __all__ = ["DEFAULT_GBPS", "DEFAULT_KWH_PER_GB", "DataLink", "DataLinks", "SiteData",
@@ -75,42 +75,13 @@ class DataLinks:
         return self.pairs.get(key, self.default)
 
 
-_PAIR = re.compile(r"^\s*([^:=\s]+)\s*:\s*([^:=\s]+)\s*=\s*(.+)$")
-_GBPS = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*(g|m)bps$", re.IGNORECASE)
-_KWH = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*kwh(?:/gb)?$", re.IGNORECASE)
-
-
 def parse_links(text: str, default: DataLink) -> DataLinks:
-    """``a:b=25Gbps,0.03kWh;c:d=1Gbps`` (either figure may be left out: the default's).
-
-    Raises ValueError naming the bad entry and the form it should take."""
-    pairs: dict[tuple[str, str], DataLink] = {}
-    for entry in filter(None, (e.strip() for e in text.split(";"))):
-        m = _PAIR.match(entry)
-        if m is None:
-            raise ValueError(f"{entry!r} is not site:site=<bandwidth>,<energy>, e.g. "
-                             "gansu:yangtze-delta=25Gbps,0.03kWh")
-        a, b, figures = m.group(1), m.group(2), m.group(3)
-        if a == b:
-            raise ValueError(f"{entry!r}: a link joins two different sites")
-        gbps, kwh = default.gbps, default.kwh_per_gb
-        for part in filter(None, (p.strip() for p in figures.split(","))):
-            if g := _GBPS.match(part):
-                gbps = float(g.group(1)) / (1000.0 if g.group(2).lower() == "m" else 1.0)
-            elif k := _KWH.match(part):
-                kwh = float(k.group(1))
-            else:
-                raise ValueError(f"{entry!r}: {part!r} is neither a bandwidth (25Gbps, "
-                                 "500Mbps) nor an energy per GB (0.03kWh)")
-        try:
-            link = DataLink(gbps, kwh)
-        except PlanningError as exc:
-            raise ValueError(f"{entry!r}: {exc}") from None
-        key = (a, b) if a <= b else (b, a)
-        if key in pairs:
-            raise ValueError(f"{entry!r}: the link {a}:{b} is given twice")
-        pairs[key] = link
-    return DataLinks(default, pairs)
+    """``a:b=25Gbps,0.03kWh;c:d=1Gbps`` (:func:`suandian.api.links.parse_link_text`;
+    a figure left out is the default's). Raises ValueError naming the bad entry."""
+    return DataLinks(default, {
+        key: DataLink(default.gbps if gbps is None else gbps,
+                      default.kwh_per_gb if kwh is None else kwh)
+        for key, (gbps, kwh) in parse_link_text(text).items()})
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,7 +78,8 @@ def test_links_are_parsed_and_bad_ones_named() -> None:
 def test_settings_name_a_bad_link_and_reach_the_planner_defaults() -> None:
     settings = Settings.from_env({"SUANDIAN_DATA_BANDWIDTH_GBPS": "40",
                                   "SUANDIAN_DATA_LINKS": "gansu:ningxia=100Gbps"})
-    table = settings.data_link_table()
+    table = parse_links(settings.data_links, DataLink(settings.data_bandwidth_gbps,
+                                                       settings.data_kwh_per_gb))
     assert table.default == DataLink(40.0, 0.06)
     assert table.link("ningxia", "gansu") == DataLink(100.0, 0.06)
     with pytest.raises(InvalidSpecError, match="SUANDIAN_DATA_LINKS"):
@@ -215,3 +216,26 @@ def test_the_transfer_never_costs_a_deadline(snap: Snapshot, data: st.DataObject
         reachable = any(names[s] == j.data_site or earliest + wait <= bar for s in allowed)
         if reachable:
             assert d.start_slot >= earliest + wait, (d.reason, j)
+
+
+def test_the_operator_plans_on_its_settings_links_and_the_job_s_data() -> None:
+    """The links reach the planning service's parameters (and survive the trip to the
+    planner process, pickled); a ComputeJob's data reaches its JobDemand."""
+    import pickle
+    from datetime import UTC, datetime
+
+    from suandian.controllers.clock import LoopClock
+    from suandian.controllers.planning import PlanningService
+    from suandian.planner.build import job_demand_from
+
+    settings = Settings.from_env({"SUANDIAN_DATA_KWH_PER_GB": "0.01",
+                                  "SUANDIAN_DATA_LINKS": "east:west=40Gbps"})
+    service = PlanningService(settings, LoopClock(datetime(2026, 6, 1, tzinfo=UTC)),
+                              dict, lambda: None)
+    links = service.params.data_links
+    assert links.link("west", "east") == DataLink(40.0, 0.01)
+    assert pickle.loads(pickle.dumps(service.params)) == service.params
+    terms = JobTerms(power_w=1000.0, duration=timedelta(hours=1),
+                     max_delay=timedelta(hours=4), data_gb=500.0, data_site="east")
+    demand = job_demand_from(terms, key="d/x", created=NOW, sites=EAST_WEST)
+    assert (demand.data_gb, demand.data_site) == (500.0, "east")
