@@ -34,7 +34,7 @@ import urllib3
 from tests.support.kube import Kube, KubeError
 from tests.support.operator import free_port
 
-__all__ = ["ADMIN_TOKEN", "ControlPlane", "assets_dir", "missing"]
+__all__ = ["ADMIN_TOKEN", "ControlPlane", "assets_dir", "missing", "stop_processes"]
 
 ADMIN_TOKEN = "envtest-admin-token"
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -51,6 +51,18 @@ rules:
     userGroups: ["system:serviceaccounts"]
   - level: None
 """
+
+
+def stop_processes(procs: Sequence[subprocess.Popen[bytes]], timeout: float = 5.0) -> None:
+    """SIGTERM to every one at once, then SIGKILL to each still there after ``timeout``."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def assets_dir() -> Path | None:
@@ -211,15 +223,8 @@ class ControlPlane:
         (a test's server owes nobody a graceful drain)."""
         for group in (("kube-scheduler", "kube-controller-manager", "kube-apiserver"),
                       ("etcd",)):
-            procs = [p for p in (self._procs.pop(n, None) for n in group) if p is not None]
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_processes([p for p in (self._procs.pop(n, None) for n in group)
+                            if p is not None])
         for log in self._logs.values():
             log.close()
         self._logs.clear()

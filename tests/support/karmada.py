@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.support.controlplane import ADMIN_TOKEN, ControlPlane, missing
+from tests.support.controlplane import ADMIN_TOKEN, ControlPlane, missing, stop_processes
 from tests.support.kube import Kube, KubeError, wait_for
 from tests.support.operator import free_port
 
@@ -196,17 +196,9 @@ class KarmadaSet:
         self.host.admin().patch(f"{CLUSTERS}/{name}", {"spec": {"apiEndpoint": member.url}})
 
     def stop(self) -> None:
-        for name in ("karmada-scheduler", "karmada-controller-manager", "karmada-webhook",
-                     "karmada-aggregated-apiserver"):
-            proc = self._procs.pop(name, None)
-            if proc is None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([p for p in (self._procs.pop(n, None) for n in (
+            "karmada-scheduler", "karmada-controller-manager", "karmada-webhook",
+            "karmada-aggregated-apiserver")) if p is not None])
         for log in self._logs.values():
             log.close()
         self._logs.clear()
