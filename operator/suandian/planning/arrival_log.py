@@ -8,8 +8,9 @@ than :data:`KEEP` old. The planner process is sent the entries each full round p
 (:mod:`suandian.planning.process`), so both plan the same.
 
 The log is sorted by creation time, so a round's due entries are a slice found by
-bisection (no scan on the event loop); shifting them by a day happens off the loop
-(:func:`shifted`). Bounded: at most :data:`LIMIT` entries, the oldest dropped first.
+bisection (no scan on the event loop); the round repeats them a day later off the loop
+(:func:`suandian.planner.arrivals.expected_arrivals`). Bounded: at most :data:`LIMIT`
+entries, the oldest dropped first.
 After a restart it holds only the jobs still pending or running: yesterday's finished
 ones are not read back, so the forecast is whole again a day later.
 """
@@ -17,14 +18,13 @@ ones are not read back, so the forecast is whole again a day later.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from suandian.planner.arrivals import DAY, EXPECTED_PREFIX
 from suandian.planning.rounds import Demand
 
-__all__ = ["KEEP", "LIMIT", "ArrivalLog", "shifted"]
+__all__ = ["KEEP", "LIMIT", "ArrivalLog"]
 
 KEEP = DAY
 """How long an arrival is remembered: a day (what arrived earlier recurs before now)."""
@@ -64,7 +64,8 @@ class ArrivalLog:
     def due(self, now: datetime, until: datetime, period: timedelta = DAY
             ) -> tuple[Demand, ...]:
         """The arrivals that recur in ``(now, until]``: created in
-        ``(now − period, until − period]``, oldest first, unshifted (see :func:`shifted`)."""
+        ``(now − period, until − period]``, oldest first, as they were (the round repeats
+        them a period later: :func:`suandian.planner.arrivals.expected_arrivals`)."""
         lo = bisect.bisect_right(self._times, now - period)
         hi = bisect.bisect_right(self._times, until - period)
         return tuple(self._entries[lo:hi])
@@ -73,18 +74,3 @@ class ArrivalLog:
         for entry in self._entries[:count]:
             self._seen.discard(entry.key)
         del self._times[:count], self._entries[:count]
-
-
-def shifted(entries: Iterable[Demand], period: timedelta = DAY) -> tuple[Demand, ...]:
-    """Each entry as the arrival expected one ``period`` later: key ``expected:<key>``,
-    created, ``completeBy`` and ``notBefore`` moved by the period, nothing running."""
-    out = []
-    for d in entries:
-        terms = d.terms
-        if terms.complete_by is not None or terms.not_before is not None:
-            terms = replace(
-                terms,
-                complete_by=None if terms.complete_by is None else terms.complete_by + period,
-                not_before=None if terms.not_before is None else terms.not_before + period)
-        out.append(Demand(key=EXPECTED_PREFIX + d.key, terms=terms, created=d.created + period))
-    return tuple(out)

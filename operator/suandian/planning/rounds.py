@@ -40,6 +40,7 @@ from suandian.planner import (
     plan,
     snapshot_from,
 )
+from suandian.planner.arrivals import Arrival, expected_arrivals
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.planning.commitments import Commitment, Commitments, absolute_slot
@@ -132,7 +133,7 @@ class RoundInputs:
     nodes: tuple[NodeInfo, ...] | None = None  # an arrival round reuses the last full's
     taken: Mapping[str, tuple[FloatArray, FloatArray]] | None = None
     # what arrived a day before the round's horizon, to plan as expected arrivals
-    # (suandian.planning.arrival_log; shifted by a day where the round is computed)
+    # (suandian.planning.arrival_log; repeated a day later where the round is computed)
     recurring: tuple[Demand, ...] = ()
 
     @cached_property
@@ -239,16 +240,17 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
                  remaining=d.remaining, held=inputs.held.get(d.key))
         for d in inputs.demands
     ]
-    from suandian.planning.arrival_log import shifted  # it builds on Demand, defined here
-
-    expected = [JobInput(job=d.terms, key=d.key, created=d.created)
-                for d in shifted(inputs.recurring) if d.created > start]
+    seen = [JobInput(job=d.terms, key=d.key, created=d.created) for d in inputs.recurring]
     snap = snapshot_from(now=start, slot=slot, sites=[e.site for e in entries],
-                         signals=signals, jobs=jobs + expected, nodes=nodes,
+                         signals=signals, jobs=jobs + seen, nodes=nodes,
                          capacity=capacity, import_limits=import_limits)
-    if not expected:
+    if not seen:
         return snap
-    return replace(snap, jobs=snap.jobs[:len(jobs)], expected=snap.jobs[len(jobs):])
+    # yesterday's demands as they were, repeated a day later (planner.arrivals)
+    history = [Arrival(d.created, j) for d, j in zip(inputs.recurring, snap.jobs[len(jobs):],
+                                                      strict=True)]
+    return replace(snap, jobs=snap.jobs[:len(jobs)], expected=expected_arrivals(
+        history, start, start + slot * horizon, limit=len(history)))
 
 
 def commitments_of(snapshot: Snapshot, result: Plan, into: Commitments | None = None

@@ -16,7 +16,8 @@ from suandian.config import Settings
 from suandian.controllers.planning import Demand, PlanningService
 from suandian.planner import JobTerms
 from suandian.planner.arrivals import DAY, EXPECTED_PREFIX
-from suandian.planning.arrival_log import ArrivalLog, shifted
+from suandian.planning import rounds
+from suandian.planning.arrival_log import ArrivalLog
 
 
 def whole_node(key: str, created: datetime, max_delay: str) -> Demand:
@@ -43,16 +44,24 @@ def test_the_log_keeps_first_sightings_in_time_order_and_forgets_the_old() -> No
     assert [d.key for d in log.due(T0 - 2 * DAY, T0 + DAY)] == ["c", "d", "e"]
 
 
-def test_a_shifted_arrival_moves_its_absolute_times_by_the_period() -> None:
+def test_a_repeated_arrival_moves_its_absolute_times_by_the_period() -> None:
+    """A job of yesterday with a completeBy and a notBefore, logged while it ran, is
+    expected today with both a day later, its own key prefixed, running nowhere."""
+    yesterday = T0 - DAY + timedelta(minutes=1)
     job = parse_computejob(computejob("fixed", duration="1h", deadline={"completeBy": (
-        T0 + timedelta(hours=6)).isoformat()}, notBefore=(T0 + SLOT).isoformat()),
-        created=T0)
-    seen = Demand("fixed", JobTerms.from_computejob(job), T0, running_site="s",
-                  remaining=SLOT)
-    (again,) = shifted([seen])
-    assert again.key == EXPECTED_PREFIX + "fixed" and again.created == T0 + DAY
-    assert again.terms.window(again.created) == (T0 + DAY + SLOT, T0 + DAY + timedelta(hours=6))
-    assert again.running_site is None and again.remaining is None
+        T0 - DAY + timedelta(hours=6)).isoformat()}, notBefore=(T0 - DAY + SLOT).isoformat()),
+        created=yesterday)
+    planning = service()
+    planning.upsert(Demand("fixed", JobTerms.from_computejob(job), yesterday,
+                           running_site="s", remaining=SLOT))
+    planning.remove("fixed")
+    planning.upsert(whole_node("today", T0, "2h"))
+    snap = rounds.snapshot_of(planning._take(full=True), ())
+    assert snap is not None and [j.key for j in snap.jobs] == ["today"]
+    (again,) = snap.expected
+    assert again.key == EXPECTED_PREFIX + "fixed"
+    assert (again.earliest_start, again.deadline) == (T0 + SLOT, T0 + timedelta(hours=6))
+    assert again.running_site is None and again.incumbent is None
 
 
 @pytest.mark.parametrize("full_rounds", ["thread", "process"])
