@@ -7,6 +7,7 @@ arrived and plans the work expected to arrive beside the jobs
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -15,7 +16,7 @@ import numpy as np
 from suandian.planner import Incumbent, JobDemand, PlanParams, SiteSupply, Snapshot, plan
 from suandian.planner.arrivals import DAY, Arrival, expected_arrivals
 from suandian.sim.engine import SimState
-from suandian.sim.world import World
+from suandian.sim.world import SimJob, World
 
 __all__ = ["SuandianPolicy"]
 
@@ -64,17 +65,12 @@ class SuandianPolicy:
                 cap[st.site, :, : st.remaining] -= job.resources[:, None]
             sites = (st.site,) if st.site is not None else job.allowed
             held = self.schedule.get(j) if st.started is None else None
-            jobs.append(JobDemand(
-                key=str(j), resources=job.resources, power_w=job.power_kw * 1000.0,
-                duration=world.slot * st.remaining, earliest_start=max(now, world.time_at(
-                    job.submit)), deadline=world.time_at(job.deadline),
-                interruptible=job.interruptible, allowed_sites=tuple(int(s) for s in sites),
-                min_green_fraction=job.trace.min_green_fraction, priority=job.trace.priority,
+            jobs.append(_demand(
+                world, job, remaining=st.remaining,
+                earliest=max(now, world.time_at(job.submit)), sites=sites,
                 running_site=st.site if locked else None,
                 incumbent=None if held is None or not self.sticky else Incumbent(
-                    held[0], _windows(world, held[1])),
-                data_gb=job.trace.data_gb, data_site=job.trace.data_site,
-            ))
+                    held[0], _windows(world, held[1]))))
             keys.append(j)
         supplies = tuple(
             SiteSupply(name=n, green_p50_kw=sig.green_p50[s], green_p10_kw=sig.green_p10[s],
@@ -109,17 +105,27 @@ class SuandianPolicy:
         while self._logged < len(order) and world.jobs[order[self._logged]].submit <= t:
             job = world.jobs[order[self._logged]]
             at = world.time_at(job.submit)
-            self._history.append(Arrival(at, JobDemand(
-                key=str(job.index), resources=job.resources, power_w=job.power_kw * 1000.0,
-                duration=world.slot * job.n, earliest_start=at,
-                deadline=world.time_at(job.deadline), interruptible=job.interruptible,
-                allowed_sites=tuple(int(s) for s in job.allowed),
-                min_green_fraction=job.trace.min_green_fraction,
-                priority=job.trace.priority)))
+            self._history.append(Arrival(at, _demand(world, job, remaining=job.n,
+                                                     earliest=at, sites=job.allowed)))
             self._logged += 1
         oldest = world.time_at(t) - DAY  # what arrived before recurs before now
         while self._history and self._history[0].created <= oldest:
             self._history.popleft()
+
+
+def _demand(world: World, job: SimJob, *, remaining: int, earliest: datetime,
+            sites: Sequence[int], running_site: int | None = None,
+            incumbent: Incumbent | None = None) -> JobDemand:
+    """The planner's view of a simulated job with ``remaining`` slots to run (its data
+    too: a job and its expected repeat are limited alike to where their data reaches)."""
+    return JobDemand(
+        key=str(job.index), resources=job.resources, power_w=job.power_kw * 1000.0,
+        duration=world.slot * remaining, earliest_start=earliest,
+        deadline=world.time_at(job.deadline), interruptible=job.interruptible,
+        allowed_sites=tuple(int(s) for s in sites),
+        min_green_fraction=job.trace.min_green_fraction, priority=job.trace.priority,
+        running_site=running_site, incumbent=incumbent,
+        data_gb=job.trace.data_gb, data_site=job.trace.data_site)
 
 
 def _windows(world: World, slots: frozenset[int]) -> tuple[tuple[datetime, datetime], ...]:
