@@ -25,10 +25,12 @@ import numpy as np
 
 from suandian.measure.series import Intervals, Pieces, intersect, length, slot_edges
 
-__all__ = ["PROVENANCES", "SlotEnergy", "job_energy"]
+__all__ = ["JOULES_PER_KWH", "PROVENANCES", "SlotEnergy", "job_energy"]
 
 PROVENANCES = ("measured", "partial", "modelled")
-_J_PER_KWH = 3.6e6
+"""How a job's energy is known: read from Kepler/DCGM for its whole run, for part of it
+(the rest filled by the model), or only from the model (the ledger's ``provenance``)."""
+JOULES_PER_KWH = 3.6e6
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,7 +54,7 @@ class SlotEnergy:
 
     @property
     def it_kwh(self) -> float:
-        return float(self.it_j.sum()) / _J_PER_KWH
+        return float(self.it_j.sum()) / JOULES_PER_KWH
 
     @property
     def measured_share(self) -> float:

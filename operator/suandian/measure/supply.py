@@ -24,14 +24,16 @@ from typing import Protocol
 
 import numpy as np
 
-from suandian.measure.energy import SlotEnergy
+from suandian.api.powersite import SourceType
+from suandian.measure.energy import JOULES_PER_KWH, SlotEnergy
 
 __all__ = ["GREEN_SOURCES", "LEDGER_SOURCES", "Account", "SampleLike", "account",
            "slot_supply"]
 
-GREEN_SOURCES = ("solar", "wind", "hydro", "directGreen", "storage")
+GREEN_SOURCES = (*(s.value for s in SourceType), "storage")
+"""Where a job's green energy came from: each supply type, and battery discharge."""
 LEDGER_SOURCES = (*GREEN_SOURCES, "grid")
-_J_PER_KWH = 3.6e6
+"""The ledger's ``source``: the green sources, and the grid."""
 
 
 class SampleLike(Protocol):
@@ -119,7 +121,7 @@ class Account:
 
 def account(energy: SlotEnergy, supply: SlotSupply, pue: float) -> Account:
     """Facility energy split green first, then grid, slot by slot."""
-    facility = energy.it_j / _J_PER_KWH * pue
+    facility = energy.it_j / JOULES_PER_KWH * pue
     by_source = dict.fromkeys(LEDGER_SOURCES, 0.0)
     emissions = 0.0
     for k, kwh in enumerate(facility):

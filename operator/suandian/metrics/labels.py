@@ -14,19 +14,17 @@ from suandian.api.computejob import Phase
 from suandian.api.powersite import SourceType
 from suandian.errors import PROVIDER_REASONS
 
+# the ledger's ``source`` and ``provenance`` values and the kWh factor: measure's, one place
+from suandian.measure.energy import JOULES_PER_KWH as JOULES_PER_KWH
+from suandian.measure.energy import PROVENANCES as PROVENANCES
+from suandian.measure.supply import LEDGER_SOURCES as LEDGER_SOURCES
+
 WATTS_PER_KW: Final = 1000.0
-JOULES_PER_KWH: Final = 3.6e6
 
 GREEN_SOURCES: Final = frozenset({s.value for s in SourceType} | {"storage"})
 """``source`` of ``suandian_site_green_power_watts``: each supply type, and battery discharge."""
 ENERGY_SOURCES: Final = frozenset({"green", "grid"})
 """``source`` of ``suandian_energy_joules_total``."""
-LEDGER_SOURCES: Final = ("solar", "wind", "hydro", "directGreen", "storage", "grid")
-"""``source`` of ``suandian_ledger_energy_joules_total``: where a job's facility energy
-came from, each green supply type, battery discharge, and the grid."""
-PROVENANCES: Final = ("measured", "partial", "modelled")
-"""``provenance`` of the ledger: a job's energy read from Kepler/DCGM for its whole run,
-for part of it (the rest filled by the model), or only from the model."""
 HORIZONS: Final = ("1h", "6h", "24h", "48h")
 """``horizon`` of the forecast gauge: mean green power over the next hour, 6 h, ..."""
 START_TRIGGERS: Final = frozenset({"planned", "deadline", "immediate", "resumed"})
