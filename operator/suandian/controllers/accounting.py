@@ -23,6 +23,8 @@ from suandian.config import Settings
 from suandian.controllers.book import JobRecord
 from suandian.controllers.context import Context
 from suandian.errors import ProviderError
+from suandian.forecast.grid import DEFAULT_SLOT
+from suandian.forecast.series import capacity_by_type
 from suandian.k8s import events
 from suandian.measure.energy import SlotEnergy, job_energy
 from suandian.measure.learned import MIN_MEASURED_SHARE
@@ -34,7 +36,7 @@ __all__ = ["SLOT_S", "Measured", "measure_run", "meter_from", "site_mix"]
 
 log = logging.getLogger(__name__)
 
-SLOT_S = 900.0  # the planner's slot: 15 minutes
+SLOT_S = DEFAULT_SLOT.total_seconds()  # the planner's slot
 
 
 def meter_from(settings: Settings) -> MeasureConfig | None:
@@ -55,10 +57,7 @@ def site_mix(site: PowerSite | None) -> dict[str, float]:
     observed mix."""
     if site is None:
         return {}
-    mix: dict[str, float] = {}
-    for source in site.spec.supply:
-        key = str(getattr(source.type, "value", source.type))
-        mix[key] = mix.get(key, 0.0) + float(source.capacity_kw)
+    mix = capacity_by_type(site)
     if site.spec.storage is not None:
         mix["storage"] = float(site.spec.storage.max_power_kw)
     return mix
