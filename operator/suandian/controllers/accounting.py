@@ -27,7 +27,6 @@ from suandian.forecast.grid import DEFAULT_SLOT
 from suandian.forecast.series import capacity_by_type
 from suandian.k8s import events
 from suandian.measure.energy import SlotEnergy, job_energy
-from suandian.measure.learned import MIN_MEASURED_SHARE
 from suandian.measure.prometheus import MeasureConfig, pod_pattern, read_job
 from suandian.measure.series import Pieces
 from suandian.measure.supply import Account, account, slot_supply
@@ -135,6 +134,6 @@ async def measure_run(ctx: Context, record: JobRecord, child: Mapping[str, Any],
     pue = spec.pue if spec else 1.0
     template = record.power.template if record.power else ""
     watts = energy.measured_watts
-    if template and watts is not None and energy.measured_share >= MIN_MEASURED_SHARE:
-        ctx.power_model.learn(template, record.uid, watts)
+    if template and watts is not None:
+        ctx.power_model.learn_run(template, record.uid, watts, energy.measured_share)
     return Measured(energy, account(energy, supply, pue), pue, template)

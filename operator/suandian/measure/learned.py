@@ -114,7 +114,15 @@ class PowerModel:
         share = m.get("measuredShare") or 0.0
         if not isinstance(watts, int | float) or not isinstance(template, str):
             return False
-        if not isinstance(share, int | float) or share < MIN_MEASURED_SHARE:
+        if not isinstance(share, int | float):
             return False
-        self.learn(template, uid, float(watts))
+        return self.learn_run(template, uid, float(watts), float(share))
+
+    def learn_run(self, template: str, uid: str, watts: float, share: float) -> bool:
+        """Learn a finished run's watts if it was measured for at least
+        :data:`MIN_MEASURED_SHARE` of its energy (the one rule, for the completion and
+        for the listing alike); True when it taught something."""
+        if share < MIN_MEASURED_SHARE:
+            return False
+        self.learn(template, uid, watts)
         return True
