@@ -38,14 +38,6 @@ class Sample:
     points: tuple[tuple[float, float], ...] = ()
 
 
-def selector(name: str, labels: Mapping[str, str] | Labels, *, regex: bool = False) -> str:
-    """``name{a="x",...}`` with values quoted for PromQL; ``=~`` for each when ``regex``."""
-    pairs = sorted(labels.items() if isinstance(labels, Mapping) else labels)
-    op = "=~" if regex else "="
-    inner = ",".join(f"{k}{op}{json.dumps(v)}" for k, v in pairs if k != "__name__")
-    return f"{name}{{{inner}}}"
-
-
 class Prometheus:
     """A Prometheus server at ``url`` (``http://prometheus:9090``, no ``/api`` suffix)."""
 

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from suandian.report.prometheus import Prometheus, PrometheusError, selector
+from suandian.report.prometheus import Prometheus, PrometheusError
 
 ANSWERS: dict[str, tuple[int, str, bytes]] = {}
 """query -> (status, content type, body) served by the fake."""
@@ -118,6 +118,3 @@ def test_a_url_that_is_not_http_is_refused(bad: str) -> None:
         Prometheus(bad)
 
 
-def test_selectors_quote_values() -> None:
-    assert selector("x_total", {"site": 'a"b', "__name__": "x_total"}) == 'x_total{site="a\\"b"}'
-    assert selector("x", {"site": "g.*"}, regex=True) == 'x{site=~"g.*"}'
