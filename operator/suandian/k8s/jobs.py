@@ -67,7 +67,9 @@ def node_affinity(
     site_selector: Mapping[str, str],
     preferences: Sequence[tuple[str, int]],
 ) -> dict[str, Any]:
-    """The pod's ``affinity``: the user's, with the site required and ranked nodes preferred.
+    """The pod's ``affinity``: the user's, with the site required and ranked nodes preferred
+    (nothing of ours without a site selector or preferences: an empty required term
+    would match no node).
 
     Required node-selector terms are ORed by Kubernetes, so the site's expressions are
     added to *each* term the user wrote (keeping their meaning and adding the site), or
@@ -80,13 +82,14 @@ def node_affinity(
         {"key": key, "operator": "In", "values": [value]}
         for key, value in sorted(site_selector.items())
     ]
-    required = dict(node.get("requiredDuringSchedulingIgnoredDuringExecution") or {})
-    terms = [dict(t) for t in required.get("nodeSelectorTerms") or []] or [{}]
-    for term in terms:
-        exprs = [e for e in term.get("matchExpressions") or [] if e not in site_exprs]
-        term["matchExpressions"] = exprs + site_exprs
-    required["nodeSelectorTerms"] = terms
-    node["requiredDuringSchedulingIgnoredDuringExecution"] = required
+    if site_exprs:  # no site selector (a site of member clusters): the user's terms only
+        required = dict(node.get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        terms = [dict(t) for t in required.get("nodeSelectorTerms") or []] or [{}]
+        for term in terms:
+            exprs = [e for e in term.get("matchExpressions") or [] if e not in site_exprs]
+            term["matchExpressions"] = exprs + site_exprs
+        required["nodeSelectorTerms"] = terms
+        node["requiredDuringSchedulingIgnoredDuringExecution"] = required
     user_preferred = [
         p for p in node.get("preferredDuringSchedulingIgnoredDuringExecution") or []
         if not _is_ours(p)
@@ -101,9 +104,13 @@ def node_affinity(
         }
         for name, weight in preferences
     ]
+    node.pop("preferredDuringSchedulingIgnoredDuringExecution", None)
     if user_preferred or ours:
         node["preferredDuringSchedulingIgnoredDuringExecution"] = user_preferred + ours
-    affinity["nodeAffinity"] = node
+    if node:
+        affinity["nodeAffinity"] = node
+    else:
+        affinity.pop("nodeAffinity", None)
     return affinity
 
 
@@ -133,9 +140,12 @@ def build_child_job(
     job_spec = copy.deepcopy(dict(template["spec"]))
     pod_template = dict(job_spec.get("template") or {})
     pod_spec = dict(pod_template.get("spec") or {})
-    pod_spec["affinity"] = node_affinity(
-        pod_spec.get("affinity"), site_selector, decision.node_preferences
-    )
+    affinity = node_affinity(pod_spec.get("affinity"), site_selector,
+                             decision.node_preferences)
+    if affinity:
+        pod_spec["affinity"] = affinity
+    else:
+        pod_spec.pop("affinity", None)
     for kind in ("initContainers", "containers"):
         if pod_spec.get(kind):
             pod_spec[kind] = [with_required_limits(c) for c in pod_spec[kind]]

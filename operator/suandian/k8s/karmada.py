@@ -17,8 +17,8 @@ Nothing here does I/O: each function returns the dict to send or the value read.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -54,17 +54,7 @@ def karmada_job(computejob: Mapping[str, Any], decision: Decision, member: str,
     labels, the decision as annotations, ``suspend: true``) without the site's node
     affinity or the planner's node preferences: a member's nodes are the member's
     scheduler's business, the site is the member. The user's own affinity is kept."""
-    body = build_child_job(computejob, Decision(
-        site=decision.site, planned_start=decision.planned_start,
-        latest_start=decision.latest_start, reason=decision.reason,
-        windows=decision.windows), {}, duration)
-    pod_spec = body["spec"]["template"]["spec"]
-    user = ((computejob["spec"]["template"].get("spec") or {}).get("template") or {}).get(
-        "spec") or {}
-    if user.get("affinity"):
-        pod_spec["affinity"] = copy.deepcopy(user["affinity"])
-    else:
-        pod_spec.pop("affinity", None)
+    body = build_child_job(computejob, replace(decision, node_preferences=()), {}, duration)
     body["metadata"]["annotations"][ANNOTATION_MEMBER] = member
     return body
 
