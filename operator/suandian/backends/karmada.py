@@ -36,11 +36,12 @@ from typing import Any
 from suandian.api.powersite import MemberClusters, PowerSiteSpec
 from suandian.backends.base import CapacityView, Feed, Patch
 from suandian.errors import FieldError, InvalidSpecError, KubeApiError, PlanningError
-from suandian.k8s.client import KubeApi
+from suandian.k8s.client import MERGE_PATCH, KubeApi
 from suandian.k8s.decision import Decision, format_time
 from suandian.k8s.jobs import (
     ANNOTATION_RESUMED_AT,
     ANNOTATION_RUN_SECONDS,
+    hold_patch,
     suspend_patch,
 )
 from suandian.k8s.karmada import (
@@ -54,6 +55,7 @@ from suandian.k8s.karmada import (
     cluster_ready,
     karmada_job,
     member_patch,
+    policy_patch,
     policy_path,
     policy_state,
     propagation_policy,
@@ -61,9 +63,6 @@ from suandian.k8s.karmada import (
 from suandian.planner import DEFAULT_RESOURCES
 
 __all__ = ["KarmadaBackend", "MemberNode", "MemberView"]
-
-MERGE = "application/merge-patch+json"
-
 
 @dataclass(frozen=True, slots=True)
 class MemberNode:
@@ -182,9 +181,8 @@ class KarmadaBackend:
 
     @staticmethod
     async def _patch(api: KubeApi, ns: str, name: str, member: str, dispatch: bool) -> None:
-        await api.request("PATCH", policy_path(ns, name), {"spec": {
-            "placement": {"clusterAffinity": {"clusterNames": [member]}},
-            "suspension": {"dispatching": not dispatch}}}, content_type=MERGE)
+        await api.request("PATCH", policy_path(ns, name), policy_patch(member, dispatch=dispatch),
+                          content_type=MERGE_PATCH)
 
     def _member_of(self, child: Mapping[str, Any]) -> str | None:
         meta = child.get("metadata") or {}
@@ -192,11 +190,12 @@ class KarmadaBackend:
         return chosen or (meta.get("annotations") or {}).get(ANNOTATION_MEMBER)
 
     def release(self, child: Mapping[str, Any], decision: Decision, now: datetime) -> Patch:
+        patch = suspend_patch(False, decision)  # as native: the decision and the site
         member = self._member_of(child)
-        patch = member_patch(decision, str(member)) if member else {"metadata": {
-            "annotations": decision.annotations()}}
+        if member:
+            patch["metadata"]["annotations"][ANNOTATION_MEMBER] = member
         patch["metadata"]["annotations"][ANNOTATION_RESUMED_AT] = format_time(now)
-        return {**suspend_patch(False), "metadata": patch["metadata"]}
+        return patch
 
     def released(self, child: Mapping[str, Any]) -> bool:
         return not (child.get("spec") or {}).get("suspend")
@@ -208,8 +207,7 @@ class KarmadaBackend:
         return member_patch(decision, member)
 
     def hold(self, child: Mapping[str, Any], ran_s: float) -> Patch:
-        return {**suspend_patch(True), "metadata": {"annotations": {
-            ANNOTATION_RUN_SECONDS: str(int(ran_s)), ANNOTATION_RESUMED_AT: None}}}
+        return hold_patch(ran_s)
 
     async def waiting(self, api: KubeApi, child: Mapping[str, Any]) -> str | None:
         return None  # nobody admits: a released Job is dispatched at once

@@ -20,10 +20,10 @@ from suandian.k8s.client import KubeApi
 from suandian.k8s.decision import Decision, format_time
 from suandian.k8s.jobs import (
     ANNOTATION_RESUMED_AT,
-    ANNOTATION_RUN_SECONDS,
     LABEL_SITE,
     affinity_patch,
     build_child_job,
+    hold_patch,
     suspend_patch,
 )
 
@@ -62,8 +62,7 @@ class NativeBackend:
         return affinity_patch(child, decision, site_selector, user_affinity)
 
     def hold(self, child: Mapping[str, Any], ran_s: float) -> Patch:
-        return {**suspend_patch(True), "metadata": {"annotations": {
-            ANNOTATION_RUN_SECONDS: str(int(ran_s)), ANNOTATION_RESUMED_AT: None}}}
+        return hold_patch(ran_s)
 
     async def prepare(self, api: KubeApi, child: Mapping[str, Any], decision: Decision,
                       placement: Mapping[str, str] | None, *, dispatch: bool) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "affinity_patch",
     "build_child_job",
     "child_job_name",
+    "hold_patch",
     "job_state",
     "node_affinity",
     "overcommit_allowed",
@@ -224,6 +225,13 @@ def suspend_patch(suspend: bool, decision: Decision | None = None) -> dict[str, 
         patch["metadata"] = {"annotations": decision.annotations(),
                              "labels": {LABEL_SITE: decision.site}}
     return patch
+
+
+def hold_patch(ran_s: float) -> dict[str, Any]:
+    """Merge patch suspending a started Job between its windows, with the run time so
+    far (``ran_s`` seconds) recorded and the resume mark cleared."""
+    return {**suspend_patch(True), "metadata": {"annotations": {
+        ANNOTATION_RUN_SECONDS: str(int(ran_s)), ANNOTATION_RESUMED_AT: None}}}
 
 
 def affinity_patch(

@@ -37,6 +37,7 @@ __all__ = [
     "cluster_ready",
     "karmada_job",
     "member_patch",
+    "policy_patch",
     "policy_path",
     "propagation_policy",
 ]
@@ -75,6 +76,13 @@ STAY_ON_FAILURE = [{"key": f"cluster.karmada.io/{taint}", "operator": "Exists",
 """Tolerated for ever: where Karmada's failover is on (the ``Failover`` feature gate,
 NoExecute taint eviction), a job dispatched to a member that fails is not evicted from
 it (it may be running there; with one member named it could go nowhere else)."""
+
+
+def policy_patch(member: str, *, dispatch: bool) -> dict[str, Any]:
+    """Merge patch of a job's PropagationPolicy: the one member, dispatch held unless
+    ``dispatch``."""
+    return {"spec": {"placement": {"clusterAffinity": {"clusterNames": [member]}},
+                     "suspension": {"dispatching": not dispatch}}}
 
 
 def propagation_policy(job: Mapping[str, Any], member: str, *, dispatch: bool

@@ -36,7 +36,7 @@ from suandian.errors import KubeApiError
 from suandian.k8s.client import CRD_PATH, JSON_PATCH, MERGE_PATCH, KubeApi
 from suandian.k8s.decision import format_time
 from suandian.k8s.jobs import child_job_name
-from suandian.k8s.karmada import ANNOTATION_MEMBER, policy_path
+from suandian.k8s.karmada import ANNOTATION_MEMBER, policy_patch, policy_path
 from suandian.k8s.pods import MANAGED_LABEL, has_gate, ungate_patch
 from suandian.k8s.status import with_condition
 
@@ -139,7 +139,7 @@ async def _release_job(api: KubeApi, cj: dict[str, Any], now: datetime, done: Re
         if member and not dry_run:  # Karmada mode: its own policy holds the dispatch back
             await _try(done, f"dispatch Job {done.jobs[-1]} to member {member}", api.request(
                 "PATCH", policy_path(ns, child["metadata"]["name"]),
-                {"spec": {"suspension": {"dispatching": False}}}, content_type=MERGE_PATCH))
+                policy_patch(member, dispatch=True), content_type=MERGE_PATCH))
         if not dry_run:
             started = await _try(done, f"start Job {done.jobs[-1]}", api.patch_job(
                 ns, child["metadata"]["name"], {
