@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from suandian.api.units import parse_quantity
 from suandian.k8s.jobs import (
     ANNOTATION_OWNER_UID,
     ANNOTATION_RESUMED_AT,
@@ -29,14 +28,13 @@ from suandian.k8s.jobs import (
     LABEL_SITE,
 )
 from suandian.planner import DEFAULT_RESOURCES
-from suandian.planner.build import to_planner_units
+from suandian.planner.build import planner_quantities
 
 __all__ = ["CHILD_ANNOTATIONS", "CHILD_LABELS", "ClusterCache", "ClusterView", "NodeRecord",
            "child_view", "listed_child", "listed_node", "listed_pod", "node_record",
            "pod_request_record", "selects"]
 
 _FINISHED = ("Succeeded", "Failed")
-_RESOURCES = {name: name for name in DEFAULT_RESOURCES}  # one string object per name
 
 CHILD_LABELS = (LABEL_SITE,)
 """The child Job labels anything reads back (the site it was placed at)."""
@@ -57,19 +55,6 @@ class NodeRecord:
     schedulable: bool
 
 
-def _quantities(raw: Mapping[str, Any] | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, value in (raw or {}).items():
-        key = _RESOURCES.get(name)
-        if key is None:
-            continue
-        try:
-            out[key] = to_planner_units(key, parse_quantity(value))
-        except ValueError:
-            continue  # a quantity the API server would not have accepted; ignore it
-    return out
-
-
 def node_record(name: str, body: Mapping[str, Any]) -> NodeRecord:
     """A Node manifest as a :class:`NodeRecord` (unschedulable nodes kept, but marked).
 
@@ -82,7 +67,7 @@ def node_record(name: str, body: Mapping[str, Any]) -> NodeRecord:
         name=sys.intern(str(name)),
         labels={sys.intern(str(k)): sys.intern(str(v))
                 for k, v in (meta.get("labels") or {}).items()},
-        allocatable=_quantities(status.get("allocatable")),
+        allocatable=planner_quantities(status.get("allocatable")),
         schedulable=not spec.get("unschedulable", False),
     )
 
@@ -95,7 +80,8 @@ def pod_request_record(body: Mapping[str, Any]) -> dict[str, float] | None:
         return None
     total: dict[str, float] = {}
     for container in spec.get("containers") or []:
-        for name, amount in _quantities((container.get("resources") or {}).get("requests")).items():
+        requests = (container.get("resources") or {}).get("requests")
+        for name, amount in planner_quantities(requests).items():
             total[name] = total.get(name, 0.0) + amount
     return total
 

@@ -22,11 +22,10 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from suandian.api.units import parse_quantity
 from suandian.k8s.decision import PREFIX, Decision
 from suandian.k8s.jobs import LABEL_MANAGED_BY, LABEL_SITE, MANAGED_BY, build_child_job
 from suandian.planner import DEFAULT_RESOURCES
-from suandian.planner.build import to_planner_units
+from suandian.planner.build import planner_quantities
 
 __all__ = [
     "ANNOTATION_MEMBER",
@@ -128,18 +127,6 @@ def cluster_ready(cluster: Mapping[str, Any]) -> bool:
                for c in (cluster.get("status") or {}).get("conditions") or [])
 
 
-def _units(raw: Mapping[str, Any] | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, value in (raw or {}).items():
-        if name not in DEFAULT_RESOURCES:
-            continue
-        try:
-            out[name] = to_planner_units(name, parse_quantity(value))
-        except ValueError:
-            continue
-    return out
-
-
 def cluster_free(cluster: Mapping[str, Any]) -> dict[str, float]:
     """A member's free capacity as Karmada reports it: ``resourceSummary`` allocatable
     minus allocated (bound Pods' requests) minus allocating (Pods not yet bound), in
@@ -147,8 +134,8 @@ def cluster_free(cluster: Mapping[str, Any]) -> dict[str, float]:
     if not cluster_ready(cluster):
         return dict.fromkeys(DEFAULT_RESOURCES, 0.0)
     summary = (cluster.get("status") or {}).get("resourceSummary") or {}
-    total = _units(summary.get("allocatable"))
-    used = [_units(summary.get("allocated")), _units(summary.get("allocating"))]
+    total = planner_quantities(summary.get("allocatable"))
+    used = [planner_quantities(summary.get(k)) for k in ("allocated", "allocating")]
     return {r: max(0.0, total.get(r, 0.0) - sum(u.get(r, 0.0) for u in used))
             for r in DEFAULT_RESOURCES}
 
@@ -156,7 +143,7 @@ def cluster_free(cluster: Mapping[str, Any]) -> dict[str, float]:
 def cluster_allocatable(cluster: Mapping[str, Any]) -> dict[str, float]:
     """A member's allocatable (``resourceSummary.allocatable``), planner units."""
     summary = (cluster.get("status") or {}).get("resourceSummary") or {}
-    total = _units(summary.get("allocatable"))
+    total = planner_quantities(summary.get("allocatable"))
     return {r: total.get(r, 0.0) for r in DEFAULT_RESOURCES}
 
 

@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
+from suandian.api.units import parse_quantity
 from suandian.errors import PlanningError
 from suandian.planner.model import (
     FloatArray,
@@ -29,8 +30,8 @@ from suandian.planner.model import (
 from suandian.planner.power import DEFAULT_RESOURCES, estimate_power_w
 
 __all__ = [
-    "ForecastArrays", "JobInput", "JobTerms", "SiteSignals", "job_demand_from", "site_supply_from",
-    "snapshot_from",
+    "ForecastArrays", "JobInput", "JobTerms", "SiteSignals", "job_demand_from",
+    "planner_quantities", "site_supply_from", "snapshot_from",
 ]
 
 _GIB = 1024.0**3
@@ -176,6 +177,25 @@ def to_planner_units(name: str, amount: Decimal | float) -> float:
     if name in ("memory", "ephemeral-storage") or name.startswith("hugepages-"):
         return value / _GIB
     return value
+
+
+_RESOURCE_NAMES = {name: name for name in DEFAULT_RESOURCES}  # one string object per name
+
+
+def planner_quantities(raw: Mapping[str, Any] | None) -> dict[str, float]:
+    """A Kubernetes resource list (``{"cpu": "4", "memory": "16Gi", ...}``) in planner
+    units, the planner's resources only; a quantity the API server would not have
+    accepted is left out."""
+    out: dict[str, float] = {}
+    for name, value in (raw or {}).items():
+        key = _RESOURCE_NAMES.get(name)
+        if key is None:
+            continue
+        try:
+            out[key] = to_planner_units(key, parse_quantity(value))
+        except ValueError:
+            continue
+    return out
 
 
 def site_supply_from(
