@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
-from suandian.api.links import parse_link_text
+from suandian.api.links import DEFAULT_GBPS, DEFAULT_KWH_PER_GB, parse_link_text
 from suandian.api.units import parse_duration
 from suandian.errors import FieldError, InvalidSpecError
 
@@ -60,10 +60,10 @@ class Settings:
     """Plan the work expected to arrive (what arrived a day earlier) beside the jobs that
     exist, so that deferring today's jobs leaves room for tomorrow's; it holds capacity
     and grid import, never green supply, and gives way to any real job (docs/planner.md)."""
-    data_bandwidth_gbps: float = 10.0
+    data_bandwidth_gbps: float = DEFAULT_GBPS
     """Sustained bandwidth between two sites, Gbit/s, for jobs that declare the data they
     read (``spec.data``): moving 500 GB at 10 Gbit/s takes about 7 minutes."""
-    data_kwh_per_gb: float = 0.06
+    data_kwh_per_gb: float = DEFAULT_KWH_PER_GB
     """Network energy per GB moved between two sites, kWh (Aslan et al. 2018: 0.06
     kWh/GB, a conservative figure; docs/planner.md)."""
     data_links: str = ""

@@ -11,11 +11,20 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["parse_link_text"]
+from suandian.api.units import NUMBER
+
+__all__ = ["DEFAULT_GBPS", "DEFAULT_KWH_PER_GB", "parse_link_text"]
+
+DEFAULT_GBPS = 10.0
+"""Default bandwidth between two sites, Gbit/s (a 10G inter-site link, sustained)."""
+DEFAULT_KWH_PER_GB = 0.06
+"""Default network energy per GB moved (Aslan et al. 2018, J. Ind. Ecol. 22(4): 0.06
+kWh/GB for 2015, core and fixed-line access networks; an upper figure for a
+data-centre interconnect today: docs/planner.md says why it was chosen)."""
 
 _PAIR = re.compile(r"^\s*([^:=\s]+)\s*:\s*([^:=\s]+)\s*=\s*(.+)$")
-_GBPS = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*(g|m)bps$", re.IGNORECASE)
-_KWH = re.compile(r"^([0-9.]+(?:[eE][-+]?[0-9]+)?)\s*kwh(?:/gb)?$", re.IGNORECASE)
+_GBPS = re.compile(rf"^({NUMBER}(?:[eE][-+]?[0-9]+)?)\s*(g|m)bps$", re.IGNORECASE)
+_KWH = re.compile(rf"^({NUMBER}(?:[eE][-+]?[0-9]+)?)\s*kwh(?:/gb)?$", re.IGNORECASE)
 
 LinkText = dict[tuple[str, str], tuple[float | None, float | None]]
 

@@ -26,7 +26,8 @@ __all__ = [
     "parse_time",
 ]
 
-_NUMBER = r"(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)"  # [.] not \. : the pattern is quoted in CEL
+NUMBER = r"(?:[0-9]+(?:[.][0-9]*)?|[.][0-9]+)"  # [.] not \. : the pattern is quoted in CEL
+_NUMBER = NUMBER
 _GO_UNIT = r"(?:ms|us|ns|d|h|m|s)"
 #: Go-style durations as CEL's ``duration()`` accepts them (no ``d``): used to guard CEL rules.
 GO_DURATION_PATTERN = rf"^(?:{_NUMBER}(?:ms|us|ns|h|m|s))+$"

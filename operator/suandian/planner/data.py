@@ -28,18 +28,12 @@ from datetime import timedelta
 
 import numpy as np
 
-from suandian.api.links import parse_link_text
+from suandian.api.links import DEFAULT_GBPS, DEFAULT_KWH_PER_GB, parse_link_text
 from suandian.errors import PlanningError
 
 __all__ = ["DEFAULT_GBPS", "DEFAULT_KWH_PER_GB", "DataLink", "DataLinks", "SiteData",
            "parse_links", "site_data"]
 
-DEFAULT_GBPS = 10.0
-"""Default bandwidth between two sites, Gbit/s (a 10G inter-site link, sustained)."""
-DEFAULT_KWH_PER_GB = 0.06
-"""Default network energy per GB moved (Aslan et al. 2018, J. Ind. Ecol. 22(4): 0.06
-kWh/GB for 2015, core and fixed-line access networks; an upper figure for a
-data-centre interconnect today: docs/planner.md says why it was chosen)."""
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def test_links_are_parsed_and_bad_ones_named() -> None:
     assert links.link("a", "b") == DataLink(0.5, 0.06)
     for text, says in (("gansu=25Gbps", "site:site"), ("a:a=1Gbps", "two different"),
                        ("a:b=fast", "neither a bandwidth"), ("a:b=0Gbps", "> 0"),
-                       ("a:b=1Gbps;b:a=2Gbps", "given twice")):
+                       ("a:b=1Gbps;b:a=2Gbps", "given twice"),
+                       ("a:b=1.2.3Gbps", "neither a bandwidth")):
         with pytest.raises(ValueError, match=says):
             parse_links(text, DataLink(10.0, 0.06))
 
