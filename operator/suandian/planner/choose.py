@@ -19,10 +19,10 @@ from suandian.planner import scoring
 from suandian.planner.incumbents import favour_held_window, keep_held_slots
 from suandian.planner.ledger import Ledger
 from suandian.planner.model import FloatArray, PlanParams
-from suandian.planner.terms import Terms, before_data, sites_of, transfer_g
+from suandian.planner.terms import Terms, before_data, moved_g, sites_of, transfer_g
 
 __all__ = ["Choice", "Figures", "choose_slots", "choose_window", "decide", "delaying",
-           "moved_g", "record"]
+           "record"]
 
 Choice = tuple[int | None, np.ndarray, bool, bool]
 """A job's choice: its site (None: placed nowhere), its slots, whether it was forced to
@@ -80,18 +80,12 @@ def record(
                                          t.power_kw * ledger.pue[home])
     exp_g, exp_gf = ledger.commit(site, slots, q, t.request if t.takes_capacity else None)
     if t.data is not None:  # the transfer's grams: at the chosen start, and at once at home
-        exp_g += moved_g(ledger, t, site, int(slots[0]))
+        exp_g += moved_g(t, ledger.carbon, site, int(slots[0]))
         if not at_once:
-            now_g += moved_g(ledger, t, home, t.earliest)
+            now_g += moved_g(t, ledger.carbon, home, t.earliest)
     if at_once:
         now_g, now_gf = exp_g, exp_gf
     figures[t.index] = (exp_g, exp_gf, now_g, now_gf, q, home)
-
-
-def moved_g(ledger: Ledger, t: Terms, site: int, start: int) -> float:
-    """Grams of moving the job's data to ``site`` for a start in slot ``start``."""
-    at = np.array([site])
-    return float(transfer_g(t, ledger.carbon, at, np.array([start]))[0, 0])
 
 
 def choose_window(

@@ -26,7 +26,7 @@ import numpy as np
 from suandian.planner import scoring
 from suandian.planner.ledger import Ledger
 from suandian.planner.model import FloatArray, PlanParams
-from suandian.planner.terms import Terms, sites_of, transfer_g
+from suandian.planner.terms import Terms, moved_g, sites_of
 
 __all__ = ["favour_held_window", "held_row", "hold", "keep_held_slots", "runs", "set_cost"]
 
@@ -107,21 +107,16 @@ def keep_held_slots(
     if held_green < t.demand.min_green_fraction - 1e-9:
         return choice
     if t.data is not None:
-        held_cost += _moved_g(ledger, t, site, int(held[0]))
+        held_cost += moved_g(t, ledger.carbon, site, int(held[0]))
     if choice[0] is not None:
         chosen_cost, _ = set_cost(ledger, params, choice[0], choice[1],
                                   t.power_kw * float(ledger.pue[choice[0]]))
         if t.data is not None:
-            chosen_cost += _moved_g(ledger, t, choice[0], int(choice[1][0]))
+            chosen_cost += moved_g(t, ledger.carbon, choice[0], int(choice[1][0]))
         if held_cost - scoring.move_threshold(held_cost, params.move_threshold_g,
                                               params.move_threshold_share) > chosen_cost:
             return choice
     return site, held, False, False
-
-
-def _moved_g(ledger: Ledger, t: Terms, site: int, start: int) -> float:
-    """Grams of moving the job's data to ``site`` for a start in slot ``start``."""
-    return float(transfer_g(t, ledger.carbon, np.array([site]), np.array([start]))[0, 0])
 
 
 def set_cost(ledger: Ledger, params: PlanParams, site: int, slots: np.ndarray, q: float

@@ -11,8 +11,17 @@ import numpy as np
 from suandian.planner.data import SiteData, site_data
 from suandian.planner.model import FloatArray, JobDemand, PlanParams, Snapshot
 
-__all__ = ["Terms", "all_terms", "before_data", "job_terms", "mean_kw", "sites_of",
-           "slots_for", "transfer_g"]
+__all__ = [
+    "Terms",
+    "all_terms",
+    "before_data",
+    "job_terms",
+    "mean_kw",
+    "moved_g",
+    "sites_of",
+    "slots_for",
+    "transfer_g",
+]
 
 
 def slots_for(duration: timedelta, slot: timedelta) -> int:
@@ -130,6 +139,11 @@ def transfer_g(t: Terms, carbon: FloatArray, sites: np.ndarray, starts: np.ndarr
     kwh = t.data.kwh[sites][:, None]
     at = carbon[t.data.row, starts][None, :] if t.data.row >= 0 else carbon[sites][:, starts]
     return np.asarray(kwh * at, dtype=np.float64)
+
+
+def moved_g(t: Terms, carbon: FloatArray, site: int, start: int) -> float:
+    """Grams of moving the job's data to ``site`` for a start in slot ``start``."""
+    return float(transfer_g(t, carbon, np.array([site]), np.array([start]))[0, 0])
 
 
 def _held_slots(snap: Snapshot, job: JobDemand) -> np.ndarray | None:
