@@ -44,11 +44,9 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
-from suandian.planner import PlanParams, plan
-from suandian.sim.oracle_policy import oracle_snapshot, replay_emissions
+from suandian.sim.oracle_policy import clairvoyant
 from suandian.sim.run import SimReport, simulate
 from suandian.sim.run import format_mass as grams
 from suandian.sim.scenario import Scenario, builtin_scenarios, load_scenario
@@ -141,13 +139,11 @@ def print_run(report: SimReport, oracle: Oracle, secs: float, cpu: float) -> Non
 def clairvoyant_g(report: SimReport) -> float:
     """What the planner emits planning the oracle's problem (the actuals, every job known
     up front) in one round, replayed with the actuals: the heuristic with nothing unknown
-    (where it falls short of the online policy, re-planning and suspending did better)."""
-    world = report.world
-    schedule = plan(oracle_snapshot(world), PlanParams(
-        safety_margin=timedelta(0), risk_aversion=0.0, delay_penalty_share_h=0.0))
-    placed = {d.key: (d.site_index, d.slots) for d in schedule.decisions
-              if d.site_index is not None and d.slots}
-    return replay_emissions(world, placed)
+    (where it falls short of the online policy, re-planning and suspending did better).
+    The oracle's warm start, when the oracle ran; else planned here alike."""
+    if report.clairvoyant_g is not None:
+        return report.clairvoyant_g
+    return clairvoyant(report.world)[0]
 
 
 def year_replay() -> list[tuple[str, str, str]]:

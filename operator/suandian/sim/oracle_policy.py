@@ -14,7 +14,7 @@ from suandian.planner.oracle_model import Instance, Schedule
 from suandian.sim.engine import SimState
 from suandian.sim.world import World
 
-__all__ = ["OraclePolicy", "oracle_snapshot", "replay_emissions"]
+__all__ = ["OraclePolicy", "clairvoyant", "oracle_snapshot", "replay_emissions"]
 
 
 class OraclePolicy:
@@ -26,6 +26,7 @@ class OraclePolicy:
     def __init__(self, world: World, limit: int | None = None,
                  starts: Sequence[tuple[str, float, Schedule]] = ()) -> None:
         self.start_name: str | None = None
+        self.clairvoyant_g = 0.0  # what the planner emits planning this problem in one round
         self.result = self._solve(world, limit, starts)
         self.slots = {int(k): (s, frozenset(v)) for k, (s, v) in self.result.schedule.items()}
 
@@ -37,12 +38,8 @@ class OraclePolicy:
         better, and the oracle never ends worse than its start.
         ``limit``: the oracle's work limit (:func:`~suandian.planner.oracle.solve_oracle`)."""
         snap = oracle_snapshot(world)
-        # the planner itself, clairvoyant (actuals, every job known up front)
-        warm = plan(snap, PlanParams(safety_margin=timedelta(0), risk_aversion=0.0,
-                                     delay_penalty_g_per_kwh_h=0.0, delay_penalty_share_h=0.0))
-        mine = {d.key: (d.site_index, d.slots) for d in warm.decisions
-                if d.site_index is not None and d.slots}
-        candidates = [("clairvoyant planner", replay_emissions(world, mine), mine), *starts]
+        self.clairvoyant_g, mine = clairvoyant(world, snap)
+        candidates = [("clairvoyant planner", self.clairvoyant_g, mine), *starts]
         inst = Instance.from_snapshot(snap)
         usable = sorted((c for c in candidates if inst.feasible(c[2])), key=lambda c: c[1])
         if usable:
@@ -76,6 +73,18 @@ def oracle_snapshot(world: World) -> Snapshot:
         for j in world.jobs)
     return Snapshot(now=world.time_at(0), slot=world.slot, resources=world.resources,
                     sites=supplies, jobs=jobs)
+
+
+def clairvoyant(world: World, snap: Snapshot | None = None
+                ) -> tuple[float, dict[str, tuple[int, tuple[int, ...]]]]:
+    """The planner itself, clairvoyant: the oracle's problem (the actuals, every job known
+    up front) planned in one round, and what that schedule emits, replayed."""
+    warm = plan(snap or oracle_snapshot(world), PlanParams(
+        safety_margin=timedelta(0), risk_aversion=0.0, delay_penalty_g_per_kwh_h=0.0,
+        delay_penalty_share_h=0.0))
+    mine = {d.key: (d.site_index, d.slots) for d in warm.decisions
+            if d.site_index is not None and d.slots}
+    return replay_emissions(world, mine), mine
 
 
 def replay_emissions(world: World, schedule: dict[str, tuple[int, tuple[int, ...]]]) -> float:

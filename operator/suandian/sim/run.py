@@ -44,6 +44,7 @@ class SimReport:
     oracle_bound_g: float | None = None
     oracle: OracleResult | None = None
     oracle_start: str | None = None  # the policy whose schedule the oracle started from
+    clairvoyant_g: float | None = None  # the planner in one round, every job known
 
     def infeasible(self, name: str) -> str | None:
         """Why a policy's schedule is out of the ranking (it broke a promise the oracle
@@ -218,6 +219,7 @@ def simulate(
             report.oracle_bound_g = oracle.result.bound_g
             report.oracle = oracle.result
             report.oracle_start = oracle.start_name
+            report.clairvoyant_g = oracle.clairvoyant_g
             report.oracle_note = oracle_words(oracle.result, oracle.start_name)
         else:
             policy = make_policy(name, world)
