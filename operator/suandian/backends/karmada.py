@@ -140,11 +140,7 @@ class KarmadaBackend:
     def child(self, computejob: Mapping[str, Any], decision: Decision,
               site_selector: Mapping[str, str], duration: timedelta, *, due: bool,
               now: datetime) -> dict[str, Any]:
-        members = [m.name for m in self.site_members(site_selector)]
-        member = choose_member(members, decision.node_preferences)
-        if member is None:
-            raise PlanningError(f"site {decision.site} has no Ready member cluster in "
-                                "Karmada")
+        member = self.target({}, decision, site_selector)  # a child not there yet
         body = karmada_job(computejob, decision, member, duration)
         if due:
             body["spec"]["suspend"] = False

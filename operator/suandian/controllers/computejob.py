@@ -189,6 +189,7 @@ class JobDriver(JobActs):
         terms, job = record.terms, ctx.cluster.child(record.uid)
         conditions = status.get("conditions") or []
         refused = _condition(conditions, CHILD_CREATED)
+        reach = _condition(conditions, REACHABLE)
         released_for = next((str(c["reason"]).lower() for c in conditions
                              if c.get("type") == "Started" and c.get("reason")
                              and str(c["reason"]).lower() in START_TRIGGERS), "planned")
@@ -210,9 +211,8 @@ class JobDriver(JobActs):
             admits=ctx.backend.admits, replan_interval=ctx.settings.replan_interval,
             admission_timeout=ctx.settings.admission_timeout,
             trouble=ctx.backend.trouble(job) if job is not None else None,
-            said_trouble=next((str(c.get("message") or "") for c in conditions
-                               if c.get("type") == REACHABLE and c.get("status") == "False"),
-                              None))
+            said_trouble=str(reach.get("message") or "") if reach is not None
+            and reach.get("status") == "False" else None)
 
     def child_view(self, job: Mapping[str, Any], status: Mapping[str, Any]) -> Child:
         meta = job["metadata"]
