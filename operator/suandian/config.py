@@ -24,6 +24,10 @@ __all__ = ["ENV_PREFIX", "FULL_ROUNDS", "MODES", "Settings"]
 ENV_PREFIX = "SUANDIAN_"
 MODES = ("native", "kueue", "karmada")
 FULL_ROUNDS = ("process", "thread")
+MEASURE_EXPORTERS = ("kepler", "dcgm")
+"""The exporters measured energy is read from (``SUANDIAN_MEASURE_EXPORTERS``)."""
+KEPLER_METRICS = ("pod", "container")
+"""Kepler's metric families: 0.10 and later (pod), 0.7 and earlier (container)."""
 
 
 @dataclass(frozen=True)
@@ -202,18 +206,23 @@ class Settings:
             out.append(FieldError(_variable("data_links"), str(exc)))
         return out
 
+    @property
+    def measure_exporter_names(self) -> tuple[str, ...]:
+        """``measure_exporters`` as names (``"kepler, dcgm"`` → ``("kepler", "dcgm")``)."""
+        return tuple(n.strip() for n in self.measure_exporters.split(",") if n.strip())
+
     def _measure_problems(self) -> list[FieldError]:
         out = []
         if self.measure_url and not self.measure_url.startswith(("http://", "https://")):
             out.append(FieldError(_variable("measure_url"),
                                   f"{self.measure_url!r} is no http:// or https:// URL"))
-        names = [n.strip() for n in self.measure_exporters.split(",") if n.strip()]
-        wrong = [n for n in names if n not in ("kepler", "dcgm")]
+        names = self.measure_exporter_names
+        wrong = [n for n in names if n not in MEASURE_EXPORTERS]
         if wrong or not names:
             out.append(FieldError(_variable("measure_exporters"),
                                   "name kepler, dcgm or kepler,dcgm"
                                   + (f", not {', '.join(wrong)}" if wrong else "")))
-        if self.measure_kepler_metrics not in ("pod", "container"):
+        if self.measure_kepler_metrics not in KEPLER_METRICS:
             out.append(FieldError(_variable("measure_kepler_metrics"),
                                   f"{self.measure_kepler_metrics!r} is not pod or container"))
         if self.measure_interval <= timedelta(0):

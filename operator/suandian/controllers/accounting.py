@@ -42,8 +42,7 @@ def meter_from(settings: Settings) -> MeasureConfig | None:
     """The Prometheus reader the settings describe (None: no ``SUANDIAN_MEASURE_URL``)."""
     if not settings.measure_url:
         return None
-    names = tuple(n.strip() for n in settings.measure_exporters.split(",") if n.strip())
-    return MeasureConfig(url=settings.measure_url, exporters=names,
+    return MeasureConfig(url=settings.measure_url, exporters=settings.measure_exporter_names,
                          kepler_metrics=settings.measure_kepler_metrics,
                          token=settings.measure_token, username=settings.measure_username,
                          password=settings.measure_password,

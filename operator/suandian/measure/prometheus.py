@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from suandian.config import KEPLER_METRICS, MEASURE_EXPORTERS
 from suandian.errors import ProviderResponseError
 from suandian.forecast.providers.base import HttpClient, RetryPolicy
 from suandian.measure.series import Pieces, Series, merge, pieces_of
@@ -48,8 +49,7 @@ from suandian.measure.series import Pieces, Series, merge, pieces_of
 __all__ = ["EXPORTERS", "KEPLER_METRICS", "MeasureConfig", "Query", "describe",
            "parse_matrix", "pod_pattern", "queries_for", "read_job", "selector"]
 
-EXPORTERS = ("kepler", "dcgm")
-KEPLER_METRICS = ("pod", "container")
+EXPORTERS = MEASURE_EXPORTERS  # the settings' names, one place
 WINDOW_S = 6 * 3600
 
 
