@@ -32,7 +32,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from suandian.planner import repair, scoring
+from suandian.planner import exchange, repair, scoring
 from suandian.planner.choose import Choice, Figures, decide, delaying, record
 from suandian.planner.decisions import decided, node_preferences, undecided
 from suandian.planner.incumbents import hold
@@ -90,7 +90,8 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     pending.sort(key=lambda t: (not t.forced, -t.demand.priority,
                                 bool(expected) and (t.expected
                                                     or t.demand.min_green_fraction <= 0),
-                                -t.power_kw, t.latest - t.earliest, t.demand.key))
+                                -t.power_kw, t.expected, t.latest - t.earliest,
+                                t.demand.key))
     chosen: dict[int, Choice] = {}
     figures: dict[int, Figures] = {}
     for t in (t for t in pending if t.forced):  # the deadline guarantee comes first
@@ -110,11 +111,16 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     if params.improvement_passes and len(pending) - len(expected) <= (
             params.improvement_max_jobs):
         _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
+        if not _room_to_spare(snap, terms):  # a limit binds: trades may pay
+            work = [params.exchange_work]  # shared by every exchange of the round
+            while exchange.exchange(ledger, params, pending, all_sites, horizon, chosen,
+                                    figures, work):
+                _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
     if expected:  # forecasts, not jobs: out of the plan, its load and its decisions
-        if any(t.index < real and t.index not in unplaceable
-               and _stranded(t, chosen[t.index], horizon, all_sites)
-               for t in pending):  # a job the forecast left without room: plan blind
-            return plan(snapshot, replace(params, expected_arrivals=False))
+        blind = _blind_if_better(snapshot, params, pending, real, unplaceable, horizon,
+                                 all_sites, chosen)
+        if blind is not None:
+            return blind
         _forget(ledger, [t for t in pending if t.index >= real], chosen, figures)
 
     prefs = node_preferences(snap, params, terms, chosen)
@@ -221,7 +227,7 @@ def _make_room(
     for t in stranded:  # oversubscribed: out of the ledger while the search runs
         site, slots, _forced, over = chosen.get(t.index, (None, None, False, False))
         if over and site is not None and slots is not None:
-            _unplace(ledger, t, site, slots, figures[t.index][4])
+            exchange.unplace(ledger, t, site, slots, figures[t.index][4])
     if not stranded:
         return
     ids = {t.index for t in stranded}
@@ -246,6 +252,29 @@ def _make_room(
             record(ledger, t, sites_of(t, all_sites), chosen[t.index], chosen, figures)
 
 
+def _blind_if_better(
+    snapshot: Snapshot, params: PlanParams, pending: list[_Job], real: int,
+    unplaceable: set[int], horizon: int, all_sites: np.ndarray,
+    chosen: dict[int, Choice],
+) -> Plan | None:
+    """The plan without expected arrivals, when the one with them left a real job
+    without room that it did not have to: a job the repair placed once the forecast was
+    out of its way and lost again, or one the plan without the forecast places (the
+    forecast changed which jobs the greedy pass served first, so a job still without
+    room may be one that another took the place of). None: keep the plan."""
+    stranded = [t for t in pending if t.index < real
+                and _stranded(t, chosen[t.index], horizon, all_sites)]
+    if not stranded:
+        return None
+    blind = plan(snapshot, replace(params, expected_arrivals=False))
+    if any(t.index not in unplaceable for t in stranded):
+        return blind
+    placed = {d.key for d in blind.decisions if d.site_index is not None}
+    lost = any(chosen[t.index][0] is None and t.demand.key in placed
+               for t in pending if t.index < real)
+    return blind if lost else None
+
+
 def _forget(
     ledger: _Ledger, terms: list[_Job],
     chosen: dict[int, Choice],
@@ -257,16 +286,7 @@ def _forget(
         site, slots, _forced, _over = chosen.pop(t.index, (None, None, False, False))
         if site is not None and slots is not None:
             figures.pop(t.index)
-            _unplace(ledger, t, site, slots, 0.0)
-
-
-def _unplace(ledger: _Ledger, t: _Job, site: int, slots: np.ndarray, kw: float) -> None:
-    """Undo :func:`record` of ``t`` (committed at ``kw``, or reserved if expected)."""
-    request = t.request if t.takes_capacity else None
-    if t.expected:
-        ledger.unreserve(t.index, site, slots, request)
-    else:
-        ledger.release(site, slots, kw, request)
+            exchange.unplace(ledger, t, site, slots, 0.0)
 
 
 def _stranded(t: _Job, choice: Choice, horizon: int,
@@ -320,7 +340,7 @@ def _redecide(
     than the move threshold, or ``place`` no longer fits. True if it moved."""
     site, slots = place[0], place[1]
     assert site is not None
-    _unplace(ledger, t, site, slots, kw)
+    exchange.unplace(ledger, t, site, slots, kw)
     decide(ledger, params, replace(t, held_site=site, held=slots), all_sites, horizon,
             chosen, figures)
     after = chosen[t.index]

@@ -136,7 +136,10 @@ class PlanParams:
     most ``repair_jobs`` jobs per stranded one), then ``improvement_passes`` rounds take
     each flexible job out and re-place it with all others in place (never raising the
     total), when there are at most ``improvement_max_jobs`` pending jobs (a latency
-    budget for huge snapshots). A job holding an :class:`Incumbent` decision moves only
+    budget for huge snapshots). Then each flexible job tries the cheaper places that
+    lack room for it, taking out at most ``exchange_ejections`` jobs in its way and
+    placing them again (:mod:`~suandian.planner.exchange`; at most ``exchange_work``
+    places tried a round). A job holding an :class:`Incumbent` decision moves only
     when the move saves more than ``max(move_threshold_g, move_threshold_share × the
     held decision's cost)`` grams of risk-weighted emissions (0 and 0: re-plan freely).
     ``expected_arrivals``: plan the snapshot's :attr:`Snapshot.expected` jobs (the work
@@ -158,6 +161,8 @@ class PlanParams:
     repair_jobs: int = 60
     move_threshold_g: float = 100.0
     move_threshold_share: float = 0.05
+    exchange_work: int = 2000
+    exchange_ejections: int = 6
     expected_arrivals: bool = True
     data_links: DataLinks = field(default_factory=DataLinks)
 
@@ -166,9 +171,10 @@ class PlanParams:
             raise PlanningError(f"risk_aversion must be within [0, 1], got {self.risk_aversion}")
         if self.safety_margin < timedelta(0) or min(
                 self.delay_penalty_g_per_kwh_h, self.delay_penalty_share_h,
-                self.repair_work, self.repair_jobs) < 0:
-            raise PlanningError("safety_margin, the delay penalties and the repair limits "
-                                "must not be negative")
+                self.repair_work, self.repair_jobs, self.exchange_work,
+                self.exchange_ejections) < 0:
+            raise PlanningError("safety_margin, the delay penalties and the repair and "
+                                "exchange limits must not be negative")
         if self.move_threshold_g < 0 or not 0.0 <= self.move_threshold_share <= 1.0:
             raise PlanningError("move_threshold_g must not be negative and "
                                 f"move_threshold_share within [0, 1], got "

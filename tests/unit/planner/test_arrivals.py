@@ -104,6 +104,24 @@ def test_expected_arrivals_never_unplace_a_real_job_nor_use_its_green(snap: Snap
     assert (seeing.green_used_kw <= seeing.load_kw + 1e-6).all()
 
 
+def test_a_forecast_as_large_as_a_real_job_does_not_give_its_place_to_another() -> None:
+    """Found by the property above: ``j0`` (195 kW at the site) fits only where the sun
+    is (slots 4-5, 120 kW of green over a 100 kW import limit). Its expected twin, as
+    large, was planned before it and held that import; ``j0`` found no room, ``j5`` took
+    slot 5, and the repair could not undo it. The plan without the forecast placed
+    ``j0``, so the plan with it must too."""
+    green = np.zeros(11)
+    green[4:6] = 120.0
+    s0 = site("s0", green, 100.0, p10=green / 2, import_kw=100.0, pue=1.3, cpu=2.0)
+    jobs = [job("j0", kw=150, hours=2, slack=5),
+            *(job(f"j{i}", kw=10, hours=1, slack=0) for i in range(1, 5)),
+            job("j5", kw=100, hours=1, slack=6)]
+    snap = snapshot([s0], jobs)
+    forecast = tuple(replace(j, key=EXPECTED_PREFIX + j.key) for j in jobs)
+    for seen in (snap, replace(snap, expected=forecast)):
+        assert plan(seen).by_key["j0"].slots == (4, 5)
+
+
 def _blind_and_seeing(snap: Snapshot, forecast: JobDemand) -> tuple[JobDecision, ...]:
     """The first decision planned without and with ``forecast`` expected."""
     return tuple(plan(s, FREE).decisions[0]
