@@ -23,9 +23,10 @@ A job taken out that finds no room again undoes the move, so no exchange loses a
 or raises the total: the deadline guarantee and the improvement passes' promise hold.
 Only ``Optimize`` jobs that are not forced, not oversubscribed, not expected
 arrivals, without a green floor and without data to move take part (the others keep
-their places). Work is counted, not timed: at most ``PlanParams.exchange_work``
-candidate places are tried per round, at most ``PlanParams.exchange_ejections`` jobs
-taken out for one, so plans stay deterministic.
+their places). Work is counted, not timed: ``PlanParams.exchange_work`` per round,
+each place tried charged ``1 + jobs/100`` (it scans the jobs in the way), at most
+``PlanParams.exchange_ejections`` jobs taken out for one, so plans stay deterministic
+and a round's latency bounded.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def exchange(
     if len(movable) < 2 or budget[0] <= 0:
         return False
     movable.sort(key=lambda t: (-t.power_kw, t.index))
+    cost = 1 + len(movable) // 100  # a try scans the jobs in the way: charged by their number
     moved = False
     while budget[0] > 0:
         passed = False
@@ -71,7 +73,7 @@ def exchange(
                     return moved
                 done = False
                 for small in (False, True):
-                    budget[0] -= 1
+                    budget[0] -= cost
                     if _try(ledger, params, t, place, movable, all_sites, horizon, chosen,
                             figures, small):
                         done = passed = moved = True
@@ -100,8 +102,9 @@ def _candidates(
     ledger: Ledger, params: PlanParams, t: Terms, all_sites: np.ndarray, horizon: int,
     chosen: dict[int, Choice], figures: dict[int, Figures],
 ) -> list[tuple[int, np.ndarray]]:
-    """The job's cheapest places cheaper than where it is that have no room for it now,
-    at most :data:`_CANDIDATES`, cheapest first. Scored with the job out of the ledger
+    """The job's cheapest places that have no room for it now and would cost it less
+    than where it is by more than ``move_threshold_g`` (a trade for fewer grams is not
+    worth the work), at most :data:`_CANDIDATES`, cheapest first. Scored with the job out of the ledger
     (its own green supply is its to take again), as :func:`decide` scores them."""
     site0, slots0 = chosen[t.index][0], chosen[t.index][1]
     assert site0 is not None
@@ -134,8 +137,9 @@ def _candidates(
             r, k = divmod(int(flat), starts)
             places.append((float(cost[flat]), int(sites[r]),
                            np.arange(first + k, first + k + t.n)))
+    bar = now - max(params.move_threshold_g, 1e-9 * abs(now), 1e-9)
     out = [(site, slots) for c, site, slots in places
-           if c < now - 1e-9 * abs(now) - 1e-9 and not _fits(ledger, t, site, slots)]
+           if c < bar and not _fits(ledger, t, site, slots)]
     record(ledger, t, sites, chosen[t.index], chosen, figures)
     return out[:_CANDIDATES]
 

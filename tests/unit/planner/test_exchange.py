@@ -80,3 +80,12 @@ def test_plan_cost_is_the_grid_share_of_the_load_priced_at_each_slot() -> None:
     ledger.commit(0, np.array([3, 4, 5]), 150.0, None)
     ledger.commit(0, np.array([0]), 200.0, None)
     assert plan_cost(ledger, 0.0) == pytest.approx(150 * 308 + 200 * 102)
+
+
+def test_a_place_saving_the_job_less_than_the_gram_threshold_is_not_tried() -> None:
+    # long would save 30,000 g of its own at 3-5: under a 31,000 g bar the trade is not
+    # worth the work, even with nothing held
+    params = dataclasses.replace(PARAMS, move_threshold_g=31_000.0, move_threshold_share=0.0)
+    assert schedule(params) == {"short": (5,), "long": (2, 3, 4)}
+    params = dataclasses.replace(params, move_threshold_g=29_000.0)
+    assert schedule(params) == {"short": (0,), "long": (3, 4, 5)}
