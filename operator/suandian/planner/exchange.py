@@ -104,8 +104,9 @@ def _candidates(
 ) -> list[tuple[int, np.ndarray]]:
     """The job's cheapest places that have no room for it now and would cost it less
     than where it is by more than ``move_threshold_g`` (a trade for fewer grams is not
-    worth the work), at most :data:`_CANDIDATES`, cheapest first. Scored with the job out of the ledger
-    (its own green supply is its to take again), as :func:`decide` scores them."""
+    worth the work), at most :data:`_CANDIDATES`, cheapest first. Scored with the job
+    out of the ledger (its own green supply is its to take again), as :func:`decide`
+    scores them."""
     site0, slots0 = chosen[t.index][0], chosen[t.index][1]
     assert site0 is not None
     kw = figures[t.index][4]
