@@ -33,6 +33,7 @@ at once at its home, the facility kW it committed, its home site."""
 
 _INF = math.inf
 _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
+_NEAR_STARTS = 8  # starts scored first by the bounded search (:func:`_window_bounded`)
 
 
 def decide(
@@ -118,6 +119,12 @@ def choose_window(
         ok = np.flatnonzero(n_bad[:, 0] == 0)
         pick = int(ok[0]) if ok.size else int(np.argmin(n_bad[:, 0]))
         return int(sites[pick]), np.arange(a, a + t.n), True, not ok.size
+    if (t.held is None and t.data is None and (forced or job.min_green_fraction <= 0)
+            and delaying(params) and ledger.bounds_hold()):
+        quick = _window_bounded(ledger, params, t, sites, q, first, starts,
+                                isinstance(rows, slice))
+        if quick is not None:
+            return quick
     u50 = scoring.green_used(q, ledger.green50[rows, a:b])
     u10 = scoring.green_used(q, ledger.green10[rows, a:b]) if params.risk_aversion else u50
     cost = scoring.window_sums(
@@ -156,6 +163,106 @@ def choose_window(
         s = int(np.argmin(n_bad[:, 0]))
         return int(sites[s]), np.arange(first, first + t.n), True, True
     return None, np.zeros(0, dtype=int), False, False
+
+
+def _window_bounded(
+    ledger: Ledger, params: PlanParams, t: Terms, sites: np.ndarray, q: FloatArray,
+    first: int, starts: int, rows_all: bool,
+) -> Choice | None:
+    """:func:`choose_window`'s choice found on the few windows that can be cheapest, or
+    None when that cannot be shown (the caller then scores every window).
+
+    Every window's cost is its green shortfall's grams ``W ≥ 0`` plus its delay cost
+    ``D_s(k) = r_s·n·h·q_s·d_k``, which grows with the start ``k``: so ``D_s(k)`` bounds
+    the cost of every window of site ``s`` from ``k`` on. A guess of the optimum (the
+    cheapest-looking site's first window) picks the sites and starts whose bound is
+    within it; only those are scored, with the same arithmetic as the full pass, and
+    their cheapest feasible window is found as there (lazily, then masked). It is the
+    choice of the full pass when every window left out is bounded strictly above its
+    cost (the first minimum of all costs is then among the scored ones, in the same
+    order): that is checked, not assumed. In the common case (green enough for the job
+    at the cheapest-bound site from its earliest start, and room there) it is one
+    window, found in a dozen small calls instead of scoring sites × starts.
+    """
+    n, h = t.n, ledger.h
+    factor = ledger.delay_factor(n)  # as scored: (r_s · n·h) · q_s · d_k
+    rq = (factor if rows_all else factor[sites]) * q
+    bound = rq[:, 0] * ledger.delay_h[first]  # D_s(first): no window of s costs less
+    s0 = int(bound.argmin())
+    site0, q0 = int(sites[s0]), float(q[s0, 0])
+    w = slice(first, first + n)
+    green = ledger.green10 if params.risk_aversion else ledger.green50
+    # green enough in every slot of its first window (P10 is never above P50): each slot
+    # costs exactly 0 and the window exactly its bound, the least of all; with room, it is
+    # the choice
+    if float(green[site0, w].min()) >= q0 and ledger.fits_green(site0, w, t.request_floor):
+        return site0, np.arange(first, first + n), t.forced, False
+    # first the sites and starts whose bound is near the least (where the cheapest window
+    # almost always is), then, if what that finds does not bound all the rest, those
+    # whose bound is within its cost (a feasible window's: the optimum is among them)
+    limit = 2.0 * float(bound[s0])
+    for k_end in (min(starts, _NEAR_STARTS), 0):
+        rows = np.flatnonzero(bound <= limit)  # never empty: bound[s0] <= limit
+        if not k_end:  # the starts whose bound is within the limit where it grows slowest
+            slowest = float(rq[rows, 0].min()) * h
+            k_end = starts if slowest <= 0 else max(
+                1, min(starts, int(limit / slowest) - first + 2))
+        found = _scored(ledger, params, t, sites[rows], q[rows], rq[rows], first, k_end)
+        if found is None:
+            return None
+        r, k, c = found
+        others = np.ones(bound.size, dtype=bool)
+        others[rows] = False
+        if not (bound[others] <= c).any() and not (
+                k_end < starts and (rq[rows, 0] * ledger.delay_h[first + k_end] <= c).any()):
+            return int(sites[rows[r]]), np.arange(first + k, first + k + n), t.forced, False
+        limit = c
+    return None
+
+
+def _scored(
+    ledger: Ledger, params: PlanParams, t: Terms, at: np.ndarray, q: FloatArray,
+    rq: FloatArray, first: int, starts: int,
+) -> tuple[int, int, float] | None:
+    """The first cheapest feasible window among ``starts`` starts from ``first`` at the
+    sites ``at`` (``q``, ``rq``: their rows of the job's power and delay factor), scored
+    as :func:`choose_window` scores them: ``(row, start offset, cost)``, None if none."""
+    n = t.n
+    b = first + starts + n - 1
+    u50 = scoring.green_used(q, ledger.green50[at, first:b])
+    u10 = scoring.green_used(q, ledger.green10[at, first:b]) if params.risk_aversion else u50
+    cost = scoring.window_sums(
+        scoring.slot_cost(q, u50, u10, ledger.carbon_h[at, first:b], params.risk_aversion),
+        n, starts)
+    cost += rq * ledger.delay_h[first:first + starts]
+    return _first_feasible(ledger, t, at, q, cost, first, b, starts, u50)
+
+
+def _first_feasible(
+    ledger: Ledger, t: Terms, at: np.ndarray, q: FloatArray, cost: FloatArray, a: int,
+    b: int, starts: int, u50: FloatArray,
+) -> tuple[int, int, float] | None:
+    """The first cheapest window that fits among ``cost`` (rows: sites ``at``, columns:
+    starts from ``a``), as :func:`choose_window` finds it: the cheapest checked one by one,
+    then every window masked. ``(row, start offset, cost)``; None when none fits."""
+    for _ in range(_LAZY_TRIES):
+        best = int(cost.argmin())
+        c = float(cost.flat[best])
+        if not c < _INF:
+            return None
+        s, k = divmod(best, starts)
+        if ledger.fits(int(at[s]), a + k, t.n, float(q[s, 0]), t.request_floor):
+            return s, k, c
+        cost[s, k] = _INF
+    bad = scoring.infeasible_slots(q - u50, ledger.imports[at, a:b],
+                                   ledger.capacity[at, :, a:b], t.request)
+    total = np.where(scoring.window_sums(bad, t.n, starts) == 0, cost, _INF)
+    best = int(total.argmin())
+    c = float(total.flat[best])
+    if not c < _INF:
+        return None
+    s, k = divmod(best, starts)
+    return s, k, c
 
 
 def _pick(total: FloatArray, green_ok: np.ndarray | None, last_k: int) -> FloatArray:

@@ -6,7 +6,7 @@ capacity) so windows never run off the end. """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -48,6 +48,11 @@ class Ledger:
     import_limit: FloatArray
     reserved: FloatArray  # grid import held for expected arrivals (:meth:`reserve`)
     holds: dict[int, FloatArray]  # what each expected arrival holds, by term index
+    # caches of what depends on the delay rate only (:meth:`bounds_hold`, :meth:`delay_factor`)
+    _bounds: tuple[FloatArray, bool] | None = field(
+        default=None, init=False, repr=False, compare=False)
+    _factors: tuple[FloatArray, dict[int, FloatArray]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_snapshot(cls, snap: Snapshot, pad: int) -> Ledger:
@@ -83,6 +88,20 @@ class Ledger:
             delay_rate_column=np.zeros((len(snap.sites), 1)),
         )
 
+    def bounds_hold(self) -> bool:
+        """True when no slot's cost is negative and the delay cost never falls with a
+        later start: carbon intensity and delay rates finite and not negative, hours of
+        delay not decreasing. :mod:`~suandian.planner.choose` then bounds a window's cost
+        from below by its delay cost alone. Computed once per delay rate (the planner sets
+        it once per round, after building the ledger)."""
+        cached = self._bounds
+        if cached is None or cached[0] is not self.delay_rate:
+            ok = bool(np.isfinite(self.carbon_h).all() and (self.carbon_h >= 0).all()
+                      and np.isfinite(self.delay_rate).all() and (self.delay_rate >= 0).all()
+                      and (np.diff(self.delay_h) >= 0).all() and (self.delay_h >= 0).all())
+            cached = self._bounds = (self.delay_rate, ok)
+        return cached[1]
+
     @property
     def pue_column(self) -> FloatArray:
         """PUE as a ``(sites, 1)`` column, to broadcast a job's power over sites × slots."""
@@ -101,10 +120,33 @@ class Ledger:
         :func:`suandian.planner.scoring.infeasible_slots`, for one window).
         ``request_floor`` is ``(request − 1e-9)`` as a ``(resources, 1)`` column."""
         w = slice(start, start + n)
-        grid = q - np.minimum(q, self.green50[site, w])
-        if (grid > self.imports[site, w] + _EPS).any():
+        # capacity first: it is what is short when anything is (count_nonzero is the
+        # cheapest reduction to call on a small array)
+        if np.count_nonzero(self.capacity[site, :, w] < request_floor):
             return False
-        return not (self.capacity[site][:, w] < request_floor).any()
+        grid = q - np.minimum(q, self.green50[site, w])
+        return not np.count_nonzero(grid > self.imports[site, w] + _EPS)
+
+    def fits_green(self, site: int, window: slice, request_floor: FloatArray) -> bool:
+        """:meth:`fits` for a load the green supply left covers in every slot of
+        ``window`` (``q ≤ G``): its grid share is 0, so only the import left must not be
+        below ``-1e-9`` (``0 > I + 1e-9`` exactly when ``I < -1e-9``) and the request
+        within the free capacity. The caller knows the green covers it."""
+        if np.count_nonzero(self.capacity[site, :, window] < request_floor):
+            return False
+        return not float(self.imports[site, window].min()) < -_EPS
+
+    def delay_factor(self, n: int) -> FloatArray:
+        """``delay_rate_column · (n·h)``, ``(sites, 1)``: the delay cost's factor of a
+        window of ``n`` slots before its power and hours of delay, cached by ``n`` for the
+        delay rate the ledger holds."""
+        cache = self._factors
+        if cache is None or cache[0] is not self.delay_rate_column:
+            cache = self._factors = (self.delay_rate_column, {})
+        factor = cache[1].get(n)
+        if factor is None:
+            factor = cache[1][n] = self.delay_rate_column * (n * self.h)
+        return factor
 
     def commit(self, site: int, slots: np.ndarray, q: float, request: FloatArray | None
                ) -> tuple[float, float]:
