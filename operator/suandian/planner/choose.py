@@ -33,7 +33,8 @@ at once at its home, the facility kW it committed, its home site."""
 
 _INF = math.inf
 _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
-_NEAR_STARTS = 8  # starts scored first by the bounded search (:func:`_window_bounded`)
+_NEAR_STARTS = 8  # starts scored first by the bounded search (:func:`_window_bounded`),
+_NEAR = 1.25  # at the sites whose bound is within this factor of the least
 
 
 def decide(
@@ -200,7 +201,7 @@ def _window_bounded(
     # first the sites and starts whose bound is near the least (where the cheapest window
     # almost always is), then, if what that finds does not bound all the rest, those
     # whose bound is within its cost (a feasible window's: the optimum is among them)
-    limit = 2.0 * float(bound[s0])
+    limit = _NEAR * float(bound[s0])
     for k_end in (min(starts, _NEAR_STARTS), 0):
         rows = np.flatnonzero(bound <= limit)  # never empty: bound[s0] <= limit
         if not k_end:  # the starts whose bound is within the limit where it grows slowest
@@ -243,20 +244,15 @@ def _first_feasible(
     b: int, starts: int, u50: FloatArray,
 ) -> tuple[int, int, float] | None:
     """The first cheapest window that fits among ``cost`` (rows: sites ``at``, columns:
-    starts from ``a``), as :func:`choose_window` finds it: the cheapest checked one by one,
-    then every window masked. ``(row, start offset, cost)``; None when none fits."""
-    for _ in range(_LAZY_TRIES):
-        best = int(cost.argmin())
-        c = float(cost.flat[best])
-        if not c < _INF:
-            return None
-        s, k = divmod(best, starts)
-        if ledger.fits(int(at[s]), a + k, t.n, float(q[s, 0]), t.request_floor):
-            return s, k, c
-        cost[s, k] = _INF
-    bad = scoring.infeasible_slots(q - u50, ledger.imports[at, a:b],
-                                   ledger.capacity[at, :, a:b], t.request)
-    total = np.where(scoring.window_sums(bad, t.n, starts) == 0, cost, _INF)
+    starts from ``a``): the first minimum of the costs with every window that does not
+    fit masked, as :func:`choose_window` chooses. ``(row, start offset, cost)``; None when
+    none fits. The windows are few: masked at once, capacity first, the grid import only
+    where it could bind (``q`` above the import left somewhere)."""
+    over = np.logical_or.reduce(ledger.capacity[at, :, a:b] < t.request_floor, axis=1)
+    imports = ledger.imports[at, a:b]
+    if float(imports.min()) < float(q.max()):  # the grid share q - u could exceed it
+        over |= (q - u50) > imports + 1e-9
+    total = np.where(scoring.window_sums(over, t.n, starts), _INF, cost)
     best = int(total.argmin())
     c = float(total.flat[best])
     if not c < _INF:
@@ -315,6 +311,11 @@ def _cheapest_slots(
     if b - a <= t.n:  # no slack left: run every remaining slot, now
         return choose_window(ledger, params, _forced(t), sites, rows, ledger.width)
     q = (t.power_kw * ledger.pue[sites])[:, None]
+    if (t.data is None and t.demand.min_green_fraction <= 0 and delaying(params)
+            and (a > 0 or t.n > 1) and ledger.bounds_hold()):
+        quick = _slots_bounded(ledger, params, t, sites, q, a, b)
+        if quick is not None:
+            return quick
     u50 = scoring.green_used(q, ledger.green50[rows, a:b])
     u10 = scoring.green_used(q, ledger.green10[rows, a:b])
     cost = scoring.slot_cost(q, u50, u10, ledger.carbon_h[rows, a:b], params.risk_aversion)
@@ -340,6 +341,34 @@ def _cheapest_slots(
         return choose_window(ledger, params, _at_latest(t, b), sites, rows, ledger.width)
     s = int(np.argmin(sums))
     return int(sites[s]), np.sort(idx[s] + a), False, False
+
+
+def _slots_bounded(
+    ledger: Ledger, params: PlanParams, t: Terms, sites: np.ndarray, q: FloatArray, a: int,
+    b: int,
+) -> Choice | None:
+    """:func:`_cheapest_slots`'s choice when it can be shown without scoring every site
+    and slot, else None. A slot's cost is its shortfall's grams (never negative) plus
+    its delay cost ``c_s·d_t`` (``c_s = r_s·q_s·h``), growing with ``t``: where the site
+    of least ``c_s`` has green enough for the job in its first ``n`` slots, those cost
+    exactly their delay cost and are its cheapest ``n`` (the next slot's delay cost is
+    above theirs), and every other site's ``n`` cheapest cost at least ``c_s/c_0`` times
+    as much (more than 1 + 1e-9: no rounding of the sums can reverse that). It is then
+    the choice, once the job fits there over its whole range, as the full pass asks."""
+    n = t.n
+    c = (ledger.delay_rate_column[sites] * q) * ledger.h  # as scored, before d_t
+    s0 = int(c.argmin())
+    c0 = float(c[s0, 0])
+    if c0 <= 0 or np.count_nonzero(c <= c0 * (1 + 1e-9)) != 1:
+        return None
+    site0, q0 = int(sites[s0]), float(q[s0, 0])
+    green = ledger.green10 if params.risk_aversion else ledger.green50
+    dh = ledger.delay_h
+    if float(green[site0, a:a + n].min()) < q0 or not c0 * dh[a + n] > c0 * dh[a + n - 1]:
+        return None
+    if not ledger.fits(site0, a, b - a, q0, t.request_floor):
+        return None
+    return site0, np.arange(a, a + n), False, False
 
 
 def delaying(params: PlanParams) -> bool:

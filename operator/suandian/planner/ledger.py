@@ -51,6 +51,7 @@ class Ledger:
     # caches of what depends on the delay rate only (:meth:`bounds_hold`, :meth:`delay_factor`)
     _bounds: tuple[FloatArray, bool] | None = field(
         default=None, init=False, repr=False, compare=False)
+    _carbon_finite: bool | None = field(default=None, init=False, repr=False, compare=False)
     _factors: tuple[FloatArray, dict[int, FloatArray]] | None = field(
         default=None, init=False, repr=False, compare=False)
 
@@ -127,6 +128,13 @@ class Ledger:
         grid = q - np.minimum(q, self.green50[site, w])
         return not np.count_nonzero(grid > self.imports[site, w] + _EPS)
 
+    def carbon_finite(self) -> bool:
+        """True when every grid intensity is finite (then no grid power emits nothing:
+        ``0 · c = 0``). The intensities never change: checked once."""
+        if self._carbon_finite is None:
+            self._carbon_finite = bool(np.isfinite(self.carbon).all())
+        return self._carbon_finite
+
     def fits_green(self, site: int, window: slice, request_floor: FloatArray) -> bool:
         """:meth:`fits` for a load the green supply left covers in every slot of
         ``window`` (``q ≤ G``): its grid share is 0, so only the import left must not be
@@ -156,6 +164,16 @@ class Ledger:
         at = as_slots(slots)
         if isinstance(at, slice):  # views: each row is indexed once
             g50, g10 = self.green50[site, at], self.green10[site, at]
+            if float(g10.min()) >= q and self.carbon_finite():
+                # green covers it in every slot (P50 is never below P10): it takes q of
+                # each, no grid, so the same arithmetic as below comes to this
+                g50 -= q
+                g10 -= q
+                self.load[site, at] += q
+                if request is not None:
+                    self.capacity[site][:, at] -= request[:, None]
+                energy = q * len(slots)
+                return 0.0, float(np.full(len(slots), q).sum()) / energy if energy > 0 else 1.0
             u50 = np.minimum(q, g50)
             grid = q - u50
             grams = float(np.dot(grid, self.carbon[site, at])) * self.h
@@ -222,7 +240,11 @@ class Ledger:
         """P50 emissions (g) and green fraction of ``q`` kW over ``slots`` at ``site``, now:
         ``Σ (q − min(q, G)) · c · h`` and ``Σ min(q, G) / (q · n)``."""
         at = slots if isinstance(slots, slice) else as_slots(slots)
-        u = np.minimum(q, self.green50[site, at])
+        green = self.green50[site, at]
+        if isinstance(at, slice) and green.size and float(green.min()) >= q and (
+                self.carbon_finite()):  # all green: no grams, the share as summed below
+            return 0.0, float(np.full(green.size, q).sum() / (q * green.size)) if q > 0 else 1.0
+        u = np.minimum(q, green)
         grams = float(np.dot(q - u, self.carbon[site, at])) * self.h
         energy = q * u.size
         return grams, float(u.sum() / energy) if energy > 0 else 1.0
