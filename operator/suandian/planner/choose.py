@@ -32,6 +32,7 @@ Figures = tuple[float, float, float, float, float, int]
 at once at its home, the facility kW it committed, its home site."""
 
 _INF = math.inf
+_least = np.minimum.reduce  # the least of a small array: the cheapest call
 _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
 _NEAR_STARTS = 8  # starts scored first by the bounded search (:func:`_window_bounded`),
 _NEAR = 1.25  # at the sites whose bound is within this factor of the least
@@ -196,7 +197,7 @@ def _window_bounded(
     # green enough in every slot of its first window (P10 is never above P50): each slot
     # costs exactly 0 and the window exactly its bound, the least of all; with room, it is
     # the choice
-    if float(green[site0, w].min()) >= q0 and ledger.fits_green(site0, w, t.request_floor):
+    if float(_least(green[site0, w])) >= q0 and ledger.fits_green(site0, w, t.request_floor):
         return site0, np.arange(first, first + n), t.forced, False
     # first the sites and starts whose bound is near the least (where the cheapest window
     # almost always is), then, if what that finds does not bound all the rest, those
@@ -364,7 +365,7 @@ def _slots_bounded(
     site0, q0 = int(sites[s0]), float(q[s0, 0])
     green = ledger.green10 if params.risk_aversion else ledger.green50
     dh = ledger.delay_h
-    if float(green[site0, a:a + n].min()) < q0 or not c0 * dh[a + n] > c0 * dh[a + n - 1]:
+    if float(_least(green[site0, a:a + n])) < q0 or not c0 * dh[a + n] > c0 * dh[a + n - 1]:
         return None
     if not ledger.fits(site0, a, b - a, q0, t.request_floor):
         return None

@@ -20,6 +20,9 @@ Slots = slice | np.ndarray
 """Slot indices: a slice for a contiguous window (a view, no copy), else an index array."""
 
 
+_least = np.minimum.reduce  # a row's least value: the cheapest call for a small array
+
+
 def as_slots(slots: np.ndarray) -> Slots:
     """A contiguous, increasing run of indices as a slice; anything else unchanged."""
     if slots.size and int(slots[-1]) - int(slots[0]) == slots.size - 1:
@@ -52,6 +55,7 @@ class Ledger:
     _bounds: tuple[FloatArray, bool] | None = field(
         default=None, init=False, repr=False, compare=False)
     _carbon_finite: bool | None = field(default=None, init=False, repr=False, compare=False)
+    _scratch: FloatArray | None = field(default=None, init=False, repr=False, compare=False)
     _factors: tuple[FloatArray, dict[int, FloatArray]] | None = field(
         default=None, init=False, repr=False, compare=False)
 
@@ -128,6 +132,18 @@ class Ledger:
         grid = q - np.minimum(q, self.green50[site, w])
         return not np.count_nonzero(grid > self.imports[site, w] + _EPS)
 
+    def _sum_of(self, q: float, n: int) -> np.float64:
+        """``n`` copies of ``q`` summed as numpy sums an array of them (its pairwise
+        order, so the same float as ``np.minimum(q, G).sum()`` where ``G ≥ q``), in a
+        scratch row instead of a new array."""
+        scratch = self._scratch
+        if scratch is None or scratch.size < n:
+            scratch = self._scratch = np.empty(max(n, self.width))
+        row = scratch[:n]
+        row.fill(q)
+        total: np.float64 = np.add.reduce(row)
+        return total
+
     def carbon_finite(self) -> bool:
         """True when every grid intensity is finite (then no grid power emits nothing:
         ``0 · c = 0``). The intensities never change: checked once."""
@@ -142,7 +158,7 @@ class Ledger:
         within the free capacity. The caller knows the green covers it."""
         if np.count_nonzero(self.capacity[site, :, window] < request_floor):
             return False
-        return not float(self.imports[site, window].min()) < -_EPS
+        return not float(_least(self.imports[site, window])) < -_EPS
 
     def delay_factor(self, n: int) -> FloatArray:
         """``delay_rate_column · (n·h)``, ``(sites, 1)``: the delay cost's factor of a
@@ -164,16 +180,16 @@ class Ledger:
         at = as_slots(slots)
         if isinstance(at, slice):  # views: each row is indexed once
             g50, g10 = self.green50[site, at], self.green10[site, at]
-            if float(g10.min()) >= q and self.carbon_finite():
+            if float(_least(g10)) >= q and self.carbon_finite():
                 # green covers it in every slot (P50 is never below P10): it takes q of
                 # each, no grid, so the same arithmetic as below comes to this
                 g50 -= q
                 g10 -= q
                 self.load[site, at] += q
                 if request is not None:
-                    self.capacity[site][:, at] -= request[:, None]
+                    self.capacity[site, :, at] -= request[:, None]
                 energy = q * len(slots)
-                return 0.0, float(np.full(len(slots), q).sum()) / energy if energy > 0 else 1.0
+                return 0.0, float(self._sum_of(q, len(slots))) / energy if energy > 0 else 1.0
             u50 = np.minimum(q, g50)
             grid = q - u50
             grams = float(np.dot(grid, self.carbon[site, at])) * self.h
@@ -241,9 +257,9 @@ class Ledger:
         ``Σ (q − min(q, G)) · c · h`` and ``Σ min(q, G) / (q · n)``."""
         at = slots if isinstance(slots, slice) else as_slots(slots)
         green = self.green50[site, at]
-        if isinstance(at, slice) and green.size and float(green.min()) >= q and (
+        if isinstance(at, slice) and green.size and float(_least(green)) >= q and (
                 self.carbon_finite()):  # all green: no grams, the share as summed below
-            return 0.0, float(np.full(green.size, q).sum() / (q * green.size)) if q > 0 else 1.0
+            return 0.0, float(self._sum_of(q, green.size) / (q * green.size)) if q > 0 else 1.0
         u = np.minimum(q, green)
         grams = float(np.dot(q - u, self.carbon[site, at])) * self.h
         energy = q * u.size

@@ -42,6 +42,7 @@ class SourceMeans:
 
     def __init__(self, snap: Snapshot) -> None:
         self.horizon = snap.slots
+        self._stamps: dict[int, str] = {}
         self.names: list[tuple[str, ...]] = []
         self.stacked: list[np.ndarray | None] = []
         for site in snap.sites:
@@ -49,6 +50,14 @@ class SourceMeans:
             self.names.append(names)
             self.stacked.append(np.stack([np.asarray(site.green_by_source_kw[k], dtype=float)
                                           for k in names]) if names else None)
+
+    def stamp(self, snap: Snapshot, slot: int) -> str:
+        """The start of a slot as the reason line writes it, ``06-01 14:00``
+        (formatted once per slot: ``strftime`` costs more than the rest of a reason)."""
+        text = self._stamps.get(slot)
+        if text is None:
+            text = self._stamps[slot] = f"{snap.time_of(slot):%m-%d %H:%M}"
+        return text
 
     def dominant(self, site: int, slots: np.ndarray) -> str:
         """The source with the highest mean supply over the slots (within the horizon):
@@ -99,8 +108,9 @@ def explain(
     saves = f", saves {format_grams(saved_g)}" if saved_g > 0.5 else ""
     elsewhere = f" in {snap.sites[home].name}" if home != site else ""
     if wait_slots <= 0 and not interrupted:
-        when = ("starting now" if first == 0 else
-                f"starting at its earliest start {snap.time_of(first):%m-%d %H:%M} UTC")
+        stamp = (sources.stamp(snap, first) if sources is not None
+                 else f"{snap.time_of(first):%m-%d %H:%M}")
+        when = "starting now" if first == 0 else f"starting at its earliest start {stamp} UTC"
         if not elsewhere:
             return f"{when} in {name}: {green:.0%} green, the best before the deadline"
         return f"{when} in {name}: {green:.0%} green vs {green_now:.0%}{elsewhere}{saves}"

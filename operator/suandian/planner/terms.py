@@ -28,13 +28,23 @@ def slots_for(duration: timedelta, slot: timedelta) -> int:
     """Whole slots a run of ``duration`` holds: ``n = ceil(d/Δ)``, at least one (a
     nanosecond's float error over a whole slot does not add one). The one rounding rule
     of the planner, the operator's ledger, the simulator and the oracle."""
-    return max(1, math.ceil(duration.total_seconds() / slot.total_seconds() - 1e-9))
+    return _slots_of(duration.total_seconds(), slot.total_seconds())
+
+
+def _slots_of(duration_s: float, slot_s: float) -> int:
+    """:func:`slots_for` in seconds."""
+    return max(1, math.ceil(duration_s / slot_s - 1e-9))
 
 
 def mean_kw(power_w: float, duration: timedelta, slots: int, slot: timedelta) -> float:
     """Mean IT power over the ``slots`` a run holds, kW: ``P·d / (n·Δ)``, so its energy
     stays ``P·d`` whatever the rounding of ``d`` to whole slots."""
-    return power_w / 1000.0 * duration.total_seconds() / (slots * slot.total_seconds())
+    return _kw_of(power_w, duration.total_seconds(), slots, slot.total_seconds())
+
+
+def _kw_of(power_w: float, duration_s: float, slots: int, slot_s: float) -> float:
+    """:func:`mean_kw` in seconds."""
+    return power_w / 1000.0 * duration_s / (slots * slot_s)
 
 
 @dataclass(slots=True)
@@ -79,13 +89,15 @@ def job_terms(snap: Snapshot, params: PlanParams, i: int, job: JobDemand,
               request: FloatArray | None = None, takes_capacity: bool | None = None,
               request_floor: FloatArray | None = None) -> Terms:
     slot_s = snap.slot.total_seconds()
-    n = slots_for(job.duration, snap.slot)
-    earliest = max(0, math.ceil((job.earliest_start - snap.now).total_seconds() / slot_s - 1e-9))
+    now = snap.now
+    duration_s = job.duration.total_seconds()
+    n = _slots_of(duration_s, slot_s)
+    earliest = max(0, math.ceil((job.earliest_start - now).total_seconds() / slot_s - 1e-9))
     latest_start = job.deadline - job.duration - params.safety_margin
-    latest = math.floor((latest_start - snap.now).total_seconds() / slot_s + 1e-9)
-    end = math.floor((job.deadline - params.safety_margin - snap.now).total_seconds() / slot_s
+    latest = math.floor((latest_start - now).total_seconds() / slot_s + 1e-9)
+    end = math.floor((job.deadline - params.safety_margin - now).total_seconds() / slot_s
                      + 1e-9)
-    power_kw = mean_kw(job.power_w, job.duration, n, snap.slot)
+    power_kw = _kw_of(job.power_w, duration_s, n, slot_s)
     forced = job.policy == "RunNow" or latest <= earliest
     if request is None:
         request = np.asarray(job.resources, dtype=np.float64)
