@@ -31,6 +31,11 @@ Figures = tuple[float, float, float, float, float, int]
 """What a recorded choice reports: expected grams and green share, the same had it run
 at once at its home, the facility kW it committed, its home site."""
 
+BOUNDED = True
+"""Find choices by the bounded search where it applies (:func:`_window_bounded`,
+:func:`_slots_bounded`); False scores every site and start, as the reference the tests
+compare the bounded search with (the plans must be the same)."""
+
 _INF = math.inf
 _least = np.minimum.reduce  # the least of a small array: the cheapest call
 _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
@@ -121,8 +126,9 @@ def choose_window(
         ok = np.flatnonzero(n_bad[:, 0] == 0)
         pick = int(ok[0]) if ok.size else int(np.argmin(n_bad[:, 0]))
         return int(sites[pick]), np.arange(a, a + t.n), True, not ok.size
-    if (t.held is None and t.data is None and (forced or job.min_green_fraction <= 0)
-            and delaying(params) and ledger.bounds_hold()):
+    if (BOUNDED and t.held is None and t.data is None
+            and (forced or job.min_green_fraction <= 0) and delaying(params)
+            and ledger.bounds_hold()):
         quick = _window_bounded(ledger, params, t, sites, q, first, starts,
                                 isinstance(rows, slice))
         if quick is not None:
@@ -312,7 +318,7 @@ def _cheapest_slots(
     if b - a <= t.n:  # no slack left: run every remaining slot, now
         return choose_window(ledger, params, _forced(t), sites, rows, ledger.width)
     q = (t.power_kw * ledger.pue[sites])[:, None]
-    if (t.data is None and t.demand.min_green_fraction <= 0 and delaying(params)
+    if (BOUNDED and t.data is None and t.demand.min_green_fraction <= 0 and delaying(params)
             and (a > 0 or t.n > 1) and ledger.bounds_hold()):
         quick = _slots_bounded(ledger, params, t, sites, q, a, b)
         if quick is not None:
