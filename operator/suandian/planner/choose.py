@@ -41,6 +41,7 @@ _least = np.minimum.reduce  # the least of a small array: the cheapest call
 _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
 _NEAR_STARTS = 8  # starts scored first by the bounded search (:func:`_window_bounded`),
 _NEAR = 1.25  # at the sites whose bound is within this factor of the least
+_WIDER = 4.0  # the next limit when nothing fits within one
 
 
 def decide(
@@ -209,22 +210,28 @@ def _window_bounded(
     # almost always is), then, if what that finds does not bound all the rest, those
     # whose bound is within its cost (a feasible window's: the optimum is among them)
     limit = _NEAR * float(bound[s0])
-    for k_end in (min(starts, _NEAR_STARTS), 0):
+    k_end = min(starts, _NEAR_STARTS)
+    for _ in range(3):
         rows = np.flatnonzero(bound <= limit)  # never empty: bound[s0] <= limit
-        if not k_end:  # the starts whose bound is within the limit where it grows slowest
-            slowest = float(rq[rows, 0].min()) * h
-            k_end = starts if slowest <= 0 else max(
-                1, min(starts, int(limit / slowest) - first + 2))
         found = _scored(ledger, params, t, sites[rows], q[rows], rq[rows], first, k_end)
-        if found is None:
+        if found is not None:
+            r, k, c = found
+            # every site left out bounded above c (those bounded within the limit are
+            # in), and every start left out at the sites scored
+            if (c <= limit or not np.count_nonzero(bound <= c) > rows.size) and not (
+                    k_end < starts
+                    and float(_least(rq[rows, 0])) * ledger.delay_h[first + k_end] <= c):
+                return int(sites[rows[r]]), np.arange(first + k, first + k + n), t.forced, False
+            limit = c  # a feasible window's cost: the optimum is within it
+        elif limit > 0 and (k_end < starts or rows.size < bound.size):
+            limit *= _WIDER  # nothing fits near the least bound: look wider
+        else:
             return None
-        r, k, c = found
-        others = np.ones(bound.size, dtype=bool)
-        others[rows] = False
-        if not (bound[others] <= c).any() and not (
-                k_end < starts and (rq[rows, 0] * ledger.delay_h[first + k_end] <= c).any()):
-            return int(sites[rows[r]]), np.arange(first + k, first + k + n), t.forced, False
-        limit = c
+        # the starts whose bound is within the limit where it grows slowest (a guess:
+        # what it leaves out is checked above)
+        slowest = float(_least(rq[rows, 0])) * h
+        k_end = starts if slowest <= 0 else max(
+            k_end, min(starts, int(limit / slowest) - first + 2))
     return None
 
 
