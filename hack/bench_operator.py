@@ -69,10 +69,48 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def rss_now_mb() -> float:
-    """Resident memory of this process now, MB (Linux)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def rss_now_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default) now, MB (Linux); 0 when it is
+    gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        return 0.0
+
+
+class RssSampler:
+    """The resident memory of the operator and of its planner process, sampled together
+    every 50 ms in a thread (it samples through loop stalls): the pod's memory is their
+    sum at one moment, which the sum of the two peaks only bounds from above."""
+
+    PERIOD = 0.05
+
+    def __init__(self, ctx: Any) -> None:
+        import threading
+
+        self.ctx = ctx
+        self.samples: list[tuple[float, float, float]] = []  # (when, operator, planner)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.PERIOD):
+            planner = getattr(self.ctx.planning, "_planner", None)
+            process = getattr(planner, "_process", None)
+            child = rss_now_mb(process.pid) if process is not None else 0.0
+            self.samples.append((time.perf_counter(), rss_now_mb(), child))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peaks(self, since: float = 0.0, until: float = math.inf) -> tuple[float, float, float]:
+        """The highest operator, planner process and summed RSS sampled in the span."""
+        span = [(o, c) for t, o, c in self.samples if since <= t <= until] or [(0.0, 0.0)]
+        return (round(max(o for o, _ in span), 1), round(max(c for _, c in span), 1),
+                round(max(o + c for o, c in span), 1))
 
 
 # -- the operator side ---------------------------------------------------------------------
@@ -99,11 +137,14 @@ async def run_suandian(server: dict[str, str], conn: Any, args: argparse.Namespa
     loop = asyncio.get_running_loop()
     lag = LoopLag()
     lag_task = asyncio.create_task(lag.run())
+    sampler = RssSampler(handle.parts.context)
     print(f"operator ready after {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     conn.send(("wait-decided", "idle-", args.idle_jobs, args.timeout))
     decided, deferred = await loop.run_in_executor(None, conn.recv)
     settle = time.perf_counter() - t0
+    t_idle = time.perf_counter()
     peak_idle, now_idle = rss_mb(), rss_now_mb()
+    planner_idle = sampler.samples[-1][2] if sampler.samples else 0.0
     print(f"RSS with the idle jobs decided: {now_idle:.0f} MB now, {peak_idle:.0f} MB peak",
           file=sys.stderr, flush=True)
     if args.memory_profile:
@@ -140,12 +181,18 @@ async def run_suandian(server: dict[str, str], conn: Any, args: argparse.Namespa
     out = {"decided_idle": decided, "deferred_idle": deferred, "settle_s": settle,
            "latencies": latencies, "burst_cpu_s": burst_cpu, "burst_wall_s": burst_wall,
            "rss_before_mb": before, "rss_after_idle_mb": peak_idle,
+           "planner_rss_idle_mb": planner_idle,
            "burst_stall_ms": burst_stall, "settle_stall_ms": lag.max_ms(0.0, wall0),
            "burst_gc_ms": lag.gc_ms(wall0)}
     if not args.skip_replans:
         out.update(await replans(handle.parts.context, conn, args, lag))
     out["rss_peak_mb"] = rss_mb()
     out["planner_process_peak_rss_mb"] = planner_rss_mb(handle.parts.context)
+    sampler.stop()
+    idle = sampler.peaks(until=t_idle)
+    out["sampled_peaks_idle_mb"] = idle
+    out["sampled_peaks_mb"] = sampler.peaks()
+    out["sampled_peaks_after_idle_mb"] = sampler.peaks(since=t_idle)
     lag_task.cancel()
     await handle.stop()
     return out
@@ -508,6 +555,16 @@ def main() -> None:
         "planner_process_peak_rss_mb": result["planner_process_peak_rss_mb"],
         "pod_peak_rss_mb": round(result["rss_peak_mb"] + (
             result["planner_process_peak_rss_mb"] or 0.0), 1),
+        # sampled together every 50 ms: (operator, planner process, their sum at one moment)
+        "sampled_peak_rss_mb": dict(zip(("operator", "planner_process", "pod"),
+                                        result["sampled_peaks_mb"], strict=True)),
+        "sampled_peak_rss_idle_mb": dict(zip(("operator", "planner_process", "pod"),
+                                             result["sampled_peaks_idle_mb"], strict=True)),
+        "sampled_peak_rss_after_idle_mb": dict(zip(
+            ("operator", "planner_process", "pod"), result["sampled_peaks_after_idle_mb"],
+            strict=True)),
+        "planner_process_rss_idle_mb": round(result["planner_rss_idle_mb"], 1),
+        "cpu_s": round(cpu_s(), 1),
         "mb_per_1000_jobs": round((result["rss_after_idle_mb"] - result["rss_before_mb"])
                                   / max(args.idle_jobs / 1000, 1e-9), 1),
         "burst_stall_ms": result["burst_stall_ms"],
@@ -585,6 +642,13 @@ def main() -> None:
           f"included); the planner process beside it: peak "
           f"{figures['planner_process_peak_rss_mb']} MB; the pod, both peaks added: "
           f"{figures['pod_peak_rss_mb']} MB")
+    sampled, idle = figures["sampled_peak_rss_mb"], figures["sampled_peak_rss_idle_mb"]
+    print(f"  sampled together every 50 ms: operator {sampled['operator']}, planner process "
+          f"{sampled['planner_process']}, their sum at one moment {sampled['pod']} MB "
+          f"(until the idle jobs were decided: {idle['operator']}, "
+          f"{idle['planner_process']}, {idle['pod']} MB); the planner process held "
+          f"{figures['planner_process_rss_idle_mb']} MB between rounds then; operator CPU "
+          f"{figures['cpu_s']} s in all")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ class ArrivalLog:
         if demand.key in self._seen or demand.key.startswith(EXPECTED_PREFIX):
             return
         self._seen.add(demand.key)
-        entry = replace(demand, running_site=None, remaining=None)
+        entry = demand if demand.running_site is None and demand.remaining is None else (
+            replace(demand, running_site=None, remaining=None))  # as submitted: one object
         at = bisect.bisect_right(self._times, demand.created)
         self._times.insert(at, demand.created)
         self._entries.insert(at, entry)

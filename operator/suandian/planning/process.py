@@ -20,40 +20,79 @@ What crosses the pipe is kept small, since pickling runs on the operator's side 
 The process is started on the first round and again after it dies (the mirror is
 rebuilt from scratch then): a dead planner process costs one failed round, retried.
 It reads its pipe only; it ends when the pipe closes, as when the operator is killed.
+
+Its memory counts in the pod's, so it carries only the planner:
+
+- it is a fresh interpreter running :func:`main` (``subprocess``, a socket pair for the
+  pipe), not a ``multiprocessing`` spawn, which runs the parent's ``__main__`` again in
+  the child: for ``suandian run`` that is the console script, whose ``suandian.cli``
+  brings the metrics server, aiohttp and prometheus_client (14 MB);
+- what crosses the pipe is built of the planner's and this package's types only: the
+  nodes go as :class:`PlainNode`, not as the view's records, whose unpickling imported
+  ``suandian.controllers`` and with it kopf, aiohttp and the client (31 MB);
+- after each round the freed heap is given back to the system (``malloc_trim``, glibc),
+  so that between rounds the process holds its mirror, not its last round's peak.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import json
 import logging
-import multiprocessing as mp
 import os
+import signal
+import socket
+import subprocess
+import sys
 import traceback
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from suandian.errors import PlanningError
-from suandian.planner import JobDecision, PlanParams
+from suandian.planner import JobDecision, NodeInfo, PlanParams
 from suandian.planning.commitments import Commitment
 from suandian.planning.rounds import (
+    SHARED,
     ClusterInputs,
     Demand,
     Held,
     RoundInputs,
     SiteEntry,
+    commitments_of,
     compute,
     moved,
+    node_infos,
 )
 
-__all__ = ["CHUNK", "PlannerProcess", "RemoteBug", "RemoteRound", "same_nodes"]
+__all__ = ["CHUNK", "PlainNode", "PlannerProcess", "RemoteBug", "RemoteRound", "plain_nodes",
+           "same_nodes"]
 
 log = logging.getLogger(__name__)
 
 CHUNK = 500
 """Demands or decisions per message across the pipe."""
+
+T = TypeVar("T")
+
+class PlainNode(NamedTuple):
+    """A node as it crosses the pipe: what :func:`.rounds.node_infos` reads of the view's
+    record, in types the planner process has loaded anyway."""
+
+    name: str
+    labels: Mapping[str, str]
+    allocatable: Mapping[str, float]
+
+
+def plain_nodes(nodes: Sequence[tuple[int, Any]]) -> tuple[tuple[int, PlainNode], ...]:
+    """``(site index, node record)`` pairs as :class:`PlainNode` pairs (the records'
+    dictionaries are shared, not copied)."""
+    return tuple((i, PlainNode(n.name, n.labels, n.allocatable)) for i, n in nodes)
+
 
 @dataclass(frozen=True)
 class Sync:
@@ -67,7 +106,7 @@ class Ask:
     now: datetime
     held: Held
     sites: tuple[SiteEntry, ...]
-    nodes: tuple[tuple[int, Any], ...] | None  # None: as in the last round
+    nodes: tuple[tuple[int, PlainNode], ...] | None  # None: as in the last round
     free: Mapping[str, Mapping[str, float]]
     horizon_slots: int
     params: PlanParams
@@ -105,6 +144,14 @@ class RemoteRound:
     seconds: float
 
 
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``asyncio.to_thread``, asyncio imported here: the planner process imports this
+    module and never needs it (with what it brings, some 3 MB)."""
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args)
+
+
 class PlannerProcess:
     """The operator's side of the planner process (see the module docstring)."""
 
@@ -121,15 +168,10 @@ class PlannerProcess:
 
     def _start(self) -> Connection:
         self.close()
-        ctx = mp.get_context("spawn")  # nothing of the operator's state, threads or loop
-        ours, theirs = ctx.Pipe()
-        self._process = ctx.Process(target=serve, args=(theirs,), name="suandian-planner",
-                                    daemon=True)
-        self._process.start()
-        theirs.close()
-        self._conn, self._mirror, self._nodes, self._sent = ours, {}, None, set()
-        log.info("planner process started (pid %s)", self._process.pid)
-        return ours
+        self._process = child = Child.start()
+        self._conn, self._mirror, self._nodes, self._sent = child.conn, {}, None, set()
+        log.info("planner process started (pid %s)", child.pid)
+        return child.conn
 
     async def compute(self, inputs: RoundInputs, params: PlanParams) -> RemoteRound:
         """A full round of ``inputs`` in the process. Raises PlanningError when the
@@ -150,24 +192,26 @@ class PlannerProcess:
         removed = tuple(k for k in self._mirror if k not in target)
         self._mirror = {}  # until the process has all of it (a failure restarts it)
         for i in range(0, len(upserts), CHUNK):
-            await asyncio.to_thread(conn.send, Sync(tuple(upserts[i:i + CHUNK]), ()))
+            await off_loop(conn.send, Sync(tuple(upserts[i:i + CHUNK]), ()))
         if removed:
-            await asyncio.to_thread(conn.send, Sync((), removed))
+            await off_loop(conn.send, Sync((), removed))
         arrivals = [d for d in inputs.recurring if d.key not in self._sent]
         for i in range(0, len(arrivals), CHUNK):
-            await asyncio.to_thread(conn.send, Sync((), (), tuple(arrivals[i:i + CHUNK])))
+            await off_loop(conn.send, Sync((), (), tuple(arrivals[i:i + CHUNK])))
         self._sent = {d.key for d in inputs.recurring}  # what it keeps (it prunes alike)
         cluster = inputs.cluster or ClusterInputs((), {})
-        nodes = None if same_nodes(cluster.nodes, self._nodes) else cluster.nodes
-        held = await asyncio.to_thread(lambda: inputs.held)  # O(demands): off the loop
-        await asyncio.to_thread(conn.send, Ask(
-            inputs.now, held, inputs.sites, nodes, cluster.free, inputs.horizon_slots, params,
-            tuple(d.key for d in inputs.recurring)))
+        nodes = None
+        if not same_nodes(cluster.nodes, self._nodes):
+            nodes = await off_loop(plain_nodes, cluster.nodes)
+        held = await off_loop(lambda: inputs.held)  # O(demands): off the loop
+        await off_loop(conn.send, Ask(
+            inputs.now, held, tuple(e.plain() for e in inputs.sites), nodes, cluster.free,
+            inputs.horizon_slots, params, tuple(d.key for d in inputs.recurring)))
         self._nodes = cluster.nodes
         changed: list[tuple[JobDecision, Commitment | None]] = []
         running: list[tuple[str, Commitment]] = []
         while True:
-            message = await asyncio.to_thread(conn.recv)
+            message = await off_loop(lambda: shared(conn.recv(), target))
             if isinstance(message, Part):
                 changed.extend(message.changed)
                 running.extend(message.running)
@@ -192,7 +236,67 @@ class PlannerProcess:
             self._process.join(timeout=1.0)
             if self._process.is_alive():
                 self._process.kill()
+                self._process.join(timeout=1.0)  # reaped: no zombie left behind
             self._process = None
+
+
+def shared(message: Any, demands: Mapping[str, Demand]) -> Any:
+    """A :class:`Part` as kept here: its decisions and takes through :data:`.rounds.SHARED`
+    (with what the operator's other decisions hold), each key the operator's own string;
+    any other message as it is."""
+    if not isinstance(message, Part):
+        return message
+
+    def key(k: str) -> str:
+        demand = demands.get(k)
+        return demand.key if demand is not None else k
+
+    return Part(
+        tuple((SHARED.decision(d, key(d.key)), None if c is None else SHARED.commitment(c))
+              for d, c in message.changed),
+        tuple((key(k), SHARED.commitment(c)) for k, c in message.running))
+
+
+class Child:
+    """The planner process: ``python -c`` running :func:`main` with one end of a socket
+    pair (what ``multiprocessing.Pipe`` is on POSIX) and this interpreter's ``sys.path``;
+    ``is_alive``, ``join``, ``kill``, ``pid`` and ``exitcode`` as a ``multiprocessing``
+    process has them."""
+
+    CODE = ("import sys, json; sys.path[:] = json.loads(sys.argv[2]); "
+            "from suandian.planning.process import main; main(int(sys.argv[1]))")
+
+    def __init__(self, popen: subprocess.Popen[bytes], conn: Connection) -> None:
+        self.popen, self.conn = popen, conn
+
+    @classmethod
+    def start(cls) -> Child:
+        ours, theirs = socket.socketpair()
+        try:
+            popen = subprocess.Popen(
+                [sys.executable, "-c", cls.CODE, str(theirs.fileno()), json.dumps(sys.path)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        return cls(popen, Connection(ours.detach()))
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def join(self, timeout: float | None = None) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+
+    def kill(self) -> None:
+        self.popen.kill()
 
 
 class RemoteBug(RuntimeError):
@@ -212,6 +316,15 @@ NICENESS = 10
 cores are short the operator's event loop (arrivals, steps, probes) should win them."""
 
 
+def main(fd: int) -> None:
+    """The planner process (:class:`Child`): serve the pipe on ``fd`` until it closes.
+    A Ctrl-C at a terminal reaches the whole process group: the operator handles it,
+    and this process ends when the operator's end of the pipe closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with Connection(fd) as conn:
+        serve(conn)
+
+
 def serve(conn: Connection) -> None:
     """The planner process's loop: apply syncs, answer asks, until the pipe closes."""
     try:
@@ -220,7 +333,7 @@ def serve(conn: Connection) -> None:
         log.debug("the planner process keeps its priority: %s", exc)
     demands: dict[str, Demand] = {}
     arrivals: dict[str, Demand] = {}  # the operator's arrival-log entries, as sent
-    nodes: tuple[tuple[int, Any], ...] = ()
+    nodes: tuple[NodeInfo, ...] = ()  # the planner's nodes, made once per change
     while True:
         try:
             message = conn.recv()
@@ -235,10 +348,13 @@ def serve(conn: Connection) -> None:
                 demands.pop(key, None)
         elif isinstance(message, Ask):
             if message.nodes is not None:
-                nodes = message.nodes
+                nodes = ()  # the old ones go first
+                nodes = node_infos(ClusterInputs(message.nodes, {}))
+                message = replace(message, nodes=None)  # only the planner's are kept
             try:
                 try:
                     answer(conn, message, tuple(demands.values()), nodes, arrivals)
+                    trim()
                 except (BrokenPipeError, ConnectionError):
                     raise
                 except Exception as exc:  # noqa: BLE001 (sent to the operator, which raises it)
@@ -249,8 +365,31 @@ def serve(conn: Connection) -> None:
                 return  # the operator is gone (or closed the pipe): nobody to answer
 
 
+def _libc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None (another C library, or none to be found)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_TRIM: Any = None
+
+
+def trim() -> None:
+    """Give the heap that a round freed back to the system (glibc's ``malloc_trim``:
+    freed pages inside the heap too, not only its top); nothing where it is missing."""
+    global _TRIM
+    if _TRIM is None:
+        _TRIM = _libc_trim() or (lambda pad: 0)
+    _TRIM(0)
+
+
 def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
-           nodes: tuple[tuple[int, Any], ...], arrivals: dict[str, Demand] | None = None
+           nodes: tuple[NodeInfo, ...], arrivals: dict[str, Demand] | None = None
            ) -> None:
     """Compute one full round and send what changed; ``arrivals``: the arrival-log
     entries sent so far, of which the round plans those the operator names (and keeps
@@ -261,15 +400,18 @@ def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
         for key in set(arrivals) - set(ask.recurring):
             del arrivals[key]
     inputs = RoundInputs(now=ask.now, full=True, demands=demands, given_held=ask.held,
-                         sites=ask.sites, cluster=ClusterInputs(nodes, ask.free),
-                         horizon_slots=ask.horizon_slots, recurring=recurring)
-    result = compute(inputs, ask.params)
+                         sites=ask.sites, cluster=ClusterInputs((), ask.free),
+                         horizon_slots=ask.horizon_slots, nodes=nodes, recurring=recurring)
+    result = compute(inputs, ask.params, account=False)
     if result is None:
         conn.send(Done(0, 0.0))
         return
-    takes = dict(result.commitments.items())
-    changed = [(d, takes.get(d.key)) for d in result.plan.decisions
-               if differs(ask.held.get(d.key), d)]
+    news = [d for d in result.plan.decisions if differs(ask.held.get(d.key), d)]
+    # the takes of what is sent only: an unchanged decision takes what it took
+    keys = {d.key for d in news}.union(j.key for j in result.snapshot.jobs
+                                       if j.running_site is not None)
+    takes = dict(commitments_of(result.snapshot, result.plan, keys=keys).items())
+    changed = [(d, takes.get(d.key)) for d in news]
     running = [(j.key, takes[j.key]) for j in result.snapshot.jobs
                if j.running_site is not None and j.key in takes]
     for i in range(0, max(len(changed), len(running)), CHUNK):

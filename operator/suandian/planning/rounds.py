@@ -16,17 +16,15 @@ Nothing here does I/O: the functions are plain, and tested as such.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from suandian.api.powersite import PowerSite
 from suandian.errors import PlanningError
-from suandian.forecast import SiteForecast, TimeGrid
 from suandian.planner import (
     DEFAULT_RESOURCES,
     JobDecision,
@@ -45,16 +43,23 @@ from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.planning.commitments import Commitment, Commitments, absolute_slot
 
-if TYPE_CHECKING:  # a protocol, for type hints only: the planner process needs no client
+if TYPE_CHECKING:  # for type hints only: the planner process needs no client (a
+    # protocol here), nor the forecast layer (its providers, asyncio and yaml: 5 MB; it is
+    # sent PlainForecasts)
     from suandian.backends import CapacityView
+    from suandian.forecast import SiteForecast
 
 __all__ = [
     "SAME_TIME",
+    "SHARED",
     "ClusterInputs",
     "Demand",
     "Held",
+    "PlainForecast",
+    "PlainGrid",
     "RoundInputs",
     "RoundResult",
+    "Shared",
     "SiteEntry",
     "cluster_inputs",
     "commitments_of",
@@ -83,12 +88,55 @@ class Demand:
         return self.terms.power_w
 
 
+class PlainGrid(NamedTuple):
+    """A forecast's time grid as a round reads it (``TimeGrid``'s start, slot and
+    length, and its :meth:`index_of`)."""
+
+    start: datetime
+    slot: timedelta
+    slots: int
+
+    def index_of(self, t: datetime) -> int:
+        """Index of the slot holding ``t`` (as ``TimeGrid.index_of``)."""
+        if t.tzinfo is None:
+            raise ValueError(f"time {t.isoformat()} has no time zone; use an aware datetime")
+        return int((t - self.start).total_seconds() // int(self.slot.total_seconds()))
+
+
+@dataclass(frozen=True, slots=True)
+class PlainForecast:
+    """What a round reads of a site's forecast (``SiteForecast``), nothing of the
+    forecast layer: the planner process is sent these, and so never loads it."""
+
+    grid: PlainGrid
+    green_kw: Mapping[str, np.ndarray]
+    green_total_kw: np.ndarray
+    green_p10_kw: np.ndarray
+    storage_kw: np.ndarray
+    carbon_g_per_kwh: np.ndarray
+
+    @classmethod
+    def of(cls, forecast: SiteForecast | PlainForecast) -> PlainForecast:
+        if isinstance(forecast, PlainForecast):
+            return forecast
+        g = forecast.grid
+        return cls(PlainGrid(g.start, g.slot, g.slots), dict(forecast.green_kw),
+                   forecast.green_total_kw, forecast.green_p10_kw, forecast.storage_kw,
+                   forecast.carbon_g_per_kwh)
+
+
 @dataclass(frozen=True)
 class SiteEntry:
     """A PowerSite and the forecast the planner should use for it."""
 
     site: PowerSite
-    forecast: SiteForecast
+    forecast: SiteForecast | PlainForecast
+
+    def plain(self) -> SiteEntry:
+        """The same with the forecast as a :class:`PlainForecast`."""
+        if isinstance(self.forecast, PlainForecast):
+            return self
+        return SiteEntry(self.site, PlainForecast.of(self.forecast))
 
     @property
     def name(self) -> str:
@@ -136,11 +184,13 @@ class RoundInputs:
     # (suandian.planning.arrival_log; repeated a day later where the round is computed)
     recurring: tuple[Demand, ...] = ()
 
-    @cached_property
+    @property
     def held(self) -> Held:
         """Each waiting demand's incumbent: its decision, unless it runs, is new or
         changed (planned afresh), or was placed nowhere. O(demands): computed where the
-        round is computed, not on the event loop."""
+        round is computed, not on the event loop, and not kept (the operator keeps the
+        last full round's inputs until the next: a dictionary of every waiting job's
+        decision more would stay with them)."""
         if self.given_held is not None:
             return self.given_held
         held = {}
@@ -200,7 +250,7 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
     offsets = {}
     horizon = inputs.horizon_slots
     for e in entries:
-        grid: TimeGrid = e.forecast.grid
+        grid = e.forecast.grid
         if grid.slot != slot:
             raise PlanningError("sites forecast on different slot lengths")
         if grid.start > start:
@@ -229,6 +279,7 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
             capacity[e.name] = {r: np.maximum(free[e.name].get(r, 0.0) - held[i, :horizon], 0.0)
                                 for i, r in enumerate(DEFAULT_RESOURCES)}
     known = {e.name for e in entries}
+    incumbents = inputs.held
     jobs = [
         # Rounds plan on the slot grid (slot 0 = the slot holding now), so re-plans agree
         # on slot boundaries. A job created inside slot 0 counts as created at its start
@@ -237,7 +288,7 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
         JobInput(job=d.terms, key=d.key,
                  created=min(d.created, start) if d.created < start + slot else d.created,
                  running_site=d.running_site if d.running_site in known else None,
-                 remaining=d.remaining, held=inputs.held.get(d.key))
+                 remaining=d.remaining, held=incumbents.get(d.key))
         for d in inputs.demands
     ]
     seen = [JobInput(job=d.terms, key=d.key, created=d.created) for d in inputs.recurring]
@@ -253,44 +304,126 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
         history, start, start + slot * horizon, limit=len(history)))
 
 
-def commitments_of(snapshot: Snapshot, result: Plan, into: Commitments | None = None
-                   ) -> Commitments:
+SHARED_LIMIT = 50_000
+"""Values a :class:`Shared` table holds at most; then it starts afresh (the objects
+already shared stay so: it only stops finding them)."""
+
+
+class Shared:
+    """One object for each value of what decisions and commitments repeat by the
+    thousand: ten thousand jobs waiting for the same wind hold a few distinct run
+    windows, slot lists, reasons and requests between them, and as objects of their own
+    these are some 800 bytes a job (the planner makes them afresh for every decision of
+    every round). Values only: a decision or commitment that goes through here is
+    equal to what came in. Safe across threads (a race makes a second copy, no more);
+    a shared array is read-only."""
+
+    def __init__(self, limit: int = SHARED_LIMIT) -> None:
+        self.limit = limit
+        self._table: dict[Any, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def one(self, key: Any, value: Any) -> Any:
+        """The object held for ``key``, ``value`` the first time."""
+        found = self._table.get(key)
+        if found is None:
+            if len(self._table) >= self.limit:
+                self._table.clear()
+            self._table[key] = found = value
+        return found
+
+    def array(self, a: np.ndarray) -> np.ndarray:
+        """One read-only array for each dtype, shape and contents."""
+        key = ("array", a.dtype.str, a.shape, a.tobytes())
+        found = self._table.get(key)
+        if found is None:
+            if a.flags.writeable:
+                a = a.copy()  # the caller's stays its own, and writeable
+                a.flags.writeable = False
+            found = self.one(key, a)
+        return found  # type: ignore[no-any-return]
+
+    def decision(self, d: JobDecision, key: str | None = None) -> JobDecision:
+        """``d`` with its repeated parts shared (and its key ``key``, when given: the
+        caller's string rather than a copy)."""
+        tz = d.latest_start.tzinfo  # equal times of other zones stay apart
+        new = {
+            "slots": self.one(("slots", d.slots, type(d.slots[0]) if d.slots else None),
+                              d.slots),
+            "windows": self.one(("windows", d.windows, tz), d.windows),
+            "node_preferences": self.one(("nodes", d.node_preferences), d.node_preferences),
+            "reason": self.one(("reason", d.reason), d.reason),
+            "latest_start": self.one(("time", d.latest_start, tz), d.latest_start),
+            "planned_start": d.planned_start if d.planned_start is None else self.one(
+                ("time", d.planned_start, d.planned_start.tzinfo), d.planned_start),
+            "site": d.site if d.site is None else self.one(("site", d.site), d.site),
+        }
+        if key is not None and key == d.key:
+            new["key"] = key
+        if all(getattr(d, name) is value for name, value in new.items()):
+            return d
+        return replace(d, **new)
+
+    def commitment(self, c: Commitment) -> Commitment:
+        """``c`` with its slots and request shared."""
+        slots = self.array(c.slots)
+        request = c.request if c.request is None else self.array(c.request)
+        if slots is c.slots and request is c.request:
+            return c
+        return Commitment(self.one(("site", c.site), c.site), slots, c.kw, request)
+
+
+SHARED = Shared()
+"""The process's table: rounds share through it (:func:`compute`), and so do the
+decisions the planner process sends back."""
+
+
+def commitments_of(snapshot: Snapshot, result: Plan, into: Commitments | None = None,
+                   keys: Container[str] | None = None) -> Commitments:
     """What the round's running jobs and decisions take, on the absolute slot axis (see
-    :mod:`.commitments`), added to ``into`` (a new ledger when None)."""
+    :mod:`.commitments`), added to ``into`` (a new ledger when None); of the jobs in
+    ``keys`` only, when given."""
     out = into if into is not None else Commitments(len(DEFAULT_RESOURCES))
     base = absolute_slot(snapshot.now, snapshot.slot)
     pue = [s.pue for s in snapshot.sites]
     jobs = {j.key: j for j in snapshot.jobs}
     for j in snapshot.jobs:
-        if j.running_site is not None:
+        if j.running_site is not None and (keys is None or j.key in keys):
             n = slots_for(j.duration, snapshot.slot)
-            out.commit(j.key, Commitment(snapshot.site_names[j.running_site],
-                                         base + np.arange(n),
-                                         mean_kw(j.power_w, j.duration, n, snapshot.slot)
-                                         * pue[j.running_site], None))
+            out.commit(j.key, SHARED.commitment(Commitment(
+                snapshot.site_names[j.running_site], base + np.arange(n),
+                mean_kw(j.power_w, j.duration, n, snapshot.slot) * pue[j.running_site],
+                None)))
     for d in result.decisions:
         job = jobs.get(d.key)
-        if job is None or d.site is None or d.site_index is None or not d.slots:
+        if job is None or d.site is None or d.site_index is None or not d.slots or (
+                keys is not None and d.key not in keys):
             continue
         request = np.asarray(job.resources, dtype=float)
-        out.commit(d.key, Commitment(
+        out.commit(d.key, SHARED.commitment(Commitment(
             d.site, base + np.asarray(d.slots),
             mean_kw(job.power_w, job.duration, len(d.slots), snapshot.slot) * pue[d.site_index],
-            request if request.any() else None))
+            request if request.any() else None)))
     return out
 
 
-def compute(inputs: RoundInputs, params: PlanParams) -> RoundResult | None:
-    """Build, plan and account one round (None: no site to plan for). Pure: it reads
-    only ``inputs`` and may run in any thread."""
+def compute(inputs: RoundInputs, params: PlanParams, account: bool = True
+            ) -> RoundResult | None:
+    """Build, plan and account one round (None: no site to plan for; ``account``
+    False: an empty ledger, the caller accounts what it needs). Pure: it reads only
+    ``inputs`` and may run in any thread."""
     started = time.perf_counter()
     nodes = inputs.nodes if inputs.nodes is not None else node_infos(inputs.cluster)
     snapshot = snapshot_of(inputs, nodes)
     if snapshot is None:
         return None
     result = plan(snapshot, params)
-    return RoundResult(snapshot, result, commitments_of(snapshot, result), nodes,
-                       time.perf_counter() - started)
+    result = replace(result, decisions=tuple(SHARED.decision(d) for d in result.decisions))
+    ledger = commitments_of(snapshot, result) if account else Commitments(
+        len(DEFAULT_RESOURCES))
+    return RoundResult(snapshot, result, ledger, nodes, time.perf_counter() - started)
 
 
 def floor_slot(now: datetime, slot: timedelta) -> datetime:

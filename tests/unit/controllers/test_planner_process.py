@@ -4,9 +4,14 @@ what changed crosses the pipe, a dead process costs one round, its errors come b
 from __future__ import annotations
 
 import dataclasses
+import io
+import pickle
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from multiprocessing import Pipe
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -225,3 +230,102 @@ async def test_the_planner_process_exits_when_the_operator_goes(pair: Any) -> No
     planner._conn.close()  # no goodbye: as the kernel closes a killed process's pipe
     child.join(timeout=10)
     assert not child.is_alive() and child.exitcode == 0
+
+
+class Recorder:
+    """A pipe end that keeps what it sends, pickled."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.sent = conn, []
+
+    def send(self, message: Any) -> None:
+        self.sent.append(pickle.dumps(message))
+        self.conn.send(message)
+
+    def recv(self) -> Any:
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+PLANNER_TYPES = ("builtins", "copyreg", "collections", "datetime", "numpy", "suandian.api",
+                 "suandian.planner", "suandian.planning")
+"""Where the types of what the operator sends the planner process may come from."""
+
+
+async def test_what_crosses_the_pipe_is_of_the_planners_types_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unpickling a message imports the modules of its types. Nodes used to go as the
+    view's records, and the process loaded ``suandian.controllers`` (kopf, aiohttp, the
+    client: 31 MB) for them; forecasts as ``SiteForecast`` (the forecast layer, asyncio,
+    yaml: 5 MB)."""
+    recorders: list[Recorder] = []
+    real = worker.Child.start
+
+    def start(cls: type[worker.Child]) -> worker.Child:
+        child = real()
+        recorders.append(Recorder(child.conn))
+        child.conn = recorders[-1]  # type: ignore[assignment]
+        return child
+
+    monkeypatch.setattr(worker.Child, "start", classmethod(start))
+    planning = service(full_rounds="process")
+    try:
+        for i in range(5):
+            planning.upsert(demand(f"job-{i}"))
+        await planning.run_round()
+        assert len(decisions(planning)) == 5
+    finally:
+        assert planning._planner is not None
+        planning._planner.close()
+    found: set[str] = set()
+
+    class Spy(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            found.add(module)
+            return super().find_class(module, name)
+
+    sent = [m for r in recorders for m in r.sent]
+    messages = [Spy(io.BytesIO(m)).load() for m in sent]
+    ask = next(m for m in messages if isinstance(m, worker.Ask))
+    assert ask.nodes and ask.sites  # the nodes and the sites' forecasts went too
+    assert {"suandian.planning.process", "suandian.api.powersite"} <= found
+    assert sorted(m for m in found if not any(
+        m == allowed or m.startswith(allowed + ".") for allowed in PLANNER_TYPES)) == []
+
+
+def test_the_planner_process_imports_no_event_loop_nor_forecast_layer() -> None:
+    code = ("import sys, suandian.planning.process; print(sorted(m for m in ("
+            "'asyncio', 'yaml', 'suandian.forecast', 'suandian.controllers', 'suandian.k8s', "
+            "'kopf', 'aiohttp') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_planner_process_does_not_run_the_operators_main_again(tmp_path: Path) -> None:
+    """A ``multiprocessing`` spawn runs the parent's ``__main__`` again in the child (as
+    ``__mp_main__``): for ``suandian run``, the console script and with it
+    ``suandian.cli``'s imports (the metrics server, aiohttp, prometheus_client: 14 MB).
+    The script here notes any import of itself under another name; it starts the
+    planner process and has a round answered (so the process is fully up)."""
+    mark = tmp_path / "imported-again"
+    script = tmp_path / "main.py"
+    script.write_text(
+        "import os, sys\n"
+        "if __name__ != '__main__':\n"
+        f"    open({str(mark)!r}, 'w').write(__name__)\n"
+        "else:\n"
+        "    from datetime import UTC, datetime\n"
+        "    from suandian.planner import PlanParams\n"
+        "    from suandian.planning import process as worker\n"
+        "    planner = worker.PlannerProcess()\n"
+        "    conn = planner._start()\n"
+        "    conn.send(worker.Ask(datetime.now(UTC), {}, (), (), {}, 8, PlanParams()))\n"
+        "    print(type(conn.recv()).__name__)\n"
+        "    planner.close()\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "Done", out.stderr
+    assert not mark.exists(), mark.read_text()
