@@ -28,6 +28,7 @@ from suandian.errors import PlanningError
 from suandian.planner import (
     DEFAULT_RESOURCES,
     JobDecision,
+    JobDemand,
     JobInput,
     JobTerms,
     NodeInfo,
@@ -295,12 +296,15 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
     snap = snapshot_from(now=start, slot=slot, sites=[e.site for e in entries],
                          signals=signals, jobs=jobs + seen, nodes=nodes,
                          capacity=capacity, import_limits=import_limits)
+    del jobs  # (what the planner keeps of them is in the snapshot)
+    snap = replace(snap, jobs=tuple(SHARED.demand(j) for j in snap.jobs))
     if not seen:
         return snap
     # yesterday's demands as they were, repeated a day later (planner.arrivals)
-    history = [Arrival(d.created, j) for d, j in zip(inputs.recurring, snap.jobs[len(jobs):],
+    real = len(snap.jobs) - len(seen)
+    history = [Arrival(d.created, j) for d, j in zip(inputs.recurring, snap.jobs[real:],
                                                       strict=True)]
-    return replace(snap, jobs=snap.jobs[:len(jobs)], expected=expected_arrivals(
+    return replace(snap, jobs=snap.jobs[:real], expected=expected_arrivals(
         history, start, start + slot * horizon, limit=len(history)))
 
 
@@ -365,6 +369,17 @@ class Shared:
         if all(getattr(d, name) is value for name, value in new.items()):
             return d
         return replace(d, **new)
+
+    def demand(self, j: JobDemand) -> JobDemand:
+        """``j`` with its requests (read-only) and allowed sites shared: jobs of one
+        template ask alike."""
+        resources = self.array(j.resources)
+        pod = j.pod_resources if j.pod_resources is None else self.array(j.pod_resources)
+        allowed = j.allowed_sites if j.allowed_sites is None else self.one(
+            ("allowed", j.allowed_sites), j.allowed_sites)
+        if resources is j.resources and pod is j.pod_resources and allowed is j.allowed_sites:
+            return j
+        return replace(j, resources=resources, pod_resources=pod, allowed_sites=allowed)
 
     def commitment(self, c: Commitment) -> Commitment:
         """``c`` with its slots and request shared."""
