@@ -297,7 +297,8 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
                          signals=signals, jobs=jobs + seen, nodes=nodes,
                          capacity=capacity, import_limits=import_limits)
     del jobs  # (what the planner keeps of them is in the snapshot)
-    snap = replace(snap, jobs=tuple(SHARED.demand(j) for j in snap.jobs))
+    if inputs.full:  # thousands of jobs to plan; an arrival round's few are not worth it
+        snap = replace(snap, jobs=tuple(SHARED.demand(j) for j in snap.jobs))
     if not seen:
         return snap
     # yesterday's demands as they were, repeated a day later (planner.arrivals)

@@ -307,9 +307,11 @@ def test_the_planner_process_imports_no_event_loop_nor_forecast_layer() -> None:
 def test_the_planner_process_does_not_run_the_operators_main_again(tmp_path: Path) -> None:
     """A ``multiprocessing`` spawn runs the parent's ``__main__`` again in the child (as
     ``__mp_main__``): for ``suandian run``, the console script and with it
-    ``suandian.cli``'s imports (the metrics server, aiohttp, prometheus_client: 14 MB).
-    The script here notes any import of itself under another name; it starts the
-    planner process and has a round answered (so the process is fully up)."""
+    ``suandian.cli``'s imports (the metrics server, aiohttp, prometheus_client: 14 MB);
+    and it starts multiprocessing's resource tracker, a third process of 15 MB. The
+    script here notes any import of itself under another name; it starts the planner
+    process, has a round answered (so the process is fully up) and counts its own
+    child processes: the planner process only."""
     mark = tmp_path / "imported-again"
     script = tmp_path / "main.py"
     script.write_text(
@@ -324,8 +326,15 @@ def test_the_planner_process_does_not_run_the_operators_main_again(tmp_path: Pat
         "    conn = planner._start()\n"
         "    conn.send(worker.Ask(datetime.now(UTC), {}, (), (), {}, 8, PlanParams()))\n"
         "    print(type(conn.recv()).__name__)\n"
+        "    def parent(pid):\n"
+        "        try:\n"
+        "            return open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1]\n"
+        "        except OSError:  # ended meanwhile\n"
+        "            return None\n"
+        "    mine = str(os.getpid())\n"
+        "    print(sum(1 for p in os.listdir('/proc') if p.isdigit() and parent(p) == mine))\n"
         "    planner.close()\n")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          check=True, timeout=60)
-    assert out.stdout.strip() == "Done", out.stderr
+    assert out.stdout.split() == ["Done", "1"], out.stdout + out.stderr
     assert not mark.exists(), mark.read_text()
