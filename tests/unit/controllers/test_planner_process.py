@@ -295,15 +295,6 @@ async def test_what_crosses_the_pipe_is_of_the_planners_types_only(
         m == allowed or m.startswith(allowed + ".") for allowed in PLANNER_TYPES)) == []
 
 
-def test_the_planner_process_imports_no_event_loop_nor_forecast_layer() -> None:
-    code = ("import sys, suandian.planning.process; print(sorted(m for m in ("
-            "'asyncio', 'yaml', 'suandian.forecast', 'suandian.controllers', 'suandian.k8s', "
-            "'kopf', 'aiohttp') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]", out.stdout
-
-
 def test_the_planner_process_does_not_run_the_operators_main_again(tmp_path: Path) -> None:
     """A ``multiprocessing`` spawn runs the parent's ``__main__`` again in the child (as
     ``__mp_main__``): for ``suandian run``, the console script and with it

@@ -91,15 +91,17 @@ def test_every_layer_is_known() -> None:
 
 
 def test_the_planner_process_imports_no_client() -> None:
-    """The planner process (``suandian.planning.process``, spawned beside the operator)
+    """The planner process (``suandian.planning.process``, started beside the operator)
     plans from forecasts it is sent: importing it must not pull in an HTTP client, kopf
-    or the Kubernetes layer (they were 9 of its 59 MB of imports)."""
+    or the Kubernetes layer (they were 9 of its 59 MB of imports), nor an event loop or
+    the forecast layer (it is sent plain forecasts)."""
     import subprocess
     import sys
 
     code = ("import sys, suandian.planning.process; "
             "print(sorted(m for m in ('aiohttp', 'kopf', 'suandian.k8s', "
-            "'suandian.controllers', 'suandian.backends') if m in sys.modules))")
+            "'suandian.controllers', 'suandian.backends', 'asyncio', 'yaml', "
+            "'suandian.forecast') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]", out.stdout
