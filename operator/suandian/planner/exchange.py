@@ -40,7 +40,7 @@ from suandian.planner.choose import Choice, Figures, decide, record
 from suandian.planner.incumbents import runs
 from suandian.planner.ledger import Ledger
 from suandian.planner.model import FloatArray, PlanParams
-from suandian.planner.terms import Terms, sites_of
+from suandian.planner.terms import Terms, sites_of, slotted
 
 __all__ = ["exchange", "plan_cost", "unplace"]
 
@@ -93,11 +93,6 @@ def _movable(t: Terms, chosen: dict[int, Choice]) -> bool:
             and t.data is None)
 
 
-def _slotted(t: Terms, ledger: Ledger) -> bool:
-    """Interruptible and free to use any ``n`` slots of a range longer than ``n``."""
-    return t.demand.interruptible and min(t.end, ledger.width) - t.earliest > t.n
-
-
 def _candidates(
     ledger: Ledger, params: PlanParams, t: Terms, all_sites: np.ndarray, horizon: int,
     chosen: dict[int, Choice], figures: dict[int, Figures],
@@ -114,8 +109,8 @@ def _candidates(
     sites = sites_of(t, all_sites)
     q = (t.power_kw * ledger.pue[sites])[:, None]
     first = t.earliest
-    slotted = _slotted(t, ledger)
-    b = min(t.end, ledger.width) if slotted else max(first, min(t.latest, horizon - 1)) + t.n
+    is_slotted = slotted(t, ledger.width)
+    b = min(t.end, ledger.width) if is_slotted else max(first, min(t.latest, horizon - 1)) + t.n
     u50 = scoring.green_used(q, ledger.green50[sites, first:b])
     u10 = scoring.green_used(q, ledger.green10[sites, first:b])
     per = scoring.slot_cost(q, u50, u10, ledger.carbon_h[sites, first:b],
@@ -127,7 +122,7 @@ def _candidates(
         return []  # a place the job could not choose now: its own rules keep or move it
     now = float(per[int(rows0[0]), slots0 - first].sum())
     places: list[tuple[float, int, np.ndarray]] = []
-    if slotted:
+    if is_slotted:
         sums, idx = scoring.cheapest_slots(per, t.n)
         for r in np.argsort(sums, kind="stable")[:_CANDIDATES]:
             places.append((float(sums[r]), int(sites[r]), np.sort(idx[r]) + first))

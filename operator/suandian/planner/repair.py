@@ -44,7 +44,7 @@ import numpy as np
 from suandian.planner import scoring
 from suandian.planner.ledger import Ledger
 from suandian.planner.model import FloatArray, PlanParams
-from suandian.planner.terms import Terms, before_data, sites_of, transfer_g
+from suandian.planner.terms import Terms, before_data, sites_of, slotted, transfer_g
 
 __all__ = ["Place", "repair"]
 
@@ -150,11 +150,10 @@ def _item(ledger: Ledger, params: PlanParams, t: Terms, all_sites: np.ndarray,
     job = t.demand
     first = t.earliest
     stop = min(t.end, ledger.width)
-    slotted = (job.interruptible and job.policy == "Optimize" and not t.forced
-               and stop - first > t.n)
+    is_slotted = slotted(t, ledger.width)
     fixed = t.forced or job.policy != "Optimize"
     last = first if fixed else max(first, min(t.latest, horizon - 1))
-    if slotted:
+    if is_slotted:
         a, b = first, stop
     else:
         a, b = first, last + t.n
@@ -162,10 +161,10 @@ def _item(ledger: Ledger, params: PlanParams, t: Terms, all_sites: np.ndarray,
     u10 = scoring.green_used(q, ledger.green10[sites, a:b])
     per_slot = scoring.slot_cost(q, u50, u10, ledger.carbon_h[sites, a:b], params.risk_aversion)
     rate = ledger.delay_rate[sites][:, None] * q * ledger.h
-    if slotted:
+    if is_slotted:
         per_slot = per_slot + rate * ledger.delay_h[a:b]
-    item = _Item(t, sites, q, first, last, b, slotted, per_slot, current)
-    if not slotted:
+    item = _Item(t, sites, q, first, last, b, is_slotted, per_slot, current)
+    if not is_slotted:
         cost = scoring.window_sums(per_slot, t.n, last - first + 1) + (
             rate * t.n * ledger.delay_h[first:last + 1])
         if t.data is not None:

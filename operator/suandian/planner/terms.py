@@ -20,6 +20,7 @@ __all__ = [
     "moved_g",
     "sites_of",
     "slots_for",
+    "slotted",
     "transfer_g",
 ]
 
@@ -173,6 +174,14 @@ def _held_slots(snap: Snapshot, job: JobDemand) -> np.ndarray | None:
             return None
         runs.append(np.arange(round(a), round(b)))
     return runs[0] if len(runs) == 1 else np.unique(np.concatenate(runs))
+
+
+def slotted(t: Terms, width: int) -> bool:
+    """Whether a job may take any ``n`` slots of its range (an interruptible ``Optimize``
+    job, not forced, with more than ``n`` slots before its end or ``width``), rather than
+    one window: how the repair and the exchanges place it."""
+    return (t.demand.interruptible and t.demand.policy == "Optimize" and not t.forced
+            and min(t.end, width) - t.earliest > t.n)
 
 
 def sites_of(t: Terms, all_sites: np.ndarray) -> np.ndarray:
