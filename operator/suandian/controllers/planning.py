@@ -389,6 +389,7 @@ class PlanningService:
         entries = tuple(sorted(self._sites().values(), key=lambda e: e.name))
         # nothing to plan: the time is never read (and a bare test context has no clock)
         now = self.clock.now() if self._demands else datetime.min
+        node_sites: tuple[str, ...] | None = None  # (full rounds: indexed by ``entries``)
         if full and self._cluster is None:  # the first: everyone, nobody decides before
             self._full = False
             self._inflight = frozenset(self._fresh)
@@ -414,13 +415,15 @@ class PlanningService:
             assert self._cluster is not None
             nodes, last = self._cluster
             cluster = last.cluster
+            # the sites its nodes' indices count (they may have changed since)
+            node_sites = tuple(e.name for e in last.sites)
             taken = self._taken(entries, now)
         if not entries:
             self.last_error = "no PowerSites known yet"
         return RoundInputs(now=now, full=full, demands=demands, sites=entries,
                            cluster=cluster, horizon_slots=self.settings.horizon_slots,
                            decisions=dict(self._decisions), afresh=frozenset(afresh),
-                           nodes=nodes, taken=taken,
+                           nodes=nodes, node_sites=node_sites, taken=taken,
                            recurring=self._recurring(entries, now, None if full else demands))
 
     def _recurring(self, entries: tuple[SiteEntry, ...], now: datetime,

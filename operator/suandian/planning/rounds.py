@@ -68,6 +68,7 @@ __all__ = [
     "floor_slot",
     "moved",
     "node_infos",
+    "nodes_for",
     "snapshot_of",
 ]
 
@@ -180,6 +181,8 @@ class RoundInputs:
     given_held: Held | None = None
     afresh: frozenset[str] = frozenset()  # demands new or changed: planned with no incumbent
     nodes: tuple[NodeInfo, ...] | None = None  # an arrival round reuses the last full's
+    # the sites, by name, that the indices of ``nodes`` count (None: ``sites``)
+    node_sites: tuple[str, ...] | None = None
     taken: Mapping[str, tuple[FloatArray, FloatArray]] | None = None
     # what arrived a day before the round's horizon, to plan as expected arrivals
     # (suandian.planning.arrival_log; repeated a day later where the round is computed)
@@ -238,6 +241,26 @@ def node_infos(cluster: ClusterInputs | None) -> tuple[NodeInfo, ...]:
         NodeInfo(name=node.name, site=i, labels=node.labels,
                  allocatable=np.array([node.allocatable.get(r, 0.0) for r in DEFAULT_RESOURCES]))
         for i, node in cluster.nodes)
+
+
+def nodes_for(nodes: tuple[NodeInfo, ...], indexed: Sequence[str], sites: Sequence[str]
+              ) -> tuple[NodeInfo, ...]:
+    """``nodes``, whose site indices count the sites ``indexed``, with indices counting
+    ``sites`` instead; a node whose site is not among ``sites`` is left out. The same
+    tuple when the names are the same (every round but those right after a site came or
+    went). An arrival round reuses the last full round's nodes, and the sites may have
+    changed since (a PowerSite deleted, its daemon ended, a new one): read against the
+    sites of now, an index past the last is a planning error, and any other that moved
+    names another site's nodes as a job's preferred ones."""
+    if tuple(indexed) == tuple(sites):
+        return nodes
+    where = {name: i for i, name in enumerate(sites)}
+    out = []
+    for node in nodes:
+        i = where.get(indexed[node.site]) if 0 <= node.site < len(indexed) else None
+        if i is not None:
+            out.append(node if i == node.site else replace(node, site=i))
+    return tuple(out)
 
 
 def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | None:
@@ -431,7 +454,12 @@ def compute(inputs: RoundInputs, params: PlanParams, account: bool = True
     False: an empty ledger, the caller accounts what it needs). Pure: it reads only
     ``inputs`` and may run in any thread."""
     started = time.perf_counter()
-    nodes = inputs.nodes if inputs.nodes is not None else node_infos(inputs.cluster)
+    if inputs.nodes is None:
+        nodes = node_infos(inputs.cluster)
+    elif inputs.node_sites is None:
+        nodes = inputs.nodes
+    else:  # the last full round's, indexed by its sites
+        nodes = nodes_for(inputs.nodes, inputs.node_sites, [e.name for e in inputs.sites])
     snapshot = snapshot_of(inputs, nodes)
     if snapshot is None:
         return None
