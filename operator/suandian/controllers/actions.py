@@ -4,8 +4,8 @@
 driver in :mod:`.computejob` performs it (API calls, events, metrics, status writes).
 An action carries what performing it needs and, where the decision fixes it, ``until``:
 when the job is to be looked at next (None: when something wakes it). ``ClearInvalid``,
-``MarkStarted``, a ``Move`` patched in place and ``ConsultPlanner`` are followed by
-another action in the same step.
+``ReadBack``, ``MarkStarted``, a ``Move`` patched in place and ``ConsultPlanner`` are
+followed by another action in the same step.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from suandian.k8s.decision import Decision
 
 __all__ = ["Action", "Ask", "AwaitAdmission", "ClearInvalid", "ConsultPlanner", "Create", "Finish",
-           "LookForChild", "MarkInvalid", "MarkStarted", "Move", "Rebuild", "ReportNoSites",
-           "ReportTrouble", "ReportUnplaced", "Retry", "Start", "Suspend", "SyncStatus", "Wait"]
+           "LookForChild", "MarkInvalid", "MarkStarted", "Move", "ReadBack", "Rebuild",
+           "ReportNoSites", "ReportTrouble", "ReportUnplaced", "Retry", "Start", "Suspend",
+           "SyncStatus", "Wait"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,16 @@ class LookForChild:
 
 
 @dataclass(frozen=True)
+class ReadBack:
+    """The child Job has started and the status holds no decision: the status write that
+    follows the child's creation was lost (the process died between the two requests, or
+    the write failed), or another replica's creation answered ours. A started job is
+    never planned again (it only takes supply), so no round would ever give it one: read
+    the decision back from the child's annotations, which the same creation wrote, into
+    the status; if the child is gone, it ran and is not made again."""
+
+
+@dataclass(frozen=True)
 class Create:
     """Create the child Job: held until its start, or free to run when ``due``;
     ``phase`` is the status it gets; ``solves_refusal``: it was refused before."""
@@ -183,5 +194,5 @@ class ReportTrouble:
 
 
 Action = (Wait | MarkInvalid | ClearInvalid | Finish | Rebuild | ConsultPlanner
-          | ReportUnplaced | ReportNoSites | Retry | LookForChild | Create | Move | Start
-          | MarkStarted | SyncStatus | Suspend | AwaitAdmission | ReportTrouble)
+          | ReportUnplaced | ReportNoSites | Retry | LookForChild | ReadBack | Create | Move
+          | Start | MarkStarted | SyncStatus | Suspend | AwaitAdmission | ReportTrouble)

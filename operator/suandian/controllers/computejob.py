@@ -16,6 +16,9 @@ next. The decisions, in order (each a row of ``tests/unit/controllers/test_next_
 1. a finished job rests; an invalid spec gets ``Valid=False`` naming the fields, a
    Warning, and nothing is made (fixed since: ``Valid=True``);
 2. a finished child Job is accounted; a spec edited before the start rebuilds the child;
+   a started child whose status holds no decision (the status write after its creation
+   was lost: a ``kill -9`` between the two requests) has it read back from the child's
+   annotations, since no round re-plans a started job;
 3. the planning rounds are consulted: a decision comes from them, or is kept from the
    ``status`` while the job runs, or while a re-plan is pending (never past its latest
    start); with none, the status says why;
@@ -157,6 +160,8 @@ class JobDriver(JobActs):
             case act.LookForChild():
                 return await self.making(creation.look_for_child(self, action, now), seen,
                                          now)
+            case act.ReadBack():
+                return await creation.read_back(self, action, now)
             case act.Move():
                 return await self.move(action, now)
             case act.Start():

@@ -1,26 +1,38 @@
 """Making a ComputeJob's child Job: create it, find it again, report a refusal.
 
-Performs :class:`~suandian.controllers.actions.Create` and
-:class:`~suandian.controllers.actions.LookForChild` for :mod:`.computejob`. What is
-still chosen here hangs on the API's answer: a Job of the name that is not ours, a child
-found or gone, a refusal (reported once per distinct one, retried with backoff).
+Performs :class:`~suandian.controllers.actions.Create`,
+:class:`~suandian.controllers.actions.LookForChild` and
+:class:`~suandian.controllers.actions.ReadBack` for :mod:`.computejob`. What is still
+chosen here hangs on the API's answer: a Job of the name that is not ours, a child found
+or gone, the decision on a child, a refusal (reported once per distinct one, retried
+with backoff).
+
+Making a child is two writes: the Job (the decision in its annotations), then the
+ComputeJob's status. The second can be lost (the process dies between them, the write
+fails, another replica's creation answered ours): a held child is planned again and its
+round's decision written, a started one has its decision read back from the child.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from suandian import metrics
-from suandian.controllers.actions import Create, LookForChild
-from suandian.controllers.jobacts import CHILD_CREATED, JobActs, Wake
-from suandian.controllers.next_action import Refusal, after_refusal
+from suandian.controllers.actions import Create, LookForChild, ReadBack
+from suandian.controllers.jobacts import AGAIN, CHILD_CREATED, JobActs, Wake
+from suandian.controllers.next_action import UNREADABLE, Refusal, after_refusal
 from suandian.errors import KubeApiError, PlanningError
 from suandian.k8s import events
+from suandian.k8s.decision import Decision
 from suandian.k8s.jobs import ANNOTATION_OWNER_UID, child_job_name, job_state
 from suandian.k8s.status import with_condition
 
-__all__ = ["create", "look_for_child", "refusal_fix", "refused"]
+__all__ = ["create", "look_for_child", "read_back", "refusal_fix", "refused"]
+
+log = logging.getLogger(__name__)
 
 
 async def create(acts: JobActs, act: Create, now: datetime) -> Wake:
@@ -84,13 +96,7 @@ async def look_for_child(acts: JobActs, act: LookForChild, now: datetime) -> Wak
     if found is not None and owner == record.uid:
         ctx.cluster.set_child(record.uid, found)  # step again with it
     elif act.ran:  # making it again would run the work twice
-        message = f"the child Job {name} was deleted after it started"
-        await acts.patch_status({
-            "phase": "Failed", "reason": message,
-            "conditions": with_condition(acts.status.get("conditions"), "Complete",
-                                         False, "ChildJobDeleted", message, now)})
-        events.warning(record.ref(), "ChildJobDeleted", message)
-        ctx.planning.remove(acts.key)
+        await _deleted_after_start(acts, name, now)
     else:
         # deleted before it started: forget it; the status write answers with the
         # whole ComputeJob, template included, and the next step makes the child again
@@ -98,6 +104,47 @@ async def look_for_child(acts: JobActs, act: LookForChild, now: datetime) -> Wak
                                                {"status": {"jobName": None}}, status=True)
         ctx.book.observe(fresh)
     return now
+
+
+async def read_back(acts: JobActs, act: ReadBack, now: datetime) -> Wake:
+    """Write into the status the decision the started child carries (read from the API:
+    the cluster view keeps none of its annotations), as its creation would have, and
+    the phase it is in; the start itself is recorded next (``MarkStarted``). A child
+    gone since it was watched ran: the job fails rather than run twice."""
+    ctx, record = acts.ctx, acts.record
+    name = child_job_name(record.name)
+    found = await ctx.api.get_job(record.namespace, name)
+    meta: Mapping[str, Any] = (found or {}).get("metadata") or {}
+    annotations: Mapping[str, str] = meta.get("annotations") or {}
+    if found is None or annotations.get(ANNOTATION_OWNER_UID) != record.uid:
+        await _deleted_after_start(acts, name, now)
+        return None
+    ctx.cluster.set_child(record.uid, found)
+    fields: dict[str, Any] = {
+        "phase": "Suspended" if job_state(found) == "Suspended" else "Running",
+        "jobName": name, "observedGeneration": record.generation,
+        "conditions": acts.valid(now)}
+    decision = Decision.from_annotations(annotations)
+    if decision is None:
+        log.warning("%s: its child Job %s runs and carries no readable decision",
+                    record.key, name)
+        fields["reason"] = UNREADABLE
+    else:
+        fields.update(decision.status_fields())
+    await acts.patch_status(fields)
+    return AGAIN
+
+
+async def _deleted_after_start(acts: JobActs, name: str, now: datetime) -> None:
+    """The child is gone and it ran: the job fails (making it again would run the work
+    twice) and leaves planning."""
+    message = f"the child Job {name} was deleted after it started"
+    await acts.patch_status({
+        "phase": "Failed", "reason": message,
+        "conditions": with_condition(acts.status.get("conditions"), "Complete",
+                                     False, "ChildJobDeleted", message, now)})
+    events.warning(acts.record.ref(), "ChildJobDeleted", message)
+    acts.ctx.planning.remove(acts.key)
 
 
 async def refused(acts: JobActs, exc: KubeApiError, refusal: Refusal | None,

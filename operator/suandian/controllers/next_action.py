@@ -29,6 +29,7 @@ from suandian.controllers.actions import (
     MarkInvalid,
     MarkStarted,
     Move,
+    ReadBack,
     Rebuild,
     ReportNoSites,
     ReportTrouble,
@@ -41,12 +42,15 @@ from suandian.controllers.actions import (
 )
 from suandian.k8s.decision import Decision, format_time
 
-__all__ = ["DEADLINE_GRACE", "KEPT", "NO_SITES", "QUARTER", "Answer", "Child", "Observed",
-           "Refusal", "Unplaced", "after_refusal", "next_action", "planning_ask",
+__all__ = ["DEADLINE_GRACE", "KEPT", "NO_SITES", "QUARTER", "UNREADABLE", "Answer", "Child",
+           "Observed", "Refusal", "Unplaced", "after_refusal", "next_action", "planning_ask",
            "same_decision"]
 
 TERMINAL = ("Succeeded", "Failed")
 NO_SITES = "waiting for a PowerSite: none is known yet"
+UNREADABLE = "its child Job runs, and its decision cannot be read from the child's annotations"
+"""``status.reason`` once :class:`ReadBack` found no decision on a started child (its
+annotations were edited): said once, not read again at every step."""
 QUARTER = timedelta(minutes=15)
 DEADLINE_GRACE = timedelta(minutes=1)
 """How late a start or finish may be before it counts as a deadline miss: the scheduler
@@ -158,6 +162,9 @@ def next_action(seen: Observed, answer: Answer | None, now: datetime) -> Action:
     if child is not None and not child.started and seen.observed_generation not in (
             None, seen.generation):
         return Rebuild()
+    if child is not None and child.started and seen.stored is None and (
+            seen.reason != UNREADABLE):
+        return ReadBack()  # its status write was lost: no round would ever give it one
     if answer is None:
         return ConsultPlanner(planning_ask(seen, now))
     decision = _decision(seen, answer)

@@ -11,6 +11,7 @@ from tests.support.objects import CJ, JOBS, PSITES, computejob, eventually
 from tests.support.operator import running_operator, start_operator
 
 from suandian import metrics
+from suandian.controllers.next_action import UNREADABLE
 
 pytestmark = pytest.mark.looptime
 
@@ -55,6 +56,96 @@ async def test_operator_killed_while_jobs_wait_each_starts_once_on_time(api, clu
     for name, when in cluster.starts:
         assert abs(when - three) < timedelta(minutes=20), name
     assert len(successful_job_posts(api)) == 2
+
+
+async def lose_the_status_write(api, cluster, clock, factory):  # type: ignore[no-untyped-def]
+    """A job due at once has its child Job created running, then its status written: two
+    requests. The process that made the child dies before the second lands (``kill -9``
+    in ``tests/envtest/test_restarts.py``; here the write fails, unapplied, and the
+    operator is killed). What is left: a running child, and a job with no status."""
+    lost = api.fail(action="update", plural="computejobs", subresource="status",
+                    status=503, times=1_000)
+    first = await start_operator(api, clock, factory)
+    api.create(CJ, computejob("due", max_delay="1h", duration="10h"))  # runs past the test
+    child = await eventually(
+        lambda: (j := api.read(JOBS, "batch", "due")) and not j["spec"]["suspend"] and j,
+        what="the child Job, created running")
+    await asyncio.sleep(30)  # the first operator's retries (status writes still fail)
+    assert not api.read(CJ, "batch", "due").get("status"), "the status write was lost"
+    await first.kill()
+    lost.times = 0
+    return child
+
+
+def status_of(api):  # type: ignore[no-untyped-def]
+    return api.read(CJ, "batch", "due").get("status") or {}
+
+
+async def test_a_started_child_whose_status_write_was_lost_gets_its_status(
+        api, cluster, clock):
+    """The next operator writes the decision the child carries (site, starts, reason)
+    and the start; it never leaves the job without a status (no round re-plans a started
+    job), nor makes a second child."""
+    factory = keeper_factory(one_site(api, cluster, lambda t: 1000.0))  # due at once
+    child = await lose_the_status_write(api, cluster, clock, factory)
+    async with running_operator(api, clock, factory):
+        status = await eventually(lambda: status_of(api).get("phase") and status_of(api),
+                                  timeout=3600, step=10, what="a status for the job")
+    annotations = child["metadata"]["annotations"]
+    assert status["phase"] == "Running"
+    assert status["site"] == annotations["suandian.io/site"] == "ningxia"
+    assert status["plannedStart"] == annotations["suandian.io/planned-start"]
+    assert status["latestStart"] == annotations["suandian.io/latest-start"]
+    assert status["reason"] == annotations["suandian.io/reason"]
+    assert status["jobName"] == "due" and status["startedAt"]
+    started = next(c for c in status["conditions"] if c["type"] == "Started")
+    assert started["status"] == "True"
+    assert len(successful_job_posts(api)) == 1
+
+
+async def test_a_started_child_without_a_readable_decision_is_said_once(
+        api, cluster, clock):
+    """Annotations edited away: the status says so, once, and the job is not re-read
+    and rewritten at every step."""
+    factory = keeper_factory(one_site(api, cluster, lambda t: 1000.0))
+    await lose_the_status_write(api, cluster, clock, factory)
+    metrics.reset()
+    api.change(JOBS, "batch", "due", {"metadata": {"annotations": {
+        "suandian.io/planned-start": None, "suandian.io/latest-start": None}}})
+    before = len(child_reads(api))  # the first operator's, its writes failing
+    async with running_operator(api, clock, factory):
+        status = await eventually(lambda: status_of(api).get("phase") and status_of(api),
+                                  timeout=3600, step=10, what="a status for the job")
+        await asyncio.sleep(3600)  # four re-plan intervals, a step due at each
+        assert status_of(api) == status
+    assert status["phase"] == "Running" and status["jobName"] == "due"
+    assert status["reason"] == UNREADABLE
+    assert "site" not in status
+    assert len(successful_job_posts(api)) == 1
+    assert len(child_reads(api)) - before == 1  # read back once, not at every step
+    assert sample("suandian_step_failures_total", reason="Bug") in (None, 0.0)
+
+
+async def test_a_started_child_gone_when_read_back_fails_the_job(api, cluster, clock):
+    """Deleted after it started (its GET answers 404): the work is not made again."""
+    factory = keeper_factory(one_site(api, cluster, lambda t: 1000.0))
+    await lose_the_status_write(api, cluster, clock, factory)
+    api.fail(action="fetch", plural="jobs", name="due", status=404, times=1)
+    async with running_operator(api, clock, factory):
+        status = await eventually(lambda: status_of(api).get("phase") and status_of(api),
+                                  timeout=3600, step=10, what="a status for the job")
+        await asyncio.sleep(600)
+    assert status["phase"] == "Failed"
+    complete = next(c for c in status["conditions"] if c["type"] == "Complete")
+    assert complete["reason"] == "ChildJobDeleted"
+    assert len(successful_job_posts(api)) == 1
+    assert [e for e in api.items("v1/events") if e["reason"] == "ChildJobDeleted"]
+
+
+def child_reads(api):  # type: ignore[no-untyped-def]
+    """The GETs of the child Job ``due`` (the cluster view lists and watches instead)."""
+    return [r for r in api._requests if r.method.value == "GET"
+            and r.url.path == "/apis/batch/v1/namespaces/batch/jobs/due"]
 
 
 async def test_overdue_job_starts_at_once_after_a_restart(api, cluster, clock):
