@@ -7,6 +7,7 @@ degradation chain, on forecasts whose best window the test knows.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,9 +33,12 @@ class ScriptedProvider:
     name: str = "scripted"
     down: bool = False
     fetches: int = field(default=0)
+    delay: float = 0.0  # loop seconds each fetch takes (a slow provider)
 
     async def fetch(self, grid: TimeGrid, now: datetime) -> Signals:
         self.fetches += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.down:
             raise ProviderError(self.name, "ServerError", "scripted outage: HTTP 503")
         times = [grid.time_at(i) for i in range(grid.slots)]

@@ -32,7 +32,7 @@ from suandian.controllers.clock import Clock, LoopClock, WallClock
 from suandian.controllers.cluster import start_feeds
 from suandian.controllers.context import Context, KeeperFactory, memo_context
 from suandian.controllers.heap import HeapPolicy
-from suandian.errors import PlanningError
+from suandian.errors import KubeApiError, PlanningError
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
 from suandian.k8s.pods import MANAGED_LABEL
@@ -94,6 +94,10 @@ def build(
     async def startup(memo: kopf.Memo, **_: Any) -> None:
         metrics.record_build_info(kopf_version=getattr(kopf, "__version__", None))
         ctx = memo_context(memo)
+        try:  # before any round: the PowerSites whose first forecasts rounds wait for
+            ctx.expect_sites(await ctx.api.powersite_names())
+        except KubeApiError as exc:  # kopf's listing names them as it comes
+            log.warning("could not list the PowerSites at start: %s", exc)
         ctx.planning.start()
         ctx.feeds = start_feeds(ctx, functools.partial(computejob.wake_owner, ctx), namespaces)
         if ctx.heap is not None:

@@ -12,15 +12,20 @@ the context (:meth:`Context.pause` when kopf stops one for pausing), and any wat
 resumes it only when it is a listing (kopf lists everything again when it resumes a
 replica; events already queued when it paused are not listings). A pause also forgets
 what the watch showed, which that listing brings back.
+
+Planning rounds wait for every PowerSite's first forecast (at most :data:`SITE_WAIT`),
+at start, on a resume and when a site is added: sites come in one refresh at a time,
+and a round that knows some of them would start new jobs at those for good (a started
+job never moves) and move the waiting ones away from the sites still coming.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from suandian.api.powersite import PowerSite
@@ -39,13 +44,17 @@ from suandian.measure.learned import PowerModel
 from suandian.measure.prometheus import MeasureConfig
 from suandian.planner import JobDecision
 
-__all__ = ["Context", "KeeperFactory", "Sample"]
+__all__ = ["SITE_WAIT", "Context", "KeeperFactory", "Sample"]
 
 KeeperFactory = Callable[[PowerSite, SiteInputs], ForecastKeeper]
 """Makes a site's keeper; its providers read the :class:`SiteInputs` the PowerSite
 controller refills from the cluster before every refresh."""
 
 SAMPLES_KEPT = 7 * 96  # a week of 15-minute observations per site
+SITE_WAIT = timedelta(seconds=30)
+"""How long planning rounds wait for a PowerSite's first forecast: a refresh from the
+cluster's ConfigMaps takes milliseconds, one from an HTTP provider seconds; a provider
+that hangs longer must not hold every decision (the site is planned when it comes)."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +102,13 @@ class Context:
     feeds: list[asyncio.Task[None]] = field(default_factory=list)  # .cluster's mirrors
     meter: MeasureConfig | None = None  # where finished jobs' energy is read (None: modelled)
     power_model: PowerModel = field(default_factory=PowerModel)  # measured watts by template
+    site_names: set[str] = field(default_factory=set)  # PowerSites watched, not deleted
+    refreshed: set[str] = field(default_factory=set)  # refreshed by their running daemon
+    site_waits: dict[str, datetime] = field(default_factory=dict)  # first forecast awaited
     planning: PlanningService = field(init=False)
     scheduler: Scheduler = field(init=False)
+    _expect_on_resume: bool = field(default=False, init=False)
+    _hold_timer: asyncio.TimerHandle | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.book.power_model = self.power_model
@@ -105,6 +119,7 @@ class Context:
                                         lambda: self.view)
         self.planning.after_round = self.census.publish
         self.planning.moved = self.wake_to_move
+        self.planning.hold = self.holding
         if self.heap is not None:
             self.planning.after_full_round = self.heap.after_full_round
         self.scheduler = Scheduler(self.clock, self._step,
@@ -134,15 +149,81 @@ class Context:
         self.book.clear()
         self.pods.clear()
         self.census.clear()  # the cluster view stays: its feeds run on every replica
+        self.site_waits.clear()
+        self._cancel_hold_timer()
+        self._expect_on_resume = True  # its site daemons stop: their forecasts go
 
     def handling(self, listed: bool) -> None:
         """A watch event arrived (``listed``: from a listing, or a PowerSite daemon
         started): kopf runs this replica (see the module docstring). The scheduler starts
         here, inside kopf's handler context, so its steps post events through kopf's
-        poster."""
+        poster. On a resume, every PowerSite's first forecast is awaited again."""
         if listed:
             self.scheduler.resume()
+            if self._expect_on_resume:
+                self._expect_on_resume = False
+                self.expect_sites(self.site_names)
         self.scheduler.start()
+
+    # -- waiting for the PowerSites' first forecasts (the module docstring) -------------
+
+    def expect_sites(self, names: Iterable[str]) -> None:
+        """PowerSites listed or added: rounds wait for each one's first forecast (at most
+        :data:`SITE_WAIT`), unless its daemon has refreshed it already."""
+        now = None
+        for name in names:
+            self.site_names.add(name)
+            if name not in self.refreshed and name not in self.site_waits:
+                now = now or self.clock.now()
+                self.site_waits[name] = now
+        if now is not None:
+            self._arm_hold_timer()
+
+    def site_refreshed(self, name: str) -> None:
+        """The site's daemon refreshed it (a forecast, or its spec found invalid)."""
+        self.refreshed.add(name)
+        self._site_settled(name)
+
+    def site_stopped(self, name: str) -> None:
+        """The site's daemon ended (paused, deleted, or the operator stops)."""
+        self.refreshed.discard(name)
+
+    def site_gone(self, name: str) -> None:
+        """The PowerSite was deleted: nothing to wait for."""
+        self.site_names.discard(name)
+        self.refreshed.discard(name)
+        self._site_settled(name)
+
+    def holding(self) -> bool:
+        """Whether planning rounds wait: a site's first forecast is coming, and it has
+        been awaited for less than :data:`SITE_WAIT`."""
+        if not self.site_waits:
+            return False
+        now = self.clock.now()
+        return any(now < since + SITE_WAIT for since in self.site_waits.values())
+
+    def _site_settled(self, name: str) -> None:
+        if self.site_waits.pop(name, None) is not None and not self.site_waits:
+            self._cancel_hold_timer()
+            self.planning.replan()  # the rounds held meanwhile, with every site
+
+    def _arm_hold_timer(self) -> None:
+        """Wake planning when the last wait runs out (a provider that hangs)."""
+        self._cancel_hold_timer()
+        if not self.site_waits:
+            return
+        left = max(self.site_waits.values()) + SITE_WAIT - self.clock.now()
+        self._hold_timer = asyncio.get_running_loop().call_later(
+            max(0.0, left.total_seconds()), self._hold_ended)
+
+    def _hold_ended(self) -> None:
+        self._hold_timer = None
+        self.planning.replan()
+
+    def _cancel_hold_timer(self) -> None:
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
 
     def waker(self, key: str) -> asyncio.Event:
         event = self.wakers.get(key)

@@ -145,6 +145,11 @@ class PlanningService:
         # told instead of a demand's listener when a round moves its decision and the new
         # one starts MOVE_SOON or later (the operator steps such moves after the due ones)
         self.moved: Callable[[JobDecision], None] | None = None
+        # while it answers True no round starts: a PowerSite's first forecast is coming, and a
+        # round without that site would place and start new jobs elsewhere for good and
+        # move the waiting ones away from it (the operator's Context.holding; it calls
+        # replan() when the hold ends)
+        self.hold: Callable[[], bool] | None = None
         # what handed-out decisions take, for arrival rounds (see suandian.planning.commitments)
         self._commitments = Commitments(len(DEFAULT_RESOURCES))
         # nodes and free capacity as of the last full round (arrival rounds reuse them)
@@ -309,6 +314,8 @@ class PlanningService:
                 raise
             await self._hand_out(inputs, result)
             ended = True
+        if self.hold is not None and self.hold():
+            return ended
         if self._full and self._computing is None:
             inputs = self._take(full=True)
             self._computing = (self._spawn(inputs), inputs)

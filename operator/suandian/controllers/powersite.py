@@ -110,6 +110,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
             while not stopped:
                 waker.clear()
                 delay = await _refresh(ctx, body, name)
+                ctx.site_refreshed(name)  # planning rounds need not wait for it
                 sleeper = asyncio.ensure_future(ctx.clock.sleep_until(
                     ctx.clock.now() + delay))
                 stop = asyncio.ensure_future(stopped.wait())
@@ -123,6 +124,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
         finally:
+            ctx.site_stopped(name)
             ctx.sites.pop(name, None)
             ctx.keepers.pop(name, None)
             ctx.inputs.pop(name, None)
@@ -136,6 +138,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
                                 body: kopf.Body, **_: Any) -> None:
         ctx = memo_context(memo)
         ctx.handling(listed=type is None)
+        if type in (None, "ADDED"):
+            ctx.expect_sites([name])  # rounds wait for its first forecast
         generation = body.get("metadata", {}).get("generation")
         if type != "MODIFIED" or generation != (body.get("status") or {}).get(
                 "observedGeneration"):
@@ -143,6 +147,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
             # forecast and re-plan every job again)
             ctx.wake(f"site/{name}")
         if type == "DELETED":
+            ctx.site_gone(name)
             ctx.sites.pop(name, None)
             metrics.record_site_removed(name)
             ctx.planning.replan()

@@ -296,6 +296,18 @@ class KubeApi:
             path += "/status"
         return await self.request("PATCH", path, dict(patch), content_type=MERGE_PATCH)
 
+    async def powersite_names(self) -> list[str]:
+        """The names of every PowerSite (a paged list; only the names are kept)."""
+        names: list[str] = []
+        query = {"limit": "500"}
+        while True:
+            page = await self.request("GET", f"{CRD_PATH}/powersites", query=query)
+            names += [str(item["metadata"]["name"]) for item in page.get("items") or []]
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return names
+            query = {"limit": "500", "continue": str(token)}
+
     async def patch_powersite_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         path = f"{CRD_PATH}/powersites/{quote(name)}/status"
         return await self.request("PATCH", path, {"status": dict(status)},

@@ -11,6 +11,7 @@ from tests.support.objects import CJ, JOBS, PSITES, computejob, eventually
 from tests.support.operator import running_operator, start_operator
 
 from suandian import metrics
+from suandian.controllers.context import SITE_WAIT
 from suandian.controllers.next_action import UNREADABLE
 
 pytestmark = pytest.mark.looptime
@@ -146,6 +147,74 @@ def child_reads(api):  # type: ignore[no-untyped-def]
     """The GETs of the child Job ``due`` (the cluster view lists and watches instead)."""
     return [r for r in api._requests if r.method.value == "GET"
             and r.url.path == "/apis/batch/v1/namespaces/batch/jobs/due"]
+
+
+def two_sites(api, cluster, ningxia):  # type: ignore[no-untyped-def]
+    """gansu: never green, its forecast at once; ningxia: as given (its delay too)."""
+    cluster.add_node("gansu-1", {REGION: "gansu"})
+    cluster.add_node("ningxia-1", {REGION: "ningxia"})
+    api.create(PSITES, powersite("gansu", "gansu"))
+    api.create(PSITES, powersite("ningxia", "ningxia"))
+    return {"gansu": ScriptedProvider(lambda t: 0.0), "ningxia": ningxia}
+
+
+def first_version(api, name):  # type: ignore[no-untyped-def]
+    """The child Job ``name`` as it was created."""
+    return next(o for o in api.objects.values() if o.history and o.history[0] is not None
+                and o.history[0].get("kind") == "Job"
+                and o.history[0]["metadata"]["name"] == name).history[0]
+
+
+async def test_no_job_starts_before_every_site_has_its_first_forecast(api, cluster, clock):
+    """Sites come in one refresh at a time. A job due at once, allowed at a grid-only
+    site whose forecast comes at once and at a green one whose provider takes seconds,
+    starts at the green one: a round that knew only the first would have started it
+    there for good (a started job never moves)."""
+    providers = two_sites(api, cluster, ScriptedProvider(lambda t: 1000.0, delay=5.0))
+    api.create(CJ, computejob("due", max_delay="2h", sites=["gansu", "ningxia"]))
+    async with running_operator(api, clock, keeper_factory(providers)):
+        await eventually(lambda: cluster.starts, timeout=120, step=1, what="the start")
+        await asyncio.sleep(60)
+    assert first_version(api, "due")["metadata"]["labels"]["suandian.io/site"] == "ningxia"
+    assert [name for name, _ in cluster.starts] == ["due"]
+    assert api.read(CJ, "batch", "due")["status"]["site"] == "ningxia"
+    assert not [e for e in api.items("v1/events") if e["reason"] == "Moved"]
+
+
+async def test_a_hung_provider_holds_the_rounds_for_site_wait_at_most(api, cluster, clock):
+    """ningxia's provider answers after ten minutes: the job is planned without it once
+    SITE_WAIT has passed (the wait's own timer: no other event comes to end it)."""
+    providers = two_sites(api, cluster, ScriptedProvider(lambda t: 1000.0, delay=600.0))
+    api.create(CJ, computejob("due", max_delay="2h", sites=["gansu", "ningxia"]))
+    async with running_operator(api, clock, keeper_factory(providers)):
+        await eventually(lambda: cluster.starts, timeout=300, step=1, what="the start")
+    (name, when), = cluster.starts
+    assert name == "due" and api.read(CJ, "batch", "due")["status"]["site"] == "gansu"
+    assert SITE_WAIT <= when - clock.start < SITE_WAIT + timedelta(seconds=10)
+
+
+async def test_a_restart_moves_no_job_away_from_a_site_whose_forecast_is_coming(
+        api, cluster, clock):
+    """A job waits at ningxia for its green power in six hours (gansu, also allowed, is
+    never green). After a restart ningxia's provider takes seconds: the first round must
+    not move the job to gansu, the only site it would know."""
+    six = clock.start + timedelta(hours=6)
+    providers = two_sites(api, cluster, ScriptedProvider(lambda t: 1000.0 if t >= six
+                                                         else 0.0))
+    factory = keeper_factory(providers)
+    async with running_operator(api, clock, factory):
+        api.create(CJ, computejob("waits", max_delay="20h", sites=["ningxia", "gansu"]))
+        await eventually(lambda: (api.read(CJ, "batch", "waits").get("status") or {}
+                                  ).get("phase") == "Deferred", what="the job deferred")
+    assert api.read(CJ, "batch", "waits")["status"]["site"] == "ningxia"
+    providers["ningxia"].delay = 5.0
+    async with running_operator(api, clock, factory):
+        await asyncio.sleep(120)
+    assert api.read(JOBS, "batch", "waits")["metadata"]["labels"][
+        "suandian.io/site"] == "ningxia"
+    assert api.read(CJ, "batch", "waits")["status"]["site"] == "ningxia"
+    assert cluster.starts == []
+    assert not [e for e in api.items("v1/events") if e["reason"] == "Moved"]
 
 
 async def test_overdue_job_starts_at_once_after_a_restart(api, cluster, clock):
