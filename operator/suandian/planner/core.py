@@ -184,8 +184,14 @@ def _repair(
     plan without it could not place them either)."""
     if params.repair_work <= 0:
         return set()
+    # a job whose green floor no window meets waits, by rule (the deadline guarantee
+    # starts it by its latest start): the repair, which places jobs wherever there is
+    # room, would give it a place its floor refuses, and the next round would take it
+    # back (the unchanged-inputs property found two such jobs trading places each round)
     stranded = [t for t in pending if t.index < real
-                and _stranded(t, chosen[t.index], horizon, all_sites)]
+                and _stranded(t, chosen[t.index], horizon, all_sites)
+                and not (t.demand.min_green_fraction > 0 and not t.forced
+                         and chosen[t.index][0] is None)]
     unplaceable: set[int] = set()
     if stranded:
         forecast = [t for t in pending if t.index >= real]
