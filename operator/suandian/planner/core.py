@@ -32,7 +32,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from suandian.planner import exchange, repair, scoring
+from suandian.planner import exchange, prices, repair, scoring
 from suandian.planner.choose import Choice, Figures, decide, delaying, record
 from suandian.planner.decisions import decided, node_preferences, undecided
 from suandian.planner.incumbents import hold
@@ -64,20 +64,8 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     if expected:
         terms[real:] = [_expected(t) for t in terms[real:]]
     pad = max([t.n for t in terms] + [1])
-    ledger = _Ledger.from_snapshot(snap, pad)
     horizon = snap.slots
     all_sites = np.arange(len(snap.sites))
-    if delaying(params):
-        ledger.delay_rate = _delay_rate(snap, params, terms, ledger, horizon)
-        ledger.delay_rate_column = ledger.delay_rate[:, None]
-
-    for t in terms:
-        job = t.demand
-        if job.running_site is not None:
-            slots = np.arange(0, min(t.n, horizon + pad))
-            ledger.commit(job.running_site, slots, t.power_kw * ledger.pue[job.running_site],
-                          None)
-
     pending = [t for t in terms if t.demand.running_site is None]
     # largest power first, with green supply or without: each slot's green supply is
     # packed as a bin is (first-fit decreasing: least slack first left the big jobs the
@@ -92,30 +80,26 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
                                                     or t.demand.min_green_fraction <= 0),
                                 -t.power_kw, t.expected, t.latest - t.earliest,
                                 t.demand.key))
-    chosen: dict[int, Choice] = {}
-    figures: dict[int, Figures] = {}
-    for t in (t for t in pending if t.forced):  # the deadline guarantee comes first
-        if not _keep_held_start(ledger, t, all_sites, chosen, figures):
-            decide(ledger, params, t, all_sites, horizon, chosen, figures)
-    held = hold(ledger, [t for t in pending if not t.forced], all_sites)
-    for t in pending:
-        if not t.forced and t.index not in held:
-            decide(ledger, params, t, all_sites, horizon, chosen, figures)
-    for t in pending:  # each held decision, with every other job in place
-        if t.index in held:
-            assert t.held is not None
-            where, kw = held[t.index]
-            _redecide(ledger, params, t, (where, t.held, False, False), kw, all_sites,
-                      horizon, chosen, figures)
-    unplaceable = _repair(ledger, params, pending, all_sites, horizon, chosen, figures, real)
-    if params.improvement_passes and len(pending) - len(expected) <= (
-            params.improvement_max_jobs):
-        _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
-        if not _room_to_spare(snap, terms):  # a limit binds: trades may pay
-            work = [params.exchange_work]  # shared by every exchange of the round
-            while exchange.exchange(ledger, params, pending, all_sites, horizon, chosen,
-                                    figures, work):
-                _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
+    searching = bool(params.improvement_passes) and len(pending) - len(expected) <= (
+        params.improvement_max_jobs)
+    binding = searching and not _room_to_spare(snap, terms)  # a limit binds: trades pay
+    built = _construct(snap, params, terms, pending, real, pad, all_sites, searching,
+                       binding, None)
+    if binding and params.price_iterations > 0 and not any(  # a second start, from
+            t.index < real and _stranded(t, built[1][t.index], horizon, all_sites)
+            for t in pending):  # the prices, when every job has room (else the repair's
+        ledger, chosen = built[0], built[1]  # moves would make it the next round's)
+        target = sum(built[2][t.index][0] for t in pending
+                     if prices.eligible(t, ledger.width) and t.index in built[2])
+        if target > 0:
+            priced = _construct(snap, params, terms, pending, real, pad, all_sites,
+                                searching, binding, target)
+            if _score(priced, params, pending, real, horizon, all_sites) < _score(
+                    built, params, pending, real, horizon, all_sites) and not _later(
+                    priced[0], ledger, _Ledger.from_snapshot(snap, pad).capacity,
+                    params.price_reserve_share):
+                built = priced
+    ledger, chosen, figures, unplaceable = built
     if expected:  # forecasts, not jobs: out of the plan, its load and its decisions
         blind = _blind_if_better(snapshot, params, pending, real, unplaceable, horizon,
                                  all_sites, chosen)
@@ -141,6 +125,107 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
         now=snap.now, slot=snap.slot, site_names=snap.site_names, decisions=ordered,
         load_kw=ledger.load[:, :horizon].copy(), green_used_kw=ledger.used[:, :horizon].copy(),
     )
+
+
+Built = tuple[_Ledger, dict[int, Choice], dict[int, Figures], set[int]]
+"""A plan under construction: its ledger, choices, figures and the real jobs the
+repair could not place."""
+
+
+def _construct(
+    snap: Snapshot, params: PlanParams, terms: list[_Job], pending: list[_Job], real: int,
+    pad: int, all_sites: np.ndarray, searching: bool, binding: bool,
+    priced_target: float | None,
+) -> Built:
+    """One plan of ``pending``: running jobs first, then the jobs that must start now,
+    the held decisions that still fit, then the rest (greedily; or, given
+    ``priced_target``, where the round's prices put them, :mod:`~suandian.planner.prices`:
+    a held decision is never moved by prices, as a plan from other prices each round
+    would move held jobs with nothing changed), the repair, and the local searches."""
+    ledger = _Ledger.from_snapshot(snap, pad)
+    horizon = snap.slots
+    if delaying(params):
+        ledger.delay_rate = _delay_rate(snap, params, terms, ledger, horizon)
+        ledger.delay_rate_column = ledger.delay_rate[:, None]
+    for t in terms:
+        job = t.demand
+        if job.running_site is not None:
+            slots = np.arange(0, min(t.n, horizon + pad))
+            ledger.commit(job.running_site, slots, t.power_kw * ledger.pue[job.running_site],
+                          None)
+    chosen: dict[int, Choice] = {}
+    figures: dict[int, Figures] = {}
+    for t in (t for t in pending if t.forced):  # the deadline guarantee comes first
+        if not _keep_held_start(ledger, t, all_sites, chosen, figures):
+            decide(ledger, params, t, all_sites, horizon, chosen, figures)
+    rest = [t for t in pending if not t.forced]
+    held = hold(ledger, rest, all_sites)
+    free = [t for t in rest if t.index not in held]
+    if priced_target is not None:  # held decisions stay held: the prices place the rest
+        for t in free:  # the greedy pass's own rules: green floors, data, fixed starts
+            if not prices.eligible(t, ledger.width):
+                decide(ledger, params, t, all_sites, horizon, chosen, figures)
+        for t, site, slots in prices.priced_start(
+                ledger, params, [t for t in free if t.index not in chosen], all_sites,
+                priced_target):
+            if exchange.fits(ledger, t, site, slots):
+                record(ledger, t, sites_of(t, all_sites), (site, slots, False, False),
+                       chosen, figures)
+    for t in free:
+        if t.index not in chosen:
+            decide(ledger, params, t, all_sites, horizon, chosen, figures)
+    for t in rest:  # each held decision, with every other job in place
+        if t.index in held:
+            assert t.held is not None
+            where, kw = held[t.index]
+            _redecide(ledger, params, t, (where, t.held, False, False), kw, all_sites,
+                      horizon, chosen, figures)
+    unplaceable = _repair(ledger, params, pending, all_sites, horizon, chosen, figures, real)
+    if searching:
+        _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
+        if binding:
+            work = [params.exchange_work]  # shared by every exchange of the round
+            while exchange.exchange(ledger, params, pending, all_sites, horizon, chosen,
+                                    figures, work):
+                _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
+    return ledger, chosen, figures, unplaceable
+
+
+def _score(built: Built, params: PlanParams, pending: list[_Job], real: int, horizon: int,
+           all_sites: np.ndarray) -> tuple[int, float]:
+    """What a plan under construction is worth, lower is better: the real jobs it leaves
+    without room, then its cost in grams — risk-weighted emissions
+    (:func:`~suandian.planner.exchange.plan_cost`) and delay cost, less the move
+    threshold of every job that keeps the decision it held (the same rule as a single
+    move: leaving a held decision must pay its threshold)."""
+    ledger, chosen, figures, _ = built
+    stranded = sum(1 for t in pending if t.index < real
+                   and _stranded(t, chosen[t.index], horizon, all_sites))
+    cost = exchange.plan_cost(ledger, params.risk_aversion)
+    for t in pending:
+        choice = chosen.get(t.index)
+        if choice is None or choice[0] is None:
+            continue
+        cost += exchange.delay_of(ledger, t, choice)
+        if t.held is not None and choice[0] == t.held_site and np.array_equal(
+                choice[1], t.held):
+            cost -= scoring.move_threshold(figures[t.index][0], params.move_threshold_g,
+                                           params.move_threshold_share)
+    return stranded, cost
+
+
+
+def _later(ledger: _Ledger, than: _Ledger, capacity: FloatArray, keep: float) -> bool:
+    """Whether ``ledger`` leaves less room than ``than`` in some tail of the horizon
+    (the slots from some slot on, at some site, in some resource) where it keeps less
+    than ``keep`` of that tail's ``capacity`` free. A plan that defers more work towards
+    the deadlines than the greedy one leaves less room for work that arrives later
+    than forecast: on a contended grid-only site the cheaper plan the prices found
+    missed 4 deadlines a week that way, the greedy one none."""
+    def tails(arr: FloatArray) -> FloatArray:
+        return np.cumsum(np.nan_to_num(arr, posinf=0.0)[:, :, ::-1], axis=2)
+    free, free_than = tails(ledger.capacity), tails(than.capacity)
+    return bool(((free < free_than - 1e-6) & (free < keep * tails(capacity))).any())
 
 
 def _keep_held_start(

@@ -42,7 +42,7 @@ from suandian.planner.ledger import Ledger
 from suandian.planner.model import FloatArray, PlanParams
 from suandian.planner.terms import Terms, sites_of, slotted
 
-__all__ = ["exchange", "plan_cost", "unplace"]
+__all__ = ["delay_of", "exchange", "fits", "plan_cost", "unplace"]
 
 _CANDIDATES = 3  # cheapest places without room tried per job and pass
 _NOWHERE: Choice = (None, np.zeros(0, dtype=int), False, False)
@@ -135,12 +135,12 @@ def _candidates(
                            np.arange(first + k, first + k + t.n)))
     bar = now - max(params.move_threshold_g, 1e-9 * abs(now), 1e-9)
     out = [(site, slots) for c, site, slots in places
-           if c < bar and not _fits(ledger, t, site, slots)]
+           if c < bar and not fits(ledger, t, site, slots)]
     record(ledger, t, sites, chosen[t.index], chosen, figures)
     return out[:_CANDIDATES]
 
 
-def _fits(ledger: Ledger, t: Terms, site: int, slots: np.ndarray) -> bool:
+def fits(ledger: Ledger, t: Terms, site: int, slots: np.ndarray) -> bool:
     q = t.power_kw * float(ledger.pue[site])
     return all(ledger.fits(site, a, b - a, q, t.request_floor) for a, b in runs(slots))
 
@@ -165,7 +165,7 @@ def _try(
     take_out(t)
     site, slots = place
     evicted: list[Terms] = []
-    while not _fits(ledger, t, site, slots):
+    while not fits(ledger, t, site, slots):
         e = None if len(evicted) >= params.exchange_ejections else _in_the_way(
             ledger, t, site, slots, movable, chosen, saved, small)
         if e is None:
@@ -180,7 +180,7 @@ def _try(
             _undo(ledger, saved, all_sites, chosen, figures)
             return False
     delta = plan_cost(ledger, params.risk_aversion) - before + sum(
-        _delay(ledger, j, chosen[j.index]) - _delay(ledger, j, old)
+        delay_of(ledger, j, chosen[j.index]) - delay_of(ledger, j, old)
         for j, old, _ in saved.values())
     bar = sum(scoring.move_threshold(fig[0], params.move_threshold_g,
                                      params.move_threshold_share)
@@ -246,7 +246,7 @@ def _leaves_held(j: Terms, old: Choice, new: Choice) -> bool:
             and (new[0] != old[0] or not np.array_equal(new[1], old[1])))
 
 
-def _delay(ledger: Ledger, j: Terms, choice: Choice) -> float:
+def delay_of(ledger: Ledger, j: Terms, choice: Choice) -> float:
     """The delay cost of a job's place, grams: ``r_s · q · h · Σ_slots hours from now``
     (for a window, the choice's ``r_s·q·n·h·hours to its start`` plus a constant)."""
     site, slots = choice[0], choice[1]

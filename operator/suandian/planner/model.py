@@ -139,9 +139,18 @@ class PlanParams:
     budget for huge snapshots). Then each flexible job tries the cheaper places that
     lack room for it, taking out at most ``exchange_ejections`` jobs in its way and
     placing them again (:mod:`~suandian.planner.exchange`; at most ``exchange_work``
-    places tried a round). A job holding an :class:`Incumbent` decision moves only
-    when the move saves more than ``max(move_threshold_g, move_threshold_share × the
-    held decision's cost)`` grams of risk-weighted emissions (0 and 0: re-plan freely).
+    places tried a round). With ``price_iterations`` > 0, when a limit binds, a second
+    plan starts from the round's prices (:mod:`~suandian.planner.prices`: that many
+    subgradient steps in ``price_rounds`` blocks, fixing the jobs that fit after each)
+    and the cheaper of the two is kept, unless it leaves less room than the greedy plan
+    in some tail of the horizon where it keeps less than ``price_reserve_share`` of that
+    tail's capacity free (room for work that arrives later than forecast). Off by
+    default (0): it finds near-optimal plans when every job is known (the clairvoyant
+    planner uses it), but online it defers today's work further than the greedy plan
+    into hours that later arrivals need (docs/planner.md, "Prices"). A job holding an
+    :class:`Incumbent` decision moves only when the move saves more than
+    ``max(move_threshold_g, move_threshold_share × the held decision's cost)`` grams
+    of risk-weighted emissions (0 and 0: re-plan freely).
     ``expected_arrivals``: plan the snapshot's :attr:`Snapshot.expected` jobs (the work
     forecast to arrive, :mod:`~suandian.planner.arrivals`) beside the real ones, so that
     deferring today's jobs leaves room for tomorrow's (False: ignore them).
@@ -163,6 +172,9 @@ class PlanParams:
     move_threshold_share: float = 0.05
     exchange_work: int = 2000
     exchange_ejections: int = 6
+    price_iterations: int = 0
+    price_rounds: int = 20
+    price_reserve_share: float = 0.2
     expected_arrivals: bool = True
     data_links: DataLinks = field(default_factory=DataLinks)
 
@@ -172,9 +184,12 @@ class PlanParams:
         if self.safety_margin < timedelta(0) or min(
                 self.delay_penalty_g_per_kwh_h, self.delay_penalty_share_h,
                 self.repair_work, self.repair_jobs, self.exchange_work,
-                self.exchange_ejections) < 0:
-            raise PlanningError("safety_margin, the delay penalties and the repair and "
-                                "exchange limits must not be negative")
+                self.exchange_ejections, self.price_iterations, self.price_rounds) < 0:
+            raise PlanningError("safety_margin, the delay penalties and the repair, "
+                                "exchange and price limits must not be negative")
+        if not 0.0 <= self.price_reserve_share <= 1.0:
+            raise PlanningError("price_reserve_share must be within [0, 1], got "
+                                f"{self.price_reserve_share}")
         if self.move_threshold_g < 0 or not 0.0 <= self.move_threshold_share <= 1.0:
             raise PlanningError("move_threshold_g must not be negative and "
                                 f"move_threshold_share within [0, 1], got "

@@ -75,13 +75,19 @@ def oracle_snapshot(world: World) -> Snapshot:
                     sites=supplies, jobs=jobs)
 
 
+CLAIRVOYANT_PRICE_ITERATIONS = 1200
+"""The clairvoyant planner plans from the round's prices too (:mod:`suandian.planner.
+prices`), keeping no reserve: with every job known no work arrives later."""
+
+
 def clairvoyant(world: World, snap: Snapshot | None = None
                 ) -> tuple[float, dict[str, tuple[int, tuple[int, ...]]]]:
     """The planner itself, clairvoyant: the oracle's problem (the actuals, every job known
     up front) planned in one round, and what that schedule emits, replayed."""
     warm = plan(snap or oracle_snapshot(world), PlanParams(
         safety_margin=timedelta(0), risk_aversion=0.0, delay_penalty_g_per_kwh_h=0.0,
-        delay_penalty_share_h=0.0))
+        delay_penalty_share_h=0.0, price_iterations=CLAIRVOYANT_PRICE_ITERATIONS,
+        price_reserve_share=0.0))
     mine = {d.key: (d.site_index, d.slots) for d in warm.decisions
             if d.site_index is not None and d.slots}
     return replay_emissions(world, mine), mine
