@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from suandian.sim.oracle_policy import clairvoyant
+from suandian.sim.oracle_policy import PRICED, clairvoyant
 from suandian.sim.run import SimReport, simulate
 from suandian.sim.run import format_mass as grams
 from suandian.sim.scenario import Scenario, builtin_scenarios, load_scenario
@@ -211,6 +211,11 @@ def main() -> None:
                   f"front (the oracle's problem): {grams(known)}, {pct(floor).strip()} of "
                   f"the optimum's saving (≤ {pct(ceiling).strip()}); online it re-plans and "
                   "suspends, which may do better or worse")
+            priced = clairvoyant(first.world, priced=True)[0]  # planner/prices.py
+            floor, ceiling = oracle.shares(base, priced)
+            print(f"{name}, seed {seed}: the same from the round's prices "
+                  f"(priceIterations={PRICED}): {grams(priced)}, {pct(floor).strip()} "
+                  f"(≤ {pct(ceiling).strip()})")
             for err, report in reports.items():
                 checks += judge(name, seed, err, report, oracle)
     if args.year:

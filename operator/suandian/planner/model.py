@@ -145,9 +145,10 @@ class PlanParams:
     and the cheaper of the two is kept, unless it leaves less room than the greedy plan
     in some tail of the horizon where it keeps less than ``price_reserve_share`` of that
     tail's capacity free (room for work that arrives later than forecast). Off by
-    default (0): it finds near-optimal plans when every job is known (the clairvoyant
-    planner uses it), but online it defers today's work further than the greedy plan
-    into hours that later arrivals need (docs/planner.md, "Prices"). A job holding an
+    default (0): it finds near-optimal plans when every job is known (one round of
+    ``contended-continental``: 99.3% of the optimum's saving against 95.1%), but
+    online it defers today's work further than the greedy plan into hours that later
+    arrivals need (docs/planner.md, "Prices"). A job holding an
     :class:`Incumbent` decision moves only when the move saves more than
     ``max(move_threshold_g, move_threshold_share × the held decision's cost)`` grams
     of risk-weighted emissions (0 and 0: re-plan freely).
