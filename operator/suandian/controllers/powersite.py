@@ -17,6 +17,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -106,11 +108,21 @@ def register(registry: kopf.OperatorRegistry) -> None:
         ctx = memo_context(memo)
         ctx.handling(listed=True)  # kopf runs daemons only on an active replica
         waker = ctx.waker(f"site/{name}")
+        failures = _Failures()
         try:
             while not stopped:
                 waker.clear()
-                delay = await _refresh(ctx, body, name)
-                ctx.site_refreshed(name)  # planning rounds need not wait for it
+                try:
+                    delay = await _refresh(ctx, body, name)
+                except Exception as exc:  # noqa: BLE001 (logged, counted, retried: the site
+                    # keeps its keeper and last good forecast)
+                    delay = _refresh_failed(name, exc, failures,
+                                            ctx.settings.replan_interval)
+                    if name in ctx.sites:  # its forecast came (its status write did not)
+                        ctx.site_refreshed(name)
+                else:
+                    failures = _Failures()
+                    ctx.site_refreshed(name)  # planning rounds need not wait for it
                 sleeper = asyncio.ensure_future(ctx.clock.sleep_until(
                     ctx.clock.now() + delay))
                 stop = asyncio.ensure_future(stopped.wait())
@@ -151,6 +163,43 @@ def register(registry: kopf.OperatorRegistry) -> None:
             ctx.sites.pop(name, None)
             metrics.record_site_removed(name)
             ctx.planning.replan()
+
+
+REFRESH_RETRY = timedelta(seconds=5)
+"""The first retry of a failed refresh; it doubles at each failure in a row, up to the
+re-plan interval."""
+
+
+@dataclass
+class _Failures:
+    """The refreshes of one site that failed in a row, and the errors already logged
+    with their traceback."""
+
+    count: int = 0
+    seen: set[str] = field(default_factory=set)
+
+
+def _refresh_failed(name: str, exc: Exception, failures: _Failures,
+                    most: timedelta) -> timedelta:
+    """Log and count a refresh that raised (a status write refused, a read of the site's
+    inputs that failed, a bug); how long until the next try: :data:`REFRESH_RETRY`,
+    doubled at each failure in a row, at most ``most``. The daemon lives on: had it
+    ended, its site, keeper and last good forecast would have gone with it, and every
+    job planned there would have been re-planned without the site until kopf restarted
+    the daemon, to fail again. A traceback is logged once per error in a row; repeats
+    are one line."""
+    message = f"{type(exc).__name__}: {exc}"
+    metrics.record_site_refresh_failure(
+        "ApiError" if isinstance(exc, KubeApiError) else "Bug")
+    delay: timedelta = min(REFRESH_RETRY * (1 << min(failures.count, 16)), most)
+    failures.count += 1
+    if message in failures.seen:
+        log.warning("refresh of PowerSite %s failed again (%d in a row), next try in %s: "
+                    "%s", name, failures.count, delay, message)
+    else:
+        failures.seen.add(message)
+        log.exception("refresh of PowerSite %s failed, next try in %s", name, delay)
+    return delay
 
 
 async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:

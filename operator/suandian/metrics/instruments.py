@@ -26,6 +26,7 @@ from suandian.metrics.labels import (
     PLANNING_BUCKETS,
     PLANNING_FAILURE_REASONS,
     PROVIDER_BUCKETS,
+    SITE_FAILURE_REASONS,
 )
 
 
@@ -161,10 +162,17 @@ class Instruments:
             "suandian_step_failures_total",
             "Steps of a job or pod that failed (ApiError, Planning, Bug); each is retried "
             "with backoff.", ["reason"], registry=r)
+        self.site_refresh_failures = Counter(
+            "suandian_site_refresh_failures_total",
+            "Refreshes of a PowerSite that raised (ApiError: a status write or a read "
+            "refused; Bug: anything else); the site keeps its last forecast and the "
+            "refresh is retried with backoff.", ["reason"], registry=r)
         for reason in PLANNING_FAILURE_REASONS:  # at 0 from the start: rate() sees them
             self.planning_failures.labels(reason=reason)
         for reason in FAILURE_REASONS:
             self.step_failures.labels(reason=reason)
+        for reason in SITE_FAILURE_REASONS:
+            self.site_refresh_failures.labels(reason=reason)
         self.planned_jobs = Counter(
             "suandian_planned_jobs_total", "Jobs given a decision by a planning round.",
             registry=r)

@@ -39,6 +39,8 @@ free-text error can never create a new series."""
 FAILURE_REASONS: Final = frozenset({"ApiError", "Planning", "Bug"})
 """``reason`` of the step failure counter; a planning round has no ``ApiError``."""
 PLANNING_FAILURE_REASONS: Final = frozenset({"Planning", "Bug"})
+SITE_FAILURE_REASONS: Final = frozenset({"ApiError", "Bug"})
+"""``reason`` of ``suandian_site_refresh_failures_total``."""
 REFUSAL_REASONS: Final = {400: "BadRequest", 403: "Forbidden", 404: "NotFound",
                           422: "Invalid"}
 """``reason`` of ``suandian_child_job_refusals_total``, by the refusal's HTTP status."""

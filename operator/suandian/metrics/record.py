@@ -25,6 +25,7 @@ from suandian.metrics.labels import (
     OUTCOMES,
     PLANNING_FAILURE_REASONS,
     REFUSAL_REASONS,
+    SITE_FAILURE_REASONS,
     START_TRIGGERS,
     WATTS_PER_KW,
     check,
@@ -128,6 +129,12 @@ def record_planning_failure(reason: str) -> None:
     """A planning round failed (``Planning`` or ``Bug``)."""
     instruments().planning_failures.labels(
         reason=check("reason", reason, PLANNING_FAILURE_REASONS)).inc()
+
+
+def record_site_refresh_failure(reason: str) -> None:
+    """A PowerSite's refresh raised (``ApiError`` or ``Bug``); it is retried."""
+    instruments().site_refresh_failures.labels(
+        reason=check("reason", reason, SITE_FAILURE_REASONS)).inc()
 
 
 def record_step_failure(reason: str) -> None:
