@@ -85,20 +85,9 @@ def plan(snapshot: Snapshot, params: PlanParams | None = None) -> Plan:
     binding = searching and not _room_to_spare(snap, terms)  # a limit binds: trades pay
     built = _construct(snap, params, terms, pending, real, pad, all_sites, searching,
                        binding, None)
-    if binding and params.price_iterations > 0 and not any(  # a second start, from
-            t.index < real and _stranded(t, built[1][t.index], horizon, all_sites)
-            for t in pending):  # the prices, when every job has room (else the repair's
-        ledger, chosen = built[0], built[1]  # moves would make it the next round's)
-        target = sum(built[2][t.index][0] for t in pending
-                     if prices.eligible(t, ledger.width) and t.index in built[2])
-        if target > 0:
-            priced = _construct(snap, params, terms, pending, real, pad, all_sites,
-                                searching, binding, target)
-            if _score(priced, params, pending, real, horizon, all_sites) < _score(
-                    built, params, pending, real, horizon, all_sites) and not _later(
-                    priced[0], ledger, _Ledger.from_snapshot(snap, pad).capacity,
-                    params.price_reserve_share):
-                built = priced
+    if binding and params.price_iterations > 0:
+        built = _cheaper_from_prices(snap, params, terms, pending, real, pad, all_sites,
+                                     searching, built)
     ledger, chosen, figures, unplaceable = built
     if expected:  # forecasts, not jobs: out of the plan, its load and its decisions
         blind = _blind_if_better(snapshot, params, pending, real, unplaceable, horizon,
@@ -189,6 +178,29 @@ def _construct(
                                     figures, work):
                 _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
     return ledger, chosen, figures, unplaceable
+
+
+def _cheaper_from_prices(
+    snap: Snapshot, params: PlanParams, terms: list[_Job], pending: list[_Job], real: int,
+    pad: int, all_sites: np.ndarray, searching: bool, built: Built,
+) -> Built:
+    """The plan from the round's prices (:mod:`~suandian.planner.prices`) when it is
+    cheaper than ``built`` and leaves the room :func:`_later` asks for; else ``built``.
+    Tried only when ``built`` gives every real job room (else the repair's moves would
+    make it the next round's plan as well)."""
+    horizon = snap.slots
+    first = _score(built, params, pending, real, horizon, all_sites)
+    target = sum(built[2][t.index][0] for t in pending
+                 if t.index in built[2] and prices.eligible(t, built[0].width))
+    if first[0] or target <= 0:
+        return built
+    priced = _construct(snap, params, terms, pending, real, pad, all_sites, searching,
+                        True, target)
+    if _score(priced, params, pending, real, horizon, all_sites) < first and not _later(
+            priced[0], built[0], _Ledger.from_snapshot(snap, pad).capacity,
+            params.price_reserve_share):
+        return priced
+    return built
 
 
 def _score(built: Built, params: PlanParams, pending: list[_Job], real: int, horizon: int,

@@ -86,11 +86,10 @@ def priced_start(ledger: Ledger, params: PlanParams, terms: Sequence[Terms],
     Polyak step's aim). Jobs the construction could not fit are left out: the greedy
     pass places them."""
     width = ledger.width
-    if sum(1 for t in terms if eligible(t, width)) * ledger.green50.size > MAX_CELLS:
+    placeable = [t for t in terms if eligible(t, width)]
+    if not placeable or len(placeable) * ledger.green50.size > MAX_CELLS:
         return []
-    jobs = _arrays(ledger, terms, all_sites, width)
-    if not jobs.terms:
-        return []
+    jobs = _arrays(ledger, placeable, all_sites)
     n_sites = ledger.green50.shape[0]
     risk = params.risk_aversion
     green = ledger.green50 - risk * (ledger.green50 - ledger.green10)  # (S, W)
@@ -98,7 +97,7 @@ def priced_start(ledger: Ledger, params: PlanParams, terms: Sequence[Terms],
     rows = _binding_rows(ledger)
     scale = _scales(ledger, rows)
     cap = ledger.capacity[:, rows, :] / scale[:, :, None]  # (S, B, W)
-    ceiling = ledger.carbon * 1.0  # ν never above the grid intensity
+    ceiling = ledger.carbon  # ν never above the grid intensity (read only)
     delay = ledger.delay_rate[:, None] * ledger.delay_h[None, :] if ledger.delay_rate.any() \
         else np.zeros((n_sites, width))
     energy = float(np.mean(jobs.q[jobs.allowed])) * ledger.h  # kWh of a typical slot
@@ -171,12 +170,12 @@ def priced_start(ledger: Ledger, params: PlanParams, terms: Sequence[Terms],
     return out
 
 
-def _arrays(ledger: Ledger, terms: Sequence[Terms],
-            all_sites: np.ndarray, width: int) -> _Jobs:
+def _arrays(ledger: Ledger, kept: list[Terms], all_sites: np.ndarray) -> _Jobs:
+    """The jobs as arrays, in the order given."""
+    width = ledger.width
     n_sites = ledger.green50.shape[0]
     rows = _binding_rows(ledger)
     scale = _scales(ledger, rows)
-    kept = [t for t in terms if eligible(t, width)]
     count = len(kept)
     q = np.zeros((count, n_sites))
     allowed = np.zeros((count, n_sites), dtype=bool)
