@@ -170,6 +170,11 @@ def _construct(
             _redecide(ledger, params, t, (where, t.held, False, False), kw, all_sites,
                       horizon, chosen, figures)
     unplaceable = _repair(ledger, params, pending, all_sites, horizon, chosen, figures, real)
+    for t in pending:  # a green-floor job the repair leaves alone had no room when it was
+        # decided; the moves since may have made some at the place it holds by rule
+        if t.index < real and t.demand.min_green_fraction > 0 and not t.forced and (
+                chosen.get(t.index, (None,))[0] is None):
+            decide(ledger, params, t, all_sites, horizon, chosen, figures)
     if searching:
         _improve(ledger, params, pending, all_sites, horizon, chosen, figures)
         if binding:

@@ -266,3 +266,23 @@ def test_jobs_whose_green_floor_no_window_meets_are_not_placed_by_the_repair(
         assert {d.key: d.slots for d in again.decisions} == {
             d.key: d.slots for d in first.decisions}
         first = again
+
+
+def test_a_green_floor_job_without_room_when_decided_gets_the_room_made_after() -> None:
+    # found by the same property once the repair left green-floor jobs alone: j0 (half
+    # green wanted, none anywhere) is decided after the three jobs due now, when j1
+    # still filled its slot at s0; j1 then moved to s1, and j0, left to wait, got its
+    # place only in the next round. It is decided again once the others are in place
+    sites = [site(f"s{i}", np.zeros(17), 100.0, import_kw=100.0, cpu=2.0) for i in range(3)]
+    jobs = [job("j0", kw=10, hours=1, slack=2, min_green_fraction=0.5, allowed_sites=(0,)),
+            job("j1", kw=10, hours=2, slack=0, allowed_sites=(0, 1)),
+            job("j2", kw=10, hours=1, slack=0, allowed_sites=(0,)),
+            job("j3", kw=10, hours=2, slack=0, allowed_sites=(0,))]
+    snap = snapshot(sites, jobs)
+    first = plan(snap)
+    assert first.by_key["j0"].slots == (1,)
+    kept = {d.key: Incumbent(d.site_index, d.windows) for d in first.decisions
+            if d.site_index is not None}
+    again = plan(dataclasses.replace(snap, jobs=tuple(
+        dataclasses.replace(j, incumbent=kept.get(j.key)) for j in jobs)))
+    assert {d.key: d.slots for d in again.decisions} == {d.key: d.slots for d in first.decisions}
