@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -108,7 +107,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         ctx = memo_context(memo)
         ctx.handling(listed=True)  # kopf runs daemons only on an active replica
         waker = ctx.waker(f"site/{name}")
-        failures = _Failures()
+        failures = (0, "")  # refreshes failed in a row, the last error
         try:
             while not stopped:
                 waker.clear()
@@ -116,12 +115,12 @@ def register(registry: kopf.OperatorRegistry) -> None:
                     delay = await _refresh(ctx, body, name)
                 except Exception as exc:  # noqa: BLE001 (logged, counted, retried: the site
                     # keeps its keeper and last good forecast)
-                    delay = _refresh_failed(name, exc, failures,
-                                            ctx.settings.replan_interval)
+                    delay, failures = _refresh_failed(name, exc, failures,
+                                                      ctx.settings.replan_interval)
                     if name in ctx.sites:  # its forecast came (its status write did not)
                         ctx.site_refreshed(name)
                 else:
-                    failures = _Failures()
+                    failures = (0, "")  # refreshes failed in a row, the last error
                     ctx.site_refreshed(name)  # planning rounds need not wait for it
                 sleeper = asyncio.ensure_future(ctx.clock.sleep_until(
                     ctx.clock.now() + delay))
@@ -170,36 +169,30 @@ REFRESH_RETRY = timedelta(seconds=5)
 re-plan interval."""
 
 
-@dataclass
-class _Failures:
-    """The refreshes of one site that failed in a row, and the errors already logged
-    with their traceback."""
-
-    count: int = 0
-    seen: set[str] = field(default_factory=set)
-
-
-def _refresh_failed(name: str, exc: Exception, failures: _Failures,
-                    most: timedelta) -> timedelta:
+def _refresh_failed(name: str, exc: Exception, failures: tuple[int, str],
+                    most: timedelta) -> tuple[timedelta, tuple[int, str]]:
     """Log and count a refresh that raised (a status write refused, a read of the site's
-    inputs that failed, a bug); how long until the next try: :data:`REFRESH_RETRY`,
-    doubled at each failure in a row, at most ``most``. The daemon lives on: had it
+    inputs that failed, a bug), as the scheduler does a failed step; how long until the
+    next try (:data:`REFRESH_RETRY`, doubled at each failure in a row, at most ``most``)
+    and the failures in a row now, ``(count, last error)``. The daemon lives on: had it
     ended, its site, keeper and last good forecast would have gone with it, and every
     job planned there would have been re-planned without the site until kopf restarted
-    the daemon, to fail again. A traceback is logged once per error in a row; repeats
-    are one line."""
+    the daemon, to fail again. A bug's traceback is logged once per error in a row."""
+    count, before = failures
     message = f"{type(exc).__name__}: {exc}"
-    metrics.record_site_refresh_failure(
-        "ApiError" if isinstance(exc, KubeApiError) else "Bug")
-    delay: timedelta = min(REFRESH_RETRY * (1 << min(failures.count, 16)), most)
-    failures.count += 1
-    if message in failures.seen:
+    api = isinstance(exc, KubeApiError)
+    metrics.record_site_refresh_failure("ApiError" if api else "Bug")
+    delay: timedelta = min(REFRESH_RETRY * (1 << min(count, 16)), most)  # no overflow
+    if message == before:
         log.warning("refresh of PowerSite %s failed again (%d in a row), next try in %s: "
-                    "%s", name, failures.count, delay, message)
+                    "%s", name, count + 1, delay, message)
+    elif api:
+        log.warning("refresh of PowerSite %s failed, next try in %s: %s", name, delay,
+                    message)
     else:
-        failures.seen.add(message)
-        log.exception("refresh of PowerSite %s failed, next try in %s", name, delay)
-    return delay
+        log.error("refresh of PowerSite %s failed, next try in %s", name, delay,
+                  exc_info=exc)
+    return delay, (count + 1, message)
 
 
 async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:
