@@ -37,7 +37,9 @@ BOUNDED = True
 compare the bounded search with (the plans must be the same)."""
 
 _INF = math.inf
-_least = np.minimum.reduce  # the least of a small array: the cheapest call
+_any_row = np.logical_or.reduce
+# the least of a small array as ``x[x.argmin()]``: argmin is a method that costs a sixth
+# of a ufunc reduction (``np.minimum.reduce``), and finds the same value (NaN included)
 _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
 _NEAR_STARTS = 8  # starts scored first by the bounded search (:func:`_window_bounded`),
 _NEAR = 1.25  # at the sites whose bound is within this factor of the least
@@ -75,18 +77,19 @@ def record(
     site, slots, _forced, _over = choice
     if site is None:
         return
+    pue = ledger.pue_of
     if t.expected:  # room held for work to come, none of the green supply
-        ledger.reserve(t.index, site, slots, t.power_kw * ledger.pue[site],
+        ledger.reserve(t.index, site, slots, t.power_kw * pue[site],
                        t.request if t.takes_capacity else None)
         figures[t.index] = (0.0, 0.0, 0.0, 0.0, 0.0, int(sites[0]))
         return
-    q = t.power_kw * ledger.pue[site]
+    q = t.power_kw * pue[site]
     home = int(sites[0])  # where it would run without Suandian: its first allowed site
     at_once = home == site and int(slots[0]) == t.earliest and (
         len(slots) == int(slots[-1]) - int(slots[0]) + 1)
     if not at_once:
         now_g, now_gf = ledger.emissions(home, slice(t.earliest, t.earliest + t.n),
-                                         t.power_kw * ledger.pue[home])
+                                         t.power_kw * pue[home])
     exp_g, exp_gf = ledger.commit(site, slots, q, t.request if t.takes_capacity else None)
     if t.data is not None:  # the transfer's grams: at the chosen start, and at once at home
         exp_g += moved_g(t, ledger.carbon, site, int(slots[0]))
@@ -118,10 +121,10 @@ def choose_window(
     last = first if fixed else max(first, min(t.latest, horizon - 1))
     starts = last - first + 1
     a, b = first, last + t.n
-    q = t.power_kw * ledger.pue_column[rows]
+    q = t.power_kw * ledger.pue_column[rows] if t.q is None else t.q
     if job.policy == "RunNow":
         home = int(sites[0])
-        if ledger.fits(home, a, t.n, t.power_kw * ledger.pue[home], t.request_floor):
+        if ledger.fits(home, a, t.n, t.power_kw * ledger.pue_of[home], t.request_floor):
             return home, np.arange(a, a + t.n), True, False
         n_bad = _bad_windows(ledger, t, rows, q, a, b, starts)
         ok = np.flatnonzero(n_bad[:, 0] == 0)
@@ -204,7 +207,8 @@ def _window_bounded(
     # green enough in every slot of its first window (P10 is never above P50): each slot
     # costs exactly 0 and the window exactly its bound, the least of all; with room, it is
     # the choice
-    if float(_least(green[site0, w])) >= q0 and ledger.fits_green(site0, w, t.request_floor):
+    row = green[site0, w]
+    if row[row.argmin()] >= q0 and ledger.fits_green(site0, w, _room_floor(t)):
         return site0, np.arange(first, first + n), t.forced, False
     # first the sites and starts whose bound is near the least (where the cheapest window
     # almost always is), then, if what that finds does not bound all the rest, those
@@ -212,15 +216,17 @@ def _window_bounded(
     limit = _NEAR * float(bound[s0])
     k_end = min(starts, _NEAR_STARTS)
     for _ in range(3):
-        rows = np.flatnonzero(bound <= limit)  # never empty: bound[s0] <= limit
-        found = _scored(ledger, params, t, sites[rows], q[rows], rq[rows], first, k_end)
+        rows = (bound <= limit).nonzero()[0]  # never empty: bound[s0] <= limit
+        column = rq[rows]
+        found = _scored(ledger, params, t, sites[rows], q[rows], column, first, k_end)
+        slowest = float(column[column.argmin(), 0])  # the least delay rate of those scored
         if found is not None:
             r, k, c = found
             # every site left out bounded above c (those bounded within the limit are
             # in), and every start left out at the sites scored
             if (c <= limit or not np.count_nonzero(bound <= c) > rows.size) and not (
                     k_end < starts
-                    and float(_least(rq[rows, 0])) * ledger.delay_h[first + k_end] <= c):
+                    and slowest * ledger.delay_h[first + k_end] <= c):
                 return int(sites[rows[r]]), np.arange(first + k, first + k + n), t.forced, False
             limit = c  # a feasible window's cost: the optimum is within it
         elif limit > 0 and (k_end < starts or rows.size < bound.size):
@@ -229,7 +235,7 @@ def _window_bounded(
             return None
         # the starts whose bound is within the limit where it grows slowest (a guess:
         # what it leaves out is checked above)
-        slowest = float(_least(rq[rows, 0])) * h
+        slowest *= h
         k_end = starts if slowest <= 0 else max(
             k_end, min(starts, int(limit / slowest) - first + 2))
     return None
@@ -244,8 +250,10 @@ def _scored(
     as :func:`choose_window` scores them: ``(row, start offset, cost)``, None if none."""
     n = t.n
     b = first + starts + n - 1
-    u50 = scoring.green_used(q, ledger.green50[at, first:b])
-    u10 = scoring.green_used(q, ledger.green10[at, first:b]) if params.risk_aversion else u50
+    # both green rows of every site scored in one fancy index and one minimum
+    used = np.minimum(q[:, :, None], ledger.green[at, :, first:b])
+    u50 = used[:, 0]
+    u10 = used[:, 1] if params.risk_aversion else u50
     cost = scoring.window_sums(
         scoring.slot_cost(q, u50, u10, ledger.carbon_h[at, first:b], params.risk_aversion),
         n, starts)
@@ -262,9 +270,11 @@ def _first_feasible(
     fit masked, as :func:`choose_window` chooses. ``(row, start offset, cost)``; None when
     none fits. The windows are few: masked at once, capacity first, the grid import only
     where it could bind (``q`` above the import left somewhere)."""
-    over = np.logical_or.reduce(ledger.capacity[at, :, a:b] < t.request_floor, axis=1)
-    imports = ledger.imports[at, a:b]
-    if float(imports.min()) < float(q.max()):  # the grid share q - u could exceed it
+    room = ledger.room[at, :, a:b]  # the import left, then the free capacity
+    over = _any_row(room[:, 1:] < t.request_floor, axis=1)
+    imports = room[:, 0]
+    if imports.flat[imports.argmin()] < q.flat[q.argmax()]:
+        # the grid share q - u could exceed it
         over |= (q - u50) > imports + 1e-9
     total = np.where(scoring.window_sums(over, t.n, starts), _INF, cost)
     best = int(total.argmin())
@@ -324,7 +334,7 @@ def _cheapest_slots(
     a, b = t.earliest, min(t.end, ledger.green50.shape[1])
     if b - a <= t.n:  # no slack left: run every remaining slot, now
         return choose_window(ledger, params, _forced(t), sites, rows, ledger.width)
-    q = (t.power_kw * ledger.pue[sites])[:, None]
+    q = (t.power_kw * ledger.pue[sites])[:, None] if t.q is None else t.q
     if (BOUNDED and t.data is None and t.demand.min_green_fraction <= 0 and delaying(params)
             and (a > 0 or t.n > 1) and ledger.bounds_hold()):
         quick = _slots_bounded(ledger, params, t, sites, q, a, b)
@@ -378,11 +388,20 @@ def _slots_bounded(
     site0, q0 = int(sites[s0]), float(q[s0, 0])
     green = ledger.green10 if params.risk_aversion else ledger.green50
     dh = ledger.delay_h
-    if float(_least(green[site0, a:a + n])) < q0 or not c0 * dh[a + n] > c0 * dh[a + n - 1]:
+    row = green[site0, a:a + n]
+    if row[row.argmin()] < q0 or not c0 * dh[a + n] > c0 * dh[a + n - 1]:
         return None
     if not ledger.fits(site0, a, b - a, q0, t.request_floor):
         return None
     return site0, np.arange(a, a + n), False, False
+
+
+def _room_floor(t: Terms) -> FloatArray:
+    """The job's bar for :meth:`~suandian.planner.ledger.Ledger.fits_green` (set by
+    :func:`~suandian.planner.terms.all_terms`; made here for terms made one by one)."""
+    if t.room_floor is None:
+        t.room_floor = np.concatenate([np.full((1, 1), -1e-9), t.request_floor])
+    return t.room_floor
 
 
 def delaying(params: PlanParams) -> bool:

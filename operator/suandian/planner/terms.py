@@ -69,6 +69,14 @@ class Terms:
     held: np.ndarray | None = None  # its slots, sorted, all >= 0
     expected: bool = False  # an expected arrival: holds capacity, draws no power
     data: SiteData | None = None  # the data it reads, per site (None: none declared)
+    # the sites it may run at (:func:`sites_of`; None: every site) and its facility kW
+    # at each of them as a ``(sites, 1)`` column, worked out for every job in one pass
+    # (:func:`all_terms`): the job's power and sites never change once its terms exist
+    sites: np.ndarray | None = None
+    q: FloatArray | None = None
+    # (1 + resources, 1): -1e-9 then ``request_floor``, the bar of the ledger's ``room``
+    # (import left, then free capacity) for a load the green supply covers
+    room_floor: FloatArray | None = None
 
 
 def all_terms(snap: Snapshot, params: PlanParams,
@@ -82,8 +90,24 @@ def all_terms(snap: Snapshot, params: PlanParams,
     requests = np.stack([np.asarray(j.resources, dtype=np.float64) for j in jobs])
     takes = [bool(x) for x in np.any(requests, axis=1).tolist()]
     floors = (requests - 1e-9)[:, :, None]
-    return [job_terms(snap, params, i, job, requests[i], takes[i], floors[i])
-            for i, job in enumerate(jobs)]
+    rooms = np.concatenate([np.full((len(jobs), 1, 1), -1e-9), floors], axis=1)
+    out = [job_terms(snap, params, i, job, requests[i], takes[i], floors[i])
+           for i, job in enumerate(jobs)]
+    for t, room in zip(out, rooms, strict=True):
+        t.room_floor = room
+    pue = np.array([s.pue for s in snap.sites], dtype=float)
+    # every job's facility kW at every site in one product (the same float per cell as
+    # ``power_kw * pue[sites]``), each job's row of it a view
+    facility = np.array([t.power_kw for t in out])[:, None] * pue[None, :]
+    columns = facility[:, :, None]
+    for t in out:
+        allowed = t.demand.allowed_sites
+        if allowed is None:
+            t.q = columns[t.index]
+        else:
+            t.sites = np.asarray(allowed, dtype=int)
+            t.q = columns[t.index, t.sites]
+    return out
 
 
 def job_terms(snap: Snapshot, params: PlanParams, i: int, job: JobDemand,
@@ -186,5 +210,7 @@ def slotted(t: Terms, width: int) -> bool:
 
 def sites_of(t: Terms, all_sites: np.ndarray) -> np.ndarray:
     """The indices of the sites a job may run at."""
+    if t.sites is not None:
+        return t.sites
     allowed = t.demand.allowed_sites
     return all_sites if allowed is None else np.asarray(allowed, dtype=int)
