@@ -431,7 +431,8 @@ class PlanningService:
                            cluster=cluster, horizon_slots=self.settings.horizon_slots,
                            decisions=dict(self._decisions), afresh=frozenset(afresh),
                            nodes=nodes, node_sites=node_sites, taken=taken,
-                           recurring=self._recurring(entries, now, None if full else demands))
+                           recurring=self._recurring(entries, now, None if full else demands),
+                           arrivals_complete=self._arrival_log.complete(now))
 
     def _recurring(self, entries: tuple[SiteEntry, ...], now: datetime,
                    arriving: tuple[Demand, ...] | None) -> tuple[Demand, ...]:

@@ -256,13 +256,17 @@ def delay_of(ledger: Ledger, j: Terms, choice: Choice) -> float:
     return float(ledger.delay_rate[site]) * q * ledger.h * float(ledger.delay_h[slots].sum())
 
 
-def plan_cost(ledger: Ledger, risk_aversion: float) -> float:
+def plan_cost(ledger: Ledger, risk_aversion: float, held: FloatArray | None = None
+              ) -> float:
     """The risk-weighted emissions of everything committed, grams:
     ``Σ_{s,t} c·h · ((1−ρ)·(L − S50)⁺ + ρ·(L − S10)⁺)``, green first at every site and
-    slot, as the jobs' costs add up when they are committed one after another."""
-    over: FloatArray = np.maximum(ledger.load - ledger.supply50, 0.0)
+    slot, as the jobs' costs add up when they are committed one after another. ``held``:
+    load (kW per site and slot) to count as well, as the expected arrivals would draw
+    where they hold room."""
+    load = ledger.load if held is None else ledger.load + held
+    over: FloatArray = np.maximum(load - ledger.supply50, 0.0)
     if risk_aversion:
-        over10 = np.maximum(ledger.load - ledger.supply10, 0.0)
+        over10 = np.maximum(load - ledger.supply10, 0.0)
         over = over + risk_aversion * (over10 - over)
     return float(np.vdot(over, ledger.carbon_h))
 

@@ -211,6 +211,13 @@ class Snapshot:
     """Work forecast to arrive (:mod:`~suandian.planner.arrivals`): planned beside the
     jobs so that it finds room, never decided (the plan has no decision for it), and
     the first to give way when a real job has no room."""
+    arrivals_complete: bool = True
+    """Whether :attr:`expected` forecasts all the work still to come: False while the
+    arrival log behind it is younger than a period (a day), when work may arrive that
+    nothing forecasts. The plan then takes no priced start
+    (:mod:`~suandian.planner.prices`): it leaves more of the work for the cleanest
+    hours near the deadlines, and on the contended grid-only week that cost 2 missed
+    deadlines on the first night, when late arrivals found that room taken."""
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:

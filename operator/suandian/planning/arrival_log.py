@@ -41,6 +41,9 @@ class ArrivalLog:
         self._times: list[datetime] = []
         self._entries: list[Demand] = []
         self._seen: set[str] = set()
+        self.since: datetime | None = None
+        """When the log began to be read (its first :meth:`forget`): every arrival since
+        then is in it."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -60,6 +63,8 @@ class ArrivalLog:
 
     def forget(self, now: datetime) -> None:
         """Drop what arrived more than :attr:`keep` before ``now``."""
+        if self.since is None:
+            self.since = now
         self._drop(bisect.bisect_left(self._times, now - self.keep))
 
     def due(self, now: datetime, until: datetime, period: timedelta = DAY
@@ -70,6 +75,12 @@ class ArrivalLog:
         lo = bisect.bisect_right(self._times, now - period)
         hi = bisect.bisect_right(self._times, until - period)
         return tuple(self._entries[lo:hi])
+
+    def complete(self, now: datetime, period: timedelta = DAY) -> bool:
+        """Whether the log holds every arrival of the ``period`` before ``now``, so that
+        what :meth:`due` repeats is all the work forecast (not so for a day after the
+        operator starts: what finished before is not read back)."""
+        return self.since is not None and now - self.since >= period
 
     def _drop(self, count: int) -> None:
         for entry in self._entries[:count]:

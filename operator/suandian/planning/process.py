@@ -111,6 +111,7 @@ class Ask:
     horizon_slots: int
     params: PlanParams
     recurring: tuple[str, ...] = ()  # the keys of the log's entries this round plans
+    arrivals_complete: bool = False  # they are all the work forecast (RoundInputs)
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,8 @@ class PlannerProcess:
         held = await off_loop(lambda: inputs.held)  # O(demands): off the loop
         await off_loop(conn.send, Ask(
             inputs.now, held, tuple(e.plain() for e in inputs.sites), nodes, cluster.free,
-            inputs.horizon_slots, params, tuple(d.key for d in inputs.recurring)))
+            inputs.horizon_slots, params, tuple(d.key for d in inputs.recurring),
+            inputs.arrivals_complete))
         self._nodes = cluster.nodes
         changed: list[tuple[JobDecision, Commitment | None]] = []
         running: list[tuple[str, Commitment]] = []
@@ -401,7 +403,8 @@ def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
             del arrivals[key]
     inputs = RoundInputs(now=ask.now, full=True, demands=demands, given_held=ask.held,
                          sites=ask.sites, cluster=ClusterInputs((), ask.free),
-                         horizon_slots=ask.horizon_slots, nodes=nodes, recurring=recurring)
+                         horizon_slots=ask.horizon_slots, nodes=nodes, recurring=recurring,
+                         arrivals_complete=ask.arrivals_complete)
     result = compute(inputs, ask.params, account=False)
     if result is None:
         conn.send(Done(0, 0.0))

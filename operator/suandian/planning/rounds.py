@@ -187,6 +187,9 @@ class RoundInputs:
     # what arrived a day before the round's horizon, to plan as expected arrivals
     # (suandian.planning.arrival_log; repeated a day later where the round is computed)
     recurring: tuple[Demand, ...] = ()
+    # whether ``recurring`` is all the work forecast: the log is a day old
+    # (planner.Snapshot.arrivals_complete)
+    arrivals_complete: bool = False
 
     @property
     def held(self) -> Held:
@@ -322,6 +325,7 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
     del jobs  # (what the planner keeps of them is in the snapshot)
     if inputs.full:  # thousands of jobs to plan; an arrival round's few are not worth it
         snap = replace(snap, jobs=tuple(SHARED.demand(j) for j in snap.jobs))
+    snap = replace(snap, arrivals_complete=inputs.arrivals_complete)
     if not seen:
         return snap
     # yesterday's demands as they were, repeated a day later (planner.arrivals)

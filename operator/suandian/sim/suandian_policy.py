@@ -37,6 +37,7 @@ class SuandianPolicy:
         self._history: deque[Arrival] = deque()  # the last day's arrivals, in order
         self._order: list[int] | None = None  # job indices in the order they arrive
         self._logged = 0  # of which in the history
+        self._since: datetime | None = None  # when the history began: the first round
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
         arrived = state.arrived  # a count the engine keeps (recounting grew with the run)
@@ -82,8 +83,12 @@ class SuandianPolicy:
         self._remember(world, t)
         expected = expected_arrivals(self._history, now, world.time_at(t + horizon)) if (
             self.params.expected_arrivals) else ()
+        if self._since is None:
+            self._since = now
         snap = Snapshot(now=now, slot=world.slot, resources=world.resources, sites=supplies,
-                        jobs=tuple(jobs), expected=expected)
+                        jobs=tuple(jobs), expected=expected,
+                        arrivals_complete=self.params.expected_arrivals and (
+                            now - self._since >= DAY))
         links = getattr(world, "links", None)  # a hand-built world may have none
         if links is not None and self.params.data_links != links:  # as the engine counts
             self.params = replace(self.params, data_links=links)

@@ -5,7 +5,9 @@ process alike."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import datetime, timedelta
+from multiprocessing import Pipe
 
 import pytest
 from tests.support.objects import computejob
@@ -14,8 +16,9 @@ from tests.unit.controllers.test_commitments import SLOT, T0, service
 from suandian.api.validation import parse_computejob
 from suandian.config import Settings
 from suandian.controllers.planning import Demand, PlanningService
-from suandian.planner import JobTerms
+from suandian.planner import JobTerms, PlanParams
 from suandian.planner.arrivals import DAY, EXPECTED_PREFIX
+from suandian.planning import process as worker
 from suandian.planning import rounds
 from suandian.planning.arrival_log import ArrivalLog
 
@@ -115,3 +118,47 @@ async def test_the_planner_process_plans_the_operators_log_even_after_a_restart(
     finally:
         if planning._planner is not None:
             planning._planner.close()
+
+
+def test_the_log_is_whole_a_day_after_it_is_first_read() -> None:
+    """What finished before the operator started is not read back: until the log has
+    been kept a day, the work it repeats is not all the work there will be."""
+    log = ArrivalLog()
+    assert not log.complete(T0)  # never read
+    log.forget(T0)
+    assert not log.complete(T0 + DAY - SLOT)
+    assert log.complete(T0 + DAY)
+    log.forget(T0 + DAY)  # reading again does not start it afresh
+    assert log.complete(T0 + DAY)
+
+
+def test_a_round_tells_the_planner_whether_the_forecast_is_whole() -> None:
+    planning = service()
+    planning.upsert(whole_node("today", T0, "2h"))
+    snap = rounds.snapshot_of(planning._take(full=True), ())
+    assert snap is not None and not snap.arrivals_complete  # the log began just now
+    planning._arrival_log.since = T0 - DAY
+    snap = rounds.snapshot_of(planning._take(full=True), ())
+    assert snap is not None and snap.arrivals_complete
+
+
+@pytest.mark.parametrize("complete", [False, True])
+def test_the_planner_process_is_told_whether_the_forecast_is_whole(
+        monkeypatch: pytest.MonkeyPatch, complete: bool) -> None:
+    """``serve`` as the process runs it (here in a thread): the round it computes has
+    the flag the operator's ask carries."""
+    seen: list[bool] = []
+
+    def compute(inputs: rounds.RoundInputs, *args: object, **kwargs: object) -> None:
+        seen.append(inputs.arrivals_complete)
+
+    monkeypatch.setattr(worker, "compute", compute)
+    ours, theirs = Pipe()
+    served = threading.Thread(target=worker.serve, args=(theirs,))
+    served.start()
+    ours.send(worker.Sync((whole_node("a", T0, "2h"),), ()))
+    ours.send(worker.Ask(T0, {}, (), (), {}, 8, PlanParams(), (), complete))
+    done = ours.recv()
+    ours.close()
+    served.join(timeout=5)
+    assert isinstance(done, worker.Done) and seen == [complete]

@@ -72,6 +72,28 @@ def test_same_round_same_prices() -> None:
         (d.key, d.site_index, d.slots) for d in second.decisions]
 
 
+def _with_long_expected(complete: bool) -> dict[str, tuple[int, ...]]:
+    """The night's short job submitted, the long one forecast (:attr:`Snapshot.expected`)."""
+    sites, (short, long) = night()
+    snap = dataclasses.replace(snapshot(sites, [short]), expected=(long,),
+                               arrivals_complete=complete)
+    return {d.key: d.slots for d in plan(snap, PARAMS).decisions}
+
+
+def test_the_priced_plan_counts_what_the_expected_arrivals_emit() -> None:
+    # the greedy plan gives the short job slot 5 (20,000 g) and leaves the forecast long
+    # one 2-4 (76,200 g); the prices give long 3-5 (46,200 g) and short slot 0 (20,400
+    # g): dearer for the job that exists, 29,600 g less for the night. Counted without
+    # the forecast's grams, the greedy plan would win
+    assert _with_long_expected(complete=True) == {"short": (0,)}
+
+
+def test_no_prices_while_the_arrival_forecast_is_not_whole() -> None:
+    # a log younger than a day: work may come that nothing forecasts, so the plan keeps
+    # the greedy start, which runs more of the work early
+    assert _with_long_expected(complete=False) == {"short": (5,)}
+
+
 def _ledger_and_terms(carbon: list[float], cpu: float, jobs: list) -> tuple[Ledger, list]:
     snap = snapshot([site("grid", np.zeros(len(carbon)), carbon, cpu=cpu)], jobs)
     terms = all_terms(snap, PARAMS)
