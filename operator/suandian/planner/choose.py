@@ -38,6 +38,7 @@ compare the bounded search with (the plans must be the same)."""
 
 _INF = math.inf
 _any_row = np.logical_or.reduce
+_all_row = np.logical_and.reduce
 # the least of a small array as ``x[x.argmin()]``: argmin is a method that costs a sixth
 # of a ufunc reduction (``np.minimum.reduce``), and finds the same value (NaN included)
 _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
@@ -247,9 +248,28 @@ def _scored(
 ) -> tuple[int, int, float] | None:
     """The first cheapest feasible window among ``starts`` starts from ``first`` at the
     sites ``at`` (``q``, ``rq``: their rows of the job's power and delay factor), scored
-    as :func:`choose_window` scores them: ``(row, start offset, cost)``, None if none."""
+    as :func:`choose_window` scores them: ``(row, start offset, cost)``, None if none.
+
+    The first minimum of the costs with every window that does not fit masked, as
+    :func:`choose_window` chooses. Capacity is checked first: a site with no window of
+    free capacity is left out of the scoring (its windows would all be masked: the
+    first minimum of the rest is the same window), and nothing is scored when no site
+    has one, which is where the wide searches of a full cluster spend their time. The
+    grid import is checked only where it could bind (``q`` above the import left
+    somewhere)."""
     n = t.n
     b = first + starts + n - 1
+    room = ledger.room[at, :, first:b]  # the import left, then the free capacity
+    short = scoring.window_sums(_any_row(room[:, 1:] < t.request_floor, axis=1), n, starts)
+    keep = None
+    if np.count_nonzero(short):  # some windows short of capacity: any site with none free?
+        blocked = _all_row(short, axis=1)
+        left = at.size - np.count_nonzero(blocked)
+        if not left:
+            return None
+        if left < at.size:
+            keep = (~blocked).nonzero()[0]
+            at, q, rq, room, short = at[keep], q[keep], rq[keep], room[keep], short[keep]
     # both green rows of every site scored in one fancy index and one minimum
     used = np.minimum(q[:, :, None], ledger.green[at, :, first:b])
     u50 = used[:, 0]
@@ -258,31 +278,18 @@ def _scored(
         scoring.slot_cost(q, u50, u10, ledger.carbon_h[at, first:b], params.risk_aversion),
         n, starts)
     cost += rq * ledger.delay_h[first:first + starts]
-    return _first_feasible(ledger, t, at, q, cost, first, b, starts, u50)
-
-
-def _first_feasible(
-    ledger: Ledger, t: Terms, at: np.ndarray, q: FloatArray, cost: FloatArray, a: int,
-    b: int, starts: int, u50: FloatArray,
-) -> tuple[int, int, float] | None:
-    """The first cheapest window that fits among ``cost`` (rows: sites ``at``, columns:
-    starts from ``a``): the first minimum of the costs with every window that does not
-    fit masked, as :func:`choose_window` chooses. ``(row, start offset, cost)``; None when
-    none fits. The windows are few: masked at once, capacity first, the grid import only
-    where it could bind (``q`` above the import left somewhere)."""
-    room = ledger.room[at, :, a:b]  # the import left, then the free capacity
-    over = _any_row(room[:, 1:] < t.request_floor, axis=1)
     imports = room[:, 0]
     if imports.flat[imports.argmin()] < q.flat[q.argmax()]:
-        # the grid share q - u could exceed it
-        over |= (q - u50) > imports + 1e-9
-    total = np.where(scoring.window_sums(over, t.n, starts), _INF, cost)
+        # the grid share q - u could exceed it: those windows do not fit either
+        grid_short: FloatArray = (q - u50) > imports + 1e-9  # type: ignore[assignment]
+        short = np.logical_or(short, scoring.window_sums(grid_short, n, starts))
+    total = np.where(short, _INF, cost)
     best = int(total.argmin())
     c = float(total.flat[best])
     if not c < _INF:
         return None
-    s, k = divmod(best, starts)
-    return s, k, c
+    r, k = divmod(best, starts)
+    return (r if keep is None else int(keep[r])), k, c
 
 
 def _pick(total: FloatArray, green_ok: np.ndarray | None, last_k: int) -> FloatArray:
