@@ -45,6 +45,7 @@ _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
 _NEAR_STARTS = 8  # starts scored first by the bounded search (:func:`_window_bounded`),
 _NEAR = 1.25  # at the sites whose bound is within this factor of the least
 _WIDER = 4.0  # the next limit when nothing fits within one
+_BATCH = 4096  # jobs whose least-bound site is worked out in one pass
 
 
 def decide(
@@ -198,19 +199,26 @@ def _window_bounded(
     window, found in a dozen small calls instead of scoring sites × starts.
     """
     n, h = t.n, ledger.h
-    factor = ledger.delay_factor(n)  # as scored: (r_s · n·h) · q_s · d_k
-    rq = (factor if rows_all else factor[sites]) * q
-    bound = rq[:, 0] * ledger.delay_h[first]  # D_s(first): no window of s costs less
-    s0 = int(bound.argmin())
-    site0, q0 = int(sites[s0]), float(q[s0, 0])
     w = slice(first, first + n)
     green = ledger.green10 if params.risk_aversion else ledger.green50
     # green enough in every slot of its first window (P10 is never above P50): each slot
     # costs exactly 0 and the window exactly its bound, the least of all; with room, it is
-    # the choice
-    row = green[site0, w]
-    if row[row.argmin()] >= q0 and ledger.fits_green(site0, w, _room_floor(t)):
-        return site0, np.arange(first, first + n), t.forced, False
+    # the choice. The site of least bound is worked out for all the jobs at once when
+    # they may run anywhere (:func:`_least_bound_site`), else from the bounds below.
+    s0 = _least_bound_site(ledger, t) if rows_all else -1
+    if s0 >= 0:
+        row = green[s0, w]
+        if row[row.argmin()] >= float(q[s0, 0]) and ledger.fits_green(s0, w, _room_floor(t)):
+            return s0, np.arange(first, first + n), t.forced, False
+    factor = ledger.delay_factor(n)  # as scored: (r_s · n·h) · q_s · d_k
+    rq = (factor if rows_all else factor[sites]) * q
+    bound = rq[:, 0] * ledger.delay_h[first]  # D_s(first): no window of s costs less
+    if s0 < 0:
+        s0 = int(bound.argmin())
+        site0, q0 = int(sites[s0]), float(q[s0, 0])
+        row = green[site0, w]
+        if row[row.argmin()] >= q0 and ledger.fits_green(site0, w, _room_floor(t)):
+            return site0, np.arange(first, first + n), t.forced, False
     # first the sites and starts whose bound is near the least (where the cheapest window
     # almost always is), then, if what that finds does not bound all the rest, those
     # whose bound is within its cost (a feasible window's: the optimum is among them)
@@ -240,6 +248,31 @@ def _window_bounded(
         k_end = starts if slowest <= 0 else max(
             k_end, min(starts, int(limit / slowest) - first + 2))
     return None
+
+
+def _least_bound_site(ledger: Ledger, t: Terms) -> int:
+    """The site whose delay cost bounds the job's windows least,
+    ``argmin_s D_s(first) = ((r_s·n·h)·q_s)·d_first`` (the first of equal ones, the same
+    products as :func:`_window_bounded` forms), for a job that may run at every site:
+    worked out for every job of its batch in one pass per delay rate, a few thousand
+    jobs at a time. -1 when not known (terms made one by one, or moved from the earliest
+    start they were made with)."""
+    batch = t.batch
+    if batch is None or batch.earliest[t.index] != t.earliest:
+        return -1
+    cache = ledger.batch_cache
+    if cache is None or cache[0] is not batch or cache[1] is not ledger.delay_rate_column:
+        rate = ledger.delay_rate_column[:, 0]
+        nh = batch.n * ledger.h
+        first = np.minimum(np.array(batch.earliest), ledger.width - 1)
+        least: list[int] = []
+        for lo in range(0, nh.size, _BATCH):
+            part = slice(lo, lo + _BATCH)
+            bound = ((rate[None, :] * nh[part, None]) * batch.facility[part]
+                     ) * ledger.delay_h[first[part]][:, None]
+            least.extend(bound.argmin(axis=1).tolist())
+        cache = ledger.batch_cache = (batch, ledger.delay_rate_column, least)
+    return cache[2][t.index]
 
 
 def _scored(

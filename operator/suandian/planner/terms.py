@@ -12,6 +12,7 @@ from suandian.planner.data import SiteData, site_data
 from suandian.planner.model import FloatArray, JobDemand, PlanParams, Snapshot
 
 __all__ = [
+    "Batch",
     "Terms",
     "all_terms",
     "before_data",
@@ -48,6 +49,16 @@ def _kw_of(power_w: float, duration_s: float, slots: int, slot_s: float) -> floa
     return power_w / 1000.0 * duration_s / (slots * slot_s)
 
 
+@dataclass(eq=False)
+class Batch:
+    """The jobs of one :func:`all_terms` call as arrays, for what is worked out for all
+    of them at once (the site of least delay bound, :mod:`~suandian.planner.choose`)."""
+
+    n: np.ndarray  # (J,) slots each job holds
+    earliest: list[int]  # each job's earliest start slot
+    facility: FloatArray  # (J, S) each job's facility kW at every site
+
+
 @dataclass(slots=True)
 class Terms:
     """Per-job quantities in slot units, computed once (never mutated; not frozen only
@@ -77,13 +88,16 @@ class Terms:
     # (1 + resources, 1): -1e-9 then ``request_floor``, the bar of the ledger's ``room``
     # (import left, then free capacity) for a load the green supply covers
     room_floor: FloatArray | None = None
+    batch: Batch | None = None  # the jobs planned with it, as arrays (index: ``index``)
 
 
 def all_terms(snap: Snapshot, params: PlanParams,
               jobs: tuple[JobDemand, ...] | None = None) -> list[Terms]:
     """:func:`job_terms` of every job of the snapshot (or of ``jobs``, indexed in that
     order), the resource arrays converted in one numpy pass rather than three small
-    calls per job."""
+    calls per job, and each job's sites and facility kW at them (:attr:`Terms.q`) in
+    one product. A job with neither an incumbent nor data (the common case) has its
+    slots worked out here, inline, with the same arithmetic as :func:`job_terms`."""
     jobs = snap.jobs if jobs is None else jobs
     if not jobs:
         return []
@@ -91,16 +105,34 @@ def all_terms(snap: Snapshot, params: PlanParams,
     takes = [bool(x) for x in np.any(requests, axis=1).tolist()]
     floors = (requests - 1e-9)[:, :, None]
     rooms = np.concatenate([np.full((len(jobs), 1, 1), -1e-9), floors], axis=1)
-    out = [job_terms(snap, params, i, job, requests[i], takes[i], floors[i])
-           for i, job in enumerate(jobs)]
-    for t, room in zip(out, rooms, strict=True):
-        t.room_floor = room
+    slot_s, now, margin = snap.slot.total_seconds(), snap.now, params.safety_margin
+    ceil, floor = math.ceil, math.floor
+    out = []
+    for i, job in enumerate(jobs):
+        if job.data_gb > 0 or job.incumbent is not None:
+            t = job_terms(snap, params, i, job, requests[i], takes[i], floors[i])
+        else:  # job_terms without an incumbent or data
+            duration = job.duration
+            duration_s = duration.total_seconds()
+            n = max(1, ceil(duration_s / slot_s - 1e-9))
+            earliest = max(0, ceil((job.earliest_start - now).total_seconds() / slot_s - 1e-9))
+            latest_start = job.deadline - duration - margin
+            latest = floor((latest_start - now).total_seconds() / slot_s + 1e-9)
+            end = floor((job.deadline - margin - now).total_seconds() / slot_s + 1e-9)
+            t = Terms(i, job, n, job.power_w / 1000.0 * duration_s / (n * slot_s), earliest,
+                      max(latest, earliest), max(end, earliest + n), latest_start,
+                      job.policy == "RunNow" or latest <= earliest, requests[i], takes[i],
+                      floors[i])
+        t.room_floor = rooms[i]
+        out.append(t)
     pue = np.array([s.pue for s in snap.sites], dtype=float)
     # every job's facility kW at every site in one product (the same float per cell as
     # ``power_kw * pue[sites]``), each job's row of it a view
     facility = np.array([t.power_kw for t in out])[:, None] * pue[None, :]
     columns = facility[:, :, None]
+    batch = Batch(np.array([t.n for t in out]), [t.earliest for t in out], facility)
     for t in out:
+        t.batch = batch
         allowed = t.demand.allowed_sites
         if allowed is None:
             t.q = columns[t.index]
