@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Planner speed: 10,000 pending jobs over 5,000 nodes in 50 sites x 192 slots.
 
-Prints the headline time (target: under 1 s on 2 cores), a scaling table in jobs, sites
+Prints the headline time (target: under 0.3 s of CPU, issue 11), a scaling table in jobs, sites
 and slots (each varied alone, the others at the headline size), and the ratio against a
 straightforward pure-Python implementation of the same greedy scoring, run in this
 process on the same jobs (a prefix of them: pure Python is slow), with both checked to
@@ -11,7 +11,7 @@ The scaling table fits ``seconds = fixed + marginal x size`` to each dimension b
 squares and prints both parts and each point's deviation from the line: the cost is
 linear when the deviations are small. The fixed part is not hidden in a per-unit figure:
 for sites and slots it is the per-job work that does not depend on the array sizes
-(about 30 numpy calls and the decision record per job), which dominates at these sizes.
+(about 25 numpy calls and the decision record per job), which dominates at these sizes.
 Times are CPU seconds of this process (best of the repeats), so other work on a shared
 machine does not distort the shape; the headline also prints the wall time.
 
