@@ -39,6 +39,7 @@ from suandian import metrics
 from suandian.backends import CapacityView
 from suandian.config import Settings
 from suandian.controllers.clock import Clock
+from suandian.controllers.retries import Streak, failed
 from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast
 from suandian.planner import DEFAULT_RESOURCES, JobDecision, Plan, PlanParams, SiteSignals
@@ -62,8 +63,10 @@ from suandian.planning.rounds import (
 __all__ = ["HAND_OUT_SLICE", "MAX_BACKOFF", "MOVE_SOON", "Demand", "PlanningService", "SiteEntry",
            "signals_from"]
 
-MAX_BACKOFF = 60.0
-"""Seconds between retries of a planning round that keeps failing, at most."""
+FIRST_BACKOFF = timedelta(seconds=1)
+"""The wait after a failed planning round; it doubles at each failure in a row."""
+MAX_BACKOFF = timedelta(minutes=1)
+"""The wait between retries of a planning round that keeps failing, at most."""
 HAND_OUT_SLICE = 500
 """Decisions handed out between two yields to the event loop when a round ends."""
 MOVE_SOON = timedelta(minutes=15)
@@ -252,32 +255,24 @@ class PlanningService:
         (``suandian_planning_failures_total``) and retried after a backoff that doubles
         from 1 s to :data:`MAX_BACKOFF`; one that succeeds resets it. Nothing but
         cancellation ends the loop; :meth:`health` tells when it is wedged."""
-        failures, last = 0, ""
+        failures = Streak()  # rounds failed in a row
         while True:
             await self._wait()
             try:
                 progressed = await self._advance()
-            except Exception as exc:
-                failures += 1
-                message = f"{type(exc).__name__}: {exc}"
-                self.last_error = message
+            except Exception as exc:  # noqa: BLE001 (logged, counted, retried: retries.failed)
                 bug = not isinstance(exc, PlanningError | ValueError)
                 metrics.record_planning_failure("Bug" if bug else "Planning")
                 if not bug:
                     self.last_sound = self.clock.now()
-                delay = min(MAX_BACKOFF, 2.0 ** min(failures - 1, 16))  # no overflow
-                if message != last:
-                    log.error("planning round failed (retrying in %.0f s): %s", delay,
-                              message, exc_info=bug)
-                else:
-                    log.error("planning round failed again (%d in a row; retrying in "
-                              "%.0f s): %s", failures, delay, message)
-                last = message
-                await asyncio.sleep(delay)
+                failures, delay = failed(failures, exc, what="planning round", bug=bug,
+                                         first=FIRST_BACKOFF, most=MAX_BACKOFF, logger=log)
+                self.last_error = failures.last
+                await asyncio.sleep(delay.total_seconds())
                 self._dirty.set()
             else:
                 if progressed:
-                    failures, last = 0, ""
+                    failures = Streak()
                     self.last_sound = self.clock.now()
 
     async def _wait(self) -> None:

@@ -28,6 +28,7 @@ from suandian.api.powersite import PowerSite
 from suandian.api.validation import parse_powersite
 from suandian.controllers.context import Context, Sample, memo_context
 from suandian.controllers.planning import SiteEntry
+from suandian.controllers.retries import Streak, failed
 from suandian.errors import InvalidSpecError, KubeApiError
 from suandian.forecast import SiteForecast, SiteHealth, SiteInputs
 from suandian.k8s import events
@@ -107,7 +108,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         ctx = memo_context(memo)
         ctx.handling(listed=True)  # kopf runs daemons only on an active replica
         waker = ctx.waker(f"site/{name}")
-        failures = (0, "")  # refreshes failed in a row, the last error
+        failures = Streak()  # refreshes failed in a row
         try:
             while not stopped:
                 waker.clear()
@@ -120,7 +121,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
                     if name in ctx.sites:  # its forecast came (its status write did not)
                         ctx.site_refreshed(name)
                 else:
-                    failures = (0, "")  # refreshes failed in a row, the last error
+                    failures = Streak()
                     ctx.site_refreshed(name)  # planning rounds need not wait for it
                 sleeper = asyncio.ensure_future(ctx.clock.sleep_until(
                     ctx.clock.now() + delay))
@@ -169,30 +170,20 @@ REFRESH_RETRY = timedelta(seconds=5)
 re-plan interval."""
 
 
-def _refresh_failed(name: str, exc: Exception, failures: tuple[int, str],
-                    most: timedelta) -> tuple[timedelta, tuple[int, str]]:
+def _refresh_failed(name: str, exc: Exception, failures: Streak, most: timedelta
+                    ) -> tuple[timedelta, Streak]:
     """Log and count a refresh that raised (a status write refused, a read of the site's
-    inputs that failed, a bug), as the scheduler does a failed step; how long until the
-    next try (:data:`REFRESH_RETRY`, doubled at each failure in a row, at most ``most``)
-    and the failures in a row now, ``(count, last error)``. The daemon lives on: had it
-    ended, its site, keeper and last good forecast would have gone with it, and every
-    job planned there would have been re-planned without the site until kopf restarted
-    the daemon, to fail again. A bug's traceback is logged once per error in a row."""
-    count, before = failures
-    message = f"{type(exc).__name__}: {exc}"
+    inputs that failed, a bug) by the rule every loop keeps (:mod:`.retries`); how long
+    until the next try (:data:`REFRESH_RETRY`, doubled at each failure in a row, at most
+    ``most``) and the failures in a row now. The daemon lives on: had it ended, its site,
+    keeper and last good forecast would have gone with it, and every job planned there
+    would have been re-planned without the site until kopf restarted the daemon, to fail
+    again."""
     api = isinstance(exc, KubeApiError)
     metrics.record_site_refresh_failure("ApiError" if api else "Bug")
-    delay: timedelta = min(REFRESH_RETRY * (1 << min(count, 16)), most)  # no overflow
-    if message == before:
-        log.warning("refresh of PowerSite %s failed again (%d in a row), next try in %s: "
-                    "%s", name, count + 1, delay, message)
-    elif api:
-        log.warning("refresh of PowerSite %s failed, next try in %s: %s", name, delay,
-                    message)
-    else:
-        log.error("refresh of PowerSite %s failed, next try in %s", name, delay,
-                  exc_info=exc)
-    return delay, (count + 1, message)
+    after, delay = failed(failures, exc, what=f"refresh of PowerSite {name}", bug=not api,
+                          first=REFRESH_RETRY, most=most, logger=log)
+    return delay, after
 
 
 async def _refresh(ctx: Context, body: kopf.Body, name: str) -> Any:

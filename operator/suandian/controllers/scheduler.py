@@ -36,6 +36,7 @@ from typing import Any
 
 from suandian import metrics
 from suandian.controllers.clock import Clock
+from suandian.controllers.retries import Streak, failed
 from suandian.errors import KubeApiError, PlanningError
 
 __all__ = ["LATER_RATE", "Scheduler", "Step"]
@@ -75,7 +76,7 @@ class Scheduler:
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()  # woken while its step ran
         self._gone: set[str] = set()  # forgotten while its step ran
-        self._failures: dict[str, tuple[int, str]] = {}  # key -> (failures in a row, last)
+        self._failures: dict[str, Streak] = {}  # key -> its failed steps in a row
         self._signal = asyncio.Event()
         self._active = asyncio.Event()
         self._active.set()
@@ -111,25 +112,17 @@ class Scheduler:
         """Log and count a failed step; how long until it is tried again: the retry
         delay, doubled at each failure in a row of that key, at most a minute. A bug's
         traceback is logged once per key and error; repeats are one line."""
-        count, before = self._failures.get(key, (0, ""))
-        message = f"{type(exc).__name__}: {exc}"
-        self._failures[key] = (count + 1, message)
         kind = ("ApiError" if isinstance(exc, KubeApiError) else
                 "Planning" if isinstance(exc, PlanningError) else "Bug")
         metrics.record_step_failure(kind)
-        delay = min(MAX_STEP_BACKOFF, self._retry * (1 << min(count, 16)))  # no overflow
-        if message == before:
-            log.warning("%s: failed again (%d in a row), retrying in %s: %s", key,
-                        count + 1, delay, message)
-        elif kind == "Bug":
-            log.error("%s: the step failed, retrying in %s", key, delay, exc_info=exc)
-        else:
-            log.warning("%s: cannot act yet, retrying in %s: %s", key, delay, message)
+        self._failures[key], delay = failed(
+            self._failures.get(key, Streak()), exc, what=f"{key}: the step", bug=kind == "Bug",
+            first=self._retry, most=MAX_STEP_BACKOFF, logger=log)
         return delay
 
     def failures(self, key: str) -> int:
         """Failed steps of ``key`` in a row (0: its last step succeeded)."""
-        return self._failures.get(key, (0, ""))[0]
+        return self._failures.get(key, Streak()).count
 
     @property
     def later_backlog(self) -> int:

@@ -74,7 +74,7 @@ async def test_a_planner_bug_is_retried_with_backoff_and_the_job_still_waits_for
     assert child["spec"]["suspend"] is True  # deferred to the green hours, not started
     assert api.read(CJ, "batch", "etl")["status"]["plannedStart"] >= "2026-06-21T03:00:00Z"
     assert caplog.text.count("Traceback") == 1  # then one line per repeat
-    assert "failed again (4 in a row; retrying in 8 s)" in caplog.text
+    assert "planning round failed again (4 in a row), retrying in 0:00:08" in caplog.text
 
 
 async def test_liveness_fails_when_every_round_hits_a_bug(
