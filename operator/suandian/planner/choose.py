@@ -38,14 +38,14 @@ compare the bounded search with (the plans must be the same)."""
 
 _INF = math.inf
 _any_row = np.logical_or.reduce
-_all_row = np.logical_and.reduce
+_least = np.minimum.reduce  # over a 2-D array: one reduction (argmin would copy it first)
+_most = np.maximum.reduce
 # the least of a small array as ``x[x.argmin()]``: argmin is a method that costs a sixth
 # of a ufunc reduction (``np.minimum.reduce``), and finds the same value (NaN included)
 _LAZY_TRIES = 4  # cheapest windows checked one by one before masking them all
 _NEAR_STARTS = 8  # starts scored first by the bounded search (:func:`_window_bounded`),
 _NEAR = 1.25  # at the sites whose bound is within this factor of the least
 _WIDER = 4.0  # the next limit when nothing fits within one
-_BATCH = 4096  # jobs whose least-bound site is worked out in one pass
 
 
 def decide(
@@ -199,26 +199,19 @@ def _window_bounded(
     window, found in a dozen small calls instead of scoring sites × starts.
     """
     n, h = t.n, ledger.h
+    factor = ledger.delay_factor(n)  # as scored: (r_s · n·h) · q_s · d_k
+    rq = (factor if rows_all else factor[sites]) * q
+    bound = rq[:, 0] * ledger.delay_h[first]  # D_s(first): no window of s costs less
+    s0 = int(bound.argmin())
+    site0, q0 = int(sites[s0]), float(q[s0, 0])
     w = slice(first, first + n)
     green = ledger.green10 if params.risk_aversion else ledger.green50
     # green enough in every slot of its first window (P10 is never above P50): each slot
     # costs exactly 0 and the window exactly its bound, the least of all; with room, it is
-    # the choice. The site of least bound is worked out for all the jobs at once when
-    # they may run anywhere (:func:`_least_bound_site`), else from the bounds below.
-    s0 = _least_bound_site(ledger, t) if rows_all else -1
-    if s0 >= 0:
-        row = green[s0, w]
-        if row[row.argmin()] >= float(q[s0, 0]) and ledger.fits_green(s0, w, _room_floor(t)):
-            return s0, np.arange(first, first + n), t.forced, False
-    factor = ledger.delay_factor(n)  # as scored: (r_s · n·h) · q_s · d_k
-    rq = (factor if rows_all else factor[sites]) * q
-    bound = rq[:, 0] * ledger.delay_h[first]  # D_s(first): no window of s costs less
-    if s0 < 0:
-        s0 = int(bound.argmin())
-        site0, q0 = int(sites[s0]), float(q[s0, 0])
-        row = green[site0, w]
-        if row[row.argmin()] >= q0 and ledger.fits_green(site0, w, _room_floor(t)):
-            return site0, np.arange(first, first + n), t.forced, False
+    # the choice
+    row = green[site0, w]
+    if row[row.argmin()] >= q0 and ledger.fits_green(site0, w, _room_floor(t)):
+        return site0, np.arange(first, first + n), t.forced, False
     # first the sites and starts whose bound is near the least (where the cheapest window
     # almost always is), then, if what that finds does not bound all the rest, those
     # whose bound is within its cost (a feasible window's: the optimum is among them)
@@ -250,31 +243,6 @@ def _window_bounded(
     return None
 
 
-def _least_bound_site(ledger: Ledger, t: Terms) -> int:
-    """The site whose delay cost bounds the job's windows least,
-    ``argmin_s D_s(first) = ((r_s·n·h)·q_s)·d_first`` (the first of equal ones, the same
-    products as :func:`_window_bounded` forms), for a job that may run at every site:
-    worked out for every job of its batch in one pass per delay rate, a few thousand
-    jobs at a time. -1 when not known (terms made one by one, or moved from the earliest
-    start they were made with)."""
-    batch = t.batch
-    if batch is None or batch.earliest[t.index] != t.earliest:
-        return -1
-    cache = ledger.batch_cache
-    if cache is None or cache[0] is not batch or cache[1] is not ledger.delay_rate_column:
-        rate = ledger.delay_rate_column[:, 0]
-        nh = batch.n * ledger.h
-        first = np.minimum(np.array(batch.earliest), ledger.width - 1)
-        least: list[int] = []
-        for lo in range(0, nh.size, _BATCH):
-            part = slice(lo, lo + _BATCH)
-            bound = ((rate[None, :] * nh[part, None]) * batch.facility[part]
-                     ) * ledger.delay_h[first[part]][:, None]
-            least.extend(bound.argmin(axis=1).tolist())
-        cache = ledger.batch_cache = (batch, ledger.delay_rate_column, least)
-    return cache[2][t.index]
-
-
 def _scored(
     ledger: Ledger, params: PlanParams, t: Terms, at: np.ndarray, q: FloatArray,
     rq: FloatArray, first: int, starts: int,
@@ -284,25 +252,15 @@ def _scored(
     as :func:`choose_window` scores them: ``(row, start offset, cost)``, None if none.
 
     The first minimum of the costs with every window that does not fit masked, as
-    :func:`choose_window` chooses. Capacity is checked first: a site with no window of
-    free capacity is left out of the scoring (its windows would all be masked: the
-    first minimum of the rest is the same window), and nothing is scored when no site
-    has one, which is where the wide searches of a full cluster spend their time. The
-    grid import is checked only where it could bind (``q`` above the import left
-    somewhere)."""
+    :func:`choose_window` chooses. Capacity is checked first, and nothing is scored when
+    no window has room (a quarter of the searches at 100,000 jobs); the grid import only
+    where it could bind (``q`` above the import left somewhere)."""
     n = t.n
     b = first + starts + n - 1
     room = ledger.room[at, :, first:b]  # the import left, then the free capacity
     short = scoring.window_sums(_any_row(room[:, 1:] < t.request_floor, axis=1), n, starts)
-    keep = None
-    if np.count_nonzero(short):  # some windows short of capacity: any site with none free?
-        blocked = _all_row(short, axis=1)
-        left = at.size - np.count_nonzero(blocked)
-        if not left:
-            return None
-        if left < at.size:
-            keep = (~blocked).nonzero()[0]
-            at, q, rq, room, short = at[keep], q[keep], rq[keep], room[keep], short[keep]
+    if np.count_nonzero(short) == short.size:
+        return None
     # both green rows of every site scored in one fancy index and one minimum
     used = np.minimum(q[:, :, None], ledger.green[at, :, first:b])
     u50 = used[:, 0]
@@ -312,7 +270,7 @@ def _scored(
         n, starts)
     cost += rq * ledger.delay_h[first:first + starts]
     imports = room[:, 0]
-    if imports.flat[imports.argmin()] < q.flat[q.argmax()]:
+    if float(_least(imports, axis=None)) < float(_most(q, axis=None)):
         # the grid share q - u could exceed it: those windows do not fit either
         grid_short: FloatArray = (q - u50) > imports + 1e-9  # type: ignore[assignment]
         short = np.logical_or(short, scoring.window_sums(grid_short, n, starts))
@@ -322,7 +280,7 @@ def _scored(
     if not c < _INF:
         return None
     r, k = divmod(best, starts)
-    return (r if keep is None else int(keep[r])), k, c
+    return r, k, c
 
 
 def _pick(total: FloatArray, green_ok: np.ndarray | None, last_k: int) -> FloatArray:

@@ -85,10 +85,6 @@ class Ledger:
     _carbon_finite: bool | None = field(default=None, init=False, repr=False, compare=False)
     _factors: tuple[FloatArray, dict[int, FloatArray]] | None = field(
         default=None, init=False, repr=False, compare=False)
-    batch_cache: tuple[object, FloatArray, list[int]] | None = field(
-        default=None, init=False, repr=False, compare=False)
-    """What :mod:`~suandian.planner.choose` works out for a batch of jobs at once, and
-    the delay rate it holds for: (batch, delay_rate_column, each job's least-bound site)."""
     pue_of: list[float] = field(default_factory=list, init=False, repr=False, compare=False)
     """``pue`` as Python floats: a job's facility kW at one site is a float product, not
     a numpy scalar's (the same value, at a tenth of the cost)."""

@@ -12,7 +12,6 @@ from suandian.planner.data import SiteData, site_data
 from suandian.planner.model import FloatArray, JobDemand, PlanParams, Snapshot
 
 __all__ = [
-    "Batch",
     "Terms",
     "all_terms",
     "before_data",
@@ -49,16 +48,6 @@ def _kw_of(power_w: float, duration_s: float, slots: int, slot_s: float) -> floa
     return power_w / 1000.0 * duration_s / (slots * slot_s)
 
 
-@dataclass(eq=False)
-class Batch:
-    """The jobs of one :func:`all_terms` call as arrays, for what is worked out for all
-    of them at once (the site of least delay bound, :mod:`~suandian.planner.choose`)."""
-
-    n: np.ndarray  # (J,) slots each job holds
-    earliest: list[int]  # each job's earliest start slot
-    facility: FloatArray  # (J, S) each job's facility kW at every site
-
-
 @dataclass(slots=True)
 class Terms:
     """Per-job quantities in slot units, computed once (never mutated; not frozen only
@@ -88,7 +77,6 @@ class Terms:
     # (1 + resources, 1): -1e-9 then ``request_floor``, the bar of the ledger's ``room``
     # (import left, then free capacity) for a load the green supply covers
     room_floor: FloatArray | None = None
-    batch: Batch | None = None  # the jobs planned with it, as arrays (index: ``index``)
 
 
 def all_terms(snap: Snapshot, params: PlanParams,
@@ -131,9 +119,7 @@ def all_terms(snap: Snapshot, params: PlanParams,
     # ``power_kw * pue[sites]``), each job's row of it a view
     facility = np.array([t.power_kw for t in out])[:, None] * pue[None, :]
     columns = facility[:, :, None]
-    batch = Batch(np.array([t.n for t in out]), [t.earliest for t in out], facility)
     for t in out:
-        t.batch = batch
         allowed = t.demand.allowed_sites
         if allowed is None:
             t.q = columns[t.index]
