@@ -290,6 +290,13 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
                for e in entries}
     free = dict(inputs.cluster.free) if inputs.cluster is not None else {}
     capacity: dict[str, Mapping[str, FloatArray | float]] = dict(free)
+    if inputs.cluster is not None:  # a full round reads every site's nodes; an arrival
+        # round reuses the last full round's, and a site added since has none counted:
+        # no room there until the full round that follows (left out of ``capacity``, a
+        # site's resources are unbounded, and jobs went to a site of no known node)
+        for e in entries:
+            if e.name not in free:
+                capacity[e.name] = dict.fromkeys(DEFAULT_RESOURCES, 0.0)
     import_limits: dict[str, FloatArray] = {}
     for e in entries:  # an arrival round plans against what the decisions handed out take
         load, held = (inputs.taken or {}).get(e.name, (None, None))
