@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from suandian import metrics
-from suandian.api.units import parse_time
 from suandian.controllers.accounting import Measured, measure_run
 from suandian.controllers.jobacts import JobActs
 from suandian.controllers.next_action import DEADLINE_GRACE, Child
 from suandian.k8s import events
-from suandian.k8s.decision import format_grams, format_time
+from suandian.k8s.decision import format_grams, format_time, time_of
 from suandian.k8s.jobs import LABEL_SITE
 from suandian.k8s.status import with_condition
 from suandian.planner import JobTerms
@@ -130,11 +129,3 @@ def finished_late(terms: JobTerms, created: datetime, status: Mapping[str, Any],
     started, latest = time_of(status.get("startedAt")), time_of(status.get("latestStart"))
     return not (started is not None and latest is not None
                 and started > latest + DEADLINE_GRACE)
-
-
-def time_of(value: Any) -> datetime | None:
-    """A time from an object's field (None when absent or unreadable)."""
-    try:
-        return parse_time(value) if value else None
-    except ValueError:
-        return None

@@ -44,7 +44,7 @@ import kopf
 from suandian.controllers import actions as act
 from suandian.controllers import completion, creation
 from suandian.controllers.book import JobRecord
-from suandian.controllers.completion import finished_late, time_of
+from suandian.controllers.completion import finished_late
 from suandian.controllers.context import Context, memo_context
 from suandian.controllers.jobacts import ADMITTED, AGAIN, CHILD_CREATED, REACHABLE, JobActs, Wake
 from suandian.controllers.next_action import (
@@ -58,7 +58,7 @@ from suandian.controllers.next_action import (
 )
 from suandian.controllers.planning import Demand
 from suandian.errors import KubeApiError, PlanningError
-from suandian.k8s.decision import Decision
+from suandian.k8s.decision import Decision, time_of
 from suandian.k8s.jobs import ANNOTATION_RESUMED_AT, ANNOTATION_RUN_SECONDS, LABEL_SITE, job_state
 from suandian.k8s.status import condition_status
 from suandian.metrics import START_TRIGGERS

@@ -30,7 +30,7 @@ from suandian.controllers.book import JobRecord
 from suandian.controllers.context import Context
 from suandian.controllers.next_action import DEADLINE_GRACE, NO_SITES
 from suandian.k8s import events
-from suandian.k8s.decision import Decision, format_time
+from suandian.k8s.decision import Decision, format_time, time_of
 from suandian.k8s.status import with_condition
 
 __all__ = ["ADMITTED", "AGAIN", "CHILD_CREATED", "REACHABLE", "JobActs", "Wake"]
@@ -154,7 +154,13 @@ class JobActs:
         return act.until
 
     async def mark_started(self, act: MarkStarted, now: datetime) -> Wake:
-        fields = self.started_fields(act.decision, act.trigger, now,
+        """Record a start seen after the fact (released before, or found running after a
+        restart whose status write was lost): at the child Job's start, not at the step
+        that saw it, which may be a restart later (and count a deadline missed that was
+        not)."""
+        started = time_of((self.child().get("status") or {}).get("startTime"))
+        at = min(now, started) if started is not None else now
+        fields = self.started_fields(act.decision, act.trigger, at,
                                       self.status.get("conditions"))
         if act.admitted:
             fields["conditions"] = with_condition(

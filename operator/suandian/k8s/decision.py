@@ -172,6 +172,14 @@ def format_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def time_of(value: Any) -> datetime | None:
+    """A time from an object's field (None when absent or unreadable)."""
+    try:
+        return parse_time(value) if value else None
+    except ValueError:
+        return None
+
+
 def format_grams(grams: float) -> str:
     """Grams for ``status.saved``: ``850 g``, ``41.2 kg``, ``3.10 t`` (the planner's format,
     without the ``CO2`` the column header already says)."""

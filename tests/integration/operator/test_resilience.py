@@ -11,6 +11,7 @@ from tests.support.objects import CJ, JOBS, PSITES, computejob, eventually
 from tests.support.operator import running_operator, start_operator
 
 from suandian import metrics
+from suandian.api.units import parse_time
 from suandian.controllers.context import SITE_WAIT
 from suandian.controllers.next_action import UNREADABLE
 
@@ -89,6 +90,7 @@ async def test_a_started_child_whose_status_write_was_lost_gets_its_status(
     job), nor makes a second child."""
     factory = keeper_factory(one_site(api, cluster, lambda t: 1000.0))  # due at once
     child = await lose_the_status_write(api, cluster, clock, factory)
+    restarted = clock.now()
     async with running_operator(api, clock, factory):
         status = await eventually(lambda: status_of(api).get("phase") and status_of(api),
                                   timeout=3600, step=10, what="a status for the job")
@@ -98,7 +100,10 @@ async def test_a_started_child_whose_status_write_was_lost_gets_its_status(
     assert status["plannedStart"] == annotations["suandian.io/planned-start"]
     assert status["latestStart"] == annotations["suandian.io/latest-start"]
     assert status["reason"] == annotations["suandian.io/reason"]
-    assert status["jobName"] == "due" and status["startedAt"]
+    assert status["jobName"] == "due"
+    # when the child started, not when the second operator found it 30 s or more later
+    assert status["startedAt"] == api.read(JOBS, "batch", "due")["status"]["startTime"]
+    assert parse_time(status["startedAt"]) <= restarted - timedelta(seconds=30)
     started = next(c for c in status["conditions"] if c["type"] == "Started")
     assert started["status"] == "True"
     assert len(successful_job_posts(api)) == 1
