@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import gc
 import json
 import logging
 import os
@@ -47,7 +48,7 @@ import socket
 import subprocess
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -355,7 +356,9 @@ def serve(conn: Connection) -> None:
                 message = replace(message, nodes=None)  # only the planner's are kept
             try:
                 try:
-                    answer(conn, message, tuple(demands.values()), nodes, arrivals)
+                    with collector_paused():
+                        answer(conn, message, tuple(demands.values()), nodes, arrivals)
+                    gc.collect()  # the round's cycles, if any, once it is answered
                     trim()
                 except (BrokenPipeError, ConnectionError):
                     raise
@@ -365,6 +368,22 @@ def serve(conn: Connection) -> None:
                                      traceback.format_exc()))
             except (BrokenPipeError, ConnectionError):
                 return  # the operator is gone (or closed the pipe): nobody to answer
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a round is computed. A round makes some
+    hundreds of thousands of small objects (terms, decisions, reasons, each freed by its
+    count), and the collector walked the live ones again every few thousand: 4-8% of
+    ``plan()`` at 10,000 jobs (0.519 s of CPU with it, 0.497 s without, best of 8 in
+    turns, load 0.9). The process does nothing else meanwhile."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _libc_trim() -> Any:

@@ -162,3 +162,4 @@ def test_the_planner_process_is_told_whether_the_forecast_is_whole(
     ours.close()
     served.join(timeout=5)
     assert isinstance(done, worker.Done) and seen == [complete]
+

@@ -4,6 +4,7 @@ what changed crosses the pipe, a dead process costs one round, its errors come b
 from __future__ import annotations
 
 import dataclasses
+import gc
 import io
 import pickle
 import subprocess
@@ -329,3 +330,28 @@ def test_the_planner_process_does_not_run_the_operators_main_again(tmp_path: Pat
                          check=True, timeout=60)
     assert out.stdout.split() == ["Done", "1"], out.stdout + out.stderr
     assert not mark.exists(), mark.read_text()
+
+
+def test_the_planner_process_plans_with_the_cycle_collector_paused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off while the round is computed (it walked the round's objects again and again),
+    on again once it is answered, also when the round fails."""
+    seen: list[bool] = []
+
+    def compute(inputs: rounds.RoundInputs, *args: object, **kwargs: object) -> None:
+        seen.append(gc.isenabled())
+        if len(seen) == 2:
+            raise IndexError("7")
+
+    monkeypatch.setattr(worker, "compute", compute)
+    ours, theirs = Pipe()
+    served = threading.Thread(target=worker.serve, args=(theirs,))
+    served.start()
+    ours.send(worker.Sync((demand("a"),), ()))
+    for _ in range(2):
+        ours.send(worker.Ask(T0, {}, (), (), {}, 8, PlanParams()))
+    done, failed = ours.recv(), ours.recv()
+    ours.close()
+    served.join(timeout=5)
+    assert isinstance(done, worker.Done) and isinstance(failed, worker.Failed)
+    assert seen == [False, False] and gc.isenabled()
