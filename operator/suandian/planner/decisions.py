@@ -3,9 +3,7 @@ figures, the reason, and the nodes preferred for each job's pods."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 
@@ -51,34 +49,15 @@ def decided(
                      listed=listed)
     if t.data is not None and t.data.kwh[site] + t.data.slots[site] > 0:
         reason += _moved_words(snap, t, site, start)
-    return _decision(
-        t.demand.key, sources.site_names[site], site, start, times[start], t.latest_start,
-        tuple(listed), windows, start == 0, prefs, exp_g, now_g, exp_gf,
-        q * len(listed) * sources.slot_hours, reason, forced, over)
+    return JobDecision(
+        key=t.demand.key, site=sources.site_names[site], site_index=site, start_slot=start,
+        planned_start=times[start], latest_start=t.latest_start,
+        slots=tuple(listed), windows=windows, start_now=start == 0,
+        node_preferences=prefs, expected_emissions_g=exp_g, run_now_emissions_g=now_g,
+        expected_green_fraction=exp_gf, energy_kwh=q * len(listed) * sources.slot_hours,
+        reason=reason, forced=forced, oversubscribed=over,
+    )
 
-
-_FIELDS = ("key", "site", "site_index", "start_slot", "planned_start", "latest_start",
-           "slots", "windows", "start_now", "node_preferences", "expected_emissions_g",
-           "run_now_emissions_g", "expected_green_fraction", "energy_kwh", "reason",
-           "forced", "oversubscribed")
-_DIRECT = (tuple(f.name for f in dataclasses.fields(JobDecision)) == _FIELDS
-           and not hasattr(JobDecision, "__post_init__"))
-_SETTERS = tuple(getattr(JobDecision, name).__set__ for name in _FIELDS) if _DIRECT else ()
-_new = object.__new__
-
-
-def _decision(*values: Any) -> JobDecision:
-    """A :class:`JobDecision` of ``values`` in :data:`_FIELDS` order, each slot set
-    directly: a frozen dataclass's ``__init__`` sets every field through
-    ``object.__setattr__`` (2.3 µs for 17 fields, 0.9 µs this way, 10,000 times a plan).
-    Only while the class has exactly these fields and no ``__post_init__`` (checked at
-    import); else its constructor."""
-    if not _DIRECT:
-        return JobDecision(**dict(zip(_FIELDS, values, strict=True)))
-    decision = _new(JobDecision)
-    for put, value in zip(_SETTERS, values, strict=True):
-        put(decision, value)
-    return decision
 
 
 def _moved_words(snap: Snapshot, t: Terms, site: int, start: int) -> str:
