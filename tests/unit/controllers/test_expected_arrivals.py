@@ -5,18 +5,17 @@ process alike."""
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import datetime, timedelta
-from multiprocessing import Pipe
 
 import pytest
 from tests.support.objects import computejob
 from tests.unit.controllers.test_commitments import SLOT, T0, service
+from tests.unit.controllers.test_planner_process import ask, serve_in_thread
 
 from suandian.api.validation import parse_computejob
 from suandian.config import Settings
 from suandian.controllers.planning import Demand, PlanningService
-from suandian.planner import JobTerms, PlanParams
+from suandian.planner import JobTerms
 from suandian.planner.arrivals import DAY, EXPECTED_PREFIX
 from suandian.planning import process as worker
 from suandian.planning import rounds
@@ -153,13 +152,7 @@ def test_the_planner_process_is_told_whether_the_forecast_is_whole(
         seen.append(inputs.arrivals_complete)
 
     monkeypatch.setattr(worker, "compute", compute)
-    ours, theirs = Pipe()
-    served = threading.Thread(target=worker.serve, args=(theirs,))
-    served.start()
-    ours.send(worker.Sync((whole_node("a", T0, "2h"),), ()))
-    ours.send(worker.Ask(T0, {}, (), (), {}, 8, PlanParams(), (), complete))
-    done = ours.recv()
-    ours.close()
-    served.join(timeout=5)
+    (done,) = serve_in_thread(worker.Sync((whole_node("a", T0, "2h"),), ()),
+                              ask(arrivals_complete=complete))
     assert isinstance(done, worker.Done) and seen == [complete]
 

@@ -163,21 +163,35 @@ async def test_a_planning_error_in_the_process_is_raised_here(pair: Any) -> None
         await process.run_round()
 
 
+def serve_in_thread(sync: worker.Sync, *asks: worker.Ask) -> list[Any]:
+    """``serve`` as the process runs it, here in a thread: ``sync``, then each ask, and
+    the answer to each; the loop has ended once the pipe is closed."""
+    ours, theirs = Pipe()
+    served = threading.Thread(target=worker.serve, args=(theirs,))
+    served.start()
+    ours.send(sync)
+    for ask in asks:
+        ours.send(ask)
+    answers = [ours.recv() for _ in asks]
+    ours.close()
+    served.join(timeout=5)
+    assert not served.is_alive()
+    return answers
+
+
+def ask(**fields: Any) -> worker.Ask:
+    """A full round of nothing but its demands at ``T0``, over 8 slots."""
+    return worker.Ask(T0, {}, (), (), {}, 8, PlanParams(), **fields)
+
+
 def test_a_bug_in_the_process_comes_back_with_its_type_and_traceback(monkeypatch: Any) -> None:
-    """``serve`` as the process runs it (here in a thread, the planner made to fail)."""
+    """The planner made to fail in the process's loop."""
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise IndexError("index 7 is out of bounds")
 
     monkeypatch.setattr(worker, "compute", broken)
-    ours, theirs = Pipe()
-    served = threading.Thread(target=worker.serve, args=(theirs,))
-    served.start()
-    ours.send(worker.Sync((demand("a"),), ()))
-    ours.send(worker.Ask(T0, {}, (), (), {}, 8, PlanParams()))
-    failed = ours.recv()
-    ours.close()
-    served.join(timeout=5)
-    assert isinstance(failed, worker.Failed) and not served.is_alive()
+    (failed,) = serve_in_thread(worker.Sync((demand("a"),), ()), ask())
+    assert isinstance(failed, worker.Failed)
     assert (failed.kind, failed.message, failed.planning) == (
         "IndexError", "index 7 is out of bounds", False)
     assert "Traceback" in failed.trace and "broken" in failed.trace
@@ -344,14 +358,6 @@ def test_the_planner_process_plans_with_the_cycle_collector_paused(
             raise IndexError("7")
 
     monkeypatch.setattr(worker, "compute", compute)
-    ours, theirs = Pipe()
-    served = threading.Thread(target=worker.serve, args=(theirs,))
-    served.start()
-    ours.send(worker.Sync((demand("a"),), ()))
-    for _ in range(2):
-        ours.send(worker.Ask(T0, {}, (), (), {}, 8, PlanParams()))
-    done, failed = ours.recv(), ours.recv()
-    ours.close()
-    served.join(timeout=5)
+    done, failed = serve_in_thread(worker.Sync((demand("a"),), ()), ask(), ask())
     assert isinstance(done, worker.Done) and isinstance(failed, worker.Failed)
     assert seen == [False, False] and gc.isenabled()
