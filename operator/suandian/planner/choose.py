@@ -123,7 +123,7 @@ def choose_window(
     last = first if fixed else max(first, min(t.latest, horizon - 1))
     starts = last - first + 1
     a, b = first, last + t.n
-    q = t.power_kw * ledger.pue_column[rows] if t.q is None else t.q
+    q = t.power_kw * ledger.pue_column[rows]
     if job.policy == "RunNow":
         home = int(sites[0])
         if ledger.fits(home, a, t.n, t.power_kw * ledger.pue_of[home], t.request_floor):
@@ -332,7 +332,7 @@ def _cheapest_slots(
     a, b = t.earliest, min(t.end, ledger.green50.shape[1])
     if b - a <= t.n:  # no slack left: run every remaining slot, now
         return choose_window(ledger, params, _forced(t), sites, rows, ledger.width)
-    q = (t.power_kw * ledger.pue[sites])[:, None] if t.q is None else t.q
+    q = (t.power_kw * ledger.pue[sites])[:, None]
     if (BOUNDED and t.data is None and t.demand.min_green_fraction <= 0 and delaying(params)
             and (a > 0 or t.n > 1) and ledger.bounds_hold()):
         quick = _slots_bounded(ledger, params, t, sites, q, a, b)

@@ -69,11 +69,9 @@ class Terms:
     held: np.ndarray | None = None  # its slots, sorted, all >= 0
     expected: bool = False  # an expected arrival: holds capacity, draws no power
     data: SiteData | None = None  # the data it reads, per site (None: none declared)
-    # the sites it may run at (:func:`sites_of`; None: every site) and its facility kW
-    # at each of them as a ``(sites, 1)`` column, worked out for every job in one pass
-    # (:func:`all_terms`): the job's power and sites never change once its terms exist
+    # the sites it may run at (:func:`sites_of`; None: every site), made once
+    # (:func:`all_terms`): a job's sites never change once its terms exist
     sites: np.ndarray | None = None
-    q: FloatArray | None = None
     # (1 + resources, 1): -1e-9 then ``request_floor``, the bar of the ledger's ``room``
     # (import left, then free capacity) for a load the green supply covers
     room_floor: FloatArray | None = None
@@ -83,9 +81,7 @@ def all_terms(snap: Snapshot, params: PlanParams,
               jobs: tuple[JobDemand, ...] | None = None) -> list[Terms]:
     """:func:`job_terms` of every job of the snapshot (or of ``jobs``, indexed in that
     order), the resource arrays converted in one numpy pass rather than three small
-    calls per job, and each job's sites and facility kW at them (:attr:`Terms.q`) in
-    one product. A job with neither an incumbent nor data (the common case) has its
-    slots worked out here, inline, with the same arithmetic as :func:`job_terms`."""
+    calls per job."""
     jobs = snap.jobs if jobs is None else jobs
     if not jobs:
         return []
@@ -94,38 +90,13 @@ def all_terms(snap: Snapshot, params: PlanParams,
     takes = [bool(x) for x in np.any(requests, axis=1).tolist()]
     floors = (requests - 1e-9)[:, :, None]
     rooms = np.concatenate([np.full((len(jobs), 1, 1), -1e-9), floors], axis=1)
-    slot_s, now, margin = snap.slot.total_seconds(), snap.now, params.safety_margin
-    ceil, floor = math.ceil, math.floor
     out = []
     for i, job in enumerate(jobs):
-        if job.data_gb > 0 or job.incumbent is not None:
-            t = job_terms(snap, params, i, job, requests[i], takes[i], floors[i])
-        else:  # job_terms without an incumbent or data
-            duration = job.duration
-            duration_s = duration.total_seconds()
-            n = max(1, ceil(duration_s / slot_s - 1e-9))
-            earliest = max(0, ceil((job.earliest_start - now).total_seconds() / slot_s - 1e-9))
-            latest_start = job.deadline - duration - margin
-            latest = floor((latest_start - now).total_seconds() / slot_s + 1e-9)
-            end = floor((job.deadline - margin - now).total_seconds() / slot_s + 1e-9)
-            t = Terms(i, job, n, job.power_w / 1000.0 * duration_s / (n * slot_s), earliest,
-                      max(latest, earliest), max(end, earliest + n), latest_start,
-                      job.policy == "RunNow" or latest <= earliest, requests[i], takes[i],
-                      floors[i])
+        t = job_terms(snap, params, i, job, requests[i], takes[i], floors[i])
         t.room_floor = rooms[i]
+        if t.demand.allowed_sites is not None:  # (data may have narrowed them)
+            t.sites = np.asarray(t.demand.allowed_sites, dtype=int)
         out.append(t)
-    pue = np.array([s.pue for s in snap.sites], dtype=float)
-    # every job's facility kW at every site in one product (the same float per cell as
-    # ``power_kw * pue[sites]``), each job's row of it a view
-    facility = np.array([t.power_kw for t in out])[:, None] * pue[None, :]
-    columns = facility[:, :, None]
-    for t in out:
-        allowed = t.demand.allowed_sites
-        if allowed is None:
-            t.q = columns[t.index]
-        else:
-            t.sites = np.asarray(allowed, dtype=int)
-            t.q = columns[t.index, t.sites]
     return out
 
 
