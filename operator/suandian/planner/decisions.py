@@ -50,14 +50,13 @@ def decided(
     if t.data is not None and t.data.kwh[site] + t.data.slots[site] > 0:
         reason += _moved_words(snap, t, site, start)
     return JobDecision(
-        key=t.demand.key, site=sources.site_names[site], site_index=site, start_slot=start,
+        key=t.demand.key, site=snap.site_names[site], site_index=site, start_slot=start,
         planned_start=times[start], latest_start=t.latest_start,
         slots=tuple(listed), windows=windows, start_now=start == 0,
         node_preferences=prefs, expected_emissions_g=exp_g, run_now_emissions_g=now_g,
-        expected_green_fraction=exp_gf, energy_kwh=q * len(listed) * sources.slot_hours,
+        expected_green_fraction=exp_gf, energy_kwh=q * len(listed) * snap.slot_hours,
         reason=reason, forced=forced, oversubscribed=over,
     )
-
 
 
 def _moved_words(snap: Snapshot, t: Terms, site: int, start: int) -> str:

@@ -42,10 +42,6 @@ class SourceMeans:
 
     def __init__(self, snap: Snapshot) -> None:
         self.horizon = snap.slots
-        # the snapshot's properties build these anew on each read (a tuple of every
-        # site's name): read once per plan, not once per decision
-        self.site_names = snap.site_names
-        self.slot_hours = snap.slot_hours
         self._stamps: dict[int, str] = {}
         self.names: list[tuple[str, ...]] = []
         self.stacked: list[np.ndarray | None] = []
@@ -118,7 +114,7 @@ def explain(
         if not elsewhere:
             return f"{when} in {name}: {green:.0%} green, the best before the deadline"
         return f"{when} in {name}: {green:.0%} green vs {green_now:.0%}{elsewhere}{saves}"
-    wait = _wait_words(wait_slots, snap.slot_hours if sources is None else sources.slot_hours)
+    wait = _wait_words(wait_slots, snap.slot_hours)
     if green <= 0 and green_now <= 0:  # no green either way: the grid (or room) decides
         why = "a cleaner grid" if saved_g > 0.5 else "room"
         return f"waiting {wait} for {why} in {name}{pieces}: no green supply{elsewhere}{saves}"
