@@ -429,9 +429,9 @@ def release(namespaces: tuple[str, ...], peering_name: str, freeze_for: str, dry
     import asyncio
     from datetime import UTC
 
-    from suandian.api.units import parse_duration
     from suandian.k8s.client import KubeApi
     from suandian.k8s.release import release as release_all
+    from suandian.units import parse_duration
 
     try:
         hold = parse_duration(freeze_for)

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
-from suandian.api.links import DEFAULT_GBPS, DEFAULT_KWH_PER_GB, parse_link_text
-from suandian.api.units import parse_duration
 from suandian.errors import FieldError, InvalidSpecError
+from suandian.links import DEFAULT_GBPS, DEFAULT_KWH_PER_GB, parse_link_text
+from suandian.units import parse_duration
 
 __all__ = ["ENV_PREFIX", "FULL_ROUNDS", "MODES", "Settings"]
 

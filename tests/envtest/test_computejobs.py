@@ -20,7 +20,7 @@ from tests.support.kube import Kube, path_of, wait_for
 from tests.support.objects import computejob
 from tests.support.process import OperatorProcess
 
-from suandian.api.units import parse_time
+from suandian.units import parse_time
 
 from conftest import ROOT, load_yaml
 

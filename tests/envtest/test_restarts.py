@@ -26,7 +26,7 @@ from tests.support.kube import Kube, wait_for
 from tests.support.objects import computejob
 from tests.support.process import OperatorProcess
 
-from suandian.api.units import parse_time
+from suandian.units import parse_time
 
 NS = "envtest-restarts"
 WAITING, ARRIVING = 40, 60  # deferred for hours / created while the operator is killed

@@ -30,12 +30,12 @@ from suandian.api.powersite import (
     SourceType,
     Storage,
 )
-from suandian.api.units import format_duration, humanize_duration, parse_duration, parse_quantity
 from suandian.api.validation import (
     parse_computejob,
     parse_manifest,
     parse_powersite,
 )
+from suandian.units import format_duration, humanize_duration, parse_duration, parse_quantity
 
 GROUP = "suandian.io"
 VERSION = "v1alpha1"

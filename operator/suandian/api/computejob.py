@@ -24,7 +24,7 @@ from suandian.api.meta import (
     Time,
     cel,
 )
-from suandian.api.units import GO_DURATION_PATTERN, humanize_duration
+from suandian.units import GO_DURATION_PATTERN, humanize_duration
 
 __all__ = [
     "ComputeJob",

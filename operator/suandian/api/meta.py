@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
-from suandian.api.units import (
+from suandian.units import (
     DURATION_PATTERN,
     QUANTITY_PATTERN,
     format_duration,

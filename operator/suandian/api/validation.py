@@ -17,8 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
-from suandian.api.units import parse_time
 from suandian.errors import FieldError, InvalidSpecError
+from suandian.units import parse_time
 
 __all__ = ["KINDS", "field_errors", "parse_computejob", "parse_manifest", "parse_powersite"]
 

@@ -32,7 +32,6 @@ from typing import Any
 from urllib.parse import quote
 
 from suandian.api.powersite import PowerSiteSpec
-from suandian.api.units import parse_quantity
 from suandian.backends.base import CapacityView, Feed, Patch, nodes_only
 from suandian.errors import FieldError, InvalidSpecError, KubeApiError
 from suandian.k8s.client import KubeApi
@@ -41,6 +40,7 @@ from suandian.k8s.jobs import ANNOTATION_RESUMED_AT, LABEL_SITE, build_child_job
 from suandian.k8s.pods import GATE
 from suandian.planner import DEFAULT_RESOURCES
 from suandian.planner.build import to_planner_units
+from suandian.units import parse_quantity
 
 __all__ = ["GATED_BY", "KUEUE_API", "QUEUE_LABEL", "KueueBackend", "QuotaView",
            "gates_of"]

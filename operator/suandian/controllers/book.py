@@ -28,11 +28,11 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, cast
 
-from suandian.api.units import parse_time
 from suandian.api.validation import parse_computejob
 from suandian.errors import InvalidSpecError
 from suandian.measure.learned import Estimate, PowerModel, template_key
 from suandian.planner import JobTerms
+from suandian.units import parse_time
 
 __all__ = ["STATUS_KEYS", "JobBook", "JobRecord", "record_from_body"]
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import kopf
 
-from suandian.api.units import parse_duration, parse_time
 from suandian.api.validation import parse_computejob
 from suandian.config import Settings
 from suandian.controllers.context import Context, memo_context
@@ -36,6 +35,7 @@ from suandian.k8s.pods import (
     ungate_patch,
 )
 from suandian.planner import JobDecision, JobTerms
+from suandian.units import parse_duration, parse_time
 
 __all__ = ["ANNOTATIONS", "pod_as_computejob", "register"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from suandian.api.units import parse_time  # decoding annotations
 from suandian.planner.reasons import format_grams as _format_grams
+from suandian.units import parse_time  # decoding annotations
 
 __all__ = [
     "ANNOTATION_LATEST_START",

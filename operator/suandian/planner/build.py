@@ -2,7 +2,10 @@
 
 The operator and ``suandian plan`` parse PowerSites and ComputeJobs with
 ``suandian.api`` and obtain forecasts elsewhere; they hand the arrays in as
-:class:`SiteSignals`, so this package never imports ``suandian.forecast``.
+:class:`SiteSignals`, so this package never imports ``suandian.forecast``. What the
+planner reads of the API objects is :class:`JobTerms` and :class:`SiteTerms`: the
+planner process is sent those, and so never loads pydantic nor the API models (19 MB
+of its resident memory); the models are imported here for their types only.
 """
 
 from __future__ import annotations
@@ -11,13 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from suandian.api.computejob import ComputeJob
-from suandian.api.powersite import PowerSite
-from suandian.api.units import parse_quantity
 from suandian.errors import PlanningError
 from suandian.planner.model import (
     FloatArray,
@@ -28,9 +28,14 @@ from suandian.planner.model import (
     Snapshot,
 )
 from suandian.planner.power import DEFAULT_RESOURCES, estimate_power_w
+from suandian.units import parse_quantity
+
+if TYPE_CHECKING:
+    from suandian.api.computejob import ComputeJob
+    from suandian.api.powersite import PowerSite
 
 __all__ = [
-    "ForecastArrays", "JobInput", "JobTerms", "SiteSignals", "job_demand_from",
+    "ForecastArrays", "JobInput", "JobTerms", "SiteSignals", "SiteTerms", "job_demand_from",
     "planner_quantities", "site_supply_from", "snapshot_from",
 ]
 
@@ -156,6 +161,27 @@ class JobTerms:
         return replace(self, sites=(site,), site_labels=None)
 
 
+@dataclass(frozen=True, slots=True)
+class SiteTerms:
+    """What the planner reads of a PowerSite, and nothing else: its name and labels
+    (which jobs may run there), PUE and grid import limit (kW). The forecast comes
+    apart, as :class:`SiteSignals`."""
+
+    name: str
+    pue: float
+    import_limit_kw: float
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, site: PowerSite | SiteTerms) -> SiteTerms:
+        """The terms of a parsed PowerSite (or these terms, as they are)."""
+        if isinstance(site, SiteTerms):
+            return site
+        return cls(name=site.metadata.name or "", pue=site.spec.pue,
+                   import_limit_kw=site.spec.grid.import_limit_kw,
+                   labels=dict(site.metadata.labels or {}))
+
+
 @dataclass(frozen=True)
 class JobInput:
     """A job to plan (a ComputeJob, or its :class:`JobTerms`): its key
@@ -199,37 +225,37 @@ def planner_quantities(raw: Mapping[str, Any] | None) -> dict[str, float]:
 
 
 def site_supply_from(
-    site: PowerSite,
+    site: PowerSite | SiteTerms,
     signals: SiteSignals,
     *,
     resources: Sequence[str] = DEFAULT_RESOURCES,
     capacity: Mapping[str, FloatArray | float] | None = None,
     import_limit_kw: FloatArray | None = None,
 ) -> SiteSupply:
-    """A :class:`SiteSupply` from a PowerSite and its forecast arrays.
+    """A :class:`SiteSupply` from a PowerSite (or its terms) and its forecast arrays.
 
     ``capacity`` is free capacity per resource (planner units, scalar or per slot);
     resources it does not name are unbounded. The import limit is ``spec.grid``'s, or
     ``import_limit_kw`` per slot (what other work outside the snapshot leaves of it).
     """
+    terms = SiteTerms.of(site)
     slots = len(signals.green_p50_kw)
     cap = np.full((len(resources), slots), np.inf)
     for r, name in enumerate(resources):
         if capacity is not None and name in capacity:
             cap[r] = np.broadcast_to(np.asarray(capacity[name], dtype=float), (slots,))
-    name = site.metadata.name or ""
     return SiteSupply(
-        name=name,
+        name=terms.name,
         green_p50_kw=np.asarray(signals.green_p50_kw, dtype=float),
         green_p10_kw=np.asarray(signals.green_p10_kw, dtype=float),
         carbon_g_per_kwh=np.asarray(signals.carbon_g_per_kwh, dtype=float),
-        import_limit_kw=(np.full(slots, site.spec.grid.import_limit_kw)
+        import_limit_kw=(np.full(slots, terms.import_limit_kw)
                          if import_limit_kw is None else
                          np.asarray(import_limit_kw, dtype=float)),
-        pue=site.spec.pue,
+        pue=terms.pue,
         capacity=cap,
         green_by_source_kw=dict(signals.green_by_source_kw),
-        labels=dict(site.metadata.labels or {}),
+        labels=dict(terms.labels),
     )
 
 
@@ -289,7 +315,7 @@ def snapshot_from(
     *,
     now: datetime,
     slot: timedelta,
-    sites: Sequence[PowerSite],
+    sites: Sequence[PowerSite | SiteTerms],
     signals: Mapping[str, SiteSignals],
     jobs: Sequence[JobInput],
     nodes: Sequence[NodeInfo] = (),
@@ -304,8 +330,8 @@ def snapshot_from(
     all-grid when its forecast is stale).
     """
     supplies = []
-    for site in sites:
-        name = site.metadata.name or ""
+    for site in map(SiteTerms.of, sites):
+        name = site.name
         if name not in signals:
             raise PlanningError(f"no forecast arrays for site {name!r}")
         supplies.append(site_supply_from(site, signals[name], resources=resources,

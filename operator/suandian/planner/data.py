@@ -28,8 +28,8 @@ from datetime import timedelta
 
 import numpy as np
 
-from suandian.api.links import DEFAULT_GBPS, DEFAULT_KWH_PER_GB, parse_link_text
 from suandian.errors import PlanningError
+from suandian.links import DEFAULT_GBPS, DEFAULT_KWH_PER_GB, parse_link_text
 
 __all__ = ["DEFAULT_GBPS", "DEFAULT_KWH_PER_GB", "DataLink", "DataLinks", "SiteData",
            "parse_links", "site_data"]
@@ -70,7 +70,7 @@ class DataLinks:
 
 
 def parse_links(text: str, default: DataLink) -> DataLinks:
-    """``a:b=25Gbps,0.03kWh;c:d=1Gbps`` (:func:`suandian.api.links.parse_link_text`;
+    """``a:b=25Gbps,0.03kWh;c:d=1Gbps`` (:func:`suandian.links.parse_link_text`;
     a figure left out is the default's). Raises ValueError naming the bad entry."""
     return DataLinks(default, {
         key: DataLink(default.gbps if gbps is None else gbps,

@@ -62,8 +62,8 @@ from suandian.planning.rounds import (
     ClusterInputs,
     Demand,
     Held,
+    PlainSite,
     RoundInputs,
-    SiteEntry,
     commitments_of,
     compute,
     moved,
@@ -106,7 +106,7 @@ class Sync:
 class Ask:
     now: datetime
     held: Held
-    sites: tuple[SiteEntry, ...]
+    sites: tuple[PlainSite, ...]
     nodes: tuple[tuple[int, PlainNode], ...] | None  # None: as in the last round
     free: Mapping[str, Mapping[str, float]]
     horizon_slots: int

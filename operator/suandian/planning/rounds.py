@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from suandian.api.powersite import PowerSite
 from suandian.errors import PlanningError
 from suandian.planner import (
     DEFAULT_RESOURCES,
@@ -35,6 +34,7 @@ from suandian.planner import (
     Plan,
     PlanParams,
     SiteSignals,
+    SiteTerms,
     Snapshot,
     plan,
     snapshot_from,
@@ -46,7 +46,8 @@ from suandian.planning.commitments import Commitment, Commitments, absolute_slot
 
 if TYPE_CHECKING:  # for type hints only: the planner process needs no client (a
     # protocol here), nor the forecast layer (its providers, asyncio and yaml: 5 MB; it is
-    # sent PlainForecasts)
+    # sent PlainForecasts), nor pydantic and the API models (19 MB; it is sent PlainSites)
+    from suandian.api.powersite import PowerSite
     from suandian.backends import CapacityView
     from suandian.forecast import SiteForecast
 
@@ -58,6 +59,7 @@ __all__ = [
     "Held",
     "PlainForecast",
     "PlainGrid",
+    "PlainSite",
     "RoundInputs",
     "RoundResult",
     "Shared",
@@ -134,15 +136,34 @@ class SiteEntry:
     site: PowerSite
     forecast: SiteForecast | PlainForecast
 
-    def plain(self) -> SiteEntry:
-        """The same with the forecast as a :class:`PlainForecast`."""
-        if isinstance(self.forecast, PlainForecast):
-            return self
-        return SiteEntry(self.site, PlainForecast.of(self.forecast))
+    def plain(self) -> PlainSite:
+        """What a round reads of it, of the planner's types only."""
+        return PlainSite(self.terms, PlainForecast.of(self.forecast))
 
     @property
     def name(self) -> str:
         return str(self.site.metadata.name or "")
+
+    @property
+    def terms(self) -> SiteTerms:
+        return SiteTerms.of(self.site)
+
+
+@dataclass(frozen=True)
+class PlainSite:
+    """A :class:`SiteEntry` as the planner process is sent it: the site's
+    :class:`~suandian.planner.SiteTerms` and its :class:`PlainForecast` (a PowerSite
+    would bring pydantic and the API models into the process, 19 MB)."""
+
+    terms: SiteTerms
+    forecast: PlainForecast
+
+    def plain(self) -> PlainSite:
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.terms.name
 
 
 @dataclass(frozen=True)
@@ -174,7 +195,7 @@ class RoundInputs:
     now: datetime
     full: bool
     demands: tuple[Demand, ...]
-    sites: tuple[SiteEntry, ...]
+    sites: tuple[SiteEntry | PlainSite, ...]
     cluster: ClusterInputs | None
     horizon_slots: int
     decisions: Mapping[str, JobDecision] = field(default_factory=dict)
@@ -305,7 +326,7 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
         sig = signals[e.name]
         # what the committed load draws beyond the green supply comes from the grid
         drawn = np.maximum(load[:horizon] - sig.green_p50_kw, 0.0)
-        import_limits[e.name] = np.maximum(e.site.spec.grid.import_limit_kw - drawn, 0.0)
+        import_limits[e.name] = np.maximum(e.terms.import_limit_kw - drawn, 0.0)
         signals[e.name] = replace(
             sig, green_p50_kw=np.maximum(sig.green_p50_kw - load[:horizon], 0.0),
             green_p10_kw=np.maximum(sig.green_p10_kw - load[:horizon], 0.0))
@@ -326,7 +347,7 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
         for d in inputs.demands
     ]
     seen = [JobInput(job=d.terms, key=d.key, created=d.created) for d in inputs.recurring]
-    snap = snapshot_from(now=start, slot=slot, sites=[e.site for e in entries],
+    snap = snapshot_from(now=start, slot=slot, sites=[e.terms for e in entries],
                          signals=signals, jobs=jobs + seen, nodes=nodes,
                          capacity=capacity, import_limits=import_limits)
     del jobs  # (what the planner keeps of them is in the snapshot)

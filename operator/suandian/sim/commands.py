@@ -19,7 +19,6 @@ from rich.table import Table
 
 from suandian.api.computejob import ComputeJob
 from suandian.api.powersite import PowerSite
-from suandian.api.units import format_duration
 from suandian.api.validation import KINDS, parse_manifest
 from suandian.errors import (
     FieldError,
@@ -37,6 +36,7 @@ from suandian.sim.planner_settings import parse_planner, plan_params
 from suandian.sim.report import render_table, write_plot
 from suandian.sim.run import simulate
 from suandian.sim.scenario import Scenario, load_scenario
+from suandian.units import format_duration
 
 __all__ = ["dry_run_plan", "run_plan", "run_simulate"]
 

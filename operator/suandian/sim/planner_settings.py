@@ -17,9 +17,9 @@ from dataclasses import fields, replace
 from datetime import timedelta
 from typing import Any
 
-from suandian.api.units import parse_duration
 from suandian.errors import FieldError, PlanningError
 from suandian.planner import PlanParams
+from suandian.units import parse_duration
 
 __all__ = ["PLANNER_KEYS", "SIM_PLAN_PARAMS", "parse_planner", "plan_params"]
 

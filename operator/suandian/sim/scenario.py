@@ -49,7 +49,6 @@ from typing import Any
 import yaml
 
 from suandian.api.powersite import PowerSite
-from suandian.api.units import parse_duration
 from suandian.api.validation import parse_powersite
 from suandian.errors import FieldError, InputFileError, InvalidSpecError, ScenarioError
 from suandian.files import load_yaml
@@ -71,6 +70,7 @@ from suandian.sim.scenario_checks import (
     signal_files,
 )
 from suandian.sim.vintages import is_vintage_file
+from suandian.units import parse_duration
 
 __all__ = ["Scenario", "Workload", "builtin_scenarios", "load_scenario", "load_site"]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from suandian.api.powersite import PowerSite
-from suandian.api.units import format_duration
 from suandian.errors import FieldError
 from suandian.forecast import floor_time
 from suandian.forecast.actuals import ERROR_MODELS, ErrorModel
 from suandian.forecast.series import capacity_by_type
 from suandian.sim.inputs import CARBON, SIGNALS
+from suandian.units import format_duration
 
 __all__ = ["MAX_DAYS", "check_grid", "error_model", "path_in", "signal_files"]
 

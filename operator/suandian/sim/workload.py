@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from suandian.api.units import format_duration, parse_duration, parse_time
 from suandian.errors import FieldError, InputFileError
 from suandian.files import read_text
+from suandian.units import format_duration, parse_duration, parse_time
 
 __all__ = ["JOB_CLASSES", "JobClass", "TraceJob", "generate_trace", "read_trace", "write_trace"]
 

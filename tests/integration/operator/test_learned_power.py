@@ -12,11 +12,11 @@ from tests.support.forecasts import ScriptedProvider, keeper_factory, powersite
 from tests.support.objects import CJ, PSITES, computejob, eventually
 from tests.support.operator import running_operator
 
-from suandian.api.units import parse_time
 from suandian.api.validation import parse_computejob
 from suandian.controllers.book import power_estimate
 from suandian.measure.learned import PowerModel
 from suandian.planner import JobTerms, estimate_power_w
+from suandian.units import parse_time
 
 pytestmark = pytest.mark.looptime
 

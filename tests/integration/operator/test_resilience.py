@@ -11,9 +11,9 @@ from tests.support.objects import CJ, JOBS, PSITES, computejob, eventually
 from tests.support.operator import running_operator, start_operator
 
 from suandian import metrics
-from suandian.api.units import parse_time
 from suandian.controllers.context import SITE_WAIT
 from suandian.controllers.next_action import UNREADABLE
+from suandian.units import parse_time
 
 pytestmark = pytest.mark.looptime
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from suandian.api.units import (
+from suandian.units import (
     DURATION_PATTERN,
     QUANTITY_PATTERN,
     format_duration,
@@ -123,7 +123,7 @@ def test_quantity_parser_never_crashes(text: str) -> None:
 def test_times_need_a_zone_and_come_back_in_utc() -> None:
     from datetime import UTC, datetime
 
-    from suandian.api.units import parse_time
+    from suandian.units import parse_time
 
     assert parse_time("2026-11-29T08:00:00+08:00") == datetime(2026, 11, 29, 0, tzinfo=UTC)
     assert parse_time("2026-11-29T00:00:00Z").tzinfo is UTC

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import jsonpatch
 import pytest
 
-from suandian.api.units import parse_time
 from suandian.k8s.decision import Decision, format_grams
 from suandian.k8s.pods import GATE, gate_added, gate_patch_ops, is_managed, ungate_patch
 from suandian.k8s.status import with_condition
+from suandian.units import parse_time
 
 T0 = datetime(2026, 6, 21, tzinfo=UTC)
 

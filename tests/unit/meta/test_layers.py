@@ -2,7 +2,7 @@
 planner and forecast models stay free of Kubernetes, kopf, Prometheus and asyncio.
 
     cli → controllers → planning → backends → k8s, metrics, sim → measure → forecast,
-    planner → api
+    planner → api → links → units
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ RANK = {
     "api": 1,
     "config": 2,  # operator settings: parsed with the API's units
     "files": 1,  # reading users' files: errors that name the file
+    # the units users write and the links' text: below the API models, so that the
+    # planner reads them without pydantic
+    "units": 0.5, "links": 0.6,
     "errors": 0,
 }
 # What the pure core must never touch, whatever its layer.
@@ -94,7 +97,8 @@ def test_the_planner_process_imports_no_client() -> None:
     """The planner process (``suandian.planning.process``, started beside the operator)
     plans from forecasts it is sent: importing it must not pull in an HTTP client, kopf
     or the Kubernetes layer (they were 9 of its 59 MB of imports), nor an event loop or
-    the forecast layer (it is sent plain forecasts). An event loop is checked by who
+    the forecast layer (it is sent plain forecasts), nor pydantic and the API models
+    (16 MB: it is sent the sites' and jobs' terms). An event loop is checked by who
     imports it: pydantic-core imports ``asyncio`` itself since 2.46, so its presence says
     nothing of ours; a module of ours that imports it is what must not happen."""
     import subprocess
@@ -112,7 +116,7 @@ def test_the_planner_process_imports_no_client() -> None:
         "import suandian.planning.process\n"
         "print(sorted(m for m in ('aiohttp', 'kopf', 'suandian.k8s', "
         "'suandian.controllers', 'suandian.backends', 'yaml', "
-        "'suandian.forecast') if m in sys.modules), sorted(ours))\n")
+        "'suandian.forecast', 'pydantic', 'suandian.api') if m in sys.modules), sorted(ours))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[] []", out.stdout

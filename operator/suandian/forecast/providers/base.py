@@ -29,7 +29,6 @@ import numpy as np
 from pydantic import SecretStr
 
 from suandian.api.powersite import SecretKeyRef
-from suandian.api.units import parse_time
 from suandian.errors import (
     ProviderAuthError,
     ProviderError,
@@ -37,6 +36,7 @@ from suandian.errors import (
     ProviderResponseError,
 )
 from suandian.forecast.grid import TimeGrid
+from suandian.units import parse_time
 
 if TYPE_CHECKING:  # imported where a request is made: the planner process, which
     import aiohttp  # reads forecasts and never fetches them, goes without it (9 MB)

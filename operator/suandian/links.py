@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 
-from suandian.api.units import NUMBER
+from suandian.units import NUMBER
 
 __all__ = ["DEFAULT_GBPS", "DEFAULT_KWH_PER_GB", "parse_link_text"]
 
