@@ -238,8 +238,16 @@ class ApiEmulator(kmock.KubernetesEmulator):
                 raise kmock.KubernetesError(
                     status=422, reason="Invalid", message="name or generateName is required"
                 )
-            suffix = "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
-            meta["name"] = prefix + suffix
+            namespace = namespace or meta.get("namespace")
+            # five random characters, retried on a name in use, as kube-apiserver does
+            # since 1.32 (RetryGenerateName): 16,000 Events drew about two collisions
+            for _ in range(8):
+                name = prefix + "".join(random.choices(string.ascii_lowercase + string.digits,
+                                                       k=5))
+                key = (resource, namespace, name)
+                if key not in self.objects or self.objects[key].deleted:
+                    break
+            meta["name"] = name
         namespace = namespace or meta.get("namespace")
         if namespace is not None:
             meta["namespace"] = namespace
