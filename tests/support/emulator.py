@@ -232,13 +232,13 @@ class ApiEmulator(kmock.KubernetesEmulator):
         if not isinstance(data, dict):
             raise kmock.KubernetesError(status=400, reason="BadRequest", message="not an object")
         meta = data.setdefault("metadata", {})
+        namespace = namespace or meta.get("namespace")
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if not prefix:
                 raise kmock.KubernetesError(
                     status=422, reason="Invalid", message="name or generateName is required"
                 )
-            namespace = namespace or meta.get("namespace")
             # five random characters, retried on a name in use, as kube-apiserver does
             # since 1.32 (RetryGenerateName): 16,000 Events drew about two collisions
             for _ in range(8):
@@ -248,7 +248,6 @@ class ApiEmulator(kmock.KubernetesEmulator):
                 if key not in self.objects or self.objects[key].deleted:
                     break
             meta["name"] = name
-        namespace = namespace or meta.get("namespace")
         if namespace is not None:
             meta["namespace"] = namespace
         key = (resource, namespace, meta["name"])

@@ -4,7 +4,7 @@ The operator and ``suandian plan`` parse PowerSites and ComputeJobs with
 ``suandian.api`` and obtain forecasts elsewhere; they hand the arrays in as
 :class:`SiteSignals`, so this package never imports ``suandian.forecast``. What the
 planner reads of the API objects is :class:`JobTerms` and :class:`SiteTerms`: the
-planner process is sent those, and so never loads pydantic nor the API models (19 MB
+planner process is sent those, and so never loads pydantic nor the API models (16 MB
 of its resident memory); the models are imported here for their types only.
 """
 

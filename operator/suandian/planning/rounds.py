@@ -46,7 +46,7 @@ from suandian.planning.commitments import Commitment, Commitments, absolute_slot
 
 if TYPE_CHECKING:  # for type hints only: the planner process needs no client (a
     # protocol here), nor the forecast layer (its providers, asyncio and yaml: 5 MB; it is
-    # sent PlainForecasts), nor pydantic and the API models (19 MB; it is sent PlainSites)
+    # sent PlainForecasts), nor pydantic and the API models (16 MB; it is sent PlainSites)
     from suandian.api.powersite import PowerSite
     from suandian.backends import CapacityView
     from suandian.forecast import SiteForecast
@@ -153,7 +153,7 @@ class SiteEntry:
 class PlainSite:
     """A :class:`SiteEntry` as the planner process is sent it: the site's
     :class:`~suandian.planner.SiteTerms` and its :class:`PlainForecast` (a PowerSite
-    would bring pydantic and the API models into the process, 19 MB)."""
+    would bring pydantic and the API models into the process, 16 MB)."""
 
     terms: SiteTerms
     forecast: PlainForecast

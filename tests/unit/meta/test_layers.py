@@ -25,7 +25,7 @@ RANK = {
     "measure": 2.5,  # measured energy: pure arithmetic over the forecast's HTTP client
     "forecast": 2, "planner": 2,
     "api": 1,
-    "config": 2,  # operator settings: parsed with the API's units
+    "config": 2,  # operator settings: parsed with the units users write
     "files": 1,  # reading users' files: errors that name the file
     # the units users write and the links' text: below the API models, so that the
     # planner reads them without pydantic
