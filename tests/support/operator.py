@@ -89,6 +89,7 @@ async def start_operator(
     *,
     settings: Settings | None = None,
     webhook_port: int | None = None,
+    webhook: kopf.WebhookServer | None = None,
     standalone: bool = True,
     priority: int = 0,
     heap: HeapPolicy | None = None,
@@ -97,7 +98,9 @@ async def start_operator(
     **kwargs: Any,
 ) -> OperatorHandle:
     """Start the operator in this event loop against ``emulator.url`` (anything with a
-    ``url``: a real API server too, with a bearer ``token`` and its ``ca_file``)."""
+    ``url``: a real API server too, with a bearer ``token`` and its ``ca_file``).
+    ``webhook_port``: serve the admission webhook there over plain HTTP, or ``webhook``:
+    this server."""
     url = str(emulator.url).rstrip("/")
     if token is None:
         api = KubeApi.for_server(url, timeout=(5.0, 10.0))
@@ -109,8 +112,7 @@ async def start_operator(
             return kopf.ConnectionInfo(server=url, insecure=True)
         return kopf.ConnectionInfo(server=url, scheme="Bearer", token=token, ca_path=ca_file)
 
-    webhook = None
-    if webhook_port is not None:
+    if webhook is None and webhook_port is not None:
         webhook = kopf.WebhookServer(addr="127.0.0.1", port=webhook_port, insecure=True)
     # full rounds in a thread: the tests look into them (the real process runs in envtest)
     settings = settings or Settings(plan_batch_window=0.02, full_rounds="thread")

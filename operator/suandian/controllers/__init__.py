@@ -6,6 +6,7 @@
 - :mod:`.powersite`: forecast refresh, site status and events;
 - :mod:`.computejob`: validation, placement, deferral, start, suspend/resume, completion;
 - :mod:`.pod`: the scheduling-gate webhook and the gated-pod release;
+- :mod:`.webhook`: the webhook's server, which tells the probes when it listens;
 - :mod:`.scheduler`: the one task that steps every ComputeJob and gated Pod when it
   changed or is due (no kopf daemon per object: see there);
 - :mod:`.cluster`: the cluster view for planning (Nodes, bound Pods, child Jobs),
@@ -32,6 +33,7 @@ from suandian.controllers.clock import Clock, LoopClock, WallClock
 from suandian.controllers.cluster import start_feeds
 from suandian.controllers.context import Context, KeeperFactory, memo_context
 from suandian.controllers.heap import HeapPolicy
+from suandian.controllers.webhook import ListeningWebhook
 from suandian.errors import KubeApiError, PlanningError
 from suandian.forecast import ForecastKeeper
 from suandian.k8s.client import KubeApi
@@ -146,7 +148,15 @@ def build(
     kopf_settings.persistence.diffbase_storage = NoEssence(
         prefix="suandian.io", key="last-handled-configuration")
     if webhook is not None:
-        kopf_settings.admission.server = webhook
+        served = ListeningWebhook(webhook)
+        kopf_settings.admission.server = served
+
+        @kopf.on.probe(registry=registry, id="webhook")
+        async def webhook_probe(**_: Any) -> str:
+            """Fails until the webhook listens: the chart's readiness probe is this
+            endpoint, so no admission review reaches a pod that cannot gate yet."""
+            return served.health()
+
     return OperatorParts(registry=registry, settings=kopf_settings,
                          memo=SharedMemo(ctx=context), context=context)
 

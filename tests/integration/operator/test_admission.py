@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import aiohttp
+import kopf
 import pytest
 from tests.support.forecasts import ScriptedProvider, keeper_factory, powersite
 from tests.support.objects import CJ, JOBS, PODS, PSITES, computejob, eventually
@@ -103,6 +104,44 @@ async def test_webhook_gates_labelled_pods_only_and_survives_garbage(api, cluste
     assert untouched["response"]["allowed"] is True and "patch" not in untouched["response"]
     assert garbage_status >= 400 and empty_status >= 400
     assert still_serving == 200
+
+
+class HeldWebhook(kopf.WebhookServer):
+    """kopf's server, which binds its socket only once the test lets it (as if kopf's
+    discovery of the API's resources took that long)."""
+
+    def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.go = asyncio.Event()
+
+    async def __call__(self, fn):  # type: ignore[no-untyped-def]
+        await self.go.wait()
+        async for config in super().__call__(fn):
+            yield config
+
+
+async def health(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        return response.status, await response.text()
+
+
+async def test_the_probe_fails_until_the_webhook_listens(api, cluster, clock, caplog):
+    providers = site(api, cluster, lambda t: 1000.0)
+    port, probe = free_port(), f"http://127.0.0.1:{free_port()}/healthz"
+    held = HeldWebhook(addr="127.0.0.1", port=port, insecure=True)
+    async with running_operator(api, clock, keeper_factory(providers), webhook=held,
+                                liveness_endpoint=probe):
+        await asyncio.sleep(30)
+        before = await health(probe)
+        with pytest.raises(OSError):  # nothing listens: admission reviews are refused
+            await asyncio.open_connection("127.0.0.1", port)
+        held.go.set()
+        await wait_for_port(port)
+        after = await health(probe)
+    assert before[0] == 500, before  # not ready: no review reaches a pod that cannot gate
+    assert "the admission webhook does not listen yet" in caplog.text
+    assert after[0] == 200, after
+    assert f'"webhook": "listening on 127.0.0.1:{port}"' in after[1]
 
 
 async def test_gated_pod_is_pinned_and_released_at_its_planned_start(api, cluster, clock):
