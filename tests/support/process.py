@@ -66,7 +66,8 @@ class OperatorProcess:
         return self
 
     def wait_live(self, timeout: float = 60.0) -> None:
-        """Until the liveness endpoint answers (kopf serves it once the operator runs)."""
+        """Until the liveness endpoint answers 200 (kopf serves it once the operator runs;
+        with a webhook, its probe fails until the webhook listens)."""
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.liveness_port}/healthz"
         while True:
