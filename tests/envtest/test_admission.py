@@ -21,7 +21,7 @@ from tests.support.kube import Kube, KubeError
 from conftest import ROOT, load_yaml
 
 EXAMPLES = sorted((ROOT / "examples").rglob("*.yaml"))
-OURS = {"computejobs.suandian.io", "powersites.suandian.io"}
+OURS = {"computejobs.suandian.io", "powersites.suandian.io", "gridevents.suandian.io"}
 
 
 def _admit(kube: Kube, obj: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def test_our_short_names_collide_with_nothing_the_server_serves(kube: Kube) -> N
     CronJob's, and ``kubectl get cj`` listed CronJobs. Ours must be nobody else's."""
     resources = _discovery(kube)
     ours = {r["name"]: r for gv, r in resources if gv.startswith("suandian.io/")}
-    assert set(ours) == {"computejobs", "powersites"}
+    assert set(ours) == {"computejobs", "powersites", "gridevents"}
     taken: dict[str, str] = {}
     for gv, r in resources:
         if gv.startswith("suandian.io/"):

@@ -22,6 +22,9 @@ __all__ = ["CONTAINER", "CREATED", "REFUSED_BY_BOTH", "REFUSED_BY_MODELS_ONLY", 
 SITE = load_yaml(ROOT / "examples/powersites/gansu.yaml")
 JOB = load_yaml(ROOT / "examples/computejobs/llm-finetune.yaml")
 ETL = load_yaml(ROOT / "examples/computejobs/nightly-etl.yaml")
+SHED = load_yaml(ROOT / "examples/gridevents/evening-peak-shed.yaml")
+ABSORB = load_yaml(ROOT / "examples/gridevents/night-wind-absorb.yaml")
+TARIFF = load_yaml(ROOT / "examples/gridevents/tou-tariff.yaml")
 CONTAINER = "spec.template.spec.template.spec.containers"
 
 
@@ -167,6 +170,46 @@ REFUSED_BY_BOTH = [
     Bad("window shorter than duration", WINDOWED, put("spec.duration", "8h"), "completeBy"),
     Bad("completeBy before notBefore", WINDOWED,
         put("spec.deadline.completeBy", "2026-11-28T23:00:00+08:00"), "completeBy"),
+    # GridEvent
+    Bad("window reversed", SHED, put("spec.end", "2026-12-04T17:00:00+08:00"), "spec.end"),
+    Bad("window of a year", SHED, put("spec.end", "2027-12-04T21:00:00+08:00"), "spec.end"),
+    Bad("start not a time", SHED, put("spec.start", "this evening"), "spec.start"),
+    Bad("end without a zone", SHED, put("spec.end", "2026-12-04T21:00:00"), "spec.end"),
+    Bad("unknown event type", SHED, put("spec.type", "Curtail"), "spec.type"),
+    Bad("no sites", SHED, put("spec.sites", []), "spec.sites"),
+    Bad("site named twice", SHED, put("spec.sites", ["gansu", "gansu"]), "spec.sites"),
+    Bad("site no PowerSite could be named", SHED, put("spec.sites", ["Yangtze Delta"]),
+        "spec.sites[0]"),
+    Bad("negative ceiling", SHED, put("spec.shed.ceilingKW", -100), "spec.shed.ceilingKW"),
+    Bad("zero reduction", SHED, put("spec.shed", {"reductionKW": 0}), "spec.shed.reductionKW"),
+    Bad("ceiling and reduction both", SHED,
+        put("spec.shed", {"ceilingKW": 2000, "reductionKW": 500}), "ceilingKW"),
+    Bad("neither ceiling nor reduction", SHED, put("spec.shed", {}), "ceilingKW"),
+    Bad("shed without its block", SHED, drop("spec.shed"), "shed"),
+    Bad("shed with an absorb block", SHED, put("spec.absorb", {"powerKW": 100}), "absorb"),
+    Bad("ceiling in watts", SHED, put("spec.shed.ceilingKW", 2e10), "spec.shed.ceilingKW"),
+    Bad("priority 5000", SHED, put("spec.priority", 5000), "spec.priority"),
+    Bad("unknown source", SHED, put("spec.source", "Email"), "spec.source"),
+    Bad("unknown field (typo)", SHED, put("spec.mandatoy", True), "spec.mandatoy"),
+    Bad("negative surplus", ABSORB, put("spec.absorb.powerKW", -3000), "spec.absorb.powerKW"),
+    Bad("surplus at a positive price", ABSORB, put("spec.absorb.pricePerKWh", 0.4),
+        "spec.absorb.pricePerKWh"),
+    Bad("surplus price without currency", ABSORB, drop("spec.absorb.currency"), "currency"),
+    Bad("currency in words", ABSORB, put("spec.absorb.currency", "yuan"),
+        "spec.absorb.currency"),
+    Bad("tariff without currency", TARIFF, drop("spec.prices.currency"), "currency"),
+    Bad("tariff without periods", TARIFF, put("spec.prices.periods", []),
+        "spec.prices.periods"),
+    Bad("overlapping price periods", TARIFF,
+        put("spec.prices.periods[1].start", "2026-12-04T07:00:00+08:00"), "periods"),
+    Bad("price period reversed", TARIFF,
+        put("spec.prices.periods[2].end", "2026-12-04T09:00:00+08:00"), "end"),
+    Bad("price period outside the window", TARIFF,
+        put("spec.prices.periods[5].end", "2026-12-05T02:00:00+08:00"), "prices"),
+    Bad("price per MWh", TARIFF, put("spec.prices.periods[0].pricePerKWh", 280000),
+        "pricePerKWh"),
+    Bad("price as text", TARIFF, put("spec.prices.periods[0].pricePerKWh", "cheap"),
+        "pricePerKWh"),
 ]
 
 # Rules no CRD can express: they need the creation time or an IANA zone database.

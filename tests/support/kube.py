@@ -38,6 +38,7 @@ _KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
     ("suandian.io/v1alpha1", "ComputeJob"): ("computejobs", True),
     ("suandian.io/v1alpha1", "PowerSite"): ("powersites", False),
+    ("suandian.io/v1alpha1", "GridEvent"): ("gridevents", False),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("customresourcedefinitions",
                                                               False),
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("clusterroles", False),

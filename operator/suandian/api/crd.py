@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel
 
 from suandian.api.computejob import ComputeJob
+from suandian.api.gridevent import GridEvent
 from suandian.api.powersite import PowerSite
 
 __all__ = ["CRD_FILES", "build_crds", "check_crds", "crd_for", "render_crd", "structural"]
@@ -51,6 +52,20 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
          "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ],
+    "GridEvent": [
+        {"name": "Type", "type": "string", "jsonPath": ".spec.type"},
+        {"name": "Sites", "type": "string", "jsonPath": ".spec.sites"},
+        {"name": "Start", "type": "string", "jsonPath": ".spec.start",
+         "description": "When the event begins (a date column would print a future time "
+                        "as <invalid>)."},
+        {"name": "End", "type": "string", "jsonPath": ".spec.end"},
+        {"name": "Asked", "type": "string", "jsonPath": ".status.asked"},
+        {"name": "Committed", "type": "string", "jsonPath": ".status.committed"},
+        {"name": "Delivered", "type": "string", "jsonPath": ".status.delivered",
+         "description": "Delivered over asked so far."},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+    ],
 }
 
 _NAMES: dict[str, dict[str, Any]] = {
@@ -60,9 +75,13 @@ _NAMES: dict[str, dict[str, Any]] = {
     "PowerSite": {"plural": "powersites", "singular": "powersite", "kind": "PowerSite",
                   "listKind": "PowerSiteList", "shortNames": ["psite"],
                   "categories": ["suandian"]},
+    "GridEvent": {"plural": "gridevents", "singular": "gridevent", "kind": "GridEvent",
+                  "listKind": "GridEventList", "shortNames": ["gev"],
+                  "categories": ["suandian"]},
 }
-_SCOPES = {"ComputeJob": "Namespaced", "PowerSite": "Cluster"}
-MODELS: dict[str, type[BaseModel]] = {"PowerSite": PowerSite, "ComputeJob": ComputeJob}
+_SCOPES = {"ComputeJob": "Namespaced", "PowerSite": "Cluster", "GridEvent": "Cluster"}
+MODELS: dict[str, type[BaseModel]] = {"PowerSite": PowerSite, "ComputeJob": ComputeJob,
+                                      "GridEvent": GridEvent}
 CRD_FILES = {kind: f"{_NAMES[kind]['plural']}.{GROUP}.yaml" for kind in MODELS}
 
 

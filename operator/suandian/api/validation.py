@@ -16,20 +16,28 @@ from typing import Any, TypeVar, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from suandian.api.computejob import ComputeJob
+from suandian.api.gridevent import GridEvent
 from suandian.api.powersite import PowerSite
 from suandian.errors import FieldError, InvalidSpecError
 from suandian.units import parse_time
 
-__all__ = ["KINDS", "field_errors", "parse_computejob", "parse_manifest", "parse_powersite"]
+__all__ = ["KINDS", "field_errors", "parse_computejob", "parse_gridevent", "parse_manifest",
+           "parse_powersite"]
 
 M = TypeVar("M", bound=BaseModel)
 
-KINDS: dict[str, type[BaseModel]] = {"PowerSite": PowerSite, "ComputeJob": ComputeJob}
+KINDS: dict[str, type[BaseModel]] = {"PowerSite": PowerSite, "ComputeJob": ComputeJob,
+                                     "GridEvent": GridEvent}
 
 
 def parse_powersite(obj: Mapping[str, Any]) -> PowerSite:
     """Validate a PowerSite manifest; raise :class:`InvalidSpecError` naming each bad field."""
     return _parse(PowerSite, obj, context=None)
+
+
+def parse_gridevent(obj: Mapping[str, Any]) -> GridEvent:
+    """Validate a GridEvent manifest; raise :class:`InvalidSpecError` naming each bad field."""
+    return _parse(GridEvent, obj, context=None)
 
 
 def parse_computejob(obj: Mapping[str, Any], *, created: datetime | None = None) -> ComputeJob:
@@ -58,6 +66,8 @@ def parse_manifest(obj: Mapping[str, Any], *, now: datetime | None = None) -> Ba
         return parse_computejob(obj, created=now)
     if kind == "PowerSite":
         return parse_powersite(obj)
+    if kind == "GridEvent":
+        return parse_gridevent(obj)
     raise InvalidSpecError(
         str(kind), [FieldError("kind", f"{kind!r} is not one of {sorted(KINDS)}")]
     )

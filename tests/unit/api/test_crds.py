@@ -50,7 +50,7 @@ def _walk(node: dict[str, Any], path: str = "") -> Any:
             yield from _walk(node[key], f"{path}/{key}")
 
 
-@pytest.mark.parametrize("kind", ["PowerSite", "ComputeJob"])
+@pytest.mark.parametrize("kind", ["PowerSite", "ComputeJob", "GridEvent"])
 def test_schema_is_structural(kind: str) -> None:
     schema = openapi_schema(crd_for(kind))
     for path, node in _walk(schema):
@@ -66,7 +66,7 @@ def test_schema_is_structural(kind: str) -> None:
             ), path
 
 
-@pytest.mark.parametrize("kind", ["PowerSite", "ComputeJob"])
+@pytest.mark.parametrize("kind", ["PowerSite", "ComputeJob", "GridEvent"])
 def test_every_field_is_explained(kind: str) -> None:
     """Descriptions become `kubectl explain`; an undocumented field is a bug."""
     schema = openapi_schema(crd_for(kind))

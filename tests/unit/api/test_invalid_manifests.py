@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tests.support.invalid import CREATED, REFUSED_BY_BOTH, REFUSED_BY_MODELS_ONLY, Bad
 
-from suandian.api import parse_computejob, parse_powersite
+from suandian.api import parse_computejob, parse_gridevent, parse_powersite
 from suandian.errors import InvalidSpecError
 
 from crdcheck import admit
@@ -22,7 +22,8 @@ from crdcheck import admit
 def _refusal(bad: Bad) -> InvalidSpecError:
     obj = bad.manifest()
     obj.setdefault("metadata", {})["creationTimestamp"] = CREATED
-    parse = parse_computejob if obj["kind"] == "ComputeJob" else parse_powersite
+    parse = {"ComputeJob": parse_computejob, "PowerSite": parse_powersite,
+             "GridEvent": parse_gridevent}[obj["kind"]]
     with pytest.raises(InvalidSpecError) as info:
         parse(obj)
     return info.value
@@ -34,7 +35,9 @@ def _ids(cases: list[Bad]) -> list[str]:
 
 def test_enough_invalid_manifests_are_covered() -> None:
     assert len(REFUSED_BY_BOTH) >= 25
-    assert {c.base["kind"] for c in REFUSED_BY_BOTH} == {"PowerSite", "ComputeJob"}
+    assert {c.base["kind"] for c in REFUSED_BY_BOTH} == {"PowerSite", "ComputeJob",
+                                                        "GridEvent"}
+    assert sum(c.base["kind"] == "GridEvent" for c in REFUSED_BY_BOTH) >= 15
 
 
 @pytest.mark.parametrize("bad", REFUSED_BY_BOTH + REFUSED_BY_MODELS_ONLY,
