@@ -1,0 +1,269 @@
+"""The grid's requests in the plan: a shed is a ceiling on grid import, a surplus is green
+supply, and deadlines still win.
+
+Each request (:class:`GridAsk`, one per site of a GridEvent) shapes the snapshot over
+the slots its window touches, and the planner plans the shaped snapshot as it plans any
+other (:func:`answer`):
+
+    ceiling    (Shed, C kW):   limit'[k] = min(limit[k], C)
+    reduction  (Shed, R kW):   limit'[k] = min(limit[k], max(0, B[k] − R))
+                               B: the import of the plan without any request (or the
+                               baseline the caller froze when it first accepted it)
+    surplus    (Absorb, P kW): green'[k] = green[k] + P   (P50 and P10: it is there)
+
+Grid import is the plan's facility load minus the green it uses. The import limit is a
+hard limit for the planner except for a job at its latest start, which starts whatever
+the ceiling (the deadline guarantee). So a plan may still import over a ceiling:
+deferred and interruptible work moves out of the window first, and what remains over
+the ceiling is the **shortfall**, reported with the jobs that cause it (running and
+forced at that site then). A voluntary shed that the plan cannot meet whole is
+**declined** and the plan is made again without it: a voluntary request is refused
+rather than broken. A mandatory one is kept, short. A surplus is never declined:
+absorbing less than offered breaks nothing.
+
+Per slot, against the plan without requests (``baseline``):
+
+    shed:    asked     = B − C (ceiling; at least 0) or min(R, B) (reduction: no site
+             can import less than nothing)
+             committed = B − I   (I: the answered plan's import)
+    absorb:  asked     = P
+             committed = min(P, max(0, G_used − G_own))   (green used beyond the site's own)
+    shortfall = max over the window's slots of (asked − committed), at least 0
+
+Pure: no clock, no I/O; the caller puts the requests on the snapshot's grid by time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import numpy as np
+
+from suandian.errors import PlanningError
+from suandian.planner.core import plan
+from suandian.planner.model import FloatArray, Plan, PlanParams, Snapshot
+
+__all__ = [
+    "TOLERANCE_KW",
+    "AskAnswer",
+    "GridAnswer",
+    "GridAsk",
+    "answer",
+    "import_kw",
+    "shape",
+]
+
+TOLERANCE_KW = 1e-6
+"""A shortfall under this is none (floating-point crumbs of the ledger)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GridAsk:
+    """One request at one site: exactly one of ``ceiling_kw``, ``reduction_kw`` (shed) or
+    ``absorb_kw`` (surplus), over ``[start, end)``. ``baseline_kw``: for a reduction, the
+    import it is measured against, per slot of the window as :func:`answer` first
+    reported it (None: this plan's baseline)."""
+
+    key: str
+    site: int
+    start: datetime
+    end: datetime
+    ceiling_kw: float | None = None
+    reduction_kw: float | None = None
+    absorb_kw: float | None = None
+    mandatory: bool = False
+    priority: int = 0
+    baseline_kw: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        given = [v for v in (self.ceiling_kw, self.reduction_kw, self.absorb_kw)
+                 if v is not None]
+        if len(given) != 1:
+            raise PlanningError(f"grid ask {self.key}: give exactly one of ceiling_kw, "
+                                "reduction_kw or absorb_kw")
+        if given[0] < 0 or not math.isfinite(given[0]):
+            raise PlanningError(f"grid ask {self.key}: {given[0]} kW is not a power")
+        if self.end <= self.start:
+            raise PlanningError(f"grid ask {self.key}: its end is not after its start")
+
+    @property
+    def shed(self) -> bool:
+        return self.absorb_kw is None
+
+    def window(self, snap: Snapshot) -> slice:
+        """The snapshot's slots the window touches (empty: outside the horizon). A slot
+        the window only partly covers counts whole: a ceiling holds over all of it."""
+        step = snap.slot.total_seconds()
+        first = math.floor((self.start - snap.now).total_seconds() / step)
+        last = math.ceil((self.end - snap.now).total_seconds() / step)
+        first, last = max(first, 0), min(last, snap.slots)
+        return slice(first, max(first, last))
+
+
+@dataclass(frozen=True, slots=True)
+class AskAnswer:
+    """What the plan does about one request. Arrays are per slot of ``window``."""
+
+    ask: GridAsk
+    window: slice
+    accepted: bool
+    asked_kw: FloatArray
+    committed_kw: FloatArray
+    baseline_kw: FloatArray
+    shortfall_kw: float
+    jobs: tuple[str, ...]
+    """With a shortfall, the jobs that cause it (running or forced at the site in its worst
+    slot); else the jobs the request moved (their site or start changed)."""
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GridAnswer:
+    """The plan to carry out, the plan without requests, and one answer per request."""
+
+    plan: Plan
+    baseline: Plan
+    answers: tuple[AskAnswer, ...]
+
+
+def import_kw(result: Plan) -> FloatArray:
+    """Grid import of a plan per site and slot, kW: facility load less green used."""
+    return np.maximum(result.load_kw - result.green_used_kw, 0.0)
+
+
+def shape(snap: Snapshot, asks: Sequence[GridAsk], baseline: Plan) -> Snapshot:
+    """``snap`` with each request's ceiling or surplus applied (see the module doc)."""
+    limits = {s: np.array(site.import_limit_kw, dtype=float) for s, site in
+              enumerate(snap.sites)}
+    extra = {s: np.zeros(snap.slots) for s in range(len(snap.sites))}
+    base = import_kw(baseline)
+    for ask in asks:
+        at = ask.window(snap)
+        if at.start >= at.stop:
+            continue
+        if ask.absorb_kw is not None:
+            extra[ask.site][at] += ask.absorb_kw
+            continue
+        if ask.ceiling_kw is not None:
+            ceiling = np.full(at.stop - at.start, ask.ceiling_kw)
+        else:
+            assert ask.reduction_kw is not None
+            ceiling = np.maximum(_baseline(ask, at, base) - ask.reduction_kw, 0.0)
+        limits[ask.site][at] = np.minimum(limits[ask.site][at], ceiling)
+    sites = tuple(
+        replace(site, import_limit_kw=limits[s],
+                green_p50_kw=np.asarray(site.green_p50_kw, dtype=float) + extra[s],
+                green_p10_kw=np.asarray(site.green_p10_kw, dtype=float) + extra[s])
+        if extra[s].any() or not np.array_equal(limits[s], site.import_limit_kw) else site
+        for s, site in enumerate(snap.sites))
+    return replace(snap, sites=sites)
+
+
+def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = None
+           ) -> GridAnswer:
+    """Plan ``snap`` answering ``asks``; voluntary sheds the plan cannot meet whole are
+    declined (the lowest priority first, one at a time) and planned without."""
+    params = params or PlanParams()
+    baseline = plan(snap, params)
+    for ask in asks:
+        if not 0 <= ask.site < len(snap.sites):
+            raise PlanningError(f"grid ask {ask.key}: site index {ask.site} is not in the "
+                                "snapshot")
+    active = [a for a in asks if _in_horizon(a, snap)]
+    declined: list[AskAnswer] = []
+    while True:
+        result = plan(shape(snap, active, baseline), params) if active else baseline
+        answers = [_measure(a, snap, baseline, result) for a in active]
+        short = [x for x in answers if x.ask.shed and not x.ask.mandatory
+                 and x.shortfall_kw > TOLERANCE_KW]
+        if not short:
+            break
+        worst = min(short, key=lambda x: (x.ask.priority, -x.shortfall_kw, x.ask.key))
+        declined.append(replace(worst, accepted=False, reason=(
+            f"declined: the plan can shed only {_kw(worst.asked_kw.max() - worst.shortfall_kw)}"
+            f" of {_kw(worst.asked_kw.max())} without missing a deadline "
+            f"({_kw(worst.shortfall_kw)} short)")))
+        active.remove(worst.ask)
+    by_key = {id(x.ask): x for x in answers + declined}
+    return GridAnswer(plan=result, baseline=baseline, answers=tuple(
+        by_key[id(a)] if id(a) in by_key else _beyond(a, snap) for a in asks))
+
+
+def _in_horizon(ask: GridAsk, snap: Snapshot) -> bool:
+    at = ask.window(snap)
+    return at.start < at.stop
+
+
+def _baseline(ask: GridAsk, at: slice, base: FloatArray) -> FloatArray:
+    """The import a reduction is measured against over ``at``: the frozen one where the
+    caller gave it (its tail, as the window's first slots pass), else the plan's."""
+    own = base[ask.site, at]
+    if ask.baseline_kw is None:
+        return own
+    frozen = np.asarray(ask.baseline_kw[-(at.stop - at.start):], dtype=float)
+    return frozen if frozen.shape == own.shape else own
+
+
+def _measure(ask: GridAsk, snap: Snapshot, baseline: Plan, result: Plan) -> AskAnswer:
+    at = ask.window(snap)
+    base_import = import_kw(baseline)
+    before = _baseline(ask, at, base_import)
+    now = import_kw(result)[ask.site, at]
+    if ask.absorb_kw is not None:
+        own = np.asarray(snap.sites[ask.site].green_p50_kw, dtype=float)[at]
+        used = result.green_used_kw[ask.site, at]
+        asked = np.full(now.shape, ask.absorb_kw)
+        committed = np.clip(used - own, 0.0, ask.absorb_kw)
+    else:
+        asked = (np.maximum(before - ask.ceiling_kw, 0.0) if ask.ceiling_kw is not None
+                 else np.minimum(float(ask.reduction_kw or 0.0), before))
+        committed = before - now
+    gap = asked - committed
+    shortfall = float(max(gap.max(initial=0.0), 0.0)) if ask.shed else 0.0
+    if shortfall > TOLERANCE_KW:
+        worst = at.start + int(gap.argmax())
+        jobs = _causing(snap, result, ask.site, worst)
+        reason = (f"short by {_kw(shortfall)} at {snap.time_of(worst):%Y-%m-%d %H:%M}: "
+                  f"{len(jobs)} job(s) must run then to meet their deadlines")
+    else:
+        jobs = _moved(baseline, result, ask.site)
+        reason = (f"absorbs up to {_kw(float(committed.max(initial=0.0)))}" if not ask.shed
+                  else f"met: {len(jobs)} job(s) moved out of the window")
+    return AskAnswer(ask=ask, window=at, accepted=True, asked_kw=asked,
+                     committed_kw=committed, baseline_kw=before, shortfall_kw=shortfall,
+                     jobs=jobs, reason=reason)
+
+
+def _beyond(ask: GridAsk, snap: Snapshot) -> AskAnswer:
+    """A request outside this plan's horizon: nothing to commit yet."""
+    empty = np.zeros(0)
+    return AskAnswer(ask=ask, window=slice(0, 0), accepted=True, asked_kw=empty,
+                     committed_kw=empty, baseline_kw=empty, shortfall_kw=0.0, jobs=(),
+                     reason="outside the plan's horizon: not planned against yet")
+
+
+def _causing(snap: Snapshot, result: Plan, site: int, slot: int) -> tuple[str, ...]:
+    """Jobs at ``site`` in ``slot`` that could not move: running (not interruptible: a
+    running job that is stays in the snapshot's ``running_site``) or started at their
+    latest start (forced, or over a limit). The rest would have moved first."""
+    running = {j.key for j in snap.jobs if j.running_site == site
+               and slot < math.ceil(j.duration / snap.slot)}
+    placed = {d.key for d in result.decisions if d.site_index == site and slot in d.slots
+              and (d.forced or d.oversubscribed)}
+    return tuple(sorted(running | placed))
+
+
+def _moved(baseline: Plan, result: Plan, site: int) -> tuple[str, ...]:
+    """Jobs whose site or slots the requests changed, that were or are at ``site``."""
+    before = baseline.by_key
+    return tuple(sorted(
+        d.key for d in result.decisions
+        if (b := before.get(d.key)) is not None and site in (b.site_index, d.site_index)
+        and (b.site_index, b.slots) != (d.site_index, d.slots)))
+
+
+def _kw(value: float) -> str:
+    return f"{value:,.0f} kW"
