@@ -194,7 +194,7 @@ def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = 
 
 def _in_horizon(ask: GridAsk, snap: Snapshot) -> bool:
     at = ask.window(snap)
-    return at.start < at.stop
+    return bool(at.start < at.stop)
 
 
 def _baseline(ask: GridAsk, at: slice, base: FloatArray) -> FloatArray:
