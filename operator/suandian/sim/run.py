@@ -13,6 +13,7 @@ import numpy as np
 from suandian.errors import PlanningError
 from suandian.planner.oracle import OracleResult
 from suandian.sim.engine import PolicyResult, SimPolicy, run_policy
+from suandian.sim.grid_events import EventFigures, figures
 from suandian.sim.oracle_policy import OraclePolicy
 from suandian.sim.policies import POLICY_NAMES, make_policy
 from suandian.sim.scenario import Scenario
@@ -45,6 +46,8 @@ class SimReport:
     oracle: OracleResult | None = None
     oracle_start: str | None = None  # the policy whose schedule the oracle started from
     clairvoyant_g: float | None = None  # the planner in one round, every job known
+    grid: dict[str, EventFigures] = field(default_factory=dict)
+    """What each policy delivered against the run's grid events (none: no events)."""
 
     def infeasible(self, name: str) -> str | None:
         """Why a policy's schedule is out of the ranking (it broke a promise the oracle
@@ -151,8 +154,18 @@ class SimReport:
                 "transfer": {"jobs": r.transfer_jobs, "gb": round(r.transfer_gb, 1),
                              "kwh": round(r.transfer_kwh, 1), "g": round(r.transfer_g, 1)},
                 "seconds": round(self.seconds.get(name, 0.0), 3),
+                **self._grid_json(name),
             }
         return out
+
+    def _grid_json(self, name: str) -> dict[str, Any]:
+        """``shed_kwh``, ``absorbed_kwh``, ``shed_compliance`` (None: no shed asked, or
+        no events in the run) of one policy."""
+        g = self.grid.get(name)
+        compliance = None if g is None else g.shed_compliance
+        return {"shed_kwh": 0.0 if g is None else round(g.shed_kwh, 1),
+                "absorbed_kwh": 0.0 if g is None else round(g.absorbed_kwh, 1),
+                "shed_compliance": None if compliance is None else round(compliance, 4)}
 
 
 def build_world(scenario: Scenario, *, days: int | None = None, seed: int | None = None,
@@ -231,6 +244,14 @@ def simulate(
         report.results[name] = run_policy(world, policy, tick)
         tick(world.slots - 1)
         report.seconds[name] = time.perf_counter() - t0
+    if world.events and report.results:
+        # every policy measured against one baseline: run-now's import (module doc of
+        # suandian.sim.grid_events), run once more if it was not among the policies
+        base = report.results.get("run-now") or run_policy(world, make_policy("run-now",
+                                                                              world))
+        for name, r in report.results.items():
+            report.grid[name] = figures(world.events, world.h, r.load_kw, world.own_green,
+                                        base.load_kw)
     return report
 
 

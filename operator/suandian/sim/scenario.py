@@ -48,6 +48,7 @@ from typing import Any
 
 import yaml
 
+from suandian.api.gridevent import GridEvent
 from suandian.api.powersite import PowerSite
 from suandian.api.validation import parse_powersite
 from suandian.errors import FieldError, InputFileError, InvalidSpecError, ScenarioError
@@ -61,6 +62,7 @@ from suandian.planner.data import (
     DataLinks,
     parse_links,
 )
+from suandian.sim.grid_events import parse_events
 from suandian.sim.planner_settings import parse_planner
 from suandian.sim.scenario_checks import (
     MAX_DAYS,
@@ -129,6 +131,8 @@ class Scenario:
     error_model: ErrorModel = "lead"
     planner: dict[str, Any] = field(default_factory=dict)
     """PlanParams fields set by the scenario (over the simulator's defaults)."""
+    grid_events: tuple[GridEvent, ...] = ()
+    """The grid's requests over the run (:mod:`~suandian.sim.grid_events`)."""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -176,7 +180,7 @@ def load_scenario(name_or_path: str | None) -> Scenario:
 
 KEYS = ("name", "description", "start", "days", "slot", "horizon", "refresh",
         "forecastError", "errorModel", "seed", "sites", "actuals", "forecasts", "capacity",
-        "jobs", "workload", "threshold", "planner")
+        "jobs", "workload", "threshold", "planner", "gridEvents")
 """The keys a scenario may have (a misspelt one is refused, naming these)."""
 
 
@@ -266,6 +270,8 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
                     f"a real forecast is judged against what happened: give the actual "
                     f"series too, as actuals.{site}.{signal}")))
     planner = parse_planner(doc.get("planner"), "planner", f.errors)
+    grid_events = parse_events(doc.get("gridEvents"), [s.metadata.name or "" for s in sites],
+                               f.errors)
     trace = path_in(doc["jobs"], base) if doc.get("jobs") else None
     if trace is not None and not trace.is_file():
         f.errors.append(FieldError("jobs", f"no such file {trace}"))
@@ -310,7 +316,7 @@ def parse_scenario(doc: Any, base: Path | None) -> Scenario:
         refresh=refresh, forecast_error=error, seed=seed, capacity=capacity,
         threshold_g_per_kwh=threshold, threshold_max_delay=max_delay, trace=trace,
         workload=workload, actual_csv=actual_csv, forecast_csv=forecast_csv,
-        error_model=model, planner=planner, warnings=warnings,
+        error_model=model, planner=planner, grid_events=grid_events, warnings=warnings,
     )
 
 

@@ -2,7 +2,9 @@
 arrivals and on each forecast refresh, under shared green supply and capacity, as the
 operator does; it suspends interruptible jobs. Like the operator, it remembers what
 arrived and plans the work expected to arrive beside the jobs
-(:mod:`~suandian.planner.arrivals`)."""
+(:mod:`~suandian.planner.arrivals`), and it answers the grid's events
+(:mod:`~suandian.planner.grid`: a shed is a ceiling on import, a surplus is supply).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import numpy as np
 
 from suandian.planner import Incumbent, JobDemand, PlanParams, SiteSupply, Snapshot, plan
 from suandian.planner.arrivals import DAY, Arrival, expected_arrivals
+from suandian.planner.grid import AskAnswer, answer
 from suandian.sim.engine import SimState
+from suandian.sim.grid_events import asks_at
 from suandian.sim.world import SimJob, World
 
 __all__ = ["SuandianPolicy"]
@@ -38,6 +42,7 @@ class SuandianPolicy:
         self._order: list[int] | None = None  # job indices in the order they arrive
         self._logged = 0  # of which in the history
         self._since: datetime | None = None  # when the history began: the first round
+        self._baselines: dict[tuple[str, int], tuple[float, ...]] = {}  # frozen, by event
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
         arrived = state.arrived  # a count the engine keeps (recounting grew with the run)
@@ -92,7 +97,14 @@ class SuandianPolicy:
         links = getattr(world, "links", None)  # a hand-built world may have none
         if links is not None and self.params.data_links != links:  # as the engine counts
             self.params = replace(self.params, data_links=links)
-        result = plan(snap, self.params)
+        events = getattr(world, "events", ())  # a hand-built world may have none
+        asks = asks_at(events, now, world.time_at(t + horizon), self._baselines)
+        if asks:
+            answered = answer(snap, asks, self.params)
+            result = answered.plan
+            self._freeze(answered.answers, world.time_at(t + horizon))
+        else:
+            result = plan(snap, self.params)
         self.plans += 1
         before, self.schedule = self.schedule, {}
         for d in result.decisions:
@@ -100,6 +112,17 @@ class SuandianPolicy:
                 self.schedule[int(d.key)] = (d.site_index, frozenset(t + k for k in d.slots))
         self.moves += sum(1 for j in keys if state.jobs[j].started is None and j in before
                           and before[j] != self.schedule.get(j))
+
+    def _freeze(self, answers: Sequence[AskAnswer], horizon_end: datetime) -> None:
+        """Keep each reduction's baseline as first planned with its whole window in sight,
+        as an operator commits to a reduction against the load it declared then: planned
+        again, the plan without the event would already be shaped by it."""
+        for a in answers:
+            ask = a.ask
+            if ask.reduction_kw is None or ask.end > horizon_end:
+                continue
+            event, _, site = ask.key.rpartition("@")
+            self._baselines.setdefault((event, int(site)), tuple(a.baseline_kw.tolist()))
 
     def _remember(self, world: World, t: int) -> None:
         """Log the jobs submitted up to slot ``t`` as they arrived (whole duration, window

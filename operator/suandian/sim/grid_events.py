@@ -1,0 +1,205 @@
+"""Grid events in the simulator: the scenario's ``gridEvents`` (GridEvent manifests,
+parsed by the API's own models), put on the world's slot grid, told to the policies that
+answer the grid, and measured for every policy alike.
+
+What the world does with them:
+
+- an **absorb** event's surplus is real: it is added to the site's *actual* green supply
+  over its window, for every policy (the emissions of whoever runs then fall), but
+  not to the forecasts the policies are told. Only a policy that reads the event (the
+  ``suandian`` policy) knows it is coming;
+- a **shed** event changes no supply: it is a request, and the figures below say how
+  far each policy met it.
+
+How each policy is measured, per event and slot ``k`` of its window, with ``h`` hours
+per slot, ``I`` the policy's grid import (facility load less actual green, the surplus
+excluded) and ``B`` the baseline, run-now's import (what the site draws when work runs
+as it comes, the usual "customer baseline load" of demand response):
+
+    ceiling C:     asked = max(Σ max(0, B_k − C), Σ over_k)    over_k = max(0, I_k − C)
+                   delivered = asked − Σ over   (a policy over a ceiling that the
+                   baseline kept is asked what it went over, and delivered none of it)
+    reduction R:   asked_k = min(R, B_k)          delivered_k = min(R, max(0, B_k − I_k))
+                   compliance = Σ delivered / Σ asked
+    shed_kwh      = Σ max(0, B_k − I_k) · h        (energy under the baseline)
+    absorbed_kwh  = Σ min(P, max(0, L_k − G_k)) · h  (L: facility load; G: the site's own
+                                                    green: the load the surplus fed)
+
+A policy's ``shed_compliance`` is the asked-weighted mean over its shed events (the
+ceiling's and the reduction's asked energy, kWh): delivered over asked for the whole run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from suandian.api import GridEvent, GridEventType, parse_gridevent
+from suandian.errors import FieldError, InvalidSpecError
+from suandian.planner.grid import GridAsk
+from suandian.planner.model import FloatArray
+
+__all__ = ["EventFigures", "SimEvent", "asks_at", "figures", "parse_events", "sim_events",
+           "surplus_kw"]
+
+
+@dataclass(frozen=True, slots=True)
+class SimEvent:
+    """One event at one site on the world's grid: slots ``[first, last)``."""
+
+    name: str
+    site: int
+    first: int
+    last: int
+    start: datetime
+    end: datetime
+    ceiling_kw: float | None = None
+    reduction_kw: float | None = None
+    absorb_kw: float | None = None
+    mandatory: bool = False
+    priority: int = 0
+
+    @property
+    def shed(self) -> bool:
+        return self.absorb_kw is None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFigures:
+    """What one policy delivered against the events of a run (see the module doc)."""
+
+    shed_kwh: float
+    shed_asked_kwh: float
+    shed_delivered_kwh: float
+    absorbed_kwh: float
+    absorb_offered_kwh: float
+
+    @property
+    def shed_compliance(self) -> float | None:
+        """Delivered over asked across the run's sheds; None without any shed asked."""
+        if self.shed_asked_kwh <= 0:
+            return None
+        return self.shed_delivered_kwh / self.shed_asked_kwh
+
+
+def parse_events(entries: Any, site_names: Sequence[str], errors: list[FieldError]
+                 ) -> tuple[GridEvent, ...]:
+    """The scenario's ``gridEvents``: a list of GridEvent manifests. Each error is named
+    ``gridEvents[i].<field>``; an unknown site is an error here (in a cluster it is only
+    flagged: the PowerSite may come later, but a scenario's sites are all there is).
+    Price events are refused: the planner has no cost term for them yet."""
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        errors.append(FieldError("gridEvents", "a list of GridEvent manifests (kind: "
+                                               "GridEvent), see examples/gridevents/"))
+        return ()
+    out: list[GridEvent] = []
+    for i, entry in enumerate(entries):
+        where = f"gridEvents[{i}]"
+        if not isinstance(entry, dict):
+            errors.append(FieldError(where, "a GridEvent manifest (a mapping)"))
+            continue
+        manifest = {"apiVersion": "suandian.io/v1alpha1", "kind": "GridEvent", **entry}
+        manifest.setdefault("metadata", {"name": f"event-{i}"})
+        try:
+            event = parse_gridevent(manifest)
+        except InvalidSpecError as exc:
+            errors.extend(FieldError(f"{where}.{e.path}", e.message) for e in exc.errors)
+            continue
+        unknown = [s for s in event.spec.sites if s not in site_names]
+        if unknown:
+            errors.append(FieldError(f"{where}.spec.sites", (
+                f"{', '.join(unknown)} is not a site of this scenario "
+                f"({', '.join(site_names)})")))
+            continue
+        if event.spec.type is GridEventType.PRICE:
+            errors.append(FieldError(f"{where}.spec.type", (
+                "Price events are not simulated yet (the planner has no cost term for "
+                "a tariff); use Shed or Absorb")))
+            continue
+        out.append(event)
+    return tuple(out)
+
+
+def sim_events(events: Sequence[GridEvent], site_names: Sequence[str], start: datetime,
+               slot: timedelta, slots: int) -> tuple[SimEvent, ...]:
+    """Each event at each of its sites, on the world's grid (a slot the window only partly
+    covers counts whole), clipped to the run."""
+    out = []
+    step = slot.total_seconds()
+    for event in events:
+        spec = event.spec
+        first = max(0, math.floor((spec.start - start).total_seconds() / step))
+        last = min(slots, math.ceil((spec.end - start).total_seconds() / step))
+        if last <= first:
+            continue
+        for name in spec.sites:
+            out.append(SimEvent(
+                name=event.metadata.name or "", site=site_names.index(name), first=first,
+                last=last, start=spec.start, end=spec.end,
+                ceiling_kw=spec.shed.ceiling_kw if spec.shed else None,
+                reduction_kw=spec.shed.reduction_kw if spec.shed else None,
+                absorb_kw=spec.absorb.power_kw if spec.absorb else None,
+                mandatory=spec.mandatory, priority=spec.priority))
+    return tuple(out)
+
+
+def surplus_kw(events: Sequence[SimEvent], sites: int, slots: int) -> FloatArray:
+    """The absorb events' surplus per site and slot, kW (added to the actual green)."""
+    out = np.zeros((sites, slots))
+    for e in events:
+        if e.absorb_kw is not None:
+            out[e.site, e.first:e.last] += e.absorb_kw
+    return out
+
+
+def asks_at(events: Sequence[SimEvent], now: datetime, horizon_end: datetime,
+            baselines: Mapping[tuple[str, int], tuple[float, ...]]) -> list[GridAsk]:
+    """The planner's requests at ``now``: the events not yet over that begin before the
+    horizon ends, from ``now`` on; a reduction with the baseline first reported for it."""
+    out = []
+    for e in events:
+        if e.end <= now or e.start >= horizon_end:
+            continue
+        out.append(GridAsk(
+            key=f"{e.name}@{e.site}", site=e.site, start=max(e.start, now), end=e.end,
+            ceiling_kw=e.ceiling_kw, reduction_kw=e.reduction_kw, absorb_kw=e.absorb_kw,
+            mandatory=e.mandatory, priority=e.priority,
+            baseline_kw=baselines.get((e.name, e.site))))
+    return out
+
+
+def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: FloatArray,
+            baseline_load: FloatArray) -> EventFigures:
+    """What ``load`` delivered against ``events`` (the module doc's formulas)."""
+    n = min(load.shape[1], baseline_load.shape[1], own_green.shape[1])
+    imports = np.maximum(load[:, :n] - own_green[:, :n], 0.0)
+    base = np.maximum(baseline_load[:, :n] - own_green[:, :n], 0.0)
+    shed = asked = delivered = absorbed = offered = 0.0
+    for e in events:
+        at = slice(e.first, min(e.last, n))
+        i, b = imports[e.site, at], base[e.site, at]
+        if e.absorb_kw is not None:
+            fed = np.minimum(e.absorb_kw, np.maximum(load[e.site, at] - own_green[e.site, at],
+                                                     0.0))
+            absorbed += float(fed.sum()) * h
+            offered += e.absorb_kw * (at.stop - at.start) * h
+            continue
+        shed += float(np.maximum(b - i, 0.0).sum()) * h
+        if e.ceiling_kw is not None:
+            over = float(np.maximum(i - e.ceiling_kw, 0.0).sum()) * h
+            ask = max(float(np.maximum(b - e.ceiling_kw, 0.0).sum()) * h, over)
+            asked += ask
+            delivered += ask - over
+        else:
+            assert e.reduction_kw is not None
+            asked += float(np.minimum(e.reduction_kw, b).sum()) * h
+            delivered += float(np.minimum(e.reduction_kw, np.maximum(b - i, 0.0)).sum()) * h
+    return EventFigures(shed_kwh=shed, shed_asked_kwh=asked, shed_delivered_kwh=delivered,
+                        absorbed_kwh=absorbed, absorb_offered_kwh=offered)

@@ -1,0 +1,76 @@
+"""The simulator replays grid events: suandian answers them, the peers cannot, and every
+policy is measured against the same run-now baseline."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from suandian.errors import ScenarioError
+from suandian.sim.grid_events import SimEvent, figures
+from suandian.sim.run import simulate
+from suandian.sim.scenario import parse_scenario
+
+SHED = {"metadata": {"name": "peak"}, "spec": {
+    "type": "Shed", "sites": ["yangtze-delta", "jing-jin-ji"], "shed": {"ceilingKW": 0},
+    "start": "2026-06-01T10:00:00Z", "end": "2026-06-01T13:00:00Z", "mandatory": True}}
+WIND = {"metadata": {"name": "wind"}, "spec": {
+    "type": "Absorb", "sites": ["gansu"], "absorb": {"powerKW": 20000},
+    "start": "2026-06-01T18:00:00Z", "end": "2026-06-01T22:00:00Z"}}
+
+
+def scenario(events: list[dict[str, Any]]) -> dict[str, Any]:
+    text = (resources.files("suandian.sim") / "scenarios" /
+            "east-data-west-computing.yaml").read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    doc["days"], doc["gridEvents"] = 2, events
+    return doc
+
+
+def test_suandian_meets_the_shed_and_absorbs_what_the_peers_leave() -> None:
+    report = simulate(parse_scenario(scenario([SHED, WIND]), base=None),
+                      policies=["run-now", "best-window", "suandian"])
+    out = report.to_json()["policies"]
+    ours = out["suandian"]
+    assert ours["deadline_misses"] == 0
+    assert ours["shed_compliance"] >= 0.95
+    assert ours["shed_kwh"] > 0
+    assert out["run-now"]["shed_compliance"] < ours["shed_compliance"]
+    assert all(ours["absorbed_kwh"] > p["absorbed_kwh"] for n, p in out.items()
+               if n != "suandian")
+
+
+def test_without_events_the_fields_are_there_and_empty() -> None:
+    report = simulate(parse_scenario(scenario([]), base=None), policies=["run-now"])
+    row = report.to_json()["policies"]["run-now"]
+    assert (row["shed_kwh"], row["absorbed_kwh"], row["shed_compliance"]) == (0.0, 0.0, None)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda e: e["spec"].update(sites=["atlantis"]), "gridEvents[0].spec.sites"),
+    (lambda e: e["spec"].update(end="2026-06-01T09:00:00Z"), "gridEvents[0].spec.end"),
+    (lambda e: e["spec"]["shed"].update(ceilingKW=-5), "gridEvents[0].spec.shed.ceilingKW"),
+])
+def test_a_bad_event_is_refused_naming_its_field(change: Any, field: str) -> None:
+    event = yaml.safe_load(yaml.safe_dump(SHED))
+    change(event)
+    with pytest.raises(ScenarioError) as refused:
+        parse_scenario(scenario([event]), base=None)
+    assert any(e.path == field for e in refused.value.errors), refused.value.errors
+
+
+def test_over_a_ceiling_the_baseline_kept_is_asked_and_not_delivered() -> None:
+    event = SimEvent(name="e", site=0, first=0, last=2, start=None, end=None,  # type: ignore[arg-type]
+                     ceiling_kw=10.0)
+    zero = np.zeros((1, 2))
+    base = np.full((1, 2), 5.0)  # under the ceiling
+    over = np.full((1, 2), 15.0)  # 5 kW over it in both slots
+    got = figures([event], 1.0, over, zero, base)
+    assert (got.shed_asked_kwh, got.shed_delivered_kwh, got.shed_compliance) == (10.0, 0.0,
+                                                                                 0.0)
+    kept = figures([event], 1.0, np.full((1, 2), 8.0), zero, np.full((1, 2), 30.0))
+    assert kept.shed_compliance == 1.0 and kept.shed_kwh == 44.0
