@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,23 +50,13 @@ __all__ = ["EventFigures", "SimEvent", "asks_at", "figures", "parse_events", "si
 
 @dataclass(frozen=True, slots=True)
 class SimEvent:
-    """One event at one site on the world's grid: slots ``[first, last)``."""
+    """One event at one site: the planner's request over its whole window (keyed
+    ``<event>@<site index>``), and that window on the world's grid, slots
+    ``[first, last)``."""
 
-    name: str
-    site: int
+    ask: GridAsk
     first: int
     last: int
-    start: datetime
-    end: datetime
-    ceiling_kw: float | None = None
-    reduction_kw: float | None = None
-    absorb_kw: float | None = None
-    mandatory: bool = False
-    priority: int = 0
-
-    @property
-    def shed(self) -> bool:
-        return self.absorb_kw is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +130,13 @@ def sim_events(events: Sequence[GridEvent], site_names: Sequence[str], start: da
         if last <= first:
             continue
         for name in spec.sites:
-            out.append(SimEvent(
-                name=event.metadata.name or "", site=site_names.index(name), first=first,
-                last=last, start=spec.start, end=spec.end,
-                ceiling_kw=spec.shed.ceiling_kw if spec.shed else None,
+            site = site_names.index(name)
+            out.append(SimEvent(GridAsk(
+                key=f"{event.metadata.name or ''}@{site}", site=site, start=spec.start,
+                end=spec.end, ceiling_kw=spec.shed.ceiling_kw if spec.shed else None,
                 reduction_kw=spec.shed.reduction_kw if spec.shed else None,
                 absorb_kw=spec.absorb.power_kw if spec.absorb else None,
-                mandatory=spec.mandatory, priority=spec.priority))
+                mandatory=spec.mandatory, priority=spec.priority), first, last))
     return tuple(out)
 
 
@@ -154,25 +144,18 @@ def surplus_kw(events: Sequence[SimEvent], sites: int, slots: int) -> FloatArray
     """The absorb events' surplus per site and slot, kW (added to the actual green)."""
     out = np.zeros((sites, slots))
     for e in events:
-        if e.absorb_kw is not None:
-            out[e.site, e.first:e.last] += e.absorb_kw
+        if e.ask.absorb_kw is not None:
+            out[e.ask.site, e.first:e.last] += e.ask.absorb_kw
     return out
 
 
 def asks_at(events: Sequence[SimEvent], now: datetime, horizon_end: datetime,
-            baselines: Mapping[tuple[str, int], tuple[float, ...]]) -> list[GridAsk]:
+            baselines: Mapping[str, tuple[float, ...]]) -> list[GridAsk]:
     """The planner's requests at ``now``: the events not yet over that begin before the
-    horizon ends, from ``now`` on; a reduction with the baseline first reported for it."""
-    out = []
-    for e in events:
-        if e.end <= now or e.start >= horizon_end:
-            continue
-        out.append(GridAsk(
-            key=f"{e.name}@{e.site}", site=e.site, start=max(e.start, now), end=e.end,
-            ceiling_kw=e.ceiling_kw, reduction_kw=e.reduction_kw, absorb_kw=e.absorb_kw,
-            mandatory=e.mandatory, priority=e.priority,
-            baseline_kw=baselines.get((e.name, e.site))))
-    return out
+    horizon ends, from ``now`` on; a reduction with the baseline first reported for it
+    (``baselines``, by the request's key)."""
+    return [replace(e.ask, start=max(e.ask.start, now), baseline_kw=baselines.get(e.ask.key))
+            for e in events if e.ask.end > now and e.ask.start < horizon_end]
 
 
 def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: FloatArray,
@@ -183,23 +166,23 @@ def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: F
     base = np.maximum(baseline_load[:, :n] - own_green[:, :n], 0.0)
     shed = asked = delivered = absorbed = offered = 0.0
     for e in events:
-        at = slice(e.first, min(e.last, n))
-        i, b = imports[e.site, at], base[e.site, at]
-        if e.absorb_kw is not None:
-            fed = np.minimum(e.absorb_kw, np.maximum(load[e.site, at] - own_green[e.site, at],
+        q, at = e.ask, slice(e.first, min(e.last, n))
+        i, b = imports[q.site, at], base[q.site, at]
+        if q.absorb_kw is not None:
+            fed = np.minimum(q.absorb_kw, np.maximum(load[q.site, at] - own_green[q.site, at],
                                                      0.0))
             absorbed += float(fed.sum()) * h
-            offered += e.absorb_kw * (at.stop - at.start) * h
+            offered += q.absorb_kw * (at.stop - at.start) * h
             continue
         shed += float(np.maximum(b - i, 0.0).sum()) * h
-        if e.ceiling_kw is not None:
-            over = float(np.maximum(i - e.ceiling_kw, 0.0).sum()) * h
-            ask = max(float(np.maximum(b - e.ceiling_kw, 0.0).sum()) * h, over)
+        if q.ceiling_kw is not None:
+            over = float(np.maximum(i - q.ceiling_kw, 0.0).sum()) * h
+            ask = max(float(np.maximum(b - q.ceiling_kw, 0.0).sum()) * h, over)
             asked += ask
             delivered += ask - over
         else:
-            assert e.reduction_kw is not None
-            asked += float(np.minimum(e.reduction_kw, b).sum()) * h
-            delivered += float(np.minimum(e.reduction_kw, np.maximum(b - i, 0.0)).sum()) * h
+            assert q.reduction_kw is not None
+            asked += float(np.minimum(q.reduction_kw, b).sum()) * h
+            delivered += float(np.minimum(q.reduction_kw, np.maximum(b - i, 0.0)).sum()) * h
     return EventFigures(shed_kwh=shed, shed_asked_kwh=asked, shed_delivered_kwh=delivered,
                         absorbed_kwh=absorbed, absorb_offered_kwh=offered)

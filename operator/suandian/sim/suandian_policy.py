@@ -42,7 +42,7 @@ class SuandianPolicy:
         self._order: list[int] | None = None  # job indices in the order they arrive
         self._logged = 0  # of which in the history
         self._since: datetime | None = None  # when the history began: the first round
-        self._baselines: dict[tuple[str, int], tuple[float, ...]] = {}  # frozen, by event
+        self._baselines: dict[str, tuple[float, ...]] = {}  # frozen, by the request's key
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
         arrived = state.arrived  # a count the engine keeps (recounting grew with the run)
@@ -121,8 +121,7 @@ class SuandianPolicy:
             ask = a.ask
             if ask.reduction_kw is None or ask.end > horizon_end:
                 continue
-            event, _, site = ask.key.rpartition("@")
-            self._baselines.setdefault((event, int(site)), tuple(a.baseline_kw.tolist()))
+            self._baselines.setdefault(ask.key, tuple(a.baseline_kw.tolist()))
 
     def _remember(self, world: World, t: int) -> None:
         """Log the jobs submitted up to slot ``t`` as they arrived (whole duration, window

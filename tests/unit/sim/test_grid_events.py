@@ -3,6 +3,7 @@ policy is measured against the same run-now baseline."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from suandian.errors import ScenarioError
+from suandian.planner.grid import GridAsk
 from suandian.sim.grid_events import SimEvent, figures
 from suandian.sim.run import simulate
 from suandian.sim.scenario import parse_scenario
@@ -64,8 +66,9 @@ def test_a_bad_event_is_refused_naming_its_field(change: Any, field: str) -> Non
 
 
 def test_over_a_ceiling_the_baseline_kept_is_asked_and_not_delivered() -> None:
-    event = SimEvent(name="e", site=0, first=0, last=2, start=None, end=None,  # type: ignore[arg-type]
-                     ceiling_kw=10.0)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    event = SimEvent(GridAsk(key="e@0", site=0, start=start, end=start + timedelta(hours=2),
+                             ceiling_kw=10.0), 0, 2)
     zero = np.zeros((1, 2))
     base = np.full((1, 2), 5.0)  # under the ceiling
     over = np.full((1, 2), 15.0)  # 5 kW over it in both slots
