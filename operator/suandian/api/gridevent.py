@@ -325,7 +325,3 @@ class GridEvent(Resource):
     kind: str = Field(default="GridEvent", pattern=r"^GridEvent$")
     spec: GridEventSpec
     status: GridEventStatus | None = None
-
-    def active(self, now: datetime) -> bool:
-        """Whether ``now`` is inside the event's window."""
-        return self.spec.start <= now < self.spec.end
