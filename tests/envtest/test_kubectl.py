@@ -19,7 +19,7 @@ from tests.envtest.envkit import status_of
 from tests.support.kube import Kube, wait_for
 from tests.support.objects import computejob
 
-from conftest import ROOT
+from conftest import ROOT, load_yaml
 
 NS = "envtest-kubectl"
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
@@ -39,8 +39,10 @@ def documented() -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def objects(kube: Kube) -> dict[str, Any]:
-    """A deferred and a running ComputeJob, once the operator wrote their status."""
+    """A deferred and a running ComputeJob, once the operator wrote their status, and a
+    GridEvent (the example shed)."""
     envkit.namespace(kube, NS)
+    event = kube.create(load_yaml(ROOT / "examples/gridevents/evening-peak-shed.yaml"))
     jobs = [kube.create(computejob("waits", namespace=NS, sites=["ningxia"], max_delay="20h")),
             kube.create(computejob("runs", namespace=NS, sites=["gansu"]))]
     for cj in jobs:
@@ -50,7 +52,7 @@ def objects(kube: Kube) -> dict[str, Any]:
                                           "kind": "PowerSite", "metadata": {"name": s}}
                                    ).get("nodes") for s in envkit.SITES),
              timeout=60, what="every PowerSite's status")
-    return {"jobs": jobs}
+    return {"jobs": jobs, "event": event}
 
 
 def run(kubectl: list[str], *args: str) -> tuple[str, str]:
@@ -124,6 +126,9 @@ def test_each_documented_command_works_as_shown(kubectl: list[str], kube: Kube,
     if what in ("cjob", "computejobs"):
         assert {"waits", "runs"} <= {cells(line)[1 if "-A" in flags else 0]
                                      for line in out.splitlines()[1:]}
+    if what in ("gev", "gridevents"):
+        assert [cells(line)[:2] for line in out.splitlines()[1:]] == [
+            [objects["event"]["metadata"]["name"], "Shed"]]
 
 
 def test_the_readme_table_is_what_kubectl_prints(kubectl: list[str],
