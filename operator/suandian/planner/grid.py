@@ -36,7 +36,7 @@ Pure: no clock, no I/O; the caller puts the requests on the snapshot's grid by t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -52,7 +52,9 @@ __all__ = [
     "GridAnswer",
     "GridAsk",
     "answer",
+    "freeze",
     "import_kw",
+    "open_asks",
     "shape",
 ]
 
@@ -190,6 +192,30 @@ def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = 
     by_key = {id(x.ask): x for x in answers + declined}
     return GridAnswer(plan=result, baseline=baseline, answers=tuple(
         by_key[id(a)] if id(a) in by_key else _beyond(a, snap) for a in asks))
+
+
+def open_asks(asks: Sequence[GridAsk], now: datetime, horizon_end: datetime,
+              baselines: Mapping[str, tuple[float, ...]]) -> list[GridAsk]:
+    """The requests a plan made at ``now`` answers: those not yet over that begin before
+    ``horizon_end``, from ``now`` on; a reduction with the baseline first reported for it
+    (``baselines``, by key: :func:`freeze`)."""
+    return [replace(a, start=max(a.start, now), baseline_kw=baselines.get(a.key))
+            for a in asks if a.end > now and a.start < horizon_end]
+
+
+def freeze(answers: Sequence[AskAnswer], horizon_end: datetime,
+           baselines: Mapping[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
+    """``baselines`` with the baseline of each reduction first answered with its whole
+    window in sight (it ends by ``horizon_end``). A reduction is a promise against the
+    load declared when it was accepted, as a site commits to a demand-response baseline:
+    planned again later, the plan without the request would already be shaped by it, and
+    the reduction would shrink round after round."""
+    out = dict(baselines)
+    for a in answers:
+        if a.ask.reduction_kw is not None and a.ask.end <= horizon_end and a.window.stop > \
+                a.window.start:
+            out.setdefault(a.ask.key, tuple(a.baseline_kw.tolist()))
+    return out
 
 
 def _in_horizon(ask: GridAsk, snap: Snapshot) -> bool:

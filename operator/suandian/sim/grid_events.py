@@ -32,8 +32,8 @@ ceiling's and the reduction's asked energy, kWh): delivered over asked for the w
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,17 +41,18 @@ import numpy as np
 
 from suandian.api import GridEvent, GridEventType, parse_gridevent
 from suandian.errors import FieldError, InvalidSpecError
+from suandian.gridasks import asks_of
 from suandian.planner.grid import GridAsk
 from suandian.planner.model import FloatArray
 
-__all__ = ["EventFigures", "SimEvent", "asks_at", "figures", "parse_events", "sim_events",
+__all__ = ["EventFigures", "SimEvent", "figures", "parse_events", "sim_events",
            "surplus_kw"]
 
 
 @dataclass(frozen=True, slots=True)
 class SimEvent:
     """One event at one site: the planner's request over its whole window (keyed
-    ``<event>@<site index>``), and that window on the world's grid, slots
+    ``<event>@<site>``), and that window on the world's grid, slots
     ``[first, last)``."""
 
     ask: GridAsk
@@ -127,16 +128,8 @@ def sim_events(events: Sequence[GridEvent], site_names: Sequence[str], start: da
         spec = event.spec
         first = max(0, math.floor((spec.start - start).total_seconds() / step))
         last = min(slots, math.ceil((spec.end - start).total_seconds() / step))
-        if last <= first:
-            continue
-        for name in spec.sites:
-            site = site_names.index(name)
-            out.append(SimEvent(GridAsk(
-                key=f"{event.metadata.name or ''}@{site}", site=site, start=spec.start,
-                end=spec.end, ceiling_kw=spec.shed.ceiling_kw if spec.shed else None,
-                reduction_kw=spec.shed.reduction_kw if spec.shed else None,
-                absorb_kw=spec.absorb.power_kw if spec.absorb else None,
-                mandatory=spec.mandatory, priority=spec.priority), first, last))
+        if last > first:
+            out.extend(SimEvent(ask, first, last) for ask in asks_of(event, site_names))
     return tuple(out)
 
 
@@ -147,15 +140,6 @@ def surplus_kw(events: Sequence[SimEvent], sites: int, slots: int) -> FloatArray
         if e.ask.absorb_kw is not None:
             out[e.ask.site, e.first:e.last] += e.ask.absorb_kw
     return out
-
-
-def asks_at(events: Sequence[SimEvent], now: datetime, horizon_end: datetime,
-            baselines: Mapping[str, tuple[float, ...]]) -> list[GridAsk]:
-    """The planner's requests at ``now``: the events not yet over that begin before the
-    horizon ends, from ``now`` on; a reduction with the baseline first reported for it
-    (``baselines``, by the request's key)."""
-    return [replace(e.ask, start=max(e.ask.start, now), baseline_kw=baselines.get(e.ask.key))
-            for e in events if e.ask.end > now and e.ask.start < horizon_end]
 
 
 def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: FloatArray,

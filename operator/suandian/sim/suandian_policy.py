@@ -17,9 +17,8 @@ import numpy as np
 
 from suandian.planner import Incumbent, JobDemand, PlanParams, SiteSupply, Snapshot, plan
 from suandian.planner.arrivals import DAY, Arrival, expected_arrivals
-from suandian.planner.grid import AskAnswer, answer
+from suandian.planner.grid import answer, freeze, open_asks
 from suandian.sim.engine import SimState
-from suandian.sim.grid_events import asks_at
 from suandian.sim.world import SimJob, World
 
 __all__ = ["SuandianPolicy"]
@@ -98,11 +97,12 @@ class SuandianPolicy:
         if links is not None and self.params.data_links != links:  # as the engine counts
             self.params = replace(self.params, data_links=links)
         events = getattr(world, "events", ())  # a hand-built world may have none
-        asks = asks_at(events, now, world.time_at(t + horizon), self._baselines)
+        horizon_end = world.time_at(t + horizon)
+        asks = open_asks([e.ask for e in events], now, horizon_end, self._baselines)
         if asks:
             answered = answer(snap, asks, self.params)
             result = answered.plan
-            self._freeze(answered.answers, world.time_at(t + horizon))
+            self._baselines = freeze(answered.answers, horizon_end, self._baselines)
         else:
             result = plan(snap, self.params)
         self.plans += 1
@@ -112,16 +112,6 @@ class SuandianPolicy:
                 self.schedule[int(d.key)] = (d.site_index, frozenset(t + k for k in d.slots))
         self.moves += sum(1 for j in keys if state.jobs[j].started is None and j in before
                           and before[j] != self.schedule.get(j))
-
-    def _freeze(self, answers: Sequence[AskAnswer], horizon_end: datetime) -> None:
-        """Keep each reduction's baseline as first planned with its whole window in sight,
-        as an operator commits to a reduction against the load it declared then: planned
-        again, the plan without the event would already be shaped by it."""
-        for a in answers:
-            ask = a.ask
-            if ask.reduction_kw is None or ask.end > horizon_end:
-                continue
-            self._baselines.setdefault(ask.key, tuple(a.baseline_kw.tolist()))
 
     def _remember(self, world: World, t: int) -> None:
         """Log the jobs submitted up to slot ``t`` as they arrived (whole duration, window
