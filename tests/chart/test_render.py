@@ -133,6 +133,7 @@ def test_rbac_is_least_privilege(rendered: tuple[str, list[Obj]]) -> None:
     watched = {"list", "watch", "patch"}  # kopf watches and merge-patches; never get/update
     expected = {
         ("suandian.io", "powersites"): watched, ("suandian.io", "powersites/status"): {"patch"},
+        ("suandian.io", "gridevents"): watched, ("suandian.io", "gridevents/status"): {"patch"},
         ("suandian.io", "computejobs"): watched, ("suandian.io", "computejobs/status"): {"patch"},
         # the API server asks it of blockOwnerDeletion under OwnerReferencesPermissionEnforcement
         ("suandian.io", "computejobs/finalizers"): {"update"},

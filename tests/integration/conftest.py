@@ -35,6 +35,9 @@ def register_resources(emulator: ApiEmulator) -> None:
     emulator.resources["suandian.io/v1alpha1/powersites"] = kmock_lib.ResourceInfo(
         kind="PowerSite", singular="powersite", namespaced=False, verbs=verbs,
         shortnames={"psite"}, subresources={"status"})
+    emulator.resources["suandian.io/v1alpha1/gridevents"] = kmock_lib.ResourceInfo(
+        kind="GridEvent", singular="gridevent", namespaced=False, verbs=verbs,
+        shortnames={"gev"}, subresources={"status"})
     emulator.resources["kopf.dev/v1/clusterkopfpeerings"] = kmock_lib.ResourceInfo(
         kind="ClusterKopfPeering", singular="clusterkopfpeering", namespaced=False,
         verbs=verbs)

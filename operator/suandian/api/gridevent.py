@@ -277,10 +277,12 @@ class EventSlot(ApiModel):
 
     start: Time
     """The slot's start."""
+    asked_kw: float | None = Field(default=None, alias="askedKW")
+    """Reduction (Shed) or absorption (Absorb) asked for, kW, summed over the sites."""
     committed_kw: float = Field(alias="committedKW")
     """Reduction (Shed) or absorption (Absorb) the plan commits to, kW."""
     delivered_kw: float | None = Field(default=None, alias="deliveredKW")
-    """Measured from the site's compute power once the slot has passed, kW."""
+    """Measured from the site's compute power while the slot is on (its mean so far), kW."""
 
 
 class GridEventStatus(ApiModel):
@@ -300,6 +302,10 @@ class GridEventStatus(ApiModel):
     """How far the plan falls short of the request in its worst slot, kW."""
     delivered_kwh: float | None = Field(default=None, alias="deliveredKWh")
     """Energy shed (or absorbed) so far, measured, kWh."""
+    measured_at: Time | None = Field(default=None, alias="measuredAt")
+    """When delivery was last measured (the next measurement counts from here)."""
+    delivering_kw: float | None = Field(default=None, alias="deliveringKW")
+    """What the sites delivered at ``measuredAt``, kW (while the window is on)."""
     compliance: float | None = Field(default=None, ge=0)
     """Delivered over asked, slot by slot so far, 0 to 1 (or more)."""
     slots: list[EventSlot] = Field(default_factory=list, max_length=1500)

@@ -4,6 +4,7 @@
 ``suandian run`` and the tests run exactly the same handlers:
 
 - :mod:`.powersite`: forecast refresh, site status and events;
+- :mod:`.gridevent`: the grid's requests into planning, the plan's answers into status;
 - :mod:`.computejob`: validation, placement, deferral, start, suspend/resume, completion;
 - :mod:`.pod`: the scheduling-gate webhook and the gated-pod release;
 - :mod:`.webhook`: the webhook's server, which tells the probes when it listens;
@@ -27,7 +28,7 @@ import kopf
 from suandian import metrics
 from suandian.backends import backend_for
 from suandian.config import Settings
-from suandian.controllers import computejob, pod, powersite
+from suandian.controllers import computejob, gridevent, pod, powersite
 from suandian.controllers.accounting import meter_from
 from suandian.controllers.clock import Clock, LoopClock, WallClock
 from suandian.controllers.cluster import start_feeds
@@ -84,6 +85,7 @@ def build(
     context.steps[computejob.KIND] = functools.partial(computejob.step, context)
     context.steps[pod.KIND] = functools.partial(pod.step, context)
     powersite.register(registry)
+    gridevent.register(registry)
     computejob.register(registry)
     pod.register(registry, webhook=webhook is not None)
     if login is not None:

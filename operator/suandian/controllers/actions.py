@@ -25,11 +25,13 @@ __all__ = ["Action", "Ask", "AwaitAdmission", "ClearInvalid", "ConsultPlanner", 
 class Ask:
     """What to tell the planning rounds: ``plan`` (where and when; ``site``: only there,
     a started job between windows), ``supply`` (it runs at ``site``: it only takes supply
-    for ``remaining``) or ``nothing`` (started where no label or status says)."""
+    for ``remaining``, or until ``until`` when given: the end of its run window) or
+    ``nothing`` (started where no label or status says)."""
 
     kind: str = "plan"
     site: str | None = None
     remaining: timedelta | None = None
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)

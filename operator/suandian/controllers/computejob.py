@@ -240,7 +240,7 @@ class JobDriver(JobActs):
         answer = Answer(kept=True)
         if ask.kind == "supply":
             planning.upsert(Demand(self.key, terms, record.created, running_site=ask.site,
-                                   remaining=ask.remaining))
+                                   remaining=ask.remaining, until=ask.until))
         elif ask.kind == "plan":
             demand = Demand(self.key, terms.pinned(ask.site) if ask.site else terms,
                             record.created, remaining=ask.remaining)

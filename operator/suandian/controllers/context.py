@@ -34,6 +34,7 @@ from suandian.config import Settings
 from suandian.controllers.book import JobBook
 from suandian.controllers.census import JobCensus
 from suandian.controllers.clock import Clock
+from suandian.controllers.gridbook import GridBook
 from suandian.controllers.heap import HeapPolicy
 from suandian.controllers.planning import PlanningService, SiteEntry
 from suandian.controllers.scheduler import Scheduler, Step
@@ -105,6 +106,7 @@ class Context:
     site_names: set[str] = field(default_factory=set)  # PowerSites watched, not deleted
     refreshed: set[str] = field(default_factory=set)  # refreshed by their running daemon
     site_waits: dict[str, datetime] = field(default_factory=dict)  # first forecast awaited
+    grid: GridBook = field(default_factory=GridBook)  # the valid GridEvents (.gridevent)
     planning: PlanningService = field(init=False)
     scheduler: Scheduler = field(init=False)
     _expect_on_resume: bool = field(default=False, init=False)
@@ -120,11 +122,29 @@ class Context:
         self.planning.after_round = self.census.publish
         self.planning.moved = self.wake_to_move
         self.planning.hold = self.holding
+        self.planning.grid_asks = self.grid.asks
+        self.planning.after_answers = self._answered
         if self.heap is not None:
             self.planning.after_full_round = self.heap.after_full_round
         self.scheduler = Scheduler(self.clock, self._step,
                                    concurrency=max(4, 4 * self.settings.api_workers),
                                    retry_delay=self.settings.retry_delay)
+
+    def object_name(self, key: str) -> str:
+        """``namespace/name`` of the object a planning key (``cj/<uid>``, ``pod/<uid>``)
+        stands for, for people; the key itself when it is gone."""
+        kind, _, uid = key.partition("/")
+        if kind == "cj" and (record := self.book.get(uid)) is not None:
+            return record.key
+        meta = (self.pods.get(uid) or {}).get("metadata") or {}
+        if kind == "pod" and meta.get("name"):
+            return f"{meta.get('namespace')}/{meta.get('name')}"
+        return key
+
+    def _answered(self) -> None:
+        """A full round answered the grid's requests: each GridEvent's status may change."""
+        for name in self.grid.events:
+            self.wake(f"gev/{name}")
 
     def wake_on_decision(self, decision: JobDecision) -> None:
         """The planning listener of every job and pod: one function for all, so ten
@@ -147,6 +167,7 @@ class Context:
         self.scheduler.pause()
         self.planning.clear()
         self.book.clear()
+        self.grid.clear()
         self.pods.clear()
         self.census.clear()  # the cluster view stays: its feeds run on every replica
         self.site_waits.clear()

@@ -191,7 +191,12 @@ def _decision(seen: Observed, answer: Answer) -> Decision | None:
 def planning_ask(seen: Observed, now: datetime) -> Ask:
     """A started job cannot move its pods: while it runs (or cannot be suspended, or its
     time is up) it only takes supply for what is left, to the quarter hour (a new round
-    only when that changes); between windows it is re-planned at its site."""
+    only when that changes); between windows it is re-planned at its site.
+
+    A running job that runs in windows takes supply to the end of its window only (it
+    is suspended then, and planned again for the rest), and once that window has ended
+    it is planned again at once, as it is suspended: counted as running on, it would
+    hold the slots after its window, where a grid event may have asked for nothing."""
     child = seen.child
     if not (child is not None and child.started):
         return Ask("plan")
@@ -199,6 +204,14 @@ def planning_ask(seen: Observed, now: datetime) -> Ask:
     if site is None:
         return Ask("nothing")
     remaining = seen.remaining(now)
+    stored = seen.stored
+    if (child.state == "Running" and _windows_here(seen) and stored is not None
+            and stored.windows and now < stored.latest_start and remaining > timedelta(0)):
+        window = stored.window_at(now)
+        if window is None:
+            return Ask("plan", site, remaining)
+        if window[1] - now < remaining:
+            return Ask("supply", site, window[1] - now, until=window[1])
     if child.state == "Running" or not seen.interruptible or remaining <= timedelta(0):
         return Ask("supply", site, QUARTER * max(1, -(-remaining // QUARTER)))
     return Ask("plan", site, remaining)

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from suandian import metrics
@@ -44,6 +45,7 @@ from suandian.errors import PlanningError
 from suandian.forecast import SiteForecast
 from suandian.planner import DEFAULT_RESOURCES, JobDecision, Plan, PlanParams, SiteSignals
 from suandian.planner.data import DataLink, parse_links
+from suandian.planner.grid import AskAnswer, GridAsk, freeze, open_asks
 from suandian.planner.model import FloatArray, NodeInfo
 from suandian.planning.arrival_log import ArrivalLog
 from suandian.planning.commitments import Commitments, absolute_slot
@@ -159,6 +161,17 @@ class PlanningService:
         self._cluster: tuple[tuple[NodeInfo, ...], RoundInputs] | None = None
         # where full rounds are computed: a planner process, or a worker thread (None)
         self._planner = PlannerProcess() if settings.full_rounds == "process" else None
+        # the grid's requests over their whole windows, given the round's site names (in
+        # its order; the operator's GridEvents: .gridevent); None: there are none
+        self.grid_asks: Callable[[Sequence[str]], Sequence[GridAsk]] | None = None
+        # the last full round's answer to each request, by its key, and its grid (the
+        # start of its slot 0 and the slot length) that the answers' windows count
+        self.answers: dict[str, AskAnswer] = {}
+        self.answer_grid: tuple[datetime, timedelta] | None = None
+        # each reduction's baseline as first answered (planner.grid.freeze), by key
+        self._baselines: dict[str, tuple[float, ...]] = {}
+        # called after a full round that answered requests (the GridEvent statuses)
+        self.after_answers: Callable[[], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -423,11 +436,36 @@ class PlanningService:
         if not entries:
             self.last_error = "no PowerSites known yet"
         return RoundInputs(now=now, full=full, demands=demands, sites=entries,
+                           asks=self._asks(entries, now, full),
                            cluster=cluster, horizon_slots=self.settings.horizon_slots,
                            decisions=dict(self._decisions), afresh=frozenset(afresh),
                            nodes=nodes, node_sites=node_sites, taken=taken,
                            recurring=self._recurring(entries, now, None if full else demands),
                            arrivals_complete=self._arrival_log.complete(now))
+
+    def _asks(self, entries: tuple[SiteEntry, ...], now: datetime, full: bool
+              ) -> tuple[GridAsk, ...]:
+        """The requests a round plans under: a full round, each open one from the slot
+        holding now (a shed with its frozen baseline); an arrival round, those the
+        last full round accepted, a shed with the baseline it was answered
+        against (the arrivals are planned under the ceiling the others were)."""
+        if self.grid_asks is None or not entries or not self._demands:
+            return ()
+        slot = entries[0].forecast.grid.slot
+        start = floor_slot(now, slot)
+        asks = open_asks(self.grid_asks([e.name for e in entries]), start,
+                         start + slot * self.settings.horizon_slots, self._baselines)
+        if full:
+            return tuple(asks)
+        out = []
+        for ask in asks:
+            known = self.answers.get(ask.key)
+            if known is None or not known.accepted:
+                continue
+            if ask.shed and ask.baseline_kw is None:
+                ask = replace(ask, baseline_kw=tuple(known.baseline_kw.tolist()))
+            out.append(ask)
+        return tuple(out)
 
     def _recurring(self, entries: tuple[SiteEntry, ...], now: datetime,
                    arriving: tuple[Demand, ...] | None) -> tuple[Demand, ...]:
@@ -465,6 +503,8 @@ class PlanningService:
         if result is not None:
             planned = {d.key: d for d in inputs.demands}
             decisions: Sequence[JobDecision]
+            if inputs.full:
+                self._answered(inputs, result.answers)
             if isinstance(result, RemoteRound):  # only what changed came back
                 metrics.record_planning(result.seconds, result.decided)
                 decisions = [d for d, _ in result.changed]
@@ -508,6 +548,20 @@ class PlanningService:
             self.after_round()
         if inputs.full and result is not None and self.after_full_round is not None:
             self.after_full_round()
+
+    def _answered(self, inputs: RoundInputs, answers: Sequence[AskAnswer]) -> None:
+        """Keep a full round's answers to the grid's requests (and the reductions'
+        baselines, frozen: :func:`~suandian.planner.grid.freeze`)."""
+        self.answers = {a.ask.key: a for a in answers}
+        if inputs.sites:
+            slot = inputs.sites[0].forecast.grid.slot
+            self.answer_grid = (floor_slot(inputs.now, slot), slot)
+            end = self.answer_grid[0] + slot * inputs.horizon_slots
+            live = {a.ask.key for a in answers}
+            self._baselines = {k: v for k, v in freeze(answers, end, self._baselines).items()
+                               if k in live}
+        if self.after_answers is not None:
+            self.after_answers()
 
     def _recheck_since(self, planned: Mapping[str, Demand]) -> None:
         """After a full round: demands decided since it began (by arrival rounds, against

@@ -308,6 +308,11 @@ class KubeApi:
                 return names
             query = {"limit": "500", "continue": str(token)}
 
+    async def patch_gridevent_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        path = f"{CRD_PATH}/gridevents/{quote(name)}/status"
+        return await self.request("PATCH", path, {"status": dict(status)},
+                                  content_type=MERGE_PATCH)
+
     async def patch_powersite_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         path = f"{CRD_PATH}/powersites/{quote(name)}/status"
         return await self.request("PATCH", path, {"status": dict(status)},

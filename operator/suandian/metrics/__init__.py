@@ -12,10 +12,11 @@ The package is split by concern, and everything is re-exported here, so callers 
 - :mod:`.instruments`: the metric objects, their registry, :func:`reset`;
 - :mod:`.record`: the helpers of sites, jobs, planning and providers;
 - :mod:`.ledger`: :func:`record_ledger_run`, the per-namespace green-power ledger;
+- :mod:`.grid`: the grid's requests (``record_grid_event``);
 - :mod:`.server`: ``/metrics`` over aiohttp.
 
 Labels are bounded by construction: ``site`` (one per PowerSite), ``source``, ``phase``,
-``provider``, ``reason``, ``trigger``, ``outcome``, ``horizon`` and ``provenance`` take
+``provider``, ``reason``, ``trigger``, ``outcome``, ``horizon``, ``provenance`` and ``type`` take
 values from fixed sets checked in :mod:`.labels`. No job or pod name is ever a label;
 ``namespace`` appears on the ledger's counters only (bounded by the cluster's
 namespaces; see ``tests/unit/metrics/test_naming.py``, which walks the registry and
@@ -24,6 +25,7 @@ enforces the rules).
 
 from __future__ import annotations
 
+from suandian.metrics.grid import SiteFigures
 from suandian.metrics.instruments import (
     Instruments,
     Ledger,
@@ -57,6 +59,8 @@ from suandian.metrics.record import (
     record_child_refused,
     record_deadline_miss,
     record_deferral,
+    record_grid_event,
+    record_grid_event_removed,
     record_job_finished,
     record_jobs_by_phase,
     record_planning,
@@ -98,6 +102,7 @@ __all__ = [
     "Instruments",
     "Ledger",
     "MetricsServer",
+    "SiteFigures",
     "instruments",
     "metrics_app",
     "metrics_handler",
@@ -106,6 +111,8 @@ __all__ = [
     "record_child_refused",
     "record_deadline_miss",
     "record_deferral",
+    "record_grid_event",
+    "record_grid_event_removed",
     "record_job_finished",
     "record_jobs_by_phase",
     "record_ledger_run",

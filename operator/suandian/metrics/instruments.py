@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from suandian import __version__
+from suandian.metrics.grid import GridMetrics
 from suandian.metrics.labels import (
     DEFERRAL_BUCKETS,
     FAILURE_REASONS,
@@ -221,6 +222,7 @@ class Instruments:
             "suandian_build_info", "Always 1; the labels say which build is running.",
             ["version", "python_version", "kopf_version"], registry=r)
         self.ledger = Ledger(r)
+        self.grid = GridMetrics(r)
         r.register(_ForecastAge(self.forecast_updated, self.clock))
 
 

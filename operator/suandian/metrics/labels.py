@@ -46,7 +46,7 @@ REFUSAL_REASONS: Final = {400: "BadRequest", 403: "Forbidden", 404: "NotFound",
 """``reason`` of ``suandian_child_job_refusals_total``, by the refusal's HTTP status."""
 LABEL_NAMES: Final = frozenset({
     "site", "source", "phase", "provider", "reason", "trigger", "outcome", "horizon",
-    "version", "python_version", "kopf_version", "namespace", "provenance",
+    "version", "python_version", "kopf_version", "namespace", "provenance", "type",
 })
 """Every label name a Suandian metric may carry (checked over the registry by a test)."""
 NAMESPACE_LABELLED: Final = frozenset({
@@ -76,3 +76,8 @@ def check(kind: str, value: str, allowed: Collection[str]) -> str:
     if value not in allowed:
         raise ValueError(f"{kind} {value!r} is not one of {sorted(allowed)}")
     return value
+
+GRID_EVENT_TYPES: Final = frozenset({"Shed", "Absorb", "Price"})
+"""``type`` of the grid metrics (a GridEvent's ``spec.type``)."""
+GRID_EVENT_PHASES: Final = ("Pending", "Accepted", "Declined", "Active", "Completed")
+"""``phase`` of ``suandian_grid_events`` (a GridEvent's ``status.phase``)."""

@@ -15,6 +15,7 @@ from prometheus_client import Gauge
 from suandian.api.computejob import Phase
 from suandian.api.powersite import ForecastProvider
 from suandian.errors import ForecastError, ProviderError
+from suandian.metrics.grid import SiteFigures
 from suandian.metrics.instruments import Instruments, instruments
 from suandian.metrics.labels import (
     ENERGY_SOURCES,
@@ -223,6 +224,18 @@ def _init_site_counters(m: Instruments, site: str) -> None:
         m.energy.labels(site=site, source=source)
     m.emissions.labels(site=site)
     m.avoided.labels(site=site)
+
+
+def record_grid_event(name: str, type_: str, phase: str, figures: Mapping[str, SiteFigures],
+                      delivered_kwh: float) -> None:
+    """A GridEvent now: its figures by site while it is on, and the energy (kWh) it
+    delivered since the last record (:mod:`.grid`)."""
+    instruments().grid.record(name, type_, phase, figures, delivered_kwh)
+
+
+def record_grid_event_removed(name: str) -> None:
+    """A deleted GridEvent leaves the gauges (the energy counter keeps it)."""
+    instruments().grid.remove(name)
 
 
 def _remove(metric: Gauge, *labels: str) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 
@@ -53,6 +53,7 @@ __all__ = [
     "GridAsk",
     "answer",
     "freeze",
+    "import_ceiling_kw",
     "import_kw",
     "open_asks",
     "shape",
@@ -65,9 +66,9 @@ TOLERANCE_KW = 1e-6
 @dataclass(frozen=True, slots=True)
 class GridAsk:
     """One request at one site: exactly one of ``ceiling_kw``, ``reduction_kw`` (shed) or
-    ``absorb_kw`` (surplus), over ``[start, end)``. ``baseline_kw``: for a reduction, the
-    import it is measured against, per slot of the window as :func:`answer` first
-    reported it (None: this plan's baseline)."""
+    ``absorb_kw`` (surplus), over ``[start, end)``. ``baseline_kw``: for a shed, the
+    import it is measured against (a reduction's ceiling is ``baseline − R``), per slot
+    of the window as :func:`answer` first reported it (None: this plan's baseline)."""
 
     key: str
     site: int
@@ -98,10 +99,14 @@ class GridAsk:
     def window(self, snap: Snapshot) -> slice:
         """The snapshot's slots the window touches (empty: outside the horizon). A slot
         the window only partly covers counts whole: a ceiling holds over all of it."""
-        step = snap.slot.total_seconds()
-        first = math.floor((self.start - snap.now).total_seconds() / step)
-        last = math.ceil((self.end - snap.now).total_seconds() / step)
-        first, last = max(first, 0), min(last, snap.slots)
+        return self.slots(snap.now, snap.slot, snap.slots)
+
+    def slots(self, now: datetime, slot: timedelta, slots: int) -> slice:
+        """The window on the grid of ``slots`` slots from ``now`` (:meth:`window`)."""
+        step = slot.total_seconds()
+        first = math.floor((self.start - now).total_seconds() / step)
+        last = math.ceil((self.end - now).total_seconds() / step)
+        first, last = max(first, 0), min(last, slots)
         return slice(first, max(first, last))
 
 
@@ -194,10 +199,31 @@ def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = 
         by_key[id(a)] if id(a) in by_key else _beyond(a, snap) for a in asks))
 
 
+def import_ceiling_kw(asks: Sequence[GridAsk], site: int, now: datetime, slot: timedelta,
+                      slots: int, limit_kw: float) -> tuple[FloatArray, FloatArray]:
+    """The import limit and the surplus at ``site`` under accepted requests, per slot from
+    ``now``, as a round that plans a few arrivals beside the decisions already made
+    applies them (a full round answers them instead: :func:`answer`). A reduction counts
+    only with its frozen baseline (``baseline_kw``): its ceiling is ``B − R``."""
+    limit, surplus = np.full(slots, float(limit_kw)), np.zeros(slots)
+    for ask in asks:
+        at = ask.slots(now, slot, slots)
+        if ask.site != site or at.start >= at.stop:
+            continue
+        if ask.absorb_kw is not None:
+            surplus[at] += ask.absorb_kw
+        elif ask.ceiling_kw is not None:
+            limit[at] = np.minimum(limit[at], ask.ceiling_kw)
+        elif ask.baseline_kw is not None and len(ask.baseline_kw) >= at.stop - at.start:
+            base = np.asarray(ask.baseline_kw[-(at.stop - at.start):], dtype=float)
+            limit[at] = np.minimum(limit[at], np.maximum(base - (ask.reduction_kw or 0.0), 0.0))
+    return limit, surplus
+
+
 def open_asks(asks: Sequence[GridAsk], now: datetime, horizon_end: datetime,
               baselines: Mapping[str, tuple[float, ...]]) -> list[GridAsk]:
     """The requests a plan made at ``now`` answers: those not yet over that begin before
-    ``horizon_end``, from ``now`` on; a reduction with the baseline first reported for it
+    ``horizon_end``, from ``now`` on; a shed with the baseline first reported for it
     (``baselines``, by key: :func:`freeze`)."""
     return [replace(a, start=max(a.start, now), baseline_kw=baselines.get(a.key))
             for a in asks if a.end > now and a.start < horizon_end]
@@ -205,15 +231,16 @@ def open_asks(asks: Sequence[GridAsk], now: datetime, horizon_end: datetime,
 
 def freeze(answers: Sequence[AskAnswer], horizon_end: datetime,
            baselines: Mapping[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
-    """``baselines`` with the baseline of each reduction first answered with its whole
-    window in sight (it ends by ``horizon_end``). A reduction is a promise against the
-    load declared when it was accepted, as a site commits to a demand-response baseline:
-    planned again later, the plan without the request would already be shaped by it, and
-    the reduction would shrink round after round."""
+    """``baselines`` with the baseline of each shed first answered with its whole window
+    in sight (it ends by ``horizon_end``). A reduction is a promise against the load
+    declared when it was accepted, as a site commits to a demand-response baseline:
+    planned again later, the plan without the request would already be shaped by it (the
+    jobs it moved hold their new places), and the reduction would shrink round after
+    round. A ceiling's limit needs no baseline, but what it asks (and so what was
+    delivered) is measured against one too."""
     out = dict(baselines)
     for a in answers:
-        if a.ask.reduction_kw is not None and a.ask.end <= horizon_end and a.window.stop > \
-                a.window.start:
+        if a.ask.shed and a.ask.end <= horizon_end and a.window.stop > a.window.start:
             out.setdefault(a.ask.key, tuple(a.baseline_kw.tolist()))
     return out
 

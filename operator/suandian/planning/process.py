@@ -56,6 +56,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from suandian.errors import PlanningError
 from suandian.planner import JobDecision, NodeInfo, PlanParams
+from suandian.planner.grid import AskAnswer, GridAsk
 from suandian.planning.commitments import Commitment
 from suandian.planning.rounds import (
     SHARED,
@@ -113,6 +114,7 @@ class Ask:
     params: PlanParams
     recurring: tuple[str, ...] = ()  # the keys of the log's entries this round plans
     arrivals_complete: bool = False  # they are all the work forecast (RoundInputs)
+    asks: tuple[GridAsk, ...] = ()  # the grid's requests (RoundInputs.asks)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class Part:
 class Done:
     decided: int
     seconds: float
+    answers: tuple[AskAnswer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class RemoteRound:
     running: list[tuple[str, Commitment]]
     decided: int
     seconds: float
+    answers: tuple[AskAnswer, ...] = ()  # to the grid's requests (RoundResult.answers)
 
 
 async def off_loop(fn: Callable[..., T], *args: Any) -> T:
@@ -209,7 +213,7 @@ class PlannerProcess:
         await off_loop(conn.send, Ask(
             inputs.now, held, tuple(e.plain() for e in inputs.sites), nodes, cluster.free,
             inputs.horizon_slots, params, tuple(d.key for d in inputs.recurring),
-            inputs.arrivals_complete))
+            inputs.arrivals_complete, inputs.asks))
         self._nodes = cluster.nodes
         changed: list[tuple[JobDecision, Commitment | None]] = []
         running: list[tuple[str, Commitment]] = []
@@ -220,7 +224,8 @@ class PlannerProcess:
                 running.extend(message.running)
             elif isinstance(message, Done):
                 self._mirror = target
-                return RemoteRound(changed, running, message.decided, message.seconds)
+                return RemoteRound(changed, running, message.decided, message.seconds,
+                                   message.answers)
             elif isinstance(message, Failed):
                 self._mirror = target
                 log.debug("the planner process's traceback:\n%s", message.trace)
@@ -423,7 +428,7 @@ def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
     inputs = RoundInputs(now=ask.now, full=True, demands=demands, given_held=ask.held,
                          sites=ask.sites, cluster=ClusterInputs((), ask.free),
                          horizon_slots=ask.horizon_slots, nodes=nodes, recurring=recurring,
-                         arrivals_complete=ask.arrivals_complete)
+                         arrivals_complete=ask.arrivals_complete, asks=ask.asks)
     result = compute(inputs, ask.params, account=False)
     if result is None:
         conn.send(Done(0, 0.0))
@@ -438,7 +443,7 @@ def answer(conn: Connection, ask: Ask, demands: tuple[Demand, ...],
                if j.running_site is not None and j.key in takes]
     for i in range(0, max(len(changed), len(running)), CHUNK):
         conn.send(Part(tuple(changed[i:i + CHUNK]), tuple(running[i:i + CHUNK])))
-    conn.send(Done(len(result.plan.decisions), result.seconds))
+    conn.send(Done(len(result.plan.decisions), result.seconds, result.answers))
 
 
 def differs(held: tuple[str, tuple[tuple[datetime, datetime], ...]] | None,

@@ -40,6 +40,7 @@ from suandian.planner import (
     snapshot_from,
 )
 from suandian.planner.arrivals import Arrival, expected_arrivals
+from suandian.planner.grid import AskAnswer, GridAsk, answer, import_ceiling_kw
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.planning.commitments import Commitment, Commitments, absolute_slot
@@ -86,6 +87,15 @@ class Demand:
     created: datetime
     running_site: str | None = None
     remaining: timedelta | None = None
+    until: datetime | None = None  # a running job's end of window: remaining counts to it
+
+    def remaining_at(self, start: datetime) -> timedelta | None:
+        """What is left of a running job for a round whose slot 0 begins at ``start``:
+        to the end of its window (the same every round, however late the round), else
+        ``remaining``."""
+        if self.until is None:
+            return self.remaining
+        return max(self.until - start, timedelta(0))
 
     @property
     def power_w(self) -> float:
@@ -211,6 +221,11 @@ class RoundInputs:
     # whether ``recurring`` is all the work forecast: the log is a day old
     # (planner.Snapshot.arrivals_complete)
     arrivals_complete: bool = False
+    # the grid's requests (GridEvents), their site indices counting ``sites``: a full
+    # round answers them (planner.grid.answer: it may decline a voluntary one); an
+    # arrival round is given those the last full round accepted, and plans its arrivals
+    # under their ceilings and with their surplus
+    asks: tuple[GridAsk, ...] = ()
 
     @property
     def held(self) -> Held:
@@ -240,6 +255,7 @@ class RoundResult:
     commitments: Commitments
     nodes: tuple[NodeInfo, ...]
     seconds: float
+    answers: tuple[AskAnswer, ...] = ()  # a full round's answer to each of its asks
 
 
 def cluster_inputs(view: CapacityView | None, sites: Sequence[SiteEntry]
@@ -319,6 +335,16 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
             if e.name not in free:
                 capacity[e.name] = dict.fromkeys(DEFAULT_RESOURCES, 0.0)
     import_limits: dict[str, FloatArray] = {}
+    if not inputs.full:  # the accepted requests, as the full round planned under them
+        for s, e in enumerate(entries):
+            limit, surplus = import_ceiling_kw(inputs.asks, s, start, slot, horizon,
+                                               e.terms.import_limit_kw)
+            if surplus.any():
+                sig = signals[e.name]
+                signals[e.name] = replace(sig, green_p50_kw=sig.green_p50_kw + surplus,
+                                          green_p10_kw=sig.green_p10_kw + surplus)
+            if (limit < e.terms.import_limit_kw).any():
+                import_limits[e.name] = limit
     for e in entries:  # an arrival round plans against what the decisions handed out take
         load, held = (inputs.taken or {}).get(e.name, (None, None))
         if load is None or held is None or not (load.any() or held.any()):
@@ -326,7 +352,9 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
         sig = signals[e.name]
         # what the committed load draws beyond the green supply comes from the grid
         drawn = np.maximum(load[:horizon] - sig.green_p50_kw, 0.0)
-        import_limits[e.name] = np.maximum(e.terms.import_limit_kw - drawn, 0.0)
+        ceiling = import_limits.get(e.name)
+        import_limits[e.name] = np.maximum(
+            (e.terms.import_limit_kw if ceiling is None else ceiling) - drawn, 0.0)
         signals[e.name] = replace(
             sig, green_p50_kw=np.maximum(sig.green_p50_kw - load[:horizon], 0.0),
             green_p10_kw=np.maximum(sig.green_p10_kw - load[:horizon], 0.0))
@@ -343,7 +371,7 @@ def snapshot_of(inputs: RoundInputs, nodes: Sequence[NodeInfo]) -> Snapshot | No
         JobInput(job=d.terms, key=d.key,
                  created=min(d.created, start) if d.created < start + slot else d.created,
                  running_site=d.running_site if d.running_site in known else None,
-                 remaining=d.remaining, held=incumbents.get(d.key))
+                 remaining=d.remaining_at(start), held=incumbents.get(d.key))
         for d in inputs.demands
     ]
     seen = [JobInput(job=d.terms, key=d.key, created=d.created) for d in inputs.recurring]
@@ -495,11 +523,17 @@ def compute(inputs: RoundInputs, params: PlanParams, account: bool = True
     snapshot = snapshot_of(inputs, nodes)
     if snapshot is None:
         return None
-    result = plan(snapshot, params)
+    answers: tuple[AskAnswer, ...] = ()
+    if inputs.full and inputs.asks:
+        answered = answer(snapshot, inputs.asks, params)
+        result, answers = answered.plan, answered.answers
+    else:  # (an arrival round's asks are in its snapshot: snapshot_of)
+        result = plan(snapshot, params)
     result = replace(result, decisions=tuple(SHARED.decision(d) for d in result.decisions))
     ledger = commitments_of(snapshot, result) if account else Commitments(
         len(DEFAULT_RESOURCES))
-    return RoundResult(snapshot, result, ledger, nodes, time.perf_counter() - started)
+    return RoundResult(snapshot, result, ledger, nodes, time.perf_counter() - started,
+                       answers)
 
 
 def floor_slot(now: datetime, slot: timedelta) -> datetime:

@@ -122,7 +122,7 @@ def sim_events(events: Sequence[GridEvent], site_names: Sequence[str], start: da
                slot: timedelta, slots: int) -> tuple[SimEvent, ...]:
     """Each event at each of its sites, on the world's grid (a slot the window only partly
     covers counts whole), clipped to the run."""
-    out = []
+    out: list[SimEvent] = []
     step = slot.total_seconds()
     for event in events:
         spec = event.spec

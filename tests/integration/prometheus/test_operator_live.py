@@ -230,6 +230,8 @@ GRANTED_NOT_EXERCISED = {
     ("suandian.io", "computejobs/finalizers", "update"): "never called: the API server's "
     "OwnerReferencesPermissionEnforcement checks it when a child Job's owner reference sets "
     "blockOwnerDeletion (tests/envtest/test_ownerrefs.py proves it on a real server)",
+    ("suandian.io", "gridevents/status", "patch"): "no GridEvent in this test (the status "
+    "writes are tests/integration/operator/test_grid_events.py's)",
     ("", "namespaces", "list"): "kopf's namespace observation with --namespace patterns",
     ("", "namespaces", "watch"): "kopf's namespace observation with --namespace patterns",
     ("kopf.dev", "clusterkopfpeerings", "list"): "peering (this scenario runs standalone)",

@@ -18,9 +18,10 @@ def test_no_change_handlers_so_kopf_need_not_keep_an_essence_of_every_object() -
     assert isinstance(built.settings.persistence.diffbase_storage, NoEssence)
 
 
-def test_jobs_and_pods_get_no_daemon_each_only_sites_do() -> None:
+def test_jobs_and_pods_get_no_daemon_each_only_sites_and_grid_events_do() -> None:
+    """Daemons for the few (sites, the grid's requests), never the many (jobs, pods)."""
     spawning = parts().registry._spawning.get_all_handlers()
-    assert [h.selector.any_name for h in spawning] == ["powersites"]
+    assert sorted(h.selector.any_name for h in spawning) == ["gridevents", "powersites"]
 
 
 def test_the_peering_lifetime_setting_reaches_kopf() -> None:

@@ -57,4 +57,7 @@ def populated(registry: CollectorRegistry) -> CollectorRegistry:
     metrics.record_measurement_failure("Unreachable")
     metrics.record_provider_request("wattTime", duration_s=0.3,
                                     error=ProviderError("wattTime", "Timeout", "10 s"))
+    metrics.record_grid_event("evening-peak", "Shed", "Active", {"jiangsu": metrics.SiteFigures(
+        asked_kw=60.0, committed_kw=60.0, delivered_kw=55.0, shortfall_kw=0.0)},
+        delivered_kwh=4.6)
     return registry
