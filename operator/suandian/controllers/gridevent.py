@@ -100,10 +100,10 @@ def register(registry: kopf.OperatorRegistry) -> None:
             await _refuse(ctx, raw, name, exc)
             return
         old = ctx.grid.events.get(name)
-        if old is None or old.spec != event.spec:
+        if old is None or old.spec != event.spec:  # not our own status writes
             ctx.grid.events[name] = event
             ctx.planning.replan()
-        ctx.wake(f"gev/{name}")
+            ctx.wake(f"gev/{name}")
 
     @kopf.daemon("suandian.io", "v1alpha1", "gridevents", registry=registry,
                  cancellation_timeout=5.0)

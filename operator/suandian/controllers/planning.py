@@ -441,7 +441,9 @@ class PlanningService:
                            decisions=dict(self._decisions), afresh=frozenset(afresh),
                            nodes=nodes, node_sites=node_sites, taken=taken,
                            recurring=self._recurring(entries, now, None if full else demands),
-                           arrivals_complete=self._arrival_log.complete(now))
+                           # (no demand: ``now`` is a placeholder, and naive)
+                           arrivals_complete=bool(self._demands)
+                           and self._arrival_log.complete(now))
 
     def _asks(self, entries: tuple[SiteEntry, ...], now: datetime, full: bool
               ) -> tuple[GridAsk, ...]:

@@ -107,7 +107,11 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
                       | set(previous.get("affectedJobs") or []))
         status["jobsAffected"] = max(len(jobs), int(previous.get("jobsAffected") or 0))
         status["affectedJobs"] = jobs[:AFFECTED_LIMIT]
-        status["reason"] = "; ".join(f"{a.ask.key.rsplit('@', 1)[-1]}: {a.reason}" for a in mine)
+        if phase is not EventPhase.DECLINED and shortfall <= TOLERANCE_KW and spec.shed:
+            status["reason"] = f"met: {status['jobsAffected']} job(s) moved out of the window"
+        else:  # each site's own: how far short, and why
+            status["reason"] = "; ".join(f"{a.ask.key.rsplit('@', 1)[-1]}: {a.reason}"
+                                         for a in mine)
     elif unknown:
         status["reason"] = f"no PowerSite named {', '.join(unknown)} yet: nothing planned"
     elif spec.prices is not None:

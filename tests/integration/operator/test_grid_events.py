@@ -51,21 +51,128 @@ async def test_a_shed_is_met_by_suspending_an_interruptible_job_over_the_window(
         api.create(GEV, shed("evening-peak", t1, t2))
         api.create(CJ, computejob("chunky", duration="4h", max_delay="12h",
                                   interruptible=True))
+        api.create(CJ, computejob("later", duration="2h", max_delay="12h"))
         before = await eventually(lambda: (s := status(api, "evening-peak")).get(
-            "phase") == "Accepted" and s, timeout=1800, step=30, what="the answer")
-        assert before["shortfallKW"] == 0.0 and before["committed"] == "60 kW"
-        assert before["affectedJobs"] == ["batch/chunky"]
+            "jobsAffected") == 2 and s, timeout=1800, step=30, what="the answer")
+        assert before["phase"] == "Accepted" and before["shortfallKW"] == 0.0
+        # the baseline runs both at once: 120 kW to shed, then 60 kW once later is done
+        assert before["committed"] == "60 kW" and before["committedKW"] == 60.0
+        assert [s["committedKW"] for s in before["slots"]] == [120.0] * 4 + [60.0] * 4
+        assert before["reason"] == "met: 2 job(s) moved out of the window"
+        assert before["affectedJobs"] == ["batch/chunky", "batch/later"]
         await eventually(lambda: cluster.starts, timeout=1800, step=30, what="the start")
         await eventually(lambda: status(api, "evening-peak").get("phase") == "Completed",
                          timeout=4 * 3600, step=60, what="the end of the window")
         done = status(api, "evening-peak")
-        await eventually(lambda: len(cluster.starts) == 2, timeout=2 * 3600, step=60,
+        await eventually(lambda: len(cluster.starts) == 3, timeout=2 * 3600, step=60,
                          what="the resume")
-    (_, first), (_, second) = cluster.starts
-    assert first < t1 and second >= t2
-    assert len(cluster.suspensions) == 1 and cluster.suspensions[0][1] <= t1
+    starts = {(n, t) for n, t in cluster.starts}
+    chunky = sorted(t for n, t in starts if n == "chunky")
+    assert chunky[0] < t1 <= t2 <= chunky[1]  # suspended over the window, resumed after
+    assert [t >= t2 for n, t in starts if n == "later"] == [True]  # deferred past it
+    assert cluster.suspensions == [("chunky", cluster.suspensions[0][1])]
+    assert cluster.suspensions[0][1] <= t1
     assert done["compliance"] == 1.0 and done["delivered"] == "100%"
-    assert done["deliveredKWh"] == pytest.approx(120.0, rel=0.02)  # 60 kW for 2 h
+    # asked: 120 kW for the first hour (the baseline runs both), 60 kW for the second
+    assert done["deliveredKWh"] == pytest.approx(180.0, rel=0.01)
     reasons = [e["reason"] for e in api.items("v1/events")
                if e["involvedObject"]["kind"] == "GridEvent"]
     assert reasons[:3] == ["Accepted", "Active", "Completed"]
+
+
+def urgent(api: Any) -> None:
+    """A job that must start within 30 minutes and runs 2 h: into any window at 1 h."""
+    api.create(CJ, computejob("urgent", duration="2h", max_delay="30m"))
+
+
+def grid_events(api: Any) -> list[tuple[str, str, str]]:
+    return [(e["type"], e["reason"], e["message"]) for e in api.items("v1/events")
+            if e["involvedObject"]["kind"] == "GridEvent"]
+
+
+async def test_a_mandatory_shed_that_a_deadline_prevents_is_reported_short_before_it_opens(
+        api, cluster, clock):
+    t1, t2 = clock.start + timedelta(hours=1), clock.start + timedelta(hours=3)
+    async with running_operator(api, clock, keeper_factory(site(api, cluster))):
+        api.create(GEV, shed("must-shed", t1, t2, mandatory=True))
+        urgent(api)
+        short = await eventually(lambda: (s := status(api, "must-shed")).get(
+            "shortfallKW") and s, timeout=1800, step=30, what="the shortfall")
+        assert clock.now() < t1
+        assert short["phase"] == "Accepted" and short["committed"] == "60 kW short"
+        assert short["shortfallKW"] == 60.0 and short["affectedJobs"] == ["batch/urgent"]
+        assert "must run then to meet their deadlines" in short["reason"]
+        warned = [e for e in grid_events(api) if e[1] == "ShortOfRequest"]
+        assert warned and warned[0][0] == "Warning" and "60 kW" in warned[0][2]
+        await eventually(lambda: (s := api.read(CJ, "batch", "urgent").get("status"))
+                         and s.get("phase") == "Succeeded", timeout=4 * 3600, step=60,
+                         what="the job to finish")
+    assert [n for n, _ in cluster.starts] == ["urgent"] and not cluster.suspensions
+    assert cluster.starts[0][1] <= clock.start + timedelta(minutes=30)
+
+
+async def test_a_voluntary_shed_that_would_break_a_deadline_is_declined(api, cluster, clock):
+    t1, t2 = clock.start + timedelta(hours=1), clock.start + timedelta(hours=3)
+    async with running_operator(api, clock, keeper_factory(site(api, cluster))):
+        api.create(GEV, shed("may-shed", t1, t2))
+        urgent(api)
+        declined = await eventually(lambda: (s := status(api, "may-shed")).get(
+            "phase") == "Declined" and s, timeout=1800, step=30, what="the decline")
+        assert clock.now() < t1 and declined["committed"] == "declined"
+        accepted = next(c for c in declined["conditions"] if c["type"] == "Accepted")
+        assert (accepted["status"], accepted["reason"]) == ("False", "Declined")
+        assert "declined: the plan can shed only 0 kW of 60 kW" in declined["reason"]
+        assert [e[:2] for e in grid_events(api)][-1] == ("Warning", "Declined")
+        await eventually(lambda: cluster.starts, timeout=1800, step=30, what="the start")
+    assert cluster.starts[0][1] <= clock.start + timedelta(minutes=30)
+
+
+def absorb(name: str, start: datetime, end: datetime, power_kw: float) -> dict[str, Any]:
+    return {"apiVersion": "suandian.io/v1alpha1", "kind": "GridEvent",
+            "metadata": {"name": name},
+            "spec": {"type": "Absorb", "sites": ["jiangsu"], "start": format_time(start),
+                     "end": format_time(end), "absorb": {"powerKW": power_kw}}}
+
+
+async def test_a_surplus_pulls_deferred_work_into_its_window(api, cluster, clock):
+    t1, t2 = clock.start + timedelta(hours=6), clock.start + timedelta(hours=10)
+    async with running_operator(api, clock, keeper_factory(site(api, cluster))):
+        api.create(GEV, absorb("night-wind", t1, t2, 1000.0))
+        api.create(CJ, computejob("flexible", duration="2h", max_delay="20h"))
+        accepted = await eventually(lambda: (s := status(api, "night-wind")).get(
+            "phase") == "Accepted" and s, timeout=1800, step=30, what="the answer")
+        assert accepted["asked"] == "+1,000 kW" and accepted["committedKW"] == 0.0
+        assert max(s["committedKW"] for s in accepted["slots"]) == 60.0
+        await eventually(lambda: status(api, "night-wind").get("phase") == "Completed",
+                         timeout=11 * 3600, step=300, what="the end of the window")
+        done = status(api, "night-wind")
+    [(name, started)] = cluster.starts
+    assert t1 <= started <= t2 - timedelta(hours=2)
+    # 60 kW for 2 h, sampled every 5 minutes: a start between two samples counts from
+    # the second (at most one sample's worth, 5 kWh, is missed)
+    assert done["deliveredKWh"] == pytest.approx(120.0, abs=60.0 * 5 / 60)
+
+
+async def test_a_restart_in_the_middle_of_a_shed_loses_nothing(api, cluster, clock):
+    t1, t2 = clock.start + timedelta(hours=1), clock.start + timedelta(hours=3)
+    providers = site(api, cluster)
+    async with running_operator(api, clock, keeper_factory(providers)):
+        api.create(GEV, shed("evening-peak", t1, t2))
+        api.create(CJ, computejob("chunky", duration="4h", max_delay="12h",
+                                  interruptible=True))
+        await eventually(lambda: (status(api, "evening-peak").get("deliveredKWh") or 0) > 50,
+                         timeout=3 * 3600, step=60, what="an hour into the window")
+    kept = status(api, "evening-peak")
+    assert kept["phase"] == "Active"
+    async with running_operator(api, clock, keeper_factory(providers)):
+        await eventually(lambda: status(api, "evening-peak").get("phase") == "Completed",
+                         timeout=3 * 3600, step=60, what="the end of the window")
+        await eventually(lambda: len(cluster.starts) == 2, timeout=2 * 3600, step=60,
+                         what="the resume")
+    done = status(api, "evening-peak")
+    assert done["deliveredKWh"] == pytest.approx(120.0, rel=0.01)
+    assert done["compliance"] == 1.0
+    assert cluster.starts[1][1] >= t2 and len(cluster.suspensions) == 1
+    completed = [e for e in grid_events(api) if e[1] == "Completed"]
+    assert len(completed) == 1 and "delivered 120 kWh (100% of what was asked)" in \
+        completed[0][2]
