@@ -146,7 +146,8 @@ async def test_a_surplus_pulls_deferred_work_into_its_window(api, cluster, clock
         await eventually(lambda: status(api, "night-wind").get("phase") == "Completed",
                          timeout=11 * 3600, step=300, what="the end of the window")
         done = status(api, "night-wind")
-    [(name, started)] = cluster.starts
+    [(job, started)] = cluster.starts
+    assert job == "flexible"
     assert t1 <= started <= t2 - timedelta(hours=2)
     # 60 kW for 2 h, sampled every 5 minutes: a start between two samples counts from
     # the second (at most one sample's worth, 5 kWh, is missed)
