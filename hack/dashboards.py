@@ -173,6 +173,24 @@ def power_and_placement() -> dict[str, Any]:
                          "1 while a site runs on a stale or conservative (all-grid) forecast.",
                          [(f"max by (site) (suandian_site_degraded{{{SITE}}})", "{{site}}")],
                          "bool", fill=30), 6)],
+            [(timeseries("Grid requests: asked, committed, delivered",
+                         "Per site, the shed or surplus the grid asks now (GridEvents), what "
+                         "the plan commits to and what the site delivers, measured.",
+                         [(f"sum by (site, type) (suandian_grid_asked_watts{{{SITE}}})",
+                           "{{site}} {{type}} asked"),
+                          (f"sum by (site, type) (suandian_grid_committed_watts{{{SITE}}})",
+                           "{{site}} {{type}} committed"),
+                          (f"sum by (site, type) (suandian_grid_delivered_watts{{{SITE}}})",
+                           "{{site}} {{type}} delivered")], "watt", fill=0), 8),
+             (timeseries("Grid requests: shortfall and energy delivered",
+                         "How far the plan falls short of each site's requests (deadlines "
+                         "win), and the energy shed or absorbed per hour.",
+                         [(f"sum by (site) (suandian_grid_shortfall_watts{{{SITE}}})",
+                           "{{site}} shortfall"),
+                          ("sum by (type) (rate(suandian_grid_delivered_joules_total"
+                           "[$__rate_interval]))", "{{type}} delivered")], "watt", fill=0), 8),
+             (bargauge("Grid requests by phase", "GridEvents by phase.",
+                       "sum by (phase) (suandian_grid_events)", "{{phase}}", "none"), 8)],
         ]))
 
 

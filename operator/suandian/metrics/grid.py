@@ -71,8 +71,9 @@ class GridMetrics:
         delivered since its last record."""
         if type_ not in GRID_EVENT_TYPES or phase not in GRID_EVENT_PHASES:
             raise ValueError(f"unknown GridEvent type {type_!r} or phase {phase!r}")
+        energy = self.energy.labels(type_)  # a series from the first event on, at 0
         if delivered_kwh > 0:
-            self.energy.labels(type_).inc(delivered_kwh * JOULES_PER_KWH)
+            energy.inc(delivered_kwh * JOULES_PER_KWH)
         self._by_event[name] = (type_, phase, dict(figures))
         self._publish()
 

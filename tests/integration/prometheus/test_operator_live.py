@@ -43,6 +43,7 @@ from integration.prometheus.test_prometheus_live import (
 )
 from suandian import metrics
 from suandian.controllers.clock import LoopClock
+from suandian.k8s.decision import format_time
 from suandian.report import build_report
 
 REGION = "topology.kubernetes.io/region"
@@ -107,6 +108,7 @@ async def test_prometheus_scrapes_the_real_operator(
             assert probed["planning"] == "ok"
             # the jobs come once Prometheus scrapes, so rates and increases see them
             await wait_for_scrapes(prom, session, prometheus, minimum=2)
+            api.create(GEV, peak(clock.now(), "guizhou"))
             api.create(CJ, computejob("etl", sites=["gansu"], watts=2000.0))
             api.create(CJ, computejob("nightly", sites=["guizhou"], max_delay="20h"))
             api.create(CJ, computejob("report", sites=["guizhou", "ningxia"], max_delay="10h",
@@ -230,8 +232,6 @@ GRANTED_NOT_EXERCISED = {
     ("suandian.io", "computejobs/finalizers", "update"): "never called: the API server's "
     "OwnerReferencesPermissionEnforcement checks it when a child Job's owner reference sets "
     "blockOwnerDeletion (tests/envtest/test_ownerrefs.py proves it on a real server)",
-    ("suandian.io", "gridevents/status", "patch"): "no GridEvent in this test (the status "
-    "writes are tests/integration/operator/test_grid_events.py's)",
     ("", "namespaces", "list"): "kopf's namespace observation with --namespace patterns",
     ("", "namespaces", "watch"): "kopf's namespace observation with --namespace patterns",
     ("kopf.dev", "clusterkopfpeerings", "list"): "peering (this scenario runs standalone)",
@@ -270,6 +270,18 @@ def chart_grants() -> set[tuple[str, str, str]]:
             for resource in rule["resources"] for verb in rule["verbs"]}
 
 
+GEV = "suandian.io/v1alpha1/gridevents"
+
+
+def peak(now: datetime, site: str) -> dict[str, Any]:
+    """A shed under way at ``site`` whose ceiling (100 MW) nothing here reaches."""
+    return {"apiVersion": "suandian.io/v1alpha1", "kind": "GridEvent",
+            "metadata": {"name": f"{site}-peak"},
+            "spec": {"type": "Shed", "sites": [site], "shed": {"ceilingKW": 100_000},
+                     "start": format_time(now - timedelta(hours=1)),
+                     "end": format_time(now + timedelta(hours=4))}}
+
+
 def gated_pod(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": "batch",
@@ -299,6 +311,7 @@ async def test_the_charts_rbac_covers_exactly_what_the_operator_calls(
         legacy["metadata"]["finalizers"] = ["suandian.io/operator"]
         api.create(CJ, legacy)
         api.create("v1/pods", gated_pod("p"))
+        api.create(GEV, peak(clock.now(), "ningxia"))
         await eventually(lambda: all(api.read(JOBS, "batch", n) for n in ("a", "b", "gone")),
                          what="three child Jobs")
         await eventually(lambda: not api.read(CJ, "batch", "legacy")["metadata"].get(

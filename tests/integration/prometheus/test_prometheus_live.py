@@ -99,6 +99,10 @@ def record_round(round_no: int) -> None:
     metrics.record_jobs_by_phase({
         ("gansu", "Running"): 4, ("guizhou", "Running"): 2, ("ningxia", "Deferred"): 5,
         ("gansu", "Suspended"): 1, (None, "Pending"): 3, ("guizhou", "Succeeded"): 9})
+    # a shed at gansu: 60 kW asked and committed, delivered in full
+    metrics.record_grid_event("evening-peak", "Shed", "Active", {"gansu": metrics.SiteFigures(
+        asked_kw=60.0, committed_kw=60.0, delivered_kw=60.0, shortfall_kw=0.0)},
+        delivered_kwh=5.0)
     metrics.record_planning(0.015 * (round_no + 1), jobs=12)
     metrics.record_planning(0.4, jobs=3)
     metrics.record_provider_request("wattTime", duration_s=0.2)
@@ -234,7 +238,7 @@ async def test_alerts_fire_as_the_story_says(scraped: PromApi) -> None:
     assert by_name["SuandianSiteDegraded"]["state"] == "pending"
     assert by_name["SuandianProviderFailing"]["labels"]["provider"] == "wattTime"
     for quiet in ("SuandianOperatorDown", "SuandianForecastStale", "SuandianNoDecisions",
-                  "SuandianPlanningSlow", "SuandianPlanningFailing"):
+                  "SuandianPlanningSlow", "SuandianPlanningFailing", "SuandianShedNotDelivered"):
         assert quiet not in by_name, by_name[quiet]
 
 
