@@ -131,6 +131,22 @@ def test_each_documented_command_works_as_shown(kubectl: list[str], kube: Kube,
             [objects["event"]["metadata"]["name"], "Shed"]]
 
 
+def test_the_grid_event_table_is_what_kubectl_prints(kubectl: list[str], kube: Kube,
+                                                     objects: dict[str, Any]) -> None:
+    """docs/grid-events.md's table: the example shed, its status as the operator wrote it
+    (its site is no PowerSite here: nothing committed; the phase depends on the date)."""
+    doc = (ROOT / "docs" / "grid-events.md").read_text(encoding="utf-8")
+    shown = doc.split("$ kubectl get gev\n", 1)[1].splitlines()
+    name = objects["event"]["metadata"]["name"]
+    wait_for(lambda: status_of(kube, objects["event"]).get("asked"),
+             timeout=60, what="the GridEvent's status")
+    out, _ = run(kubectl, "get", "gev")
+    assert cells(out.splitlines()[0]) == cells(shown[0])
+    rows = {cells(line)[0]: cells(line) for line in out.splitlines()[1:]}
+    # name, type, sites, window and request: what the date cannot change
+    assert rows[name][:6] == cells(shown[1])[:6]
+
+
 def test_the_readme_table_is_what_kubectl_prints(kubectl: list[str],
                                                  objects: dict[str, Any]) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

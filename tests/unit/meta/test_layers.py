@@ -24,6 +24,8 @@ RANK = {
     "planning": 3.7,  # a round's work apart from the loop: the planner process loads it
     "measure": 2.5,  # measured energy: pure arithmetic over the forecast's HTTP client
     "forecast": 2, "planner": 2,
+    # GridEvents as the planner's requests: over both, so neither knows the other
+    "gridasks": 2.2,
     "api": 1,
     "config": 2,  # operator settings: parsed with the units users write
     "files": 1,  # reading users' files: errors that name the file
