@@ -212,8 +212,10 @@ def simulate(scenario: str | None, days: int | None, seed: int | None,
     threshold (Compute Gardener), best-window (Carbon Aware SDK, cats), suandian (the
     planner) and oracle (MILP, perfect knowledge). With no options it runs the embedded
     East Data, West Computing week. Built-in scenarios: east-data-west-computing,
-    contention. Real data: a scenario's actuals: (CSV series of what happened; grid-only
-    sites with supply: [] and a carbonIntensity CSV too) and forecasts: (real forecasts
+    contention, grid-events (the same week with an evening shed in the east and a night
+    wind surplus in the west every day: the grid's requests). Real data: a scenario's
+    actuals: (CSV series of what happened; grid-only sites with supply: [] and a
+    carbonIntensity CSV too) and forecasts: (real forecasts
     beside them); a CSV that does not cover the run is refused, never filled.
 
     \b

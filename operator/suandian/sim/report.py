@@ -63,6 +63,11 @@ def caption(report: SimReport) -> str:
         lines.append("data moved (in emissions): " + ("; ".join(
             f"{n} {r.transfer_jobs} jobs, {r.transfer_gb:,.0f} GB, {_energy(r.transfer_kwh)}, "
             f"{format_mass(r.transfer_g)}" for n, r in moved) or "by no policy"))
+    if report.world.events:
+        lines.append("shed: energy under run-now's grid import in the grid's shed windows; "
+                     "shed met: delivered over asked; absorbed: surplus power used. Only "
+                     "suandian reads the grid's requests; the oracle sees the surplus, not "
+                     "the sheds.")
     if report.oracle_note:
         lines.append(f"oracle: {report.oracle_note}")
     return "\n".join(lines)
@@ -79,8 +84,10 @@ def render_table(report: SimReport) -> Table:
         caption=caption(report), caption_justify="left",
     )
     of = "of optimum" if report.oracle is not None and report.oracle.optimal else "of oracle"
+    events = bool(report.world.events)
     for col in ("policy", "CO2", "energy", "green", "misses", "mean delay", "p95 delay",
-                of, "vs bound", "over import"):
+                of, "vs bound", "over import",
+                *(("shed", "shed met", "absorbed") if events else ())):
         table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
     for name, r in report.results.items():
         table.add_row(
@@ -88,8 +95,20 @@ def render_table(report: SimReport) -> Table:
             f"{r.green_fraction:.1%}", str(r.deadline_misses), _hours(r.mean_delay_s),
             _hours(r.p95_delay_s), _share(report, name, "oracle"),
             _share(report, name, "bound"), _energy(r.import_overload_kwh),
+            *(_grid_cells(report, name) if events else ()),
         )
     return table
+
+
+def _grid_cells(report: SimReport, name: str) -> tuple[str, str, str]:
+    """Energy shed under the baseline, the share of the asked shed delivered, and the
+    surplus absorbed (see :mod:`suandian.sim.grid_events`)."""
+    g = report.grid.get(name)
+    if g is None:
+        return "n/a", "n/a", "n/a"
+    met = g.shed_compliance
+    return (_energy(g.shed_kwh), "n/a" if met is None else f"{met:.1%}",
+            _energy(g.absorbed_kwh))
 
 
 def write_plot(report: SimReport, path: Path, policy: str = "suandian") -> None:
