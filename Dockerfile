@@ -31,7 +31,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 
 COPY --from=build /wheels/ /wheels/
-RUN pip install /wheels/*.whl \
+# the [openadr] extra: the VEN (openleadr, imported only when a VTN is configured)
+RUN pip install "$(ls /wheels/suandian-*.whl)[openadr]" \
     && rm -rf /wheels \
     && groupadd --system --gid 10001 suandian \
     && useradd --system --uid 10001 --gid suandian --no-create-home \

@@ -123,6 +123,29 @@ class Settings:
     """Basic-auth user for that Prometheus (the chart sets it from a Secret)."""
     measure_password: str = field(default="", repr=False)  # never in logs
     """Basic-auth password for that Prometheus (the chart sets it from a Secret)."""
+    openadr_vtn_url: str = ""
+    """The utility's OpenADR 2.0b VTN (e.g. ``https://vtn.example.com/OpenADR2/Simple/2.0b``):
+    the operator registers as a VEN, turns its events into GridEvents, opts in or out as
+    the plan can deliver, and reports what the sites deliver (docs/grid-events.md).
+    Empty: no VEN."""
+    openadr_ven_name: str = "suandian"
+    """The VEN's name at the VTN."""
+    openadr_sites: str = ""
+    """Comma list of the PowerSites an event concerns when it targets no resource by name
+    (an event's ``resource_id`` targets name PowerSites)."""
+    openadr_mandatory: bool = False
+    """Whether the VTN's events are mandatory (met as far as deadlines allow) or voluntary
+    (declined, and opted out of, when the plan cannot meet them whole)."""
+    openadr_cert: str = ""
+    """The VEN's TLS client certificate (PEM file), with ``openadr_key``; empty: none."""
+    openadr_key: str = ""
+    """The VEN's TLS client key (PEM file)."""
+    openadr_ca: str = ""
+    """The CA bundle that signed the VTN's certificate (PEM file); empty: the system's."""
+    openadr_answer_timeout: timedelta = timedelta(seconds=30)
+    """How long an OpenADR event waits for the plan's answer before the VEN opts out."""
+    openadr_report_interval: timedelta = timedelta(minutes=1)
+    """How often the VEN reports the delivered power to the VTN."""
     power_model_templates: int = 1024
     """How many job templates the learned power model remembers (least recently used
     forgotten first)."""

@@ -73,11 +73,16 @@ def test_the_build_stage_files_build_a_wheel_with_the_cli(tmp_path: Path) -> Non
         metadata = archive.read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert {"suandian/metrics/__init__.py", "suandian/metrics/ledger.py",
             "suandian/report/__init__.py", "suandian/cli.py", "suandian/py.typed"} <= names
-    # `pip install /wheels/*.whl` (no extra) is what the image holds: no plots, no MILP
+    # the wheel without extras is the image's base: no plots, no MILP
     base = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
             if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert base and not [r for r in base if r.startswith(("matplotlib", "highspy", "pytest"))]
     assert any(r.startswith("kopf") for r in base)
+    # ... but for the [openadr] extra: the VEN's OpenADR client
+    extras = [line.split(":", 1)[1].strip() for line in metadata.splitlines()
+              if line.startswith("Requires-Dist:") and 'extra == "openadr"' in line]
+    assert [r for r in extras if r.startswith("openleadr")], extras
+    assert '[openadr]"' in DOCKERFILE
 
 
 def test_the_image_runs_suandian_run() -> None:

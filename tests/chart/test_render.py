@@ -48,6 +48,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                          "operator": "Exists", "effect": "NoSchedule"}],
         "priorityClassName": "system-cluster-critical",
     },
+    "openadr": {"openadr": {"vtnUrl": "https://vtn.grid.example.cn/OpenADR2/Simple/2.0b",
+                            "venName": "dc-shanghai-1", "sites": ["yangtze-delta"],
+                            "tlsSecret": "suandian-ven-tls", "reportInterval": "30s"}},
     "single-replica-no-webhook": {"replicaCount": 1, "operator": {"peering": {"priority": 100}},
                                   "webhook": {"enabled": False},
                                   "dashboards": {"enabled": False}},
@@ -145,6 +148,8 @@ def test_rbac_is_least_privilege(rendered: tuple[str, list[Obj]]) -> None:
         ("", "events"): {"create"},
         ("", "secrets"): {"get"}, ("", "configmaps"): {"get"},
     }
+    if name == "openadr":  # the VEN makes the VTN's events GridEvents, and removes them
+        expected[("suandian.io", "gridevents")] = watched | {"create", "delete"}
     if name == "kueue":  # the quota it plans on, and what Kueue says of a waiting job
         expected.update({("kueue.x-k8s.io", "resourceflavors"): {"list", "watch"},
                          ("kueue.x-k8s.io", "clusterqueues"): {"list", "watch"},

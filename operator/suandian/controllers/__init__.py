@@ -86,6 +86,11 @@ def build(
     context.steps[pod.KIND] = functools.partial(pod.step, context)
     powersite.register(registry)
     gridevent.register(registry)
+    if settings.openadr_vtn_url:
+        from suandian.controllers.openadr import Ven  # openleadr: the [openadr] extra
+
+        ven = context.ven = Ven(context)
+        context.activity.append(ven.activate)
     computejob.register(registry)
     pod.register(registry, webhook=webhook is not None)
     if login is not None:
@@ -116,6 +121,8 @@ def build(
             feed.cancel()
         await asyncio.gather(*ctx.feeds, return_exceptions=True)
         await ctx.scheduler.stop()
+        if ctx.ven is not None:
+            await ctx.ven.stop()
         await ctx.planning.stop()
         await ctx.api.aclose()
 

@@ -107,6 +107,10 @@ class Context:
     refreshed: set[str] = field(default_factory=set)  # refreshed by their running daemon
     site_waits: dict[str, datetime] = field(default_factory=dict)  # first forecast awaited
     grid: GridBook = field(default_factory=GridBook)  # the valid GridEvents (.gridevent)
+    # told True when this replica acts (a watch event or a listing came), False when it
+    # pauses: what only the active replica may run (the OpenADR VEN: .openadr)
+    activity: list[Callable[[bool], None]] = field(default_factory=list)
+    ven: Any = None  # the OpenADR VEN (.openadr.Ven), when a VTN is configured
     planning: PlanningService = field(init=False)
     scheduler: Scheduler = field(init=False)
     _expect_on_resume: bool = field(default=False, init=False)
@@ -173,6 +177,8 @@ class Context:
         self.site_waits.clear()
         self._cancel_hold_timer()
         self._expect_on_resume = True  # its site daemons stop: their forecasts go
+        for told in self.activity:
+            told(False)
 
     def handling(self, listed: bool) -> None:
         """A watch event arrived (``listed``: from a listing, or a PowerSite daemon
@@ -181,6 +187,8 @@ class Context:
         poster. On a resume, every PowerSite's first forecast is awaited again."""
         if listed:
             self.scheduler.resume()
+            for told in self.activity:
+                told(True)
             if self._expect_on_resume:
                 self._expect_on_resume = False
                 self.expect_sites(self.site_names)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from suandian.api import GridEvent
@@ -17,6 +17,14 @@ class GridBook:
     """The valid GridEvents by name, as planning rounds read them."""
 
     events: dict[str, GridEvent] = field(default_factory=dict)
+    # what each event's sites deliver now, kW, while its window is on (its daemon's last
+    # measurement): the OpenADR VEN reports it
+    delivering: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def delivered_kw(self, site: str, names: Collection[str] | None = None) -> float:
+        """What ``site`` delivers now against the events on (of ``names`` only)."""
+        return sum(by_site.get(site, 0.0) for name, by_site in self.delivering.items()
+                   if names is None or name in names)
 
     def asks(self, site_names: Sequence[str]) -> list[GridAsk]:
         """Every event's requests at the sites of a round (``site_names``, in its order)."""
@@ -24,3 +32,4 @@ class GridBook:
 
     def clear(self) -> None:
         self.events.clear()
+        self.delivering.clear()

@@ -87,6 +87,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         ctx = memo_context(memo)
         ctx.handling(listed=type is None)
         if type == "DELETED":
+            ctx.grid.delivering.pop(name, None)
             if ctx.grid.events.pop(name, None) is not None:
                 ctx.planning.replan()
             metrics.record_grid_event_removed(name)
@@ -148,6 +149,10 @@ async def _report(ctx: Context, raw: dict[str, Any], name: str) -> datetime:
     grid = ctx.planning.answer_grid
     slot = grid[1] if grid is not None else timedelta(minutes=15)
     figures = site_figures(ctx, answers, now)
+    if figures:
+        ctx.grid.delivering[name] = {s: f.delivered_kw for s, f in figures.items()}
+    else:
+        ctx.grid.delivering.pop(name, None)
     delivered = sum(f.delivered_kw for f in figures.values()) if figures else None
     status = event_status(event, answers, now=now, slot0=grid[0] if grid else None,
                           slot=slot, known_sites=set(ctx.sites) | ctx.site_names,

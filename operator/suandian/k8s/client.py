@@ -308,6 +308,30 @@ class KubeApi:
                 return names
             query = {"limit": "500", "continue": str(token)}
 
+    async def apply_gridevent(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a GridEvent, or when one of its name exists, set its spec and labels
+        to these (an OpenADR event modified at the VTN)."""
+        name = event["metadata"]["name"]
+        try:
+            return await self.request("POST", f"{CRD_PATH}/gridevents", dict(event))
+        except KubeApiError as exc:
+            if exc.status != 409:
+                raise
+        return await self.request(
+            "PATCH", f"{CRD_PATH}/gridevents/{quote(name)}",
+            {"metadata": {"labels": dict(event["metadata"].get("labels") or {})},
+             "spec": dict(event["spec"])}, content_type=MERGE_PATCH)
+
+    async def delete_gridevent(self, name: str) -> bool:
+        """Delete a GridEvent; False when already gone."""
+        try:
+            await self.request("DELETE", f"{CRD_PATH}/gridevents/{quote(name)}")
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     async def patch_gridevent_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         path = f"{CRD_PATH}/gridevents/{quote(name)}/status"
         return await self.request("PATCH", path, {"status": dict(status)},

@@ -26,6 +26,7 @@ RANK = {
     "forecast": 2, "planner": 2,
     # GridEvents as the planner's requests: over both, so neither knows the other
     "gridasks": 2.2,
+    "openadr": 3.2,  # OpenADR events as GridEvent manifests (times as the API writes them)
     "api": 1,
     "config": 2,  # operator settings: parsed with the units users write
     "files": 1,  # reading users' files: errors that name the file

@@ -1,0 +1,150 @@
+"""The OpenADR 2.0b VEN: the utility's VTN asks, GridEvents carry it, the plan answers.
+
+With ``SUANDIAN_OPENADR_VTN_URL`` set, the active replica registers with the VTN as a VEN
+(``openleadr``'s client: registration, polling, XML signatures, TLS), and for each event
+it receives:
+
+1. turns it into a GridEvent (:func:`suandian.openadr.grid_event_of`: ``source:
+   OpenADR``, ``sourceRef`` the event id) and creates or updates it; a cancelled event's
+   GridEvent is deleted;
+2. waits for a full planning round to answer it (at most
+   ``SUANDIAN_OPENADR_ANSWER_TIMEOUT``) and opts **in** when the plan accepts it at every
+   site, else **out** (a declined voluntary request, an event it cannot plan, no answer
+   in time): a VEN promises only what the plan can deliver;
+3. reports, every ``SUANDIAN_OPENADR_REPORT_INTERVAL``, the power each site delivers
+   against the VTN's events (measured as the GridEvent status is: its module doc), one
+   report per site (``resource_id`` the PowerSite).
+
+A standby replica runs no VEN: the operator starts it when kopf starts the replica's
+handlers and stops it when the replica pauses (:meth:`Ven.stop`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from suandian.controllers.context import Context
+from suandian.errors import KubeApiError
+from suandian.gridasks import ask_key
+from suandian.openadr import Unplannable, event_name, grid_event_of
+
+__all__ = ["OPT_IN", "OPT_OUT", "Ven", "opt_for"]
+
+log = logging.getLogger(__name__)
+
+OPT_IN, OPT_OUT = "optIn", "optOut"
+POLL_S = 0.5
+"""How often an event waiting for its answer looks for it, seconds."""
+
+
+def opt_for(ctx: Context, name: str, sites: list[str]) -> str | None:
+    """``optIn`` when the last full round accepted the event at every site, ``optOut``
+    when it declined it anywhere, None while some site has no answer yet."""
+    answers = [ctx.planning.answers.get(ask_key(name, s)) for s in sites]
+    if any(a is not None and not a.accepted for a in answers):
+        return OPT_OUT
+    if any(a is None for a in answers):
+        return None
+    return OPT_IN
+
+
+class Ven:
+    """One operator's VEN (see the module docstring)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.client: Any = None
+        self.opted: dict[str, str] = {}  # by GridEvent name, as last answered
+        self._task: asyncio.Task[None] | None = None  # starting or stopping
+
+    def activate(self, acting: bool) -> None:
+        """Run the VEN while this replica acts (:attr:`Context.activity`)."""
+        if acting == (self.client is not None) or (
+                self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.get_running_loop().create_task(
+            self._started() if acting else self.stop(), name="suandian-openadr")
+
+    async def _started(self) -> None:
+        try:
+            await self.start()
+        except Exception:  # a VTN down or refusing: logged; the next activation retries
+            log.exception("the OpenADR VEN could not start (VTN %s)",
+                          self.ctx.settings.openadr_vtn_url)
+            await self.stop()
+
+    async def start(self) -> None:
+        from openleadr import OpenADRClient  # only where a VTN is configured
+
+        s = self.ctx.settings
+        self.client = OpenADRClient(
+            ven_name=s.openadr_ven_name, vtn_url=s.openadr_vtn_url,
+            cert=s.openadr_cert or None, key=s.openadr_key or None,
+            ca_file=s.openadr_ca or None, disable_signature=not s.openadr_cert,
+            show_fingerprint=False)
+        self.client.add_handler("on_event", self.on_event)
+        self.client.add_handler("on_update_event", self.on_event)
+        for site in self.sites():
+            self.client.add_report(
+                callback=lambda site=site: self.delivered_kw(site), resource_id=site,
+                measurement="power", unit="W", scale="k",
+                sampling_rate=s.openadr_report_interval,
+                report_duration=s.openadr_report_interval)
+        await self.client.run()
+        log.info("OpenADR VEN %s registered with %s", s.openadr_ven_name, s.openadr_vtn_url)
+
+    async def stop(self) -> None:
+        if self.client is not None:
+            await self.client.stop()
+            self.client = None
+
+    def sites(self) -> list[str]:
+        """The sites reported: the configured ones and every PowerSite known now."""
+        named = [s.strip() for s in self.ctx.settings.openadr_sites.split(",") if s.strip()]
+        return sorted(set(named) | set(self.ctx.site_names))
+
+    def delivered_kw(self, site: str) -> float:
+        """What ``site`` delivers now against the VTN's events, kW."""
+        ours = {n for n, e in self.ctx.grid.events.items() if e.spec.source.value == "OpenADR"}
+        return round(self.ctx.grid.delivered_kw(site, ours), 3)
+
+    async def on_event(self, event: Mapping[str, Any]) -> str:
+        """An event from the VTN: applied as a GridEvent, answered by the plan."""
+        descriptor = event.get("event_descriptor") or {}
+        event_id = str(descriptor.get("event_id") or "")
+        name = event_name(event_id)
+        if descriptor.get("event_status") == "cancelled":
+            await self.ctx.api.delete_gridevent(name)
+            return self.opted.pop(name, OPT_IN)
+        named = [s.strip() for s in self.ctx.settings.openadr_sites.split(",") if s.strip()]
+        try:
+            manifest = grid_event_of(event, named, self.ctx.settings.openadr_mandatory)
+        except Unplannable as exc:
+            log.warning("OpenADR event %s: opting out: %s", event_id, exc)
+            return OPT_OUT
+        try:
+            await self.ctx.api.apply_gridevent(manifest)
+        except KubeApiError as exc:
+            log.warning("OpenADR event %s: opting out: its GridEvent %s was refused: %s",
+                        event_id, name, exc)
+            return OPT_OUT
+        opt = await self._answer(name, manifest["spec"]["sites"])
+        self.opted[name] = opt
+        log.info("OpenADR event %s (GridEvent %s): %s", event_id, name, opt)
+        return opt
+
+    async def _answer(self, name: str, sites: list[str]) -> str:
+        """The plan's answer, once a full round made after the event came has one."""
+        ctx = self.ctx
+        deadline = ctx.clock.now() + ctx.settings.openadr_answer_timeout
+        while ctx.clock.now() < deadline:
+            opt = opt_for(ctx, name, sites) if name in ctx.grid.events else None
+            if opt is not None:
+                return opt
+            await asyncio.sleep(POLL_S)
+        log.warning("GridEvent %s: no plan answered it within %s: opting out", name,
+                    ctx.settings.openadr_answer_timeout)
+        return OPT_OUT

@@ -1,0 +1,109 @@
+"""OpenADR 2.0b events (as ``openleadr`` parses them) as GridEvent manifests: pure.
+
+The VEN (:mod:`suandian.controllers.openadr`) hands each event it receives to
+:func:`grid_event_of` and applies the manifest; the GridEvent controller then plans it
+like any other, and the VEN opts in or out by the plan's answer. What maps to what:
+
+=====================  ====================  ==========================================
+``signal_name``        ``signal_type``       GridEvent
+=====================  ====================  ==========================================
+``LOAD_DISPATCH``      ``setpoint``          Shed, ``ceilingKW`` = the lowest payload
+``LOAD_DISPATCH``      ``delta`` (< 0)       Shed, ``reductionKW`` = the largest −payload
+``LOAD_DISPATCH``      ``delta`` (> 0)       Absorb, ``powerKW`` = the smallest payload
+``ELECTRICITY_PRICE``  ``price``             Price, one period per interval (per kWh)
+=====================  ====================  ==========================================
+
+Payloads are kW (the signal's ``powerReal`` unit). An event's window is its active
+period, and a request with several intervals holds its strictest value over all of
+them. The sites are the event's ``resource_id`` targets, else the configured ones
+(``SUANDIAN_OPENADR_SITES``). Anything else (``SIMPLE`` levels, a signal of another
+type, no site) is refused with :class:`Unplannable`, naming what to send instead: the VEN
+opts out of it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from suandian.k8s.decision import format_time
+
+__all__ = ["DEFAULT_CURRENCY", "Unplannable", "event_name", "grid_event_of"]
+
+DEFAULT_CURRENCY = "CNY"
+"""A price signal's currency when its measurement names none."""
+
+
+class Unplannable(ValueError):
+    """An OpenADR event the operator cannot plan for (the VEN opts out), and why."""
+
+
+def event_name(event_id: str) -> str:
+    """The GridEvent's name for an OpenADR event id (a DNS label, ``oadr-`` first)."""
+    label = re.sub(r"[^a-z0-9-]+", "-", event_id.lower()).strip("-")
+    return f"oadr-{label}"[:63].rstrip("-")
+
+
+def grid_event_of(event: Mapping[str, Any], default_sites: Sequence[str],
+                  mandatory: bool) -> dict[str, Any]:
+    """The GridEvent manifest of an OpenADR event (see the module doc)."""
+    descriptor = event.get("event_descriptor") or {}
+    event_id = str(descriptor.get("event_id") or "")
+    if not event_id:
+        raise Unplannable("the event has no event_id")
+    period = event.get("active_period") or {}
+    start, duration = period.get("dtstart"), period.get("duration")
+    if not isinstance(start, datetime) or not isinstance(duration, timedelta):
+        raise Unplannable(f"event {event_id}: no active period (dtstart and duration)")
+    targets = (event.get("targets_by_type") or {}).get("resource_id") or []
+    sites = sorted(set(targets)) or sorted(set(default_sites))
+    if not sites:
+        raise Unplannable(f"event {event_id}: it targets no resource_id and "
+                          "SUANDIAN_OPENADR_SITES names no PowerSite")
+    spec: dict[str, Any] = {
+        "sites": sites, "start": format_time(start), "end": format_time(start + duration),
+        "mandatory": mandatory, "source": "OpenADR", "sourceRef": event_id[:253],
+        **_request(event_id, event.get("event_signals") or []),
+    }
+    return {"apiVersion": "suandian.io/v1alpha1", "kind": "GridEvent",
+            "metadata": {"name": event_name(event_id),
+                         "labels": {"suandian.io/source": "openadr"}},
+            "spec": spec}
+
+
+def _request(event_id: str, signals: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    for signal in signals:
+        name, kind = signal.get("signal_name"), signal.get("signal_type")
+        payloads = [float(i["signal_payload"]) for i in signal.get("intervals") or []
+                    if i.get("signal_payload") is not None]
+        if not payloads:
+            continue
+        if name == "LOAD_DISPATCH" and kind == "setpoint":
+            return {"type": "Shed", "shed": {"ceilingKW": max(0.0, min(payloads))}}
+        if name == "LOAD_DISPATCH" and kind == "delta":
+            if all(p < 0 for p in payloads):
+                return {"type": "Shed", "shed": {"reductionKW": -min(payloads)}}
+            if all(p > 0 for p in payloads):
+                return {"type": "Absorb", "absorb": {"powerKW": min(payloads)}}
+            raise Unplannable(f"event {event_id}: a delta both up and down; send one "
+                              "event for each direction")
+        if name == "ELECTRICITY_PRICE" and kind == "price":
+            return {"type": "Price", "prices": _prices(signal)}
+    seen = ", ".join(sorted({f"{s.get('signal_name')}/{s.get('signal_type')}"
+                             for s in signals})) or "no signal"
+    raise Unplannable(f"event {event_id}: {seen} is not a signal Suandian plans for; send "
+                      "LOAD_DISPATCH setpoint or delta (kW), or ELECTRICITY_PRICE price")
+
+
+def _prices(signal: Mapping[str, Any]) -> dict[str, Any]:
+    unit = str((signal.get("measurement") or {}).get("unit") or DEFAULT_CURRENCY)
+    periods = []
+    for interval in signal.get("intervals") or []:
+        begin, length = interval.get("dtstart"), interval.get("duration")
+        if isinstance(begin, datetime) and isinstance(length, timedelta):
+            periods.append({"start": format_time(begin), "end": format_time(begin + length),
+                            "pricePerKWh": float(interval["signal_payload"])})
+    return {"currency": unit if re.fullmatch(r"[A-Z]{3}", unit) else DEFAULT_CURRENCY,
+            "periods": periods}
