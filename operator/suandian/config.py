@@ -123,6 +123,10 @@ class Settings:
     """Basic-auth user for that Prometheus (the chart sets it from a Secret)."""
     measure_password: str = field(default="", repr=False)  # never in logs
     """Basic-auth password for that Prometheus (the chart sets it from a Secret)."""
+    tariff_weight_g_per_unit: float = 10_000.0
+    """Grams of CO2 one unit of a tariff's currency weighs against carbon when a Price
+    GridEvent is planned (10,000: a carbon price of 100 per tonne, about China's national
+    market in yuan; 0: tariffs change nothing)."""
     openadr_vtn_url: str = ""
     """The utility's OpenADR 2.0b VTN (e.g. ``https://vtn.example.com/OpenADR2/Simple/2.0b``):
     the operator registers as a VEN, turns its events into GridEvents, opts in or out as

@@ -24,16 +24,16 @@ def ask_key(event: str, site: str) -> str:
 
 
 def asks_of(event: GridEvent, site_names: Sequence[str]) -> list[GridAsk]:
-    """The event's requests at those of its sites in ``site_names`` (indexed by it); none
-    for a Price event (a tariff is a cost, not a limit or a supply)."""
+    """The event's requests at those of its sites in ``site_names`` (indexed by it): a
+    ceiling, a reduction, a surplus, or a Price event's periods as a tariff."""
     spec = event.spec
-    if spec.shed is None and spec.absorb is None:
-        return []
     name = event.metadata.name or ""
     where = {s: i for i, s in enumerate(site_names)}
+    tariff = tuple((p.start, p.end, p.price_per_kwh) for p in spec.prices.periods) if (
+        spec.prices is not None) else None
     return [GridAsk(key=ask_key(name, site), site=where[site], start=spec.start, end=spec.end,
                     ceiling_kw=spec.shed.ceiling_kw if spec.shed else None,
                     reduction_kw=spec.shed.reduction_kw if spec.shed else None,
                     absorb_kw=spec.absorb.power_kw if spec.absorb else None,
-                    mandatory=spec.mandatory, priority=spec.priority)
+                    tariff=tariff, mandatory=spec.mandatory, priority=spec.priority)
             for site in spec.sites if site in where]

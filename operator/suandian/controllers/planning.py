@@ -121,6 +121,7 @@ class PlanningService:
                                  repair_work=settings.repair_work,
                                  repair_jobs=settings.repair_jobs,
                                  expected_arrivals=settings.expected_arrivals,
+                                 tariff_weight_g_per_unit=settings.tariff_weight_g_per_unit,
                                  data_links=parse_links(settings.data_links, DataLink(
                                      settings.data_bandwidth_gbps,
                                      settings.data_kwh_per_gb)))
@@ -462,9 +463,9 @@ class PlanningService:
         out = []
         for ask in asks:
             known = self.answers.get(ask.key)
-            if known is None or not known.accepted:
-                continue
-            if ask.shed and ask.baseline_kw is None:
+            if ask.tariff is None and (known is None or not known.accepted):
+                continue  # (a tariff is paid whatever the last full round said)
+            if ask.shed and ask.baseline_kw is None and known is not None:
                 ask = replace(ask, baseline_kw=tuple(known.baseline_kw.tolist()))
             out.append(ask)
         return tuple(out)

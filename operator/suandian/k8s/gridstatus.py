@@ -99,6 +99,7 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
         status["committedKW"] = round(min(committed), 1) if committed else 0.0
         status["shortfallKW"] = round(shortfall, 1)
         status["committed"] = ("declined" if phase is EventPhase.DECLINED else
+                               "priced in" if spec.prices is not None else
                                f"{shortfall:,.0f} kW short" if shortfall > TOLERANCE_KW
                                else f"{status['committedKW']:,.0f} kW")
         # what the rounds since moved too: a later round's plan holds them where the
@@ -109,13 +110,15 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
         status["affectedJobs"] = jobs[:AFFECTED_LIMIT]
         if phase is not EventPhase.DECLINED and shortfall <= TOLERANCE_KW and spec.shed:
             status["reason"] = f"met: {status['jobsAffected']} job(s) moved out of the window"
+        elif spec.prices is not None:
+            status["reason"] = (f"priced in: {status['jobsAffected']} job(s) moved to "
+                                "cheaper hours")
         else:  # each site's own: how far short, and why
             status["reason"] = "; ".join(f"{a.ask.key.rsplit('@', 1)[-1]}: {a.reason}"
                                          for a in mine)
     elif unknown:
         status["reason"] = f"no PowerSite named {', '.join(unknown)} yet: nothing planned"
-    elif spec.prices is not None:
-        status["reason"] = "a tariff is not planned against yet (no cost term)"
+
     status.update(_delivery(previous, slots, slot, now, delivered_kw, spec.start, spec.end))
     status["slots"] = slots
     conditions = previous.get("conditions")

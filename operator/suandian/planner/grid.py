@@ -10,6 +10,9 @@ other (:func:`answer`):
                                B: the import of the plan without any request (or the
                                baseline the caller froze when it first accepted it)
     surplus    (Absorb, P kW): green'[k] = green[k] + P   (P50 and P10: it is there)
+    tariff     (Price, p/kWh): cost'[k] = carbon[k] + w · p[k]   per kWh of grid power
+                               w: PlanParams.tariff_weight_g_per_unit (grams per unit of
+                               currency); the emissions reported stay carbon's alone
 
 Grid import is the plan's facility load minus the green it uses. The import limit is a
 hard limit for the planner except for a job at its latest start, which starts whatever
@@ -80,21 +83,25 @@ class GridAsk:
     mandatory: bool = False
     priority: int = 0
     baseline_kw: tuple[float, ...] | None = None
+    tariff: tuple[tuple[datetime, datetime, float], ...] | None = None
+    """A price schedule: ``(start, end, price per kWh)`` periods (Price events)."""
 
     def __post_init__(self) -> None:
         given = [v for v in (self.ceiling_kw, self.reduction_kw, self.absorb_kw)
                  if v is not None]
-        if len(given) != 1:
+        if len(given) + (self.tariff is not None) != 1:
             raise PlanningError(f"grid ask {self.key}: give exactly one of ceiling_kw, "
-                                "reduction_kw or absorb_kw")
-        if given[0] < 0 or not math.isfinite(given[0]):
+                                "reduction_kw, absorb_kw or tariff")
+        if given and (given[0] < 0 or not math.isfinite(given[0])):
             raise PlanningError(f"grid ask {self.key}: {given[0]} kW is not a power")
+        if self.tariff is not None and not all(math.isfinite(p) for _, _, p in self.tariff):
+            raise PlanningError(f"grid ask {self.key}: a tariff's prices must be finite")
         if self.end <= self.start:
             raise PlanningError(f"grid ask {self.key}: its end is not after its start")
 
     @property
     def shed(self) -> bool:
-        return self.absorb_kw is None
+        return self.ceiling_kw is not None or self.reduction_kw is not None
 
     def window(self, snap: Snapshot) -> slice:
         """The snapshot's slots the window touches (empty: outside the horizon). A slot
@@ -141,15 +148,24 @@ def import_kw(result: Plan) -> FloatArray:
     return np.maximum(result.load_kw - result.green_used_kw, 0.0)
 
 
-def shape(snap: Snapshot, asks: Sequence[GridAsk], baseline: Plan) -> Snapshot:
-    """``snap`` with each request's ceiling or surplus applied (see the module doc)."""
+def shape(snap: Snapshot, asks: Sequence[GridAsk], baseline: Plan | None,
+          tariff_weight: float = PlanParams.tariff_weight_g_per_unit) -> Snapshot:
+    """``snap`` with each request's ceiling, surplus or tariff applied (the module doc);
+    ``baseline`` may be None when no reduction is among ``asks``."""
     limits = {s: np.array(site.import_limit_kw, dtype=float) for s, site in
               enumerate(snap.sites)}
     extra = {s: np.zeros(snap.slots) for s in range(len(snap.sites))}
-    base = import_kw(baseline)
+    tariffs: dict[int, FloatArray] = {}
+    base = import_kw(baseline) if baseline is not None else None
     for ask in asks:
         at = ask.window(snap)
         if at.start >= at.stop:
+            continue
+        if ask.tariff is not None:
+            cost = tariffs.setdefault(ask.site, np.zeros(snap.slots))
+            for begin, end, price in ask.tariff:
+                period = replace(ask, tariff=None, absorb_kw=0.0, start=begin, end=end)
+                cost[period.window(snap)] += price * tariff_weight
             continue
         if ask.absorb_kw is not None:
             extra[ask.site][at] += ask.absorb_kw
@@ -158,15 +174,26 @@ def shape(snap: Snapshot, asks: Sequence[GridAsk], baseline: Plan) -> Snapshot:
             ceiling = np.full(at.stop - at.start, ask.ceiling_kw)
         else:
             assert ask.reduction_kw is not None
+            if base is None:
+                raise PlanningError(f"grid ask {ask.key}: a reduction needs a baseline plan")
             ceiling = np.maximum(_baseline(ask, at, base) - ask.reduction_kw, 0.0)
         limits[ask.site][at] = np.minimum(limits[ask.site][at], ceiling)
     sites = tuple(
         replace(site, import_limit_kw=limits[s],
                 green_p50_kw=np.asarray(site.green_p50_kw, dtype=float) + extra[s],
-                green_p10_kw=np.asarray(site.green_p10_kw, dtype=float) + extra[s])
-        if extra[s].any() or not np.array_equal(limits[s], site.import_limit_kw) else site
+                green_p10_kw=np.asarray(site.green_p10_kw, dtype=float) + extra[s],
+                tariff_g_per_kwh=_added(site.tariff_g_per_kwh, tariffs.get(s)))
+        if extra[s].any() or s in tariffs or not np.array_equal(limits[s],
+                                                                 site.import_limit_kw)
+        else site
         for s, site in enumerate(snap.sites))
     return replace(snap, sites=sites)
+
+
+def _added(a: FloatArray | None, b: FloatArray | None) -> FloatArray | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return np.asarray(a, dtype=float) + b
 
 
 def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = None
@@ -182,7 +209,8 @@ def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = 
     active = [a for a in asks if _in_horizon(a, snap)]
     declined: list[AskAnswer] = []
     while True:
-        result = plan(shape(snap, active, baseline), params) if active else baseline
+        result = plan(shape(snap, active, baseline, params.tariff_weight_g_per_unit),
+                      params) if active else baseline
         answers = [_measure(a, snap, baseline, result) for a in active]
         short = [x for x in answers if x.ask.shed and not x.ask.mandatory
                  and x.shortfall_kw > TOLERANCE_KW]
@@ -265,6 +293,13 @@ def _measure(ask: GridAsk, snap: Snapshot, baseline: Plan, result: Plan) -> AskA
     base_import = import_kw(baseline)
     before = _baseline(ask, at, base_import)
     now = import_kw(result)[ask.site, at]
+    if ask.tariff is not None:  # a cost, not a power: nothing asked in kW
+        nothing = np.zeros(now.shape)
+        jobs = _moved(baseline, result, ask.site)
+        return AskAnswer(ask=ask, window=at, accepted=True, asked_kw=nothing,
+                         committed_kw=nothing, baseline_kw=before, shortfall_kw=0.0,
+                         jobs=jobs, reason=f"priced in: {len(jobs)} job(s) moved to cheaper "
+                                           "hours")
     if ask.absorb_kw is not None:
         own = np.asarray(snap.sites[ask.site].green_p50_kw, dtype=float)[at]
         used = result.green_used_kw[ask.site, at]

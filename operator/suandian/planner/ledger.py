@@ -104,7 +104,7 @@ class Ledger:
             load=np.zeros_like(g50),
             pue=np.array([s.pue for s in snap.sites], dtype=float),
             h=snap.slot_hours,
-            carbon_h=carbon_padded * snap.slot_hours,
+            carbon_h=(carbon_padded + _tariff(snap, pad)) * snap.slot_hours,
             supply50=g50.copy(),
             supply10=np.clip(padded("green_p10_kw", 0.0), 0.0, g50),
             import_limit=imports.copy(),
@@ -286,3 +286,13 @@ class Ledger:
         grams = float((q - u).dot(self.carbon[site, at])) * self.h
         energy = q * u.size
         return grams, float(_sum(u) / energy) if energy > 0 else 1.0
+
+
+def _tariff(snap: Snapshot, pad: int) -> FloatArray:
+    """Each site's tariff as grams per kWh of grid power (0 without one), padded: the
+    choices' cost (``carbon_h``) adds it to carbon; the grams reported are carbon's."""
+    out = np.zeros((len(snap.sites), snap.slots + pad))
+    for i, site in enumerate(snap.sites):
+        if site.tariff_g_per_kwh is not None:
+            out[i, :snap.slots] = np.asarray(site.tariff_g_per_kwh, dtype=float)
+    return out

@@ -11,6 +11,7 @@ aligns its forecast grid to ``now``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,6 +60,11 @@ class SiteSupply:
     capacity: FloatArray
     green_by_source_kw: Mapping[str, FloatArray] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
+    tariff_g_per_kwh: FloatArray | None = None
+    """A tariff's price of grid power as grams per kWh (price ×
+    ``PlanParams.tariff_weight_g_per_unit``, :mod:`~suandian.planner.grid`): the plan
+    minimises grams plus this over the grid power it draws; the grams it reports are
+    the carbon alone. None: no tariff."""
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -157,6 +163,9 @@ class PlanParams:
     deferring today's jobs leaves room for tomorrow's (False: ignore them).
     ``data_links``: bandwidth and energy per GB between sites, for the jobs that declare
     their data (:mod:`~suandian.planner.data`).
+    ``tariff_weight_g_per_unit``: the grams of CO2 one unit of a tariff's currency weighs
+    against carbon (10,000 g: a carbon price of 100 per tonne, about China's national
+    market in yuan), so that a price schedule is a cost beside carbon, not instead of it.
     """
 
     safety_margin: timedelta = timedelta(minutes=15)
@@ -178,6 +187,7 @@ class PlanParams:
     price_reserve_share: float = 0.2
     expected_arrivals: bool = True
     data_links: DataLinks = field(default_factory=DataLinks)
+    tariff_weight_g_per_unit: float = 10_000.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.risk_aversion <= 1.0:
@@ -188,6 +198,9 @@ class PlanParams:
                 self.exchange_ejections, self.price_iterations, self.price_rounds) < 0:
             raise PlanningError("safety_margin, the delay penalties and the repair, "
                                 "exchange and price limits must not be negative")
+        if not (self.tariff_weight_g_per_unit >= 0 and math.isfinite(
+                self.tariff_weight_g_per_unit)):
+            raise PlanningError("tariff_weight_g_per_unit must be a finite weight, at least 0")
         if not 0.0 <= self.price_reserve_share <= 1.0:
             raise PlanningError("price_reserve_share must be within [0, 1], got "
                                 f"{self.price_reserve_share}")

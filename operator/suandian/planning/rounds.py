@@ -40,7 +40,7 @@ from suandian.planner import (
     snapshot_from,
 )
 from suandian.planner.arrivals import Arrival, expected_arrivals
-from suandian.planner.grid import AskAnswer, GridAsk, answer, import_ceiling_kw
+from suandian.planner.grid import AskAnswer, GridAsk, answer, import_ceiling_kw, shape
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.planning.commitments import Commitment, Commitments, absolute_slot
@@ -524,6 +524,9 @@ def compute(inputs: RoundInputs, params: PlanParams, account: bool = True
     if snapshot is None:
         return None
     answers: tuple[AskAnswer, ...] = ()
+    tariffs = [a for a in inputs.asks if a.tariff is not None]
+    if tariffs and not inputs.full:  # an arrival round pays the same tariff
+        snapshot = shape(snapshot, tariffs, None, params.tariff_weight_g_per_unit)
     if inputs.full and inputs.asks:
         answered = answer(snapshot, inputs.asks, params)
         result, answers = answered.plan, answered.answers

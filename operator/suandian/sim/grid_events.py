@@ -151,6 +151,8 @@ def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: F
     shed = asked = delivered = absorbed = offered = 0.0
     for e in events:
         q, at = e.ask, slice(e.first, min(e.last, n))
+        if q.tariff is not None:  # (refused by parse_events: not simulated yet)
+            continue
         i, b = imports[q.site, at], base[q.site, at]
         if q.absorb_kw is not None:
             fed = np.minimum(q.absorb_kw, np.maximum(load[q.site, at] - own_green[q.site, at],

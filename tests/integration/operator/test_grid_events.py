@@ -177,3 +177,31 @@ async def test_a_restart_in_the_middle_of_a_shed_loses_nothing(api, cluster, clo
     completed = [e for e in grid_events(api) if e[1] == "Completed"]
     assert len(completed) == 1 and "delivered 120 kWh (100% of what was asked)" in \
         completed[0][2]
+
+
+async def test_a_price_schedule_moves_work_to_the_valley(api, cluster, clock):
+    """Carbon is flat here: the tariff alone (peak 1.2 CNY/kWh for 6 h, then valley 0.3
+    for a day) moves the job to the valley's first hours; a job created between full
+    rounds is priced the same."""
+    valley = clock.start + timedelta(hours=6)
+    tou = {"apiVersion": "suandian.io/v1alpha1", "kind": "GridEvent",
+           "metadata": {"name": "tou"},
+           "spec": {"type": "Price", "sites": ["jiangsu"], "start": format_time(clock.start),
+                    "end": format_time(clock.start + timedelta(hours=30)),
+                    "prices": {"currency": "CNY", "periods": [
+                        {"start": format_time(clock.start), "end": format_time(valley),
+                         "pricePerKWh": 1.2, "name": "peak"},
+                        {"start": format_time(valley),
+                         "end": format_time(clock.start + timedelta(hours=30)),
+                         "pricePerKWh": 0.3, "name": "valley"}]}}}
+    async with running_operator(api, clock, keeper_factory(site(api, cluster))):
+        api.create(GEV, tou)
+        api.create(CJ, computejob("first", duration="2h", max_delay="20h"))
+        priced = await eventually(lambda: (s := status(api, "tou")).get("jobsAffected")
+                                  and s, timeout=1800, step=30, what="the answer")
+        assert priced["phase"] == "Active" and priced["committed"] == "priced in"
+        assert priced["reason"] == "priced in: 1 job(s) moved to cheaper hours"
+        api.create(CJ, computejob("second", duration="1h", max_delay="20h"))
+        await eventually(lambda: len(cluster.starts) == 2, timeout=8 * 3600, step=300,
+                         what="both starts")
+    assert all(valley <= t < valley + timedelta(hours=2) for _, t in cluster.starts)

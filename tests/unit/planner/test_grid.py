@@ -142,3 +142,44 @@ def test_an_ask_at_no_site_of_the_snapshot_is_refused() -> None:
     snap = snapshot([site("a", GRID, EVENING)], [])
     with pytest.raises(PlanningError, match="site index 3"):
         answer(snap, [GridAsk(key="x", site=3, ceiling_kw=0.0, **at(0, 1))])
+
+
+FLAT = np.full(24, 500.0)
+
+
+def tariff(peak: float, valley: float) -> GridAsk:
+    """Peak price for slots 0-11, valley for 12-23."""
+    return GridAsk(key="tou", site=0, **at(0, 24),  # type: ignore[arg-type]
+                   tariff=((NOW, NOW + SLOT * 12, peak), (NOW + SLOT * 12, NOW + SLOT * 24,
+                                                          valley)))
+
+
+def test_a_tariff_moves_work_to_the_valley_and_the_grams_stay_carbons() -> None:
+    """Carbon is flat: only the price tells the hours apart. The reported emissions are
+    the carbon's alone (the tariff is a cost of choice, never counted as grams)."""
+    snap = snapshot([site("a", GRID, FLAT)], [job("etl", kw=100, hours=2, slack=22)])
+    result = answer(snap, [tariff(1.2, 0.3)])
+    assert result.baseline.by_key["etl"].start_slot == 0  # no reason to wait
+    priced = result.plan.by_key["etl"]
+    assert priced.start_slot >= 12
+    assert priced.expected_emissions_g == pytest.approx(
+        result.baseline.by_key["etl"].expected_emissions_g)  # 100 kW x 2 h x 500 g
+    (a,) = result.answers
+    assert a.accepted and a.jobs == ("etl",) and a.reason.startswith("priced in: 1 job")
+
+
+def test_a_tariff_weighs_against_carbon_by_its_weight() -> None:
+    """A valley 0.1 cheaper but 50 g/kWh dirtier: at 10,000 g per unit the price wins
+    (1,000 g > 50 g), at 100 g per unit carbon does (10 g < 50 g)."""
+    carbon = np.full(24, 500.0)
+    carbon[12:] = 550.0
+    snap = snapshot([site("a", GRID, carbon)], [job("etl", kw=100, hours=2, slack=22)])
+    heavy = answer(snap, [tariff(0.4, 0.3)])
+    light = answer(snap, [tariff(0.4, 0.3)], PlanParams(tariff_weight_g_per_unit=100.0))
+    assert heavy.plan.by_key["etl"].start_slot >= 12
+    assert light.plan.by_key["etl"].start_slot < 12
+
+
+def test_a_tariff_needs_finite_prices() -> None:
+    with pytest.raises(PlanningError, match="finite"):
+        GridAsk(key="x", site=0, **at(0, 2), tariff=((NOW, NOW + SLOT, float("nan")),))  # type: ignore[arg-type]
