@@ -24,6 +24,8 @@ as it comes, the usual "customer baseline load" of demand response):
     shed_kwh      = Σ max(0, B_k − I_k) · h        (energy under the baseline)
     absorbed_kwh  = Σ min(P, max(0, L_k − G_k)) · h  (L: facility load; G: the site's own
                                                     green: the load the surplus fed)
+    cost          = Σ I_k · p_k · h                  (p: the Price events' tariff, every
+                                                    site and slot of the run)
 
 A policy's ``shed_compliance`` is the asked-weighted mean over its shed events (the
 ceiling's and the reduction's asked energy, kWh): delivered over asked for the whole run.
@@ -39,14 +41,14 @@ from typing import Any
 
 import numpy as np
 
-from suandian.api import GridEvent, GridEventType, parse_gridevent
+from suandian.api import GridEvent, parse_gridevent
 from suandian.errors import FieldError, InvalidSpecError
 from suandian.gridasks import asks_of
 from suandian.planner.grid import GridAsk
 from suandian.planner.model import FloatArray
 
 __all__ = ["EventFigures", "SimEvent", "figures", "parse_events", "sim_events",
-           "surplus_kw"]
+           "surplus_kw", "tariff_per_kwh"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,8 @@ class EventFigures:
     shed_delivered_kwh: float
     absorbed_kwh: float
     absorb_offered_kwh: float
+    cost: float | None = None
+    """What the grid power cost under the run's tariffs (None: no Price event)."""
 
     @property
     def shed_compliance(self) -> float | None:
@@ -83,7 +87,7 @@ def parse_events(entries: Any, site_names: Sequence[str], errors: list[FieldErro
     """The scenario's ``gridEvents``: a list of GridEvent manifests. Each error is named
     ``gridEvents[i].<field>``; an unknown site is an error here (in a cluster it is only
     flagged: the PowerSite may come later, but a scenario's sites are all there is).
-    Price events are refused: the planner has no cost term for them yet."""
+    A run's tariffs (Price events) share one currency."""
     if entries is None:
         return ()
     if not isinstance(entries, list):
@@ -91,6 +95,7 @@ def parse_events(entries: Any, site_names: Sequence[str], errors: list[FieldErro
                                                "GridEvent), see examples/gridevents/"))
         return ()
     out: list[GridEvent] = []
+    currencies: set[str] = set()
     for i, entry in enumerate(entries):
         where = f"gridEvents[{i}]"
         if not isinstance(entry, dict):
@@ -109,11 +114,14 @@ def parse_events(entries: Any, site_names: Sequence[str], errors: list[FieldErro
                 f"{', '.join(unknown)} is not a site of this scenario "
                 f"({', '.join(site_names)})")))
             continue
-        if event.spec.type is GridEventType.PRICE:
-            errors.append(FieldError(f"{where}.spec.type", (
-                "Price events are not simulated yet (the planner has no cost term for "
-                "a tariff); use Shed or Absorb")))
-            continue
+        if event.spec.prices is not None:
+            currency = event.spec.prices.currency
+            if currencies and currency not in currencies:
+                errors.append(FieldError(f"{where}.spec.prices.currency", (
+                    f"{currency} beside {', '.join(sorted(currencies))}: a run's tariffs "
+                    "share one currency")))
+                continue
+            currencies.add(currency)
         out.append(event)
     return tuple(out)
 
@@ -142,9 +150,29 @@ def surplus_kw(events: Sequence[SimEvent], sites: int, slots: int) -> FloatArray
     return out
 
 
+def tariff_per_kwh(events: Sequence[SimEvent], start: datetime, slot: timedelta, sites: int,
+                   slots: int) -> FloatArray | None:
+    """The Price events' tariff per site and slot (per kWh of grid power; 0 outside their
+    periods), None without any. A slot a period only partly covers is priced by the
+    share it covers."""
+    priced = [e for e in events if e.ask.tariff is not None]
+    if not priced:
+        return None
+    out = np.zeros((sites, slots))
+    edges = np.array([(start + slot * k).timestamp() for k in range(slots + 1)])
+    for e in priced:
+        assert e.ask.tariff is not None
+        for begin, end, price in e.ask.tariff:
+            cover = np.clip(np.minimum(edges[1:], end.timestamp())
+                            - np.maximum(edges[:-1], begin.timestamp()), 0.0, None)
+            out[e.ask.site] += price * cover / slot.total_seconds()
+    return out
+
+
 def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: FloatArray,
-            baseline_load: FloatArray) -> EventFigures:
-    """What ``load`` delivered against ``events`` (the module doc's formulas)."""
+            baseline_load: FloatArray, tariff: FloatArray | None = None) -> EventFigures:
+    """What ``load`` delivered against ``events`` (the module doc's formulas), and what its
+    grid power cost under ``tariff`` (:func:`tariff_per_kwh`)."""
     n = min(load.shape[1], baseline_load.shape[1], own_green.shape[1])
     imports = np.maximum(load[:, :n] - own_green[:, :n], 0.0)
     base = np.maximum(baseline_load[:, :n] - own_green[:, :n], 0.0)
@@ -170,5 +198,9 @@ def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: F
             assert q.reduction_kw is not None
             asked += float(np.minimum(q.reduction_kw, b).sum()) * h
             delivered += float(np.minimum(q.reduction_kw, np.maximum(b - i, 0.0)).sum()) * h
+    cost = None
+    if tariff is not None:
+        m = min(n, tariff.shape[1])
+        cost = float((imports[:, :m] * tariff[:, :m]).sum()) * h
     return EventFigures(shed_kwh=shed, shed_asked_kwh=asked, shed_delivered_kwh=delivered,
-                        absorbed_kwh=absorbed, absorb_offered_kwh=offered)
+                        absorbed_kwh=absorbed, absorb_offered_kwh=offered, cost=cost)

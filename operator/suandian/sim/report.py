@@ -65,9 +65,9 @@ def caption(report: SimReport) -> str:
             f"{format_mass(r.transfer_g)}" for n, r in moved) or "by no policy"))
     if report.world.events:
         lines.append("shed: energy under run-now's grid import in the grid's shed windows; "
-                     "shed met: delivered over asked; absorbed: surplus power used. Only "
-                     "suandian reads the grid's requests; the oracle sees the surplus, not "
-                     "the sheds.")
+                     "shed met: delivered over asked; absorbed: surplus power used; grid "
+                     "cost: grid power at the run's tariffs. Only suandian reads the grid's "
+                     "requests; the oracle sees the surplus, not the sheds or tariffs.")
     if report.oracle_note:
         lines.append(f"oracle: {report.oracle_note}")
     return "\n".join(lines)
@@ -85,9 +85,11 @@ def render_table(report: SimReport) -> Table:
     )
     of = "of optimum" if report.oracle is not None and report.oracle.optimal else "of oracle"
     events = bool(report.world.events)
+    priced = getattr(report.world, "tariff", None) is not None
     for col in ("policy", "CO2", "energy", "green", "misses", "mean delay", "p95 delay",
                 of, "vs bound", "over import",
-                *(("shed", "shed met", "absorbed") if events else ())):
+                *(("shed", "shed met", "absorbed") if events else ()),
+                *(("grid cost",) if priced else ())):
         table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=True)
     for name, r in report.results.items():
         table.add_row(
@@ -96,8 +98,15 @@ def render_table(report: SimReport) -> Table:
             _hours(r.p95_delay_s), _share(report, name, "oracle"),
             _share(report, name, "bound"), _energy(r.import_overload_kwh),
             *(_grid_cells(report, name) if events else ()),
+            *((_cost(report, name),) if priced else ()),
         )
     return table
+
+
+def _cost(report: SimReport, name: str) -> str:
+    """What the policy's grid power cost under the run's tariffs."""
+    g = report.grid.get(name)
+    return "n/a" if g is None or g.cost is None else f"{g.cost:,.0f}"
 
 
 def _grid_cells(report: SimReport, name: str) -> tuple[str, str, str]:

@@ -159,11 +159,13 @@ class SimReport:
         return out
 
     def _grid_json(self, name: str) -> dict[str, Any]:
-        """``shed_kwh``, ``absorbed_kwh``, ``shed_compliance`` (None: no shed asked, or
-        no events in the run) of one policy."""
+        """``cost`` (the grid power's under the run's tariffs; None without a Price
+        event), ``shed_kwh``, ``absorbed_kwh``, ``shed_compliance`` (None: no shed asked,
+        or no events in the run) of one policy."""
         g = self.grid.get(name)
         compliance = None if g is None else g.shed_compliance
-        return {"shed_kwh": 0.0 if g is None else round(g.shed_kwh, 1),
+        cost = None if g is None or g.cost is None else round(g.cost, 2)
+        return {"cost": cost, "shed_kwh": 0.0 if g is None else round(g.shed_kwh, 1),
                 "absorbed_kwh": 0.0 if g is None else round(g.absorbed_kwh, 1),
                 "shed_compliance": None if compliance is None else round(compliance, 4)}
 
@@ -251,7 +253,7 @@ def simulate(
                                                                               world))
         for name, r in report.results.items():
             report.grid[name] = figures(world.events, world.h, r.load_kw, world.own_green,
-                                        base.load_kw)
+                                        base.load_kw, getattr(world, "tariff", None))
     return report
 
 

@@ -36,7 +36,7 @@ from suandian.planner import DEFAULT_RESOURCES
 from suandian.planner.data import site_data
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
-from suandian.sim.grid_events import sim_events, surplus_kw
+from suandian.sim.grid_events import sim_events, surplus_kw, tariff_per_kwh
 from suandian.sim.inputs import CARBON, SeriesFile, apply_bands, load_series, usable_slots
 from suandian.sim.scenario import Scenario
 from suandian.sim.vintages import (
@@ -141,6 +141,9 @@ class World:
         # that reads the event knows: the actuals have it, the forecasts do not
         self.green = self.own_green + surplus_kw(self.events, len(self.names),
                                                  self.own_green.shape[1])
+        # what grid power costs under the run's Price events (None: no tariff)
+        self.tariff = tariff_per_kwh(self.events, start, scenario.slot, len(self.names),
+                                     self.own_green.shape[1])
         self.carbon = np.stack([self.actuals[n].carbon_g_per_kwh for n in self.names])
         self.pue = np.array([s.spec.pue for s in scenario.sites])
         self.import_limit = np.array([s.spec.grid.import_limit_kw for s in scenario.sites])

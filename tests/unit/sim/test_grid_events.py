@@ -107,3 +107,31 @@ def test_the_built_in_week_of_grid_events_is_met_by_suandian_alone() -> None:
     row = next(line for line in text.splitlines()
                if line.strip(" │┃|").startswith("suandian "))
     assert f"{ours['shed_compliance']:.1%}" in row
+
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+TOU = {"metadata": {"name": "tou"}, "spec": {
+    "type": "Price", "sites": ["yangtze-delta", "jing-jin-ji", "guangdong"],
+    "start": "2026-06-01T00:00:00Z", "end": "2026-06-03T00:00:00Z",
+    "prices": {"currency": "CNY", "periods": [
+        {"start": (T0 + timedelta(hours=8 * k)).isoformat(),
+         "end": (T0 + timedelta(hours=8 * k + 8)).isoformat(),
+         "pricePerKWh": 0.3 if k % 3 == 1 else 1.1} for k in range(6)]}}}
+
+
+def test_a_tariff_is_paid_less_by_the_policy_that_reads_it() -> None:
+    """Three eastern hubs on a tariff dear by night and cheap by day: every policy's grid
+    power is priced alike; suandian, reading it, pays less than run-now, no miss."""
+    report = simulate(parse_scenario(scenario([TOU]), base=None),
+                      policies=["run-now", "suandian"])
+    out = report.to_json()["policies"]
+    assert out["suandian"]["deadline_misses"] == 0
+    assert 0 < out["suandian"]["cost"] < out["run-now"]["cost"]
+    assert out["run-now"]["shed_compliance"] is None  # a tariff asks no shed
+
+
+def test_tariffs_in_two_currencies_are_refused() -> None:
+    usd = {**TOU, "metadata": {"name": "usd"}, "spec": {
+        **TOU["spec"], "prices": {**TOU["spec"]["prices"], "currency": "USD"}}}
+    with pytest.raises(ScenarioError, match=r"gridEvents\[1\]\.spec\.prices\.currency"):
+        parse_scenario(scenario([TOU, usd]), base=None)
