@@ -11,10 +11,12 @@ this clock instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["Clock", "LoopClock", "WallClock"]
+__all__ = ["Clock", "LoopClock", "WallClock", "first_of"]
 
 # Sleep at most this long in one go, then look at the clock again: a wall clock can be
 # stepped by NTP, and a long asyncio sleep would not notice.
@@ -68,3 +70,16 @@ class LoopClock:
         left = (when - self.now()).total_seconds()
         if left > 0:
             await asyncio.sleep(left)
+
+
+async def first_of(*waits: Awaitable[Any]) -> None:
+    """Until the first of ``waits`` ends (a sleep on the clock, a stop, a wake-up); the
+    others are cancelled and awaited, so no task outlives the wait."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

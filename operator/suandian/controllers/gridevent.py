@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -25,6 +23,7 @@ import kopf
 
 from suandian import metrics
 from suandian.api import GridEvent, parse_gridevent
+from suandian.controllers.clock import first_of
 from suandian.controllers.context import Context, memo_context
 from suandian.errors import InvalidSpecError, KubeApiError
 from suandian.gridasks import ask_key
@@ -120,22 +119,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
                     until = await _report(ctx, dict(body), name)
                 except KubeApiError as exc:  # retried at the next wake or interval
                     log.warning("could not write the status of GridEvent %s: %s", name, exc)
-                await _sleep(ctx, until, stopped, waker)
+                await first_of(ctx.clock.sleep_until(until), stopped.wait(), waker.wait())
         finally:
             ctx.wakers.pop(f"gev/{name}", None)
-
-
-async def _sleep(ctx: Context, until: datetime, stopped: kopf.DaemonStopped,
-                 waker: asyncio.Event) -> None:
-    tasks = [asyncio.ensure_future(ctx.clock.sleep_until(until)),
-             asyncio.ensure_future(stopped.wait()), asyncio.ensure_future(waker.wait())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def _report(ctx: Context, raw: dict[str, Any], name: str) -> datetime:

@@ -12,8 +12,6 @@ on the operator's clock.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -26,6 +24,7 @@ import numpy as np
 from suandian import metrics
 from suandian.api.powersite import PowerSite
 from suandian.api.validation import parse_powersite
+from suandian.controllers.clock import first_of
 from suandian.controllers.context import Context, Sample, memo_context
 from suandian.controllers.planning import SiteEntry
 from suandian.controllers.retries import Streak, failed
@@ -123,18 +122,8 @@ def register(registry: kopf.OperatorRegistry) -> None:
                 else:
                     failures = Streak()
                     ctx.site_refreshed(name)  # planning rounds need not wait for it
-                sleeper = asyncio.ensure_future(ctx.clock.sleep_until(
-                    ctx.clock.now() + delay))
-                stop = asyncio.ensure_future(stopped.wait())
-                wake = asyncio.ensure_future(waker.wait())
-                try:
-                    await asyncio.wait({sleeper, stop, wake},
-                                       return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for task in (sleeper, stop, wake):
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError):
-                            await task
+                await first_of(ctx.clock.sleep_until(ctx.clock.now() + delay),
+                               stopped.wait(), waker.wait())
         finally:
             ctx.site_stopped(name)
             ctx.sites.pop(name, None)

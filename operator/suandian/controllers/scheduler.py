@@ -32,10 +32,9 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from suandian import metrics
-from suandian.controllers.clock import Clock
+from suandian.controllers.clock import Clock, first_of
 from suandian.controllers.retries import Streak, failed
 from suandian.errors import KubeApiError, PlanningError
 
@@ -238,16 +237,10 @@ class Scheduler:
         """Until a wake-up, or the earliest due time."""
         while self._heap and self._due.get(self._heap[0][2]) != self._heap[0][0]:
             heapq.heappop(self._heap)  # superseded entries
-        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(self._signal.wait())}
         if self._heap:
-            waits.add(asyncio.ensure_future(self.clock.sleep_until(self._heap[0][0])))
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in waits:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await first_of(self._signal.wait(), self.clock.sleep_until(self._heap[0][0]))
+        else:
+            await first_of(self._signal.wait())
 
     async def _one(self, key: str) -> None:
         until: datetime | None = None
