@@ -79,8 +79,11 @@ def test_the_documented_crd_upgrade_keeps_every_object(plane: ControlPlane,
                           text=True, timeout=120, check=False, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "serverside-applied" in done.stdout
-    wait_for(lambda: short_names(kube) == {"cjob", "psite"}, timeout=30,
+    # the new ComputeJob short name, and GridEvents, new in this version (waiting for
+    # {"cjob", "psite"} alone raced the GridEvent CRD's discovery, and then never held)
+    wait_for(lambda: short_names(kube) == {"cjob", "psite", "gev"}, timeout=30,
              what="the new short names served")
+    assert envkit.established(kube, "gridevents.suandian.io")
     for name in ("computejobs.suandian.io", "powersites.suandian.io"):
         crd = kube.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
         assert crd is not None and envkit.established(kube, name)
