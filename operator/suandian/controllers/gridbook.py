@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from suandian.api import GridEvent
 from suandian.gridasks import asks_of
@@ -20,6 +21,10 @@ class GridBook:
     # what each event's sites deliver now, kW, while its window is on (its daemon's last
     # measurement): the OpenADR VEN reports it
     delivering: dict[str, dict[str, float]] = field(default_factory=dict)
+    # the status last written for each event: the base of the next one until the watch
+    # shows it back (a second look before the echo would count the same energy, and
+    # announce the same phase, twice)
+    written: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def delivered_kw(self, site: str, names: Collection[str] | None = None) -> float:
         """What ``site`` delivers now against the events on (of ``names`` only)."""
@@ -33,3 +38,4 @@ class GridBook:
     def clear(self) -> None:
         self.events.clear()
         self.delivering.clear()
+        self.written.clear()

@@ -87,6 +87,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         ctx.handling(listed=type is None)
         if type == "DELETED":
             ctx.grid.delivering.pop(name, None)
+            ctx.grid.written.pop(name, None)
             if ctx.grid.events.pop(name, None) is not None:
                 ctx.planning.replan()
             metrics.record_grid_event_removed(name)
@@ -130,7 +131,7 @@ async def _report(ctx: Context, raw: dict[str, Any], name: str) -> datetime:
     event = ctx.grid.events.get(name)
     if event is None:  # invalid (refused by the watch handler), or not seen yet
         return now + ctx.settings.replan_interval
-    previous = raw.get("status") or {}
+    previous = ctx.grid.written.get(name) or raw.get("status") or {}
     answers = answers_for(ctx, event)
     grid = ctx.planning.answer_grid
     slot = grid[1] if grid is not None else timedelta(minutes=15)
@@ -146,6 +147,7 @@ async def _report(ctx: Context, raw: dict[str, Any], name: str) -> datetime:
     _announce(raw, previous, status)
     if any(previous.get(k) != v for k, v in status.items()):
         await ctx.api.patch_gridevent_status(name, status)
+        ctx.grid.written[name] = {**previous, **status}
     metrics.record_grid_event(
         name, event.spec.type.value, status["phase"], figures,
         float(status.get("deliveredKWh") or 0.0) - float(previous.get("deliveredKWh") or 0.0))

@@ -16,6 +16,7 @@ from tests.support.forecasts import ScriptedProvider, keeper_factory, powersite
 from tests.support.objects import CJ, PSITES, computejob, eventually
 from tests.support.operator import running_operator
 
+from suandian import metrics
 from suandian.k8s.decision import format_time
 
 pytestmark = pytest.mark.looptime
@@ -46,6 +47,7 @@ def status(api: Any, name: str) -> dict[str, Any]:
 
 async def test_a_shed_is_met_by_suspending_an_interruptible_job_over_the_window(
         api, cluster, clock):
+    registry = metrics.reset()
     t1, t2 = clock.start + timedelta(hours=1), clock.start + timedelta(hours=3)
     async with running_operator(api, clock, keeper_factory(site(api, cluster))):
         api.create(GEV, shed("evening-peak", t1, t2))
@@ -78,6 +80,13 @@ async def test_a_shed_is_met_by_suspending_an_interruptible_job_over_the_window(
     reasons = [e["reason"] for e in api.items("v1/events")
                if e["involvedObject"]["kind"] == "GridEvent"]
     assert reasons[:3] == ["Accepted", "Active", "Completed"]
+    assert reasons.count("Active") == 1 and reasons.count("Completed") == 1
+    # the counter holds what the status says, once (no look before the watch's echo
+    # counts the same interval twice)
+    joules = registry.get_sample_value("suandian_grid_delivered_joules_total",
+                                       {"type": "Shed"})
+    assert joules == pytest.approx(done["deliveredKWh"] * 3.6e6, rel=1e-6)
+    metrics.reset()
 
 
 def urgent(api: Any) -> None:
