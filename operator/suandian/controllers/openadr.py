@@ -101,10 +101,13 @@ class Ven:
             await self.client.stop()
             self.client = None
 
+    def configured_sites(self) -> list[str]:
+        """``SUANDIAN_OPENADR_SITES``: the sites of an event that targets none."""
+        return [s.strip() for s in self.ctx.settings.openadr_sites.split(",") if s.strip()]
+
     def sites(self) -> list[str]:
         """The sites reported: the configured ones and every PowerSite known now."""
-        named = [s.strip() for s in self.ctx.settings.openadr_sites.split(",") if s.strip()]
-        return sorted(set(named) | set(self.ctx.site_names))
+        return sorted(set(self.configured_sites()) | set(self.ctx.site_names))
 
     def delivered_kw(self, site: str) -> float:
         """What ``site`` delivers now against the VTN's events, kW."""
@@ -119,9 +122,9 @@ class Ven:
         if descriptor.get("event_status") == "cancelled":
             await self.ctx.api.delete_gridevent(name)
             return self.opted.pop(name, OPT_IN)
-        named = [s.strip() for s in self.ctx.settings.openadr_sites.split(",") if s.strip()]
         try:
-            manifest = grid_event_of(event, named, self.ctx.settings.openadr_mandatory)
+            manifest = grid_event_of(event, self.configured_sites(),
+                                     self.ctx.settings.openadr_mandatory)
         except Unplannable as exc:
             log.warning("OpenADR event %s: opting out: %s", event_id, exc)
             return OPT_OUT

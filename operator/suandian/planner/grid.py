@@ -170,14 +170,11 @@ def shape(snap: Snapshot, asks: Sequence[GridAsk], baseline: Plan | None,
         if ask.absorb_kw is not None:
             extra[ask.site][at] += ask.absorb_kw
             continue
-        if ask.ceiling_kw is not None:
-            ceiling = np.full(at.stop - at.start, ask.ceiling_kw)
-        else:
-            assert ask.reduction_kw is not None
-            if base is None:
-                raise PlanningError(f"grid ask {ask.key}: a reduction needs a baseline plan")
-            ceiling = np.maximum(_baseline(ask, at, base) - ask.reduction_kw, 0.0)
-        limits[ask.site][at] = np.minimum(limits[ask.site][at], ceiling)
+        if ask.reduction_kw is not None and base is None and ask.baseline_kw is None:
+            raise PlanningError(f"grid ask {ask.key}: a reduction needs a baseline plan")
+        ceiling = _ceiling(ask, at, base)
+        if ceiling is not None:
+            limits[ask.site][at] = np.minimum(limits[ask.site][at], ceiling)
     sites = tuple(
         replace(site, import_limit_kw=limits[s],
                 green_p50_kw=np.asarray(site.green_p50_kw, dtype=float) + extra[s],
@@ -240,12 +237,21 @@ def import_ceiling_kw(asks: Sequence[GridAsk], site: int, now: datetime, slot: t
             continue
         if ask.absorb_kw is not None:
             surplus[at] += ask.absorb_kw
-        elif ask.ceiling_kw is not None:
-            limit[at] = np.minimum(limit[at], ask.ceiling_kw)
-        elif ask.baseline_kw is not None and len(ask.baseline_kw) >= at.stop - at.start:
-            base = np.asarray(ask.baseline_kw[-(at.stop - at.start):], dtype=float)
-            limit[at] = np.minimum(limit[at], np.maximum(base - (ask.reduction_kw or 0.0), 0.0))
+        elif (ceiling := _ceiling(ask, at, None)) is not None:
+            limit[at] = np.minimum(limit[at], ceiling)
     return limit, surplus
+
+
+def _ceiling(ask: GridAsk, at: slice, base: FloatArray | None) -> FloatArray | None:
+    """A shed's import ceiling over ``at``: ``C``, or ``B − R`` (at least 0) against the
+    frozen baseline, else the plan's ``base``; None for a surplus or a tariff, and for a
+    reduction with neither baseline."""
+    if ask.ceiling_kw is not None:
+        return np.full(at.stop - at.start, ask.ceiling_kw)
+    if ask.reduction_kw is None:
+        return None
+    before = _baseline(ask, at, base)
+    return None if before is None else np.maximum(before - ask.reduction_kw, 0.0)
 
 
 def open_asks(asks: Sequence[GridAsk], now: datetime, horizon_end: datetime,
@@ -278,20 +284,22 @@ def _in_horizon(ask: GridAsk, snap: Snapshot) -> bool:
     return bool(at.start < at.stop)
 
 
-def _baseline(ask: GridAsk, at: slice, base: FloatArray) -> FloatArray:
-    """The import a reduction is measured against over ``at``: the frozen one where the
-    caller gave it (its tail, as the window's first slots pass), else the plan's."""
-    own = base[ask.site, at]
-    if ask.baseline_kw is None:
-        return own
-    frozen = np.asarray(ask.baseline_kw[-(at.stop - at.start):], dtype=float)
-    return frozen if frozen.shape == own.shape else own
+def _baseline(ask: GridAsk, at: slice, base: FloatArray | None) -> FloatArray | None:
+    """The import a shed is measured against over ``at``: the frozen one where the caller
+    gave it (its tail, as the window's first slots pass) and it covers ``at``, else the
+    plan's ``base`` (None without one)."""
+    own = None if base is None else base[ask.site, at]
+    if ask.baseline_kw is not None and len(ask.baseline_kw) >= at.stop - at.start:
+        return np.asarray(ask.baseline_kw[len(ask.baseline_kw) - (at.stop - at.start):],
+                          dtype=float)
+    return own
 
 
 def _measure(ask: GridAsk, snap: Snapshot, baseline: Plan, result: Plan) -> AskAnswer:
     at = ask.window(snap)
     base_import = import_kw(baseline)
     before = _baseline(ask, at, base_import)
+    assert before is not None  # (given the plan's import, there is always one)
     now = import_kw(result)[ask.site, at]
     if ask.tariff is not None:  # a cost, not a power: nothing asked in kW
         nothing = np.zeros(now.shape)
