@@ -253,6 +253,18 @@ def events_of(kube: Kube, obj: Mapping[str, Any]) -> list[dict[str, Any]]:
     return sorted(found, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
 
 
+def posted(kube: Kube, obj: Mapping[str, Any], reason: str, *, type: str | None = None,
+           text: str = "", timeout: float = 30) -> list[dict[str, Any]]:
+    """Wait for the events about ``obj`` with this reason (and type, and text in the
+    message), oldest first. kopf posts events from a queue of its own after the status
+    patch, so a status a test has seen does not mean its event is in the API yet."""
+    def found() -> list[dict[str, Any]]:
+        return [e for e in events_of(kube, obj) if e["reason"] == reason
+                and (type is None or e["type"] == type) and text in (e.get("message") or "")]
+    return wait_for(found, timeout=timeout, what=f"a {type or ''} {reason} event".replace(
+        "  ", " ") + (f" saying {text!r}" if text else ""))
+
+
 def child_of(kube: Kube, cj: Mapping[str, Any]) -> dict[str, Any] | None:
     meta = cj["metadata"]
     return kube.get(f"/apis/batch/v1/namespaces/{meta['namespace']}/jobs/{meta['name']}")

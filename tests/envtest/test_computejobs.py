@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from tests.envtest import envkit
-from tests.envtest.envkit import child_of, condition, events_of, pods_of, status_of
+from tests.envtest.envkit import child_of, condition, events_of, pods_of, posted, status_of
 from tests.support.controlplane import ControlPlane
 from tests.support.kube import Kube, path_of, wait_for
 from tests.support.objects import computejob
@@ -63,7 +63,7 @@ def test_a_job_placed_now_runs_on_a_node_of_its_site(kube: Kube) -> None:
                                  if p["spec"].get("nodeName")), None),
                    timeout=60, what="a Pod bound to a node")
     assert pod["spec"]["nodeName"] in nodes_in("gansu")
-    assert any(e["reason"] == "Started" for e in events_of(kube, cj))
+    posted(kube, cj, "Started")
 
 
 def test_a_deferred_job_waits_suspended_with_its_site_required(kube: Kube,
@@ -81,7 +81,7 @@ def test_a_deferred_job_waits_suspended_with_its_site_required(kube: Kube,
                                                "values": ["ningxia"]}]}]
     envkit.settle(3)  # the Job controller makes no Pod of a suspended Job
     assert pods_of(kube, child) == []
-    deferred = [e for e in events_of(kube, cj) if e["reason"] == "Deferred"]
+    deferred = posted(kube, cj, "Deferred")
     assert deferred and "ningxia" in deferred[0]["message"]
 
 
@@ -97,7 +97,7 @@ def test_an_edit_before_the_start_rebuilds_the_child(kube: Kube) -> None:
     child = child_of(kube, cj)
     assert child is not None and child["metadata"]["uid"] != first_uid
     assert child["spec"]["suspend"] is False
-    assert any(e["reason"] == "SpecChanged" for e in events_of(kube, cj))
+    posted(kube, cj, "SpecChanged")
 
 
 def test_deleting_a_job_lets_the_garbage_collector_remove_its_child(kube: Kube) -> None:
@@ -134,7 +134,7 @@ def test_a_finished_job_is_accounted(kube: Kube) -> None:
     assert status["powerEstimate"] == {"source": "declared", "watts": 2000.0,
                                        "template": status["measurement"]["template"]}
     assert condition(status, "Complete")["status"] == "True"
-    assert any(e["reason"] == "Succeeded" for e in events_of(kube, cj))
+    posted(kube, cj, "Succeeded")
 
 
 def test_the_gpu_example_gets_the_limits_kubernetes_requires(kube: Kube) -> None:
@@ -167,7 +167,7 @@ def test_a_child_the_server_refuses_is_reported_and_retried_with_backoff(
     assert refused["status"] == "False" and refused["reason"] == "Invalid"
     assert "RFC 1123" in refused["message"] and "fix spec.template" in refused["message"]
     assert status["phase"] == "Pending" and "refused the child Job (422" in status["reason"]
-    warnings = [e for e in events_of(kube, cj) if e["reason"] == "ChildJobRefused"]
+    warnings = posted(kube, cj, "ChildJobRefused")
     assert warnings and warnings[0]["type"] == "Warning"
     assert child_of(kube, cj) is None
     # backoff from 10 s: two attempts in 12 s (the operator's 1 s retry delay: twelve)
@@ -201,8 +201,7 @@ def test_a_deadline_past_at_creation_is_invalid_even_with_notbefore(kube: Kube) 
                       timeout=60, what="the Valid condition")
     assert condition(status, "Valid")["status"] == "False"
     assert "deadline has passed" in condition(status, "Valid")["message"]
-    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning"
-               for e in events_of(kube, cj))
+    posted(kube, cj, "InvalidSpec", type="Warning")
     envkit.settle(2)
     assert child_of(kube, cj) is None
 

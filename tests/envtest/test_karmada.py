@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from tests.envtest import envkit
 from tests.envtest.conftest import require
-from tests.envtest.envkit import condition, events_of, status_of
+from tests.envtest.envkit import condition, posted, status_of
 from tests.support.karmada import CLUSTERS, KarmadaSet, cluster_ready, missing_karmada
 from tests.support.kube import Kube, path_of, wait_for
 from tests.support.objects import computejob
@@ -207,7 +207,7 @@ def test_a_plan_change_moves_a_held_job_to_the_other_member(
     wait_for(lambda: placed(kube, "mover") == (["gansu-1"], True), timeout=60,
              what="its policy moved to gansu-1, still held")
     wait_for(lambda: status_of(kube, cj).get("site") == "gansu", timeout=30, what="at gansu")
-    assert any(e["reason"] == "Moved" for e in events_of(kube, cj))
+    posted(kube, cj, "Moved")
     envkit.settle(2)
     assert anywhere(karmada, "mover") == []
 
@@ -254,8 +254,7 @@ def test_a_member_made_not_ready_moves_held_jobs_and_reports_dispatched_ones(
                      what="the dispatched job's Reachable condition")
     assert (reach["status"], reach["reason"]) == ("False", "MemberNotReady")
     assert "gansu-1" in reach["message"]
-    assert any(e["reason"] == "MemberNotReady" and e["type"] == "Warning"
-               for e in events_of(kube, now))
+    posted(kube, now, "MemberNotReady", type="Warning")
     assert placed(kube, "now") == (["gansu-1"], False)  # left there: never a second copy
 
 
@@ -322,8 +321,7 @@ def test_a_member_back_makes_its_dispatched_job_reachable_again(
     reach = wait_for(lambda: (c := condition(status_of(kube, now), "Reachable")) and c[
         "status"] == "True" and c, timeout=60, what="Reachable=True")
     assert reach["reason"] == "Reachable"
-    assert any(e["reason"] == "Reachable" and e["type"] == "Normal"
-               for e in events_of(kube, now))
+    posted(kube, now, "Reachable", type="Normal")
     assert phase(kube, now) == "Running" and in_member(karmada, "gansu-1", "now") is not None
 
 

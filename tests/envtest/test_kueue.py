@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from tests.envtest import envkit
 from tests.envtest.conftest import require
-from tests.envtest.envkit import child_of, condition, events_of, pods_of, status_of
+from tests.envtest.envkit import child_of, condition, events_of, pods_of, posted, status_of
 from tests.support.controlplane import ControlPlane, missing
 from tests.support.kube import Kube, path_of, wait_for
 from tests.support.kueue import KueueManager, missing_kueue
@@ -129,8 +129,8 @@ def test_a_deferred_job_holds_no_quota_and_kueue_admits_it_on_its_site_at_the_st
     assert all(p["spec"]["nodeName"].startswith("ningxia-") for p in pods)
     status = status_of(kube, cj)
     assert status["startedAt"] and condition(status, "Started")["status"] == "True"
-    reasons = [e["reason"] for e in events_of(kube, cj)]
-    assert "Released" in reasons and "Started" in reasons
+    posted(kube, cj, "Released")
+    posted(kube, cj, "Started")
 
 
 @pytest.mark.usefixtures("operator")
@@ -148,7 +148,7 @@ def test_another_controllers_gate_is_kept_and_the_job_waits_for_it(kube: Kube) -
                     what="the status to say who holds it")
     assert held["status"] == "False" and held["reason"] == "NotAdmitted"
     assert "not admitted since: held by example.com/check" in held["message"]
-    assert len([e for e in events_of(kube, cj) if e["reason"] == "NotAdmitted"]) == 1
+    assert len(posted(kube, cj, "NotAdmitted")) == 1
     # the other controller lets go: Kueue admits, the job runs
     kube.patch(path_of(child), [{"op": "remove", "path": "/metadata/annotations/"
                                  "kueue.x-k8s.io~1admission-gated-by"}],
@@ -182,8 +182,7 @@ def test_quota_taken_outside_suandian_moves_a_deferred_job_to_a_site_with_room(
     status = wait_for(lambda: (s := status_of(kube, cj)).get("phase") == "Running" and s,
                       timeout=60, what="re-planned and admitted where quota is left")
     assert status["site"] == "guangdong"
-    assert any(e["reason"] == "Moved" and "guangdong" in e["message"]
-               for e in events_of(kube, cj))
+    posted(kube, cj, "Moved", text="guangdong")
     child = child_of(kube, cj)
     assert child is not None
     pods = wait_for(lambda: bound_pods(kube, child), timeout=60, what="its Pod bound")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tests.envtest import envkit
-from tests.envtest.envkit import events_of
+from tests.envtest.envkit import events_of, posted
 from tests.support.controlplane import ControlPlane
 from tests.support.kube import Kube, path_of, wait_for
 from tests.support.operator import free_port
@@ -68,7 +68,7 @@ def test_the_api_server_calls_the_webhook_and_the_pod_waits_pinned(kube: Kube) -
     assert pinned["metadata"]["annotations"]["suandian.io/site"] == "ningxia"
     envkit.settle(2)
     assert not read(kube, created)["spec"].get("nodeName")  # gated: the scheduler waits
-    assert any(e["reason"] == "Deferred" for e in events_of(kube, created))
+    posted(kube, created, "Deferred")
 
 
 @pytest.mark.usefixtures("webhook_operator")
@@ -79,7 +79,7 @@ def test_a_pod_due_now_is_released_and_bound_inside_its_site(kube: Kube) -> None
                      timeout=60, what="the pod released and bound")
     assert not bound["spec"].get("schedulingGates")
     assert bound["spec"]["nodeName"].startswith("gansu-")
-    assert any(e["reason"] == "Started" for e in events_of(kube, created))
+    posted(kube, created, "Started")
 
 
 @pytest.mark.usefixtures("webhook_operator")

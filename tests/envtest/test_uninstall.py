@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from tests.envtest import envkit
-from tests.envtest.envkit import child_of, condition, events_of, pods_of, status_of
+from tests.envtest.envkit import child_of, condition, pods_of, posted, status_of
 from tests.support.kube import Kube, path_of, wait_for
 from tests.support.objects import computejob
 from tests.support.process import OperatorProcess
@@ -84,7 +84,7 @@ def test_the_pre_delete_hook_starts_everything_suandian_holds(
             status = status_of(kube, cj)
             assert status["phase"] == "Running"
             assert condition(status, "Started")["reason"] == "Released"
-            assert any(e["reason"] == "Released" for e in events_of(kube, cj))
+            posted(kube, cj, "Released")
             child = child_of(kube, cj)
             assert child is not None and child["spec"]["suspend"] is False
             bound = wait_for(lambda c=child: [p for p in pods_of(kube, c)
