@@ -14,7 +14,11 @@ under the same deadlines, capacities, import limits and residency. Formulation::
                g[s,t] ≤ min(F, G) + Σ_j min(q[j,s], G[s,t]) · running[j,s,t]   (*)
                L - g ≤ import limit,  Σ req_r · (running in t) ≤ C[s,r,t]
 
-``F`` is the load of running jobs (not moved). (*) is the tightened form of ``g ≤ L``.
+``F`` is the load of running jobs (not moved). ``c`` is grams per kWh of grid power:
+the carbon intensity, plus ``w × price`` where a site has a tariff
+(``SiteSupply.tariff_g_per_kwh``, the same cost term the planner weighs; then the
+oracle's grams are carbon-equivalent, its bound too). A shed is in the per-slot
+``import limit``: the caller puts the grid's ceilings there. (*) is the tightened form of ``g ≤ L``.
 It holds for every integer schedule (the green a slot can use is ``min(G, L)``, and
 either ``F`` or one running job alone draws at least ``G`` or the right-hand side is
 ``L``), and it implies ``g ≤ L``; but a job spread fractionally over several windows can

@@ -61,7 +61,7 @@ class Instance:
     """
 
     green: FloatArray
-    carbon: FloatArray
+    cost: FloatArray  # grams per kWh of grid power: carbon, plus a tariff's weighted price
     imports: FloatArray
     capacity: FloatArray  # (sites, resources, slots); inf where unlimited
     h: float
@@ -99,7 +99,7 @@ class Instance:
                 sites=tuple(sites), q=q_it * pue, req=np.asarray(job.resources, dtype=float)))
         return cls(
             green=np.maximum(snap.stacked("green_p50_kw"), 0.0),
-            carbon=snap.stacked("carbon_g_per_kwh"), imports=snap.stacked("import_limit_kw"),
+            cost=_grid_cost(snap), imports=snap.stacked("import_limit_kw"),
             capacity=np.stack([np.asarray(s.capacity, dtype=float) for s in snap.sites]),
             h=snap.slot_hours, jobs=tuple(jobs), fixed_load=fixed)
 
@@ -112,7 +112,7 @@ class Instance:
     def emissions(self, load: FloatArray) -> float:
         """Grams emitted by a facility load ``(sites, slots)``: green first, then grid."""
         grid = np.maximum(load - self.green, 0.0)
-        return float((grid * self.carbon).sum() * self.h)
+        return float((grid * self.cost).sum() * self.h)
 
     def load_of(self, schedule: Schedule, jobs: range | list[int] | None = None) -> FloatArray:
         """The load of ``schedule``'s jobs (``jobs``: indices; all by default), kW."""
@@ -155,6 +155,17 @@ class Instance:
         return not np.any(use > self.capacity + 1e-6 * np.maximum(1.0, self.capacity))
 
 
+def _grid_cost(snap: Snapshot) -> FloatArray:
+    """Grams per kWh of grid power per site and slot: the carbon intensity, plus the
+    weighted price of a tariff where a site has one (``SiteSupply.tariff_g_per_kwh``, as
+    the planner's ledger counts it). Without a tariff the oracle minimises emissions."""
+    cost = snap.stacked("carbon_g_per_kwh")
+    for s, site in enumerate(snap.sites):
+        if site.tariff_g_per_kwh is not None:
+            cost[s] += np.asarray(site.tariff_g_per_kwh, dtype=float)[:snap.slots]
+    return cost
+
+
 def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
@@ -184,7 +195,7 @@ class BlockModel:
         self.nx = int(self.col_job.size)
         self.ng = n_sites * width
         self.green = inst.green[:, t0:t1]
-        self.carbon_h = inst.carbon[:, t0:t1] * inst.h
+        self.cost_h = inst.cost[:, t0:t1] * inst.h
         self.background = background_load
         self.lp = self._lp(background_use, tighten)
 
@@ -194,8 +205,8 @@ class BlockModel:
         """Every job's choices as columns: a run of slots at a site (``first``, ``length``;
         length 0 for a site choice ``z``), its cost and its kind."""
         inst = self.inst
-        prefix = np.concatenate([np.zeros((inst.carbon.shape[0], 1)),
-                                 np.cumsum(inst.carbon * inst.h, axis=1)], axis=1)
+        prefix = np.concatenate([np.zeros((inst.cost.shape[0], 1)),
+                                 np.cumsum(inst.cost * inst.h, axis=1)], axis=1)
         job, site, kind, first, length, cost = [], [], [], [], [], []
         for local, j in enumerate(self.jobs):
             jb = self.inst.jobs[j]
@@ -203,7 +214,7 @@ class BlockModel:
                 if jb.mode == SPLIT:
                     ts = np.arange(jb.first, jb.end)
                     parts = [(np.array([-1]), CHOICE, 0, np.zeros(1)),
-                             (ts, SLOT, 1, inst.carbon[s, ts] * inst.h * jb.q[s])]
+                             (ts, SLOT, 1, inst.cost[s, ts] * inst.h * jb.q[s])]
                 else:
                     ks = np.arange(jb.first, jb.last + 1)
                     parts = [(ks, START, jb.n, (prefix[s, ks + jb.n] - prefix[s, ks]) * jb.q[s])]
@@ -304,12 +315,12 @@ class BlockModel:
             shape=(base, nx + ng))
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = nx + ng, base
-        lp.col_cost_ = np.concatenate([self.col_cost, -self.carbon_h.ravel()])
+        lp.col_cost_ = np.concatenate([self.col_cost, -self.cost_h.ravel()])
         lp.col_lower_ = np.zeros(nx + ng)
         lp.col_upper_ = np.concatenate([np.ones(nx), flat_green])
         lp.row_lower_ = np.concatenate(lo)
         lp.row_upper_ = np.concatenate(hi)
-        lp.offset_ = float((flat_bg * self.carbon_h.ravel()).sum())
+        lp.offset_ = float((flat_bg * self.cost_h.ravel()).sum())
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = matrix.indptr
         lp.a_matrix_.index_ = matrix.indices
@@ -354,7 +365,7 @@ class BlockModel:
         """Exact grams of the window for ``x``: green first at each cell (not the solver's
         objective, which carries its tolerances)."""
         grid = np.maximum(self.load(x) - self.green, 0.0)
-        return float((grid * self.carbon_h).sum())
+        return float((grid * self.cost_h).sum())
 
     def schedule(self, x: FloatArray) -> Schedule:
         """The block's jobs' placements in ``x``."""

@@ -24,8 +24,13 @@ as it comes, the usual "customer baseline load" of demand response):
     shed_kwh      = Σ max(0, B_k − I_k) · h        (energy under the baseline)
     absorbed_kwh  = Σ min(P, max(0, L_k − G_k)) · h  (L: facility load; G: the site's own
                                                     green: the load the surplus fed)
-    cost          = Σ I_k · p_k · h                  (p: the Price events' tariff, every
-                                                    site and slot of the run)
+    cost          = Σ max(0, L_k − G_k − S_k) · p_k · h   (p: the Price events' tariff,
+                                                    every site and slot of the run; S:
+                                                    an absorb event's surplus, free)
+
+The oracle meets every shed (:func:`shed_limits_kw`: each becomes a ceiling on its
+import in its window, ``C`` or ``max(0, B_k − R)``) and, with a tariff, minimises
+``carbon + w · cost`` as the ``suandian`` policy weighs them.
 
 A policy's ``shed_compliance`` is the asked-weighted mean over its shed events (the
 ceiling's and the reduction's asked energy, kWh): delivered over asked for the whole run.
@@ -47,8 +52,8 @@ from suandian.gridasks import asks_of
 from suandian.planner.grid import GridAsk
 from suandian.planner.model import FloatArray
 
-__all__ = ["EventFigures", "SimEvent", "figures", "parse_events", "sim_events",
-           "surplus_kw", "tariff_per_kwh"]
+__all__ = ["EventFigures", "SimEvent", "figures", "parse_events", "shed_limits_kw",
+           "sim_events", "surplus_kw", "tariff_per_kwh"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,35 @@ def surplus_kw(events: Sequence[SimEvent], sites: int, slots: int) -> FloatArray
     return out
 
 
+def shed_limits_kw(events: Sequence[SimEvent], own_green: FloatArray,
+                   baseline_load: FloatArray | None) -> FloatArray:
+    """The sheds as ceilings on ``L − g`` (facility load less the green used, the surplus
+    counted as green, as the oracle's model has it) per site and slot; inf where no shed
+    asks. A shed bounds ``I = max(0, L − G)``, the import measured against the site's own
+    green ``G``, so a ceiling ``C`` becomes ``C − S`` beside a surplus ``S`` (at least 0:
+    a shed over an absorb window asks the near-impossible; the 0 is the closest the model
+    holds). A reduction ``R`` is ``max(0, B − R)`` under the baseline's import ``B``
+    (``baseline_load``, run-now's, required when a reduction is among ``events``)."""
+    sites, slots = own_green.shape
+    surplus = surplus_kw(events, sites, slots)
+    out = np.full((sites, slots), np.inf)
+    for e in events:
+        q, at = e.ask, slice(e.first, min(e.last, slots))
+        if not q.shed:
+            continue
+        if q.ceiling_kw is not None:
+            ceiling = np.full(at.stop - at.start, q.ceiling_kw)
+        else:
+            if baseline_load is None:
+                raise ValueError(f"shed {q.key} is a reduction: its ceiling needs the "
+                                 "baseline's load")
+            base = np.maximum(baseline_load[q.site, at] - own_green[q.site, at], 0.0)
+            ceiling = np.maximum(base - float(q.reduction_kw or 0.0), 0.0)
+        out[q.site, at] = np.minimum(out[q.site, at],
+                                     np.maximum(ceiling - surplus[q.site, at], 0.0))
+    return out
+
+
 def tariff_per_kwh(events: Sequence[SimEvent], start: datetime, slot: timedelta, sites: int,
                    slots: int) -> FloatArray | None:
     """The Price events' tariff per site and slot (per kWh of grid power; 0 outside their
@@ -199,8 +233,9 @@ def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: F
             asked += float(np.minimum(q.reduction_kw, b).sum()) * h
             delivered += float(np.minimum(q.reduction_kw, np.maximum(b - i, 0.0)).sum()) * h
     cost = None
-    if tariff is not None:
+    if tariff is not None:  # the surplus is free: only what is drawn beyond it is paid
         m = min(n, tariff.shape[1])
-        cost = float((imports[:, :m] * tariff[:, :m]).sum()) * h
+        paid = np.maximum(imports[:, :m] - surplus_kw(events, load.shape[0], m), 0.0)
+        cost = float((paid * tariff[:, :m]).sum()) * h
     return EventFigures(shed_kwh=shed, shed_asked_kwh=asked, shed_delivered_kwh=delivered,
                         absorbed_kwh=absorbed, absorb_offered_kwh=offered, cost=cost)

@@ -1,5 +1,12 @@
 """The ``oracle`` policy of the simulator: the MILP's schedule over the actuals, every job
-known up front, replayed on the same clock as the other policies."""
+known up front, replayed on the same clock as the other policies.
+
+With grid events the oracle answers them as the ``suandian`` policy is asked to: an
+absorb's surplus is in the actuals, every shed is a ceiling on import in its window
+(:func:`~suandian.sim.grid_events.shed_limits_kw`), and a tariff is a cost of
+``w × price`` grams per kWh of grid power (``w``: ``PlanParams.tariff_weight_g_per_unit``),
+so its optimum is one of ``carbon + w × cost``. When the sheds cannot all be met within
+the deadlines the oracle solves without them and says so (:attr:`OraclePolicy.note`)."""
 
 from __future__ import annotations
 
@@ -8,10 +15,13 @@ from datetime import timedelta
 
 import numpy as np
 
+from suandian.errors import PlanningError
 from suandian.planner import JobDemand, PlanParams, SiteSupply, Snapshot, plan
+from suandian.planner.model import FloatArray
 from suandian.planner.oracle import OracleResult, solve_oracle
 from suandian.planner.oracle_model import Instance, Schedule
 from suandian.sim.engine import SimState
+from suandian.sim.grid_events import shed_limits_kw
 from suandian.sim.world import World
 
 __all__ = ["OraclePolicy", "clairvoyant", "oracle_snapshot", "replay_emissions"]
@@ -24,26 +34,37 @@ class OraclePolicy:
     preemptive = True
 
     def __init__(self, world: World, limit: int | None = None,
-                 starts: Sequence[tuple[str, float, Schedule]] = ()) -> None:
+                 starts: Sequence[tuple[str, float, Schedule]] = (), *,
+                 baseline_load: FloatArray | None = None) -> None:
         self.start_name: str | None = None
         self.clairvoyant_g = 0.0  # what the planner emits planning this problem in one round
-        self.result = self._solve(world, limit, starts)
+        self.note = ""  # why the oracle's problem is not the whole one (sheds dropped)
+        try:
+            self.result = self._solve(oracle_snapshot(world, baseline_load), limit, starts,
+                                      world)
+        except PlanningError:
+            if not any(e.ask.shed for e in world.events):
+                raise
+            self.note = ("the sheds cannot all be met within the deadlines, so the oracle "
+                         "solved without them")
+            self.result = self._solve(oracle_snapshot(world, baseline_load, sheds=False),
+                                      limit, starts, world)
         self.slots = {int(k): (s, frozenset(v)) for k, (s, v) in self.result.schedule.items()}
 
-    def _solve(self, world: World, limit: int | None,
-               starts: Sequence[tuple[str, float, Schedule]]) -> OracleResult:
-        """Solve with the actuals. MIP start: the cheapest feasible one of the clairvoyant
-        planner's schedule and those the other policies ran (``(name, emissions,
-        schedule)``); a better start only makes the oracle stronger, never a policy look
-        better, and the oracle never ends worse than its start.
-        ``limit``: the oracle's work limit (:func:`~suandian.planner.oracle.solve_oracle`)."""
-        snap = oracle_snapshot(world)
+    def _solve(self, snap: Snapshot, limit: int | None,
+               starts: Sequence[tuple[str, float, Schedule]], world: World) -> OracleResult:
+        """Solve ``snap``, the actuals. MIP start: the cheapest feasible one of the
+        clairvoyant planner's schedule and those the other policies ran (``(name,
+        emissions, schedule)``), cheapest by the oracle's own objective; a better start
+        only makes the oracle stronger, never a policy look better, and the oracle never
+        ends worse than its start. ``limit``: the oracle's work limit
+        (:func:`~suandian.planner.oracle.solve_oracle`)."""
         self.clairvoyant_g, mine = clairvoyant(world, snap)
-        candidates = [("clairvoyant planner", self.clairvoyant_g, mine), *starts]
+        candidates = [("clairvoyant planner", mine), *((n, c) for n, _, c in starts)]
         inst = Instance.from_snapshot(snap)
-        usable = sorted((c for c in candidates if inst.feasible(c[2])), key=lambda c: c[1])
-        if usable:
-            self.start_name = usable[0][0]
+        usable = sorted(((inst.emissions(inst.fixed_load + inst.load_of(c)), n, c)
+                         for n, c in candidates if inst.feasible(c)), key=lambda c: c[0])
+        self.start_name = usable[0][1] if usable else None
         return solve_oracle(snap, limit=limit, start=usable[0][2] if usable else None)
 
     def step(self, world: World, state: SimState) -> list[tuple[int, int]]:
@@ -55,15 +76,24 @@ class OraclePolicy:
         return out
 
 
-def oracle_snapshot(world: World) -> Snapshot:
-    """The oracle's problem: the world's actual supply as fact, every job up front."""
+def oracle_snapshot(world: World, baseline_load: FloatArray | None = None, *,
+                    sheds: bool = True,
+                    tariff_weight: float = PlanParams.tariff_weight_g_per_unit) -> Snapshot:
+    """The oracle's problem: the world's actual supply as fact, every job up front, the
+    grid's sheds as import ceilings (``sheds``; a reduction's baseline is run-now's
+    ``baseline_load``) and its tariff weighted at ``tariff_weight`` grams per unit."""
     n = world.slots
+    limits = np.repeat(np.asarray(world.import_limit, dtype=float)[:, None], n, axis=1)
+    if sheds and any(e.ask.shed for e in world.events):
+        limits = np.minimum(limits, shed_limits_kw(world.events, world.own_green[:, :n],
+                                                   baseline_load))
+    tariff = world.tariff
     supplies = tuple(
         SiteSupply(name=name, green_p50_kw=world.green[s, :n],
                    green_p10_kw=world.green[s, :n], carbon_g_per_kwh=world.carbon[s, :n],
-                   import_limit_kw=np.full(n, world.import_limit[s]),
-                   pue=float(world.pue[s]),
-                   capacity=np.repeat(world.capacity[s][:, None], n, axis=1))
+                   import_limit_kw=limits[s], pue=float(world.pue[s]),
+                   capacity=np.repeat(world.capacity[s][:, None], n, axis=1),
+                   tariff_g_per_kwh=None if tariff is None else tariff[s, :n] * tariff_weight)
         for s, name in enumerate(world.names))
     jobs = tuple(
         JobDemand(key=str(j.index), resources=j.resources, power_w=j.power_kw * 1000.0,

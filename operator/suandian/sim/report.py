@@ -66,8 +66,12 @@ def caption(report: SimReport) -> str:
     if report.world.events:
         lines.append("shed: energy under run-now's grid import in the grid's shed windows; "
                      "shed met: delivered over asked; absorbed: surplus power used; grid "
-                     "cost: grid power at the run's tariffs. Only suandian reads the grid's "
-                     "requests; the oracle sees the surplus, not the sheds or tariffs.")
+                     "cost: grid power at the run's tariffs (an absorb's surplus is free). "
+                     "Only suandian and the oracle read the grid's requests: the oracle "
+                     "meets every shed" + (
+                         f" and its shares are of CO2 + {format_mass(report.tariff_weight_g)}"
+                         " per unit of grid cost, the weight suandian plans with"
+                         if report.priced else "") + ".")
     if report.oracle_note:
         lines.append(f"oracle: {report.oracle_note}")
     return "\n".join(lines)
@@ -85,7 +89,7 @@ def render_table(report: SimReport) -> Table:
     )
     of = "of optimum" if report.oracle is not None and report.oracle.optimal else "of oracle"
     events = bool(report.world.events)
-    priced = getattr(report.world, "tariff", None) is not None
+    priced = report.priced
     for col in ("policy", "CO2", "energy", "green", "misses", "mean delay", "p95 delay",
                 of, "vs bound", "over import",
                 *(("shed", "shed met", "absorbed") if events else ()),

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from suandian.errors import PlanningError
+from suandian.planner.model import PlanParams
 from suandian.planner.oracle import OracleResult
 from suandian.sim.engine import PolicyResult, SimPolicy, run_policy
 from suandian.sim.grid_events import EventFigures, figures
@@ -35,6 +36,10 @@ class SimReport:
     when they mean nothing; :meth:`share_note` says why. A policy that missed deadlines
     or drew beyond an import limit gets no share (it broke a promise the oracle keeps):
     the baseline too, though it stays the reference, the emissions of shifting nothing.
+
+    With a tariff (Price events) the shares are of :meth:`score_g`, carbon plus the
+    weighted cost, the objective the oracle and the ``suandian`` policy weigh alike.
+    The oracle meets every shed; a policy that does not can emit less than it.
     """
 
     scenario: Scenario
@@ -48,6 +53,20 @@ class SimReport:
     clairvoyant_g: float | None = None  # the planner in one round, every job known
     grid: dict[str, EventFigures] = field(default_factory=dict)
     """What each policy delivered against the run's grid events (none: no events)."""
+    tariff_weight_g: float = PlanParams.tariff_weight_g_per_unit
+    """Grams a unit of currency weighs against carbon in :meth:`score_g`."""
+
+    @property
+    def priced(self) -> bool:
+        """Whether the run has a tariff (then shares are of :meth:`score_g`)."""
+        return self.world.tariff is not None
+
+    def score_g(self, name: str) -> float:
+        """What the shares count: the policy's emissions, plus its grid cost weighted at
+        :attr:`tariff_weight_g` grams per unit when the run has a tariff."""
+        r, g = self.results[name], self.grid.get(name)
+        cost = 0.0 if g is None or g.cost is None else g.cost
+        return r.emissions_g + self.tariff_weight_g * cost
 
     def infeasible(self, name: str) -> str | None:
         """Why a policy's schedule is out of the ranking (it broke a promise the oracle
@@ -75,10 +94,11 @@ class SimReport:
             return f"no {self.baseline}"
         if best_g is None:
             return "no oracle" if self.oracle is None else "no bound"
-        possible = base.emissions_g - best_g
-        if possible <= 1e-9 * max(1.0, base.emissions_g):
+        base_g = self.score_g(self.baseline)
+        possible = base_g - best_g
+        if possible <= 1e-9 * max(1.0, base_g):
             return "nothing to save"
-        return base.emissions_g, possible
+        return base_g, possible
 
     def _share(self, name: str, best_g: float | None) -> float | str:
         why = self.infeasible(name)
@@ -88,12 +108,12 @@ class SimReport:
         if isinstance(got, str):
             return got
         base, possible = got
-        return (base - self.results[name].emissions_g) / possible
+        return (base - self.score_g(name)) / possible
 
     def share_of_oracle(self, name: str) -> float | None:
         """``(E_base − E_policy) / (E_base − E_oracle)``; None when n/a."""
-        oracle = self.results.get("oracle")
-        value = self._share(name, None if oracle is None else oracle.emissions_g)
+        value = self._share(name, self.score_g("oracle") if "oracle" in self.results
+                            else None)
         return value if isinstance(value, float) else None
 
     def share_of_bound(self, name: str) -> float | None:
@@ -103,9 +123,8 @@ class SimReport:
 
     def share_note(self, name: str, against: str = "oracle") -> str | None:
         """Why the share (``against`` ``"oracle"`` or ``"bound"``) is n/a, else None."""
-        oracle = self.results.get("oracle")
-        best = (None if oracle is None else oracle.emissions_g) if against == "oracle" else (
-            self.oracle_bound_g)
+        best = (self.score_g("oracle") if "oracle" in self.results else None) if (
+            against == "oracle") else self.oracle_bound_g
         value = self._share(name, best)
         return value if isinstance(value, str) else None
 
@@ -211,6 +230,16 @@ def simulate(
     if policies is None:  # every one; nominal only when it is not run-now again
         policies = [p for p in POLICY_NAMES if p != "nominal" or world.has_nominal_starts]
     report = SimReport(world.scenario, world, {})
+    run_now: list[PolicyResult] = []
+
+    def baseline() -> PolicyResult:
+        """Run-now's result, the grid events' baseline (run once more if not asked for)."""
+        if "run-now" in report.results:
+            return report.results["run-now"]
+        if not run_now:
+            run_now.append(run_policy(world, make_policy("run-now", world)))
+        return run_now[0]
+
     for name in policies:
         t0 = time.perf_counter()
         policy: SimPolicy
@@ -226,7 +255,8 @@ def simulate(
             try:
                 starts = [(n, r.emissions_g, sched) for n, r in report.results.items()
                           if (sched := r.feasible_schedule()) is not None]
-                oracle = OraclePolicy(world, oracle_limit, starts)
+                oracle = OraclePolicy(world, oracle_limit, starts, baseline_load=(
+                    baseline().load_kw if any(e.ask.shed for e in world.events) else None))
             except PlanningError as exc:
                 report.oracle_note = str(exc)
                 continue
@@ -235,7 +265,8 @@ def simulate(
             report.oracle = oracle.result
             report.oracle_start = oracle.start_name
             report.clairvoyant_g = oracle.clairvoyant_g
-            report.oracle_note = oracle_words(oracle.result, oracle.start_name)
+            report.oracle_note = "; ".join(filter(None, (
+                oracle_words(oracle.result, oracle.start_name), oracle.note)))
         else:
             policy = make_policy(name, world)
 
@@ -248,12 +279,11 @@ def simulate(
         report.seconds[name] = time.perf_counter() - t0
     if world.events and report.results:
         # every policy measured against one baseline: run-now's import (module doc of
-        # suandian.sim.grid_events), run once more if it was not among the policies
-        base = report.results.get("run-now") or run_policy(world, make_policy("run-now",
-                                                                              world))
+        # suandian.sim.grid_events)
+        base = baseline()
         for name, r in report.results.items():
             report.grid[name] = figures(world.events, world.h, r.load_kw, world.own_green,
-                                        base.load_kw, getattr(world, "tariff", None))
+                                        base.load_kw, world.tariff)
     return report
 
 
