@@ -310,6 +310,9 @@ class GridEventStatus(ApiModel):
     """Delivered over asked, slot by slot so far, 0 to 1 (or more)."""
     slots: list[EventSlot] = Field(default_factory=list, max_length=1500)
     """Per slot of the window: committed and delivered kW."""
+    emissions_effect_grams: float | None = Field(default=None, alias="emissionsEffectGrams")
+    """What answering costs in CO2 as the plan expects it, grams: the moved jobs' expected
+    emissions answered less unanswered (below 0: answering saves carbon)."""
     jobs_affected: int | None = Field(default=None, ge=0)
     """How many ComputeJobs the event moved, suspended or held."""
     affected_jobs: list[str] = Field(default_factory=list, max_length=50)

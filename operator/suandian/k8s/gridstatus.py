@@ -16,7 +16,8 @@ kept as ``deliveringKW`` and integrated from its moment (``measuredAt``) to the 
 one into ``deliveredKWh`` and each slot's time-weighted mean ``deliveredKW``. So a
 restart resumes the count from the status: the time it was down counts at the rate
 measured last. ``compliance = Σ_k min(delivered_k, asked_k) / Σ_k asked_k`` over the slots
-measured so far.
+measured so far. ``emissionsEffectGrams`` is the plan's expectation of what answering
+costs in carbon (:func:`emissions_effect_g`).
 
 The phase: ``Pending`` until a round answers (or while no site is known); ``Completed``
 from ``end``; ``Declined`` when the plan declined it; ``Active`` from ``start``; else
@@ -35,7 +36,8 @@ from suandian.k8s.decision import format_time, time_of
 from suandian.k8s.status import with_condition
 from suandian.planner.grid import TOLERANCE_KW, AskAnswer
 
-__all__ = ["AFFECTED_LIMIT", "asked_text", "event_status", "measured_kw", "phase_of"]
+__all__ = ["AFFECTED_LIMIT", "asked_text", "emissions_effect_g", "event_status", "measured_kw",
+           "phase_of"]
 
 AFFECTED_LIMIT = 50
 """Jobs named in ``status.affectedJobs`` at most (``jobsAffected`` counts them all)."""
@@ -108,6 +110,9 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
                       | set(previous.get("affectedJobs") or []))
         status["jobsAffected"] = max(len(jobs), int(previous.get("jobsAffected") or 0))
         status["affectedJobs"] = jobs[:AFFECTED_LIMIT]
+        effect = emissions_effect_g(mine, previous)
+        if effect is not None:
+            status["emissionsEffectGrams"] = effect
         if phase is not EventPhase.DECLINED and shortfall <= TOLERANCE_KW and spec.shed:
             status["reason"] = f"met: {status['jobsAffected']} job(s) moved out of the window"
         elif spec.prices is not None:
@@ -143,6 +148,20 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
 
 DELIVERING = 0.9
 """Compliance so far under this is ``Delivering=False`` (reason ``Behind``)."""
+
+
+def emissions_effect_g(answers: Sequence[AskAnswer], previous: Mapping[str, Any]
+                       ) -> float | None:
+    """What answering costs in carbon, as the plan expects it: the sum over the event's
+    sites of each moved job's expected grams answered less unanswered
+    (``AskAnswer.moved_g``; below 0 it saves carbon, as an absorb does). A round that
+    moves nothing keeps the last estimate: its plan without requests already holds the
+    jobs where the event put them, so it sees no move. None before any job moved."""
+    moved = [g for a in answers if a.accepted for g in a.moved_g.values()]
+    if moved:
+        return round(float(sum(moved)), 1)
+    last = previous.get("emissionsEffectGrams")
+    return None if last is None else float(last)
 
 
 def _slots(answers: Sequence[AskAnswer], slot0: datetime | None, slot: timedelta,

@@ -32,6 +32,7 @@ Per slot, against the plan without requests (``baseline``):
     absorb:  asked     = P
              committed = min(P, max(0, G_used − G_own))   (green used beyond the site's own)
     shortfall = max over the window's slots of (asked − committed), at least 0
+    moved_g   = per job moved at the site: expected grams answered − unanswered
 
 Pure: no clock, no I/O; the caller puts the requests on the snapshot's grid by time.
 """
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -132,6 +133,9 @@ class AskAnswer:
     """With a shortfall, the jobs that cause it (running or forced at the site in its worst
     slot); else the jobs the request moved (their site or start changed)."""
     reason: str
+    moved_g: Mapping[str, float] = field(default_factory=dict)
+    """Each job the requests moved at the site: its expected emissions in the answered
+    plan less in the plan without requests, grams (above 0: answering costs carbon)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +218,7 @@ def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = 
         if not short:
             break
         worst = min(short, key=lambda x: (x.ask.priority, -x.shortfall_kw, x.ask.key))
-        declined.append(replace(worst, accepted=False, reason=(
+        declined.append(replace(worst, accepted=False, moved_g={}, reason=(
             f"declined: the plan can shed only {_kw(worst.asked_kw.max() - worst.shortfall_kw)}"
             f" of {_kw(worst.asked_kw.max())} without missing a deadline "
             f"({_kw(worst.shortfall_kw)} short)")))
@@ -301,13 +305,15 @@ def _measure(ask: GridAsk, snap: Snapshot, baseline: Plan, result: Plan) -> AskA
     before = _baseline(ask, at, base_import)
     assert before is not None  # (given the plan's import, there is always one)
     now = import_kw(result)[ask.site, at]
+    moved = _moved(baseline, result, ask.site)
+    moved_g = {k: result.by_key[k].expected_emissions_g
+               - baseline.by_key[k].expected_emissions_g for k in moved}
     if ask.tariff is not None:  # a cost, not a power: nothing asked in kW
         nothing = np.zeros(now.shape)
-        jobs = _moved(baseline, result, ask.site)
         return AskAnswer(ask=ask, window=at, accepted=True, asked_kw=nothing,
                          committed_kw=nothing, baseline_kw=before, shortfall_kw=0.0,
-                         jobs=jobs, reason=f"priced in: {len(jobs)} job(s) moved to cheaper "
-                                           "hours")
+                         jobs=moved, reason=f"priced in: {len(moved)} job(s) moved to "
+                                            "cheaper hours", moved_g=moved_g)
     if ask.absorb_kw is not None:
         own = np.asarray(snap.sites[ask.site].green_p50_kw, dtype=float)[at]
         used = result.green_used_kw[ask.site, at]
@@ -325,12 +331,12 @@ def _measure(ask: GridAsk, snap: Snapshot, baseline: Plan, result: Plan) -> AskA
         reason = (f"short by {_kw(shortfall)} at {snap.time_of(worst):%Y-%m-%d %H:%M}: "
                   f"{len(jobs)} job(s) must run then to meet their deadlines")
     else:
-        jobs = _moved(baseline, result, ask.site)
+        jobs = moved
         reason = (f"absorbs up to {_kw(float(committed.max(initial=0.0)))}" if not ask.shed
                   else f"met: {len(jobs)} job(s) moved out of the window")
     return AskAnswer(ask=ask, window=at, accepted=True, asked_kw=asked,
                      committed_kw=committed, baseline_kw=before, shortfall_kw=shortfall,
-                     jobs=jobs, reason=reason)
+                     jobs=jobs, reason=reason, moved_g=moved_g)
 
 
 def _beyond(ask: GridAsk, snap: Snapshot) -> AskAnswer:

@@ -62,6 +62,7 @@ async def test_a_shed_is_met_by_suspending_an_interruptible_job_over_the_window(
         assert [s["committedKW"] for s in before["slots"]] == [120.0] * 4 + [60.0] * 4
         assert before["reason"] == "met: 2 job(s) moved out of the window"
         assert before["affectedJobs"] == ["batch/chunky", "batch/later"]
+        assert before["emissionsEffectGrams"] == pytest.approx(0.0, abs=1.0)  # flat carbon
         await eventually(lambda: cluster.starts, timeout=1800, step=30, what="the start")
         await eventually(lambda: status(api, "evening-peak").get("phase") == "Completed",
                          timeout=4 * 3600, step=60, what="the end of the window")
@@ -152,6 +153,7 @@ async def test_a_surplus_pulls_deferred_work_into_its_window(api, cluster, clock
             "phase") == "Accepted" and s, timeout=1800, step=30, what="the answer")
         assert accepted["asked"] == "+1,000 kW" and accepted["committedKW"] == 0.0
         assert max(s["committedKW"] for s in accepted["slots"]) == 60.0
+        assert accepted["emissionsEffectGrams"] < 0  # the surplus is carbon-free
         await eventually(lambda: status(api, "night-wind").get("phase") == "Completed",
                          timeout=11 * 3600, step=300, what="the end of the window")
         done = status(api, "night-wind")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,6 +57,18 @@ def test_before_the_window_the_plan_is_accepted_with_the_jobs_it_moved() -> None
         "2026-06-21T01:00:00Z", "2026-06-21T01:15:00Z", "2026-06-21T01:30:00Z",
         "2026-06-21T01:45:00Z"]
     assert "deliveredKWh" not in status and "compliance" not in status
+
+
+def test_the_emissions_effect_is_the_plans_for_the_jobs_it_moves_and_lasts() -> None:
+    moved = {"jiangsu": replace(answer(), moved_g={"cj/1": 1200.0, "cj/2": -200.0})}
+    first = build(T0 - SLOT, answers=moved)
+    assert first["emissionsEffectGrams"] == 1000.0
+    # a later round's plan without requests holds the jobs where the event put them
+    later = build(T0 - SLOT, previous=first)
+    assert later["emissionsEffectGrams"] == 1000.0
+    assert "emissionsEffectGrams" not in build(T0 - SLOT)  # nothing moved yet
+    declined = {"jiangsu": replace(moved["jiangsu"], accepted=False)}
+    assert "emissionsEffectGrams" not in build(T0 - SLOT, answers=declined)
 
 
 def test_a_shortfall_and_a_decline_say_so() -> None:

@@ -39,6 +39,22 @@ def test_a_ceiling_moves_deferred_work_out_of_the_window() -> None:
     assert import_kw(result.plan)[0, 18:22] == pytest.approx(np.zeros(4))
 
 
+def test_each_moved_job_carries_what_answering_costs_it_in_carbon() -> None:
+    """The shed moves the job out of its cleanest hours (200 g/kWh) to 600 g/kWh: the
+    answer carries the difference, 200 kWh × 400 g; a surplus the other way saves."""
+    snap = snapshot([site("a", GRID, EVENING)], [job("etl", kw=100, hours=2, slack=22)])
+    result = answer(snap, [shed(ceiling_kw=0.0, mandatory=True)])
+    (a,) = result.answers
+    before, after = (p.by_key["etl"].expected_emissions_g for p in (result.baseline,
+                                                                     result.plan))
+    assert a.moved_g == {"etl": pytest.approx(after - before)}
+    assert a.moved_g["etl"] == pytest.approx(200 * 400.0)
+    wind = answer(snapshot([site("a", GRID, np.full(24, 500.0))],
+                           [job("etl", kw=100, hours=2, slack=22, start=0)]),
+                  [GridAsk(key="wind", site=0, absorb_kw=100.0, **at(3, 6))])
+    assert wind.answers[0].moved_g["etl"] < 0
+
+
 def test_a_job_due_now_still_starts_and_the_shortfall_names_it() -> None:
     due = job("urgent", kw=80, hours=2, slack=0, start=0)
     snap = snapshot([site("a", GRID, EVENING)], [due, job("etl", kw=100, hours=2, slack=22)])
@@ -56,7 +72,7 @@ def test_a_voluntary_shed_that_cannot_be_met_whole_is_declined() -> None:
     snap = snapshot([site("a", GRID, EVENING)], [due])
     result = answer(snap, [shed(first=0, last=4, ceiling_kw=50.0)])
     (a,) = result.answers
-    assert not a.accepted
+    assert not a.accepted and a.moved_g == {}  # declined: it moved nothing
     assert a.reason.startswith("declined: the plan can shed only")
     assert result.plan is result.baseline  # planned without it
 
