@@ -55,6 +55,7 @@ __all__ = [
     "AskAnswer",
     "GridAnswer",
     "GridAsk",
+    "annotate",
     "answer",
     "freeze",
     "import_ceiling_kw",
@@ -224,8 +225,55 @@ def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = 
             f"({_kw(worst.shortfall_kw)} short)")))
         active.remove(worst.ask)
     by_key = {id(x.ask): x for x in answers + declined}
+    result = annotate(snap, result, [x.ask for x in answers if x.accepted])
     return GridAnswer(plan=result, baseline=baseline, answers=tuple(
         by_key[id(a)] if id(a) in by_key else _beyond(a, snap) for a in asks))
+
+
+def annotate(snap: Snapshot, result: Plan, asks: Sequence[GridAsk]) -> Plan:
+    """``result`` with each decision the grid's requests shape saying so at the end of
+    its reason: at a shed's site, a job that waits past the window it could have started
+    in (``waits past grid shed …``) or is paused over it (``paused for …``); at a
+    surplus's site, a job that runs in its window (``runs in grid surplus …``). A
+    tariff shapes every choice at its sites alike and is not named. Decided by the plan
+    alone (not by what moved against a baseline), so a later round says the same."""
+    notes: dict[str, list[str]] = {}
+    jobs = {j.key: j for j in snap.jobs}
+    step = snap.slot.total_seconds()
+    for ask in asks:
+        at = ask.window(snap)
+        if ask.tariff is not None or at.start >= at.stop:
+            continue
+        words = f"{ask.key.rsplit('@', 1)[0]} ({_span(ask.start, ask.end)})"
+        for d in result.decisions:
+            if d.site_index != ask.site or not d.slots or d.forced:
+                continue
+            first, last = d.slots[0], d.slots[-1]
+            inside = any(at.start <= k < at.stop for k in d.slots)
+            if ask.absorb_kw is not None:
+                if inside:
+                    notes.setdefault(d.key, []).append(f"runs in grid surplus {words}")
+                continue
+            job = jobs.get(d.key)
+            if inside or job is None:
+                continue
+            earliest = math.ceil((job.earliest_start - snap.now).total_seconds() / step
+                                 - 1e-9)
+            if first >= at.stop and earliest < at.stop:
+                notes.setdefault(d.key, []).append(f"waits past grid shed {words}")
+            elif first < at.start and last >= at.stop:
+                notes.setdefault(d.key, []).append(f"paused for grid shed {words}")
+    if not notes:
+        return result
+    return replace(result, decisions=tuple(
+        replace(d, reason=f"{d.reason}; {'; '.join(notes[d.key])}") if d.key in notes else d
+        for d in result.decisions))
+
+
+def _span(start: datetime, end: datetime) -> str:
+    """``06-01 18:00–21:00 UTC``, or with the end's date when it is another day."""
+    tail = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%m-%d %H:%M}"
+    return f"{start:%m-%d %H:%M}–{tail} UTC"
 
 
 def import_ceiling_kw(asks: Sequence[GridAsk], site: int, now: datetime, slot: timedelta,

@@ -40,7 +40,14 @@ from suandian.planner import (
     snapshot_from,
 )
 from suandian.planner.arrivals import Arrival, expected_arrivals
-from suandian.planner.grid import AskAnswer, GridAsk, answer, import_ceiling_kw, shape
+from suandian.planner.grid import (
+    AskAnswer,
+    GridAsk,
+    annotate,
+    answer,
+    import_ceiling_kw,
+    shape,
+)
 from suandian.planner.model import FloatArray
 from suandian.planner.terms import mean_kw, slots_for
 from suandian.planning.commitments import Commitment, Commitments, absolute_slot
@@ -531,7 +538,7 @@ def compute(inputs: RoundInputs, params: PlanParams, account: bool = True
         answered = answer(snapshot, inputs.asks, params)
         result, answers = answered.plan, answered.answers
     else:  # (an arrival round's asks are in its snapshot: snapshot_of)
-        result = plan(snapshot, params)
+        result = annotate(snapshot, plan(snapshot, params), inputs.asks)
     result = replace(result, decisions=tuple(SHARED.decision(d) for d in result.decisions))
     ledger = commitments_of(snapshot, result) if account else Commitments(
         len(DEFAULT_RESOURCES))

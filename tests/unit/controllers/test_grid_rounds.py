@@ -48,6 +48,9 @@ async def test_a_ceiling_moves_the_job_and_the_next_arrival_out_of_its_window(fu
         await planning.run_round()
         second = planning.current("b")
         assert second is not None and second.planned_start >= T0 + 4 * SLOT
+        # both say why they wait, the arrival round's as the full round's
+        assert "; waits past grid shed peak (" in first.reason
+        assert "; waits past grid shed peak (" in second.reason
     finally:
         await planning.stop()
 

@@ -55,6 +55,32 @@ def test_each_moved_job_carries_what_answering_costs_it_in_carbon() -> None:
     assert wind.answers[0].moved_g["etl"] < 0
 
 
+def test_a_decision_the_grid_shapes_says_so_in_its_reason() -> None:
+    """Waiting past a shed, paused over one, running in a surplus: each reason ends with
+    the event and its window; a job the event does not touch keeps its reason."""
+    clean = np.full(24, 600.0)
+    clean[17:22] = 200.0
+    late = job("late", kw=100, hours=2, slack=4, start=18)  # 18:00 to 24:00
+    pausing = job("pausing", kw=50, hours=3, slack=3, start=17, interruptible=True)
+    snap = snapshot([site("a", GRID, clean)], [late, pausing])
+    result = answer(snap, [shed(ceiling_kw=0.0, first=18, last=20, mandatory=True)])
+    assert result.plan.by_key["pausing"].slots == (17, 20, 21)
+    window = f"peak ({NOW + SLOT * 18:%m-%d %H:%M}–{NOW + SLOT * 20:%H:%M} UTC)"
+    assert result.plan.by_key["late"].reason.endswith(f"; waits past grid shed {window}")
+    assert result.plan.by_key["pausing"].reason.endswith(f"; paused for grid shed {window}")
+    assert "grid shed" not in result.baseline.by_key["late"].reason
+    free = job("free", kw=100, hours=2, slack=22)
+    wind = answer(snapshot([site("a", GRID, np.full(24, 500.0))], [free]),
+                  [GridAsk(key="wind", site=0, absorb_kw=100.0, **at(3, 6))])
+    assert "; runs in grid surplus wind (" in wind.plan.by_key["free"].reason
+    due = job("urgent", kw=80, hours=2, slack=0, start=0)
+    waiting = job("waiting", kw=10, hours=2, slack=20)  # to the clean hours, past 04:00
+    declined = answer(snapshot([site("a", GRID, clean)], [due, waiting]),
+                      [shed(first=0, last=4, ceiling_kw=50.0)])
+    assert not declined.answers[0].accepted
+    assert all("grid shed" not in d.reason for d in declined.plan.decisions)
+
+
 def test_a_job_due_now_still_starts_and_the_shortfall_names_it() -> None:
     due = job("urgent", kw=80, hours=2, slack=0, start=0)
     snap = snapshot([site("a", GRID, EVENING)], [due, job("etl", kw=100, hours=2, slack=22)])
