@@ -217,7 +217,8 @@ class JobDriver(JobActs):
             admission_timeout=ctx.settings.admission_timeout,
             trouble=ctx.backend.trouble(job) if job is not None else None,
             said_trouble=str(reach.get("message") or "") if reach is not None
-            and reach.get("status") == "False" else None)
+            and reach.get("status") == "False" else None,
+            sheds=ctx.sheds if terms is not None and terms.interruptible else ())
 
     def child_view(self, job: Mapping[str, Any], status: Mapping[str, Any]) -> Child:
         meta = job["metadata"]

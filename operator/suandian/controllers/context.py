@@ -111,6 +111,9 @@ class Context:
     # pauses: what only the active replica may run (the OpenADR VEN: .openadr)
     activity: list[Callable[[bool], None]] = field(default_factory=list)
     ven: Any = None  # the OpenADR VEN (.openadr.Ven), when a VTN is configured
+    # the accepted sheds of the last full round, (site, start, end): a running
+    # interruptible job that would run into one is planned again (next_action)
+    sheds: tuple[tuple[str, datetime, datetime], ...] = ()
     planning: PlanningService = field(init=False)
     scheduler: Scheduler = field(init=False)
     _expect_on_resume: bool = field(default=False, init=False)
@@ -146,9 +149,19 @@ class Context:
         return key
 
     def _answered(self) -> None:
-        """A full round answered the grid's requests: each GridEvent's status may change."""
+        """A full round answered the grid's requests: each GridEvent's status may change,
+        and the running interruptible jobs at a site with a shed new to this round look
+        again (the plan may suspend them before it)."""
         for name in self.grid.events:
             self.wake(f"gev/{name}")
+        sheds = tuple(sorted((a.ask.key.rsplit("@", 1)[-1], a.ask.start, a.ask.end)
+                             for a in self.planning.answers.values()
+                             if a.accepted and a.ask.shed))
+        new = {site for site, *_ in set(sheds) - set(self.sheds)}
+        self.sheds = sheds
+        for site in new:
+            for key in self.planning.running_at(site, interruptible=True):
+                self.scheduler.wake(key)
 
     def wake_on_decision(self, decision: JobDecision) -> None:
         """The planning listener of every job and pod: one function for all, so ten
@@ -172,6 +185,7 @@ class Context:
         self.planning.clear()
         self.book.clear()
         self.grid.clear()
+        self.sheds = ()
         self.pods.clear()
         self.census.clear()  # the cluster view stays: its feeds run on every replica
         self.site_waits.clear()

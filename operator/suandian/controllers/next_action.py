@@ -115,6 +115,7 @@ class Observed:
     admission_timeout: timedelta = timedelta(minutes=10)
     trouble: tuple[str, str] | None = None  # the backend: its child's place is unreachable
     said_trouble: str | None = None  # condition Reachable=False's message
+    sheds: tuple[tuple[str, datetime, datetime], ...] = ()  # accepted: (site, start, end)
 
     def remaining(self, now: datetime) -> timedelta:
         ran = self.child.ran(now) if self.child is not None else 0.0
@@ -196,7 +197,11 @@ def planning_ask(seen: Observed, now: datetime) -> Ask:
     A running job that runs in windows takes supply to the end of its window only (it
     is suspended then, and planned again for the rest), and once that window has ended
     it is planned again at once, as it is suspended: counted as running on, it would
-    hold the slots after its window, where a grid event may have asked for nothing."""
+    hold the slots after its window, where a grid event may have asked for nothing.
+    And when the supply it would take runs into an accepted shed at its site, it is
+    planned again at once for what is left (to the quarter hour, as it takes supply):
+    the plan may suspend it before the shed (and resume it after) rather than run it on
+    through the window, short."""
     child = seen.child
     if not (child is not None and child.started):
         return Ask("plan")
@@ -211,10 +216,26 @@ def planning_ask(seen: Observed, now: datetime) -> Ask:
         if window is None:
             return Ask("plan", site, remaining)
         if window[1] - now < remaining:
+            if _shed_within(seen, site, now, window[1]):
+                return Ask("plan", site, _quarters(remaining))
             return Ask("supply", site, window[1] - now, until=window[1])
+    if (child.state == "Running" and _windows_here(seen) and stored is not None
+            and now < stored.latest_start and _shed_within(seen, site, now, now + remaining)):
+        return Ask("plan", site, _quarters(remaining))
     if child.state == "Running" or not seen.interruptible or remaining <= timedelta(0):
-        return Ask("supply", site, QUARTER * max(1, -(-remaining // QUARTER)))
+        return Ask("supply", site, _quarters(remaining))
     return Ask("plan", site, remaining)
+
+
+def _quarters(remaining: timedelta) -> timedelta:
+    """What is left of a running job, up to the quarter hour (at least one): the same
+    ask for a quarter, so a running job's asks do not make a new round each moment."""
+    return QUARTER * max(1, -(-remaining // QUARTER))
+
+
+def _shed_within(seen: Observed, site: str, start: datetime, end: datetime) -> bool:
+    """Whether an accepted shed at ``site`` overlaps ``[start, end)``."""
+    return any(s == site and a < end and b > start for s, a, b in seen.sheds)
 
 
 def _undecided(seen: Observed, answer: Answer, now: datetime) -> Action:

@@ -233,6 +233,12 @@ class PlanningService:
         """IT power of the work running at ``site`` now, kW."""
         return sum(d.power_w for d in self._demands.values() if d.running_site == site) / 1e3
 
+    def running_at(self, site: str, *, interruptible: bool = False) -> list[str]:
+        """The keys of the work running at ``site`` now (``interruptible``: only what may
+        be suspended)."""
+        return [d.key for d in self._demands.values() if d.running_site == site
+                and (d.terms.interruptible or not interruptible)]
+
     def replan(self) -> None:
         """Ask for a full round soon (forecast refreshed, capacity changed)."""
         self._full = True

@@ -90,6 +90,30 @@ async def test_a_shed_is_met_by_suspending_an_interruptible_job_over_the_window(
     metrics.reset()
 
 
+async def test_a_shed_that_comes_while_an_interruptible_job_runs_suspends_it(
+        api, cluster, clock):
+    """The job has started (one 4 h run window) when the shed arrives, for 1-3 h: the
+    round that answers it plans the job again, it is suspended before the window and
+    resumed after it, and the shed is met whole."""
+    t1, t2 = clock.start + timedelta(hours=1), clock.start + timedelta(hours=3)
+    async with running_operator(api, clock, keeper_factory(site(api, cluster))):
+        api.create(CJ, computejob("chunky", duration="4h", max_delay="12h",
+                                  interruptible=True))
+        await eventually(lambda: cluster.starts, timeout=1800, step=30, what="the start")
+        api.create(GEV, shed("late-notice", t1, t2, mandatory=True))
+        await eventually(lambda: status(api, "late-notice").get("phase") == "Completed",
+                         timeout=4 * 3600, step=60, what="the end of the window")
+        done = status(api, "late-notice")
+        await eventually(lambda: len(cluster.starts) == 2, timeout=2 * 3600, step=60,
+                         what="the resume")
+    (first, resumed) = sorted(t for n, t in cluster.starts)
+    assert first < t1 and resumed >= t2
+    [(job, suspended)] = cluster.suspensions
+    assert job == "chunky" and first < suspended <= t1
+    assert done["shortfallKW"] == 0.0 and done["compliance"] == 1.0
+    assert "batch/chunky" in done["affectedJobs"]
+
+
 def urgent(api: Any) -> None:
     """A job that must start within 30 minutes and runs 2 h: into any window at 1 h."""
     api.create(CJ, computejob("urgent", duration="2h", max_delay="30m"))

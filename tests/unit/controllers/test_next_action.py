@@ -76,6 +76,7 @@ def decided(start: float = 60, latest: float = 180, site: str = "ningxia",
 
 D = decided()
 W = decided(start=0, latest=120, windows=((0, 30), (60, 90)))  # interruptible: two windows
+LONG = decided(start=-10, latest=120, windows=((-10, 50),))  # interruptible: one window
 
 
 def held(site: str | None = "ningxia") -> Child:
@@ -177,6 +178,27 @@ ROWS = [
     row("an interruptible job between windows is re-planned at its site",
         job(child=paused(ran_s=1200), interruptible=True, stored=W), None, NOON,
         ConsultPlanner(Ask("plan", "ningxia", mins(40)))),
+    row("a running interruptible job takes supply to the end of its window",
+        job(child=running(since=-10), interruptible=True, stored=W), None, NOON,
+        ConsultPlanner(Ask("supply", "ningxia", mins(30), until=at(30)))),
+    row("... but is planned again when a shed at its site falls in that window",
+        job(child=running(since=-10), interruptible=True, stored=W,
+            sheds=(("ningxia", at(15), at(45)),)), None, NOON,
+        ConsultPlanner(Ask("plan", "ningxia", mins(60)))),
+    row("... not for a shed after its window, nor for one at another site",
+        job(child=running(since=-10), interruptible=True, stored=W,
+            sheds=(("ningxia", at(40), at(50)), ("gansu", at(0), at(60)))), None, NOON,
+        ConsultPlanner(Ask("supply", "ningxia", mins(30), until=at(30)))),
+    row("a running interruptible job in one long window is planned again for a shed",
+        job(child=running(since=-10), interruptible=True, stored=LONG,
+            sheds=(("ningxia", at(20), at(30)),)), None, NOON,
+        ConsultPlanner(Ask("plan", "ningxia", mins(60)))),
+    row("... and without one takes supply for what is left",
+        job(child=running(since=-10), interruptible=True, stored=LONG), None, NOON,
+        ConsultPlanner(Ask("supply", "ningxia", mins(60)))),
+    row("a running job that cannot be suspended runs on through a shed",
+        job(child=running(since=-10), stored=D, sheds=(("ningxia", at(20), at(30)),)),
+        None, NOON, ConsultPlanner(Ask("supply", "ningxia", mins(60)))),
     row("an interruptible job whose time is up only takes supply",
         job(child=paused(ran_s=3600), interruptible=True, stored=W), None, NOON,
         ConsultPlanner(Ask("supply", "ningxia", QUARTER))),
