@@ -32,6 +32,7 @@ class Ask:
     site: str | None = None
     remaining: timedelta | None = None
     until: datetime | None = None
+    running: bool = False  # ``plan``: it runs at ``site`` now (a shed ahead: .next_action)
 
 
 @dataclass(frozen=True)

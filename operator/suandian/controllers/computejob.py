@@ -244,7 +244,8 @@ class JobDriver(JobActs):
                                    remaining=ask.remaining, until=ask.until))
         elif ask.kind == "plan":
             demand = Demand(self.key, terms.pinned(ask.site) if ask.site else terms,
-                            record.created, remaining=ask.remaining)
+                            record.created, remaining=ask.remaining,
+                            runs_at=ask.site if ask.running else None)
             current = planning.current(self.key)
             if ctx.book.get(record.uid) is None:
                 answer = Answer(gone=True)  # deleted while this step waited for the API

@@ -217,11 +217,11 @@ def planning_ask(seen: Observed, now: datetime) -> Ask:
             return Ask("plan", site, remaining)
         if window[1] - now < remaining:
             if _shed_within(seen, site, now, window[1]):
-                return Ask("plan", site, _quarters(remaining))
+                return Ask("plan", site, _quarters(remaining), running=True)
             return Ask("supply", site, window[1] - now, until=window[1])
     if (child.state == "Running" and _windows_here(seen) and stored is not None
             and now < stored.latest_start and _shed_within(seen, site, now, now + remaining)):
-        return Ask("plan", site, _quarters(remaining))
+        return Ask("plan", site, _quarters(remaining), running=True)
     if child.state == "Running" or not seen.interruptible or remaining <= timedelta(0):
         return Ask("supply", site, _quarters(remaining))
     return Ask("plan", site, remaining)

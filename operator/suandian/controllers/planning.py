@@ -230,8 +230,10 @@ class PlanningService:
         return self._decisions.get(key)
 
     def running_power_kw(self, site: str) -> float:
-        """IT power of the work running at ``site`` now, kW."""
-        return sum(d.power_w for d in self._demands.values() if d.running_site == site) / 1e3
+        """IT power of the work running at ``site`` now, kW (a running job planned afresh
+        for a shed ahead, ``Demand.runs_at``, included)."""
+        return sum(d.power_w for d in self._demands.values()
+                   if (d.running_site or d.runs_at) == site) / 1e3
 
     def running_at(self, site: str, *, interruptible: bool = False) -> list[str]:
         """The keys of the work running at ``site`` now (``interruptible``: only what may

@@ -95,6 +95,7 @@ class Demand:
     running_site: str | None = None
     remaining: timedelta | None = None
     until: datetime | None = None  # a running job's end of window: remaining counts to it
+    runs_at: str | None = None  # planned afresh, yet running there now (what sites draw)
 
     def remaining_at(self, start: datetime) -> timedelta | None:
         """What is left of a running job for a round whose slot 0 begins at ``start``:

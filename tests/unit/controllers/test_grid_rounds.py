@@ -3,6 +3,7 @@ thread or in the planner process), an arrival round plans under the accepted one
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -103,3 +104,18 @@ async def test_a_round_after_the_last_demand_left_still_ends_soundly(full_rounds
         assert planning.last_error is None
     finally:
         await planning.stop()
+
+
+async def test_a_running_job_planned_afresh_for_a_shed_still_draws_at_its_site(
+        full_rounds):
+    """What the sites draw (GridEvent delivery, PowerSite compute power) counts a job
+    that runs now though it is planned again for a shed ahead (``Demand.runs_at``)."""
+    planning = service(green=np.zeros(8), full_rounds=full_rounds)
+    running = replace(demand("a"), running_site="s", remaining=SLOT)
+    afresh = replace(demand("b"), runs_at="s")
+    waiting = demand("c")
+    for d in (running, afresh, waiting):
+        planning.upsert(d)
+    assert planning.running_power_kw("s") == pytest.approx(100.0)  # 50 kW IT each
+    assert planning.running_at("s") == ["a"]  # the one that only takes supply
+    await planning.stop()
