@@ -213,8 +213,8 @@ def planning_ask(seen: Observed, now: datetime) -> Ask:
     if (child.state == "Running" and _windows_here(seen) and stored is not None
             and stored.windows and now < stored.latest_start and remaining > timedelta(0)):
         window = stored.window_at(now)
-        if window is None:
-            return Ask("plan", site, remaining)
+        if window is None:  # its window is over: it is suspended as the answer comes
+            return Ask("plan", site, _quarters(remaining))
         if window[1] - now < remaining:
             if _shed_within(seen, site, now, window[1]):
                 return Ask("plan", site, _quarters(remaining), running=True)
