@@ -14,13 +14,18 @@ from collections.abc import Sequence
 from suandian.api import GridEvent
 from suandian.planner.grid import GridAsk
 
-__all__ = ["ask_key", "asks_of"]
+__all__ = ["ask_key", "asks_of", "site_of"]
 
 
 def ask_key(event: str, site: str) -> str:
     """The key of an event's request at a site: ``<event>@<site>`` (stable across rounds,
     whose site indices may change as PowerSites come and go)."""
     return f"{event}@{site}"
+
+
+def site_of(key: str) -> str:
+    """The site of a request's key (:func:`ask_key`)."""
+    return key.rsplit("@", 1)[-1]
 
 
 def asks_of(event: GridEvent, site_names: Sequence[str]) -> list[GridAsk]:

@@ -40,6 +40,7 @@ from suandian.controllers.planning import PlanningService, SiteEntry
 from suandian.controllers.scheduler import Scheduler, Step
 from suandian.controllers.view import CHILD_ANNOTATIONS, ClusterCache, ClusterView
 from suandian.forecast import ForecastKeeper, SiteInputs
+from suandian.gridasks import site_of
 from suandian.k8s.client import KubeApi
 from suandian.measure.learned import PowerModel
 from suandian.measure.prometheus import MeasureConfig
@@ -154,13 +155,13 @@ class Context:
         again (the plan may suspend them before it)."""
         for name in self.grid.events:
             self.wake(f"gev/{name}")
-        sheds = tuple(sorted((a.ask.key.rsplit("@", 1)[-1], a.ask.start, a.ask.end)
+        sheds = tuple(sorted((site_of(a.ask.key), a.ask.start, a.ask.end)
                              for a in self.planning.answers.values()
                              if a.accepted and a.ask.shed))
         new = {site for site, *_ in set(sheds) - set(self.sheds)}
         self.sheds = sheds
         for site in new:
-            for key in self.planning.running_at(site, interruptible=True):
+            for key in self.planning.suspendable_at(site):
                 self.scheduler.wake(key)
 
     def wake_on_decision(self, decision: JobDecision) -> None:

@@ -211,17 +211,15 @@ def planning_ask(seen: Observed, now: datetime) -> Ask:
     remaining = seen.remaining(now)
     stored = seen.stored
     if (child.state == "Running" and _windows_here(seen) and stored is not None
-            and stored.windows and now < stored.latest_start and remaining > timedelta(0)):
-        window = stored.window_at(now)
+            and now < stored.latest_start and remaining > timedelta(0)):
+        window = stored.window_at(now) if stored.windows else (now, now + remaining)
         if window is None:  # its window is over: it is suspended as the answer comes
             return Ask("plan", site, _quarters(remaining))
-        if window[1] - now < remaining:
-            if _shed_within(seen, site, now, window[1]):
-                return Ask("plan", site, _quarters(remaining), running=True)
-            return Ask("supply", site, window[1] - now, until=window[1])
-    if (child.state == "Running" and _windows_here(seen) and stored is not None
-            and now < stored.latest_start and _shed_within(seen, site, now, now + remaining)):
-        return Ask("plan", site, _quarters(remaining), running=True)
+        end = min(window[1], now + remaining)  # the supply it would take
+        if _shed_within(seen, site, now, end):
+            return Ask("plan", site, _quarters(remaining), running=True)
+        if end < now + remaining:
+            return Ask("supply", site, end - now, until=end)
     if child.state == "Running" or not seen.interruptible or remaining <= timedelta(0):
         return Ask("supply", site, _quarters(remaining))
     return Ask("plan", site, remaining)

@@ -235,11 +235,10 @@ class PlanningService:
         return sum(d.power_w for d in self._demands.values()
                    if (d.running_site or d.runs_at) == site) / 1e3
 
-    def running_at(self, site: str, *, interruptible: bool = False) -> list[str]:
-        """The keys of the work running at ``site`` now (``interruptible``: only what may
-        be suspended)."""
-        return [d.key for d in self._demands.values() if d.running_site == site
-                and (d.terms.interruptible or not interruptible)]
+    def suspendable_at(self, site: str) -> list[str]:
+        """The keys of the interruptible work running at ``site`` now."""
+        return [d.key for d in self._demands.values()
+                if d.running_site == site and d.terms.interruptible]
 
     def replan(self) -> None:
         """Ask for a full round soon (forecast refreshed, capacity changed)."""

@@ -32,6 +32,7 @@ from typing import Any
 
 from suandian.api import GridEvent
 from suandian.api.gridevent import EventPhase
+from suandian.gridasks import site_of
 from suandian.k8s.decision import format_time, time_of
 from suandian.k8s.status import with_condition
 from suandian.planner.grid import TOLERANCE_KW, AskAnswer
@@ -119,7 +120,7 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
             status["reason"] = (f"priced in: {status['jobsAffected']} job(s) moved to "
                                 "cheaper hours")
         else:  # each site's own: how far short, and why
-            status["reason"] = "; ".join(f"{a.ask.key.rsplit('@', 1)[-1]}: {a.reason}"
+            status["reason"] = "; ".join(f"{site_of(a.ask.key)}: {a.reason}"
                                          for a in mine)
     elif unknown:
         status["reason"] = f"no PowerSite named {', '.join(unknown)} yet: nothing planned"

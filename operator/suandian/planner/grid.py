@@ -49,6 +49,7 @@ import numpy as np
 from suandian.errors import PlanningError
 from suandian.planner.core import plan
 from suandian.planner.model import FloatArray, Plan, PlanParams, Snapshot
+from suandian.planner.terms import first_slot
 
 __all__ = [
     "TOLERANCE_KW",
@@ -239,11 +240,11 @@ def annotate(snap: Snapshot, result: Plan, asks: Sequence[GridAsk]) -> Plan:
     alone (not by what moved against a baseline), so a later round says the same."""
     notes: dict[str, list[str]] = {}
     jobs = {j.key: j for j in snap.jobs}
-    step = snap.slot.total_seconds()
     for ask in asks:
         at = ask.window(snap)
         if ask.tariff is not None or at.start >= at.stop:
             continue
+        # the event's name: keys are ``<event>@<site>`` (suandian.gridasks.ask_key)
         words = f"{ask.key.rsplit('@', 1)[0]} ({_span(ask.start, ask.end)})"
         for d in result.decisions:
             if d.site_index != ask.site or not d.slots or d.forced:
@@ -257,8 +258,7 @@ def annotate(snap: Snapshot, result: Plan, asks: Sequence[GridAsk]) -> Plan:
             job = jobs.get(d.key)
             if inside or job is None:
                 continue
-            earliest = math.ceil((job.earliest_start - snap.now).total_seconds() / step
-                                 - 1e-9)
+            earliest = first_slot(job.earliest_start, snap.now, snap.slot.total_seconds())
             if first >= at.stop and earliest < at.stop:
                 notes.setdefault(d.key, []).append(f"waits past grid shed {words}")
             elif first < at.start and last >= at.stop:

@@ -18,7 +18,8 @@ under the same deadlines, capacities, import limits and residency. Formulation::
 the carbon intensity, plus ``w × price`` where a site has a tariff
 (``SiteSupply.tariff_g_per_kwh``, the same cost term the planner weighs; then the
 oracle's grams are carbon-equivalent, its bound too). A shed is in the per-slot
-``import limit``: the caller puts the grid's ceilings there. (*) is the tightened form of ``g ≤ L``.
+``import limit``: the caller puts the grid's ceilings there. (*) is the tightened form
+of ``g ≤ L``.
 It holds for every integer schedule (the green a slot can use is ``min(G, L)``, and
 either ``F`` or one running job alone draws at least ``G`` or the right-hand side is
 ``L``), and it implies ``g ≤ L``; but a job spread fractionally over several windows can

@@ -20,7 +20,7 @@ from scipy import sparse
 
 from suandian.errors import PlanningError
 from suandian.planner.model import FloatArray, Snapshot
-from suandian.planner.terms import mean_kw, slots_for
+from suandian.planner.terms import first_slot, mean_kw, slots_for
 
 __all__ = ["BlockModel", "Instance", "OracleJob", "Schedule"]
 
@@ -83,8 +83,7 @@ class Instance:
                     job.power_w / 1000.0 * pue[job.running_site])
                 continue
             q_it = mean_kw(job.power_w, job.duration, n, snap.slot)
-            first = max(0, math.ceil((job.earliest_start - snap.now).total_seconds() / slot_s
-                                     - 1e-9))
+            first = first_slot(job.earliest_start, snap.now, slot_s)
             end = min(n_slots, math.floor((job.deadline - snap.now).total_seconds() / slot_s
                                           + 1e-9))
             if end - first < n:

@@ -15,6 +15,7 @@ __all__ = [
     "Terms",
     "all_terms",
     "before_data",
+    "first_slot",
     "job_terms",
     "mean_kw",
     "moved_g",
@@ -30,6 +31,12 @@ def slots_for(duration: timedelta, slot: timedelta) -> int:
     nanosecond's float error over a whole slot does not add one). The one rounding rule
     of the planner, the operator's ledger, the simulator and the oracle."""
     return _slots_of(duration.total_seconds(), slot.total_seconds())
+
+
+def first_slot(when: datetime, now: datetime, slot_s: float) -> int:
+    """The first slot that starts at or after ``when`` (0 when that is past): a job's
+    earliest slot, ``max(0, ceil((t − now)/Δ))`` with the same float guard."""
+    return max(0, math.ceil((when - now).total_seconds() / slot_s - 1e-9))
 
 
 def _slots_of(duration_s: float, slot_s: float) -> int:
@@ -107,7 +114,7 @@ def job_terms(snap: Snapshot, params: PlanParams, i: int, job: JobDemand,
     now = snap.now
     duration_s = job.duration.total_seconds()
     n = _slots_of(duration_s, slot_s)
-    earliest = max(0, math.ceil((job.earliest_start - now).total_seconds() / slot_s - 1e-9))
+    earliest = first_slot(job.earliest_start, now, slot_s)
     latest_start = job.deadline - job.duration - params.safety_margin
     latest = math.floor((latest_start - now).total_seconds() / slot_s + 1e-9)
     end = math.floor((job.deadline - params.safety_margin - now).total_seconds() / slot_s

@@ -111,11 +111,15 @@ async def test_a_running_job_planned_afresh_for_a_shed_still_draws_at_its_site(
     """What the sites draw (GridEvent delivery, PowerSite compute power) counts a job
     that runs now though it is planned again for a shed ahead (``Demand.runs_at``)."""
     planning = service(green=np.zeros(8), full_rounds=full_rounds)
-    running = replace(demand("a"), running_site="s", remaining=SLOT)
+    job = parse_computejob(computejob("a", duration="30m", max_delay="2h",
+                                      interruptible=True), created=T0)
+    running = Demand("a", JobTerms.from_computejob(job), T0, running_site="s",
+                     remaining=SLOT)
+    stuck = replace(demand("d"), running_site="s", remaining=SLOT)  # not interruptible
     afresh = replace(demand("b"), runs_at="s")
     waiting = demand("c")
-    for d in (running, afresh, waiting):
+    for d in (running, stuck, afresh, waiting):
         planning.upsert(d)
-    assert planning.running_power_kw("s") == pytest.approx(100.0)  # 50 kW IT each
-    assert planning.running_at("s") == ["a"]  # the one that only takes supply
+    assert planning.running_power_kw("s") == pytest.approx(150.0)  # 50 kW IT each
+    assert planning.suspendable_at("s") == ["a"]  # only takes supply, may be suspended
     await planning.stop()
