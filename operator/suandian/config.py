@@ -140,6 +140,9 @@ class Settings:
     openadr_mandatory: bool = False
     """Whether the VTN's events are mandatory (met as far as deadlines allow) or voluntary
     (declined, and opted out of, when the plan cannot meet them whole)."""
+    openadr_simple_levels: str = "1=25,2=50,3=75"  # suandian.openadr.DEFAULT_SIMPLE_LEVELS
+    """What each OpenADR ``SIMPLE`` level (1 moderate, 2 high, 3 special) sheds, as
+    ``level=percent`` of the site's import without the event."""
     openadr_cert: str = ""
     """The VEN's TLS client certificate (PEM file), with ``openadr_key``; empty: none."""
     openadr_key: str = ""
@@ -209,6 +212,12 @@ class Settings:
             out.append(FieldError(_variable("kueue_queue"), "name a LocalQueue"))
         if not 10 <= self.peering_lifetime <= 3600:
             out.append(FieldError(_variable("peering_lifetime"), "must be within 10..3600 seconds"))
+        from suandian.openadr import simple_levels  # (its k8s imports cost 0.6 s: not for --help)
+
+        try:
+            simple_levels(self.openadr_simple_levels)
+        except ValueError as exc:
+            out.append(FieldError(_variable("openadr_simple_levels"), str(exc)))
         out += self._data_problems()
         out += self._measure_problems()
         if self.api_workers < 1:

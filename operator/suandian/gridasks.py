@@ -39,6 +39,12 @@ def asks_of(event: GridEvent, site_names: Sequence[str]) -> list[GridAsk]:
     return [GridAsk(key=ask_key(name, site), site=where[site], start=spec.start, end=spec.end,
                     ceiling_kw=spec.shed.ceiling_kw if spec.shed else None,
                     reduction_kw=spec.shed.reduction_kw if spec.shed else None,
+                    reduction_share=_share(spec.shed.reduction_percent if spec.shed
+                                           else None),
                     absorb_kw=spec.absorb.power_kw if spec.absorb else None,
                     tariff=tariff, mandatory=spec.mandatory, priority=spec.priority)
             for site in spec.sites if site in where]
+
+
+def _share(percent: float | None) -> float | None:
+    return None if percent is None else percent / 100.0

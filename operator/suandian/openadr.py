@@ -11,14 +11,22 @@ like any other, and the VEN opts in or out by the plan's answer. What maps to wh
 ``LOAD_DISPATCH``      ``delta`` (< 0)       Shed, ``reductionKW`` = the largest −payload
 ``LOAD_DISPATCH``      ``delta`` (> 0)       Absorb, ``powerKW`` = the smallest payload
 ``ELECTRICITY_PRICE``  ``price``             Price, one period per interval (per kWh)
+``SIMPLE``             ``level`` (1 to 3)    Shed, ``reductionPercent`` = the highest
+                                             level's share (``SUANDIAN_OPENADR_SIMPLE_
+                                             LEVELS``, by default 1=25,2=50,3=75)
+``LOAD_CONTROL``       ``x-loadControl       Shed, ``reductionPercent`` = the largest
+                       PercentOffset`` (< 0) −payload (percent)
 =====================  ====================  ==========================================
 
-Payloads are kW (the signal's ``powerReal`` unit). An event's window is its active
+Payloads are kW (the signal's ``powerReal`` unit), or a ``SIMPLE`` level: 0 normal, 1
+moderate, 2 high, 3 special, as OpenADR 2.0 defines them, each a share of the site's
+import to shed against the plan without the event. An event's window is its active
 period, and a request with several intervals holds its strictest value over all of
-them. The sites are the event's ``resource_id`` targets, else the configured ones
-(``SUANDIAN_OPENADR_SITES``). Anything else (``SIMPLE`` levels, a signal of another
-type, no site) is refused with :class:`Unplannable`, naming what to send instead: the VEN
-opts out of it.
+them. A ``SIMPLE`` event at level 0 throughout asks nothing: no GridEvent, and the VEN
+opts in. The sites are the event's ``resource_id`` targets, else the configured ones
+(``SUANDIAN_OPENADR_SITES``). Anything else (a signal of another type, a level with no
+share, no site) is refused with :class:`Unplannable`, naming what to send instead: the
+VEN opts out of it.
 """
 
 from __future__ import annotations
@@ -30,10 +38,14 @@ from typing import Any
 
 from suandian.k8s.decision import format_time
 
-__all__ = ["DEFAULT_CURRENCY", "Unplannable", "event_name", "grid_event_of"]
+__all__ = ["DEFAULT_CURRENCY", "DEFAULT_SIMPLE_LEVELS", "Unplannable", "event_name",
+           "grid_event_of", "simple_levels"]
 
 DEFAULT_CURRENCY = "CNY"
 """A price signal's currency when its measurement names none."""
+DEFAULT_SIMPLE_LEVELS = "1=25,2=50,3=75"
+"""The share of import each ``SIMPLE`` level sheds, percent: 75 at level 3, as a
+Shanghai computing centre cut its load in a 2025 trial."""
 
 
 class Unplannable(ValueError):
@@ -46,9 +58,29 @@ def event_name(event_id: str) -> str:
     return f"oadr-{label}"[:63].rstrip("-")
 
 
+def simple_levels(text: str) -> dict[int, float]:
+    """``"1=25,2=50,3=75"`` as ``{1: 25.0, 2: 50.0, 3: 75.0}``: each ``SIMPLE`` level's
+    reduction, percent. ValueError says what is wrong."""
+    out: dict[int, float] = {}
+    for item in (i.strip() for i in text.split(",")):
+        level, sep, percent = item.partition("=")
+        try:
+            key, value = int(level), float(percent)
+        except ValueError:
+            raise ValueError(f"{item!r} is not level=percent, e.g. 3=75") from None
+        if not sep or key not in (1, 2, 3) or not 0 < value <= 100 or key in out:
+            raise ValueError(f"{item!r}: give each level 1, 2 or 3 once, with a percent "
+                             "within 0..100 (more than 0), e.g. 3=75")
+        out[key] = value
+    return out
+
+
 def grid_event_of(event: Mapping[str, Any], default_sites: Sequence[str],
-                  mandatory: bool) -> dict[str, Any]:
-    """The GridEvent manifest of an OpenADR event (see the module doc)."""
+                  mandatory: bool, levels: Mapping[int, float] | None = None
+                  ) -> dict[str, Any] | None:
+    """The GridEvent manifest of an OpenADR event (see the module doc); None for a
+    ``SIMPLE`` event that asks nothing (level 0). ``levels``: each ``SIMPLE`` level's
+    reduction, percent (:func:`simple_levels`; None: the defaults)."""
     descriptor = event.get("event_descriptor") or {}
     event_id = str(descriptor.get("event_id") or "")
     if not event_id:
@@ -62,10 +94,14 @@ def grid_event_of(event: Mapping[str, Any], default_sites: Sequence[str],
     if not sites:
         raise Unplannable(f"event {event_id}: it targets no resource_id and "
                           "SUANDIAN_OPENADR_SITES names no PowerSite")
+    levels = simple_levels(DEFAULT_SIMPLE_LEVELS) if levels is None else levels
+    request = _request(event_id, event.get("event_signals") or [], levels)
+    if request is None:
+        return None
     spec: dict[str, Any] = {
         "sites": sites, "start": format_time(start), "end": format_time(start + duration),
         "mandatory": mandatory, "source": "OpenADR", "sourceRef": event_id[:253],
-        **_request(event_id, event.get("event_signals") or []),
+        **request,
     }
     return {"apiVersion": "suandian.io/v1alpha1", "kind": "GridEvent",
             "metadata": {"name": event_name(event_id),
@@ -73,7 +109,8 @@ def grid_event_of(event: Mapping[str, Any], default_sites: Sequence[str],
             "spec": spec}
 
 
-def _request(event_id: str, signals: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _request(event_id: str, signals: Sequence[Mapping[str, Any]],
+             levels: Mapping[int, float]) -> dict[str, Any] | None:
     for signal in signals:
         name, kind = signal.get("signal_name"), signal.get("signal_type")
         payloads = [float(i["signal_payload"]) for i in signal.get("intervals") or []
@@ -91,10 +128,31 @@ def _request(event_id: str, signals: Sequence[Mapping[str, Any]]) -> dict[str, A
                               "event for each direction")
         if name == "ELECTRICITY_PRICE" and kind == "price":
             return {"type": "Price", "prices": _prices(signal)}
+        if name in ("SIMPLE", "simple") and kind == "level":
+            return _simple(event_id, payloads, levels)
+        if name == "LOAD_CONTROL" and kind == "x-loadControlPercentOffset":
+            if all(-100 <= p < 0 for p in payloads):
+                return {"type": "Shed", "shed": {"reductionPercent": -min(payloads)}}
+            raise Unplannable(f"event {event_id}: a percent offset is planned as a shed "
+                              "only: send offsets within -100..0 (below 0)")
     seen = ", ".join(sorted({f"{s.get('signal_name')}/{s.get('signal_type')}"
                              for s in signals})) or "no signal"
     raise Unplannable(f"event {event_id}: {seen} is not a signal Suandian plans for; send "
-                      "LOAD_DISPATCH setpoint or delta (kW), or ELECTRICITY_PRICE price")
+                      "LOAD_DISPATCH setpoint or delta (kW), SIMPLE level, LOAD_CONTROL "
+                      "x-loadControlPercentOffset, or ELECTRICITY_PRICE price")
+
+
+def _simple(event_id: str, payloads: Sequence[float], levels: Mapping[int, float]
+            ) -> dict[str, Any] | None:
+    """A ``SIMPLE`` signal's highest level as a Shed by its share (None at level 0)."""
+    level = max(payloads)
+    if level == 0:
+        return None
+    if level != int(level) or int(level) not in levels:
+        raise Unplannable(f"event {event_id}: SIMPLE level {level:g} has no share to shed "
+                          f"(SUANDIAN_OPENADR_SIMPLE_LEVELS names "
+                          f"{', '.join(map(str, sorted(levels))) or 'none'})")
+    return {"type": "Shed", "shed": {"reductionPercent": levels[int(level)]}}
 
 
 def _prices(signal: Mapping[str, Any]) -> dict[str, Any]:

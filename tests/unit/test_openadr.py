@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from suandian.api import parse_gridevent
-from suandian.openadr import Unplannable, event_name, grid_event_of
+from suandian.config import Settings
+from suandian.openadr import (
+    DEFAULT_SIMPLE_LEVELS,
+    Unplannable,
+    event_name,
+    grid_event_of,
+    simple_levels,
+)
 
 T0 = datetime(2026, 12, 4, 10, tzinfo=UTC)
 
@@ -25,8 +32,10 @@ def event(signal: str, kind: str, *payloads: float, sites: tuple[str, ...] = ("j
 
 
 def spec_of(e: dict[str, Any], default_sites: tuple[str, ...] = (),
-            mandatory: bool = False) -> dict[str, Any]:
-    manifest = grid_event_of(e, default_sites, mandatory)
+            mandatory: bool = False, levels: dict[int, float] | None = None
+            ) -> dict[str, Any]:
+    manifest = grid_event_of(e, default_sites, mandatory, levels)
+    assert manifest is not None
     parse_gridevent(manifest)  # the API's own models accept it
     return manifest["spec"]
 
@@ -59,8 +68,41 @@ def test_without_targets_the_configured_sites_and_the_mandatory_setting_hold() -
     assert spec["sites"] == ["gansu", "jiangsu"] and spec["mandatory"] is True
 
 
+def test_a_simple_level_sheds_its_share_at_the_highest_level_of_the_event() -> None:
+    spec = spec_of(event("SIMPLE", "level", 1.0, 3.0, 2.0))
+    assert spec["type"] == "Shed" and spec["shed"] == {"reductionPercent": 75.0}
+    assert spec_of(event("simple", "level", 1.0), levels={1: 10.0})["shed"] == {
+        "reductionPercent": 10.0}
+
+
+def test_a_simple_event_at_level_zero_asks_nothing() -> None:
+    assert grid_event_of(event("SIMPLE", "level", 0.0, 0.0), (), False) is None
+
+
+def test_a_negative_percent_offset_is_a_shed_by_that_share() -> None:
+    spec = spec_of(event("LOAD_CONTROL", "x-loadControlPercentOffset", -20.0, -40.0))
+    assert spec["shed"] == {"reductionPercent": 40.0}
+
+
+def test_the_simple_levels_setting_is_parsed_and_its_default_is_the_settings() -> None:
+    assert simple_levels("3=80, 1=20") == {3: 80.0, 1: 20.0}
+    assert Settings().openadr_simple_levels == DEFAULT_SIMPLE_LEVELS
+    for bad in ("", "4=10", "1=0", "1=101", "1=25,1=30", "one=25", "1"):
+        with pytest.raises(ValueError, match=r"e\.g\. 3=75"):
+            simple_levels(bad)
+
+
+def test_a_bad_simple_levels_setting_names_the_variable() -> None:
+    from suandian.errors import InvalidSpecError
+
+    with pytest.raises(InvalidSpecError, match="SUANDIAN_OPENADR_SIMPLE_LEVELS"):
+        Settings.from_env({"SUANDIAN_OPENADR_SIMPLE_LEVELS": "2=150"})
+
+
 @pytest.mark.parametrize(("e", "why"), [
-    (event("SIMPLE", "level", 2.0), "SIMPLE/level is not a signal Suandian plans for"),
+    (event("BID_LOAD", "setpoint", 2.0), "BID_LOAD/setpoint is not a signal Suandian plans"),
+    (event("SIMPLE", "level", 2.5, 1.0), "SIMPLE level 2.5 has no share"),
+    (event("LOAD_CONTROL", "x-loadControlPercentOffset", 10.0), "a shed only"),
     (event("LOAD_DISPATCH", "delta", -5.0, 5.0), "a delta both up and down"),
     (event("LOAD_DISPATCH", "setpoint", 0.0, sites=()), "targets no resource_id"),
 ])

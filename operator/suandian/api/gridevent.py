@@ -6,8 +6,8 @@ operator's OpenADR VEN for each event its utility's VTN sends, or by a webhook o
 virtual power plant (``spec.source``). Three types, one block each:
 
 - ``Shed``: keep the site's grid import at or under ``shed.ceilingKW``, or
-  ``shed.reductionKW`` under what the plan would import without the event, from
-  ``start`` to ``end`` (an evening peak);
+  ``shed.reductionKW`` (or ``shed.reductionPercent`` of it) under what the plan would
+  import without the event, from ``start`` to ``end`` (an evening peak);
 - ``Absorb``: up to ``absorb.powerKW`` of surplus power is there from ``start`` to
   ``end`` at zero or negative price (wind that would be curtailed at 3 a.m.); the
   planner treats it as zero-carbon supply to fill;
@@ -71,27 +71,35 @@ class EventSource(StrEnum):
     WEBHOOK = "Webhook"
 
 
+_ONE_SHED = ("set exactly one of ceilingKW (import at or under it), reductionKW (import "
+             "that much under the plan without the event) or reductionPercent (that share "
+             "under it)")
+
+
 class Shed(ApiModel):
-    """How much to shed: give exactly one of ``ceilingKW`` or ``reductionKW``."""
+    """How much to shed: give exactly one of ``ceilingKW``, ``reductionKW`` or
+    ``reductionPercent``."""
 
     model_config: ClassVar[ConfigDict] = ConfigDict(json_schema_extra={
         "x-kubernetes-validations": [cel(
-            "has(self.ceilingKW) != has(self.reductionKW)",
-            "set exactly one of ceilingKW (import at or under it) or reductionKW "
-            "(import that much under the plan without the event)")]})
+            "(has(self.ceilingKW) ? 1 : 0) + (has(self.reductionKW) ? 1 : 0)"
+            " + (has(self.reductionPercent) ? 1 : 0) == 1", _ONE_SHED)]})
 
     ceiling_kw: float | None = Field(default=None, alias="ceilingKW", ge=0, le=MAX_KW)
     """Grid import at or under this, kW, at each site named (0: none at all)."""
     reduction_kw: float | None = Field(default=None, alias="reductionKW", gt=0, le=MAX_KW)
     """Grid import this much under the baseline, kW: what the plan would import in the
     window without the event, when the event was accepted."""
+    reduction_percent: float | None = Field(default=None, alias="reductionPercent", gt=0,
+                                            le=100)
+    """Grid import this share under the baseline, percent (an OpenADR ``SIMPLE`` level
+    maps to one: 75 cuts the site's import to a quarter of what it would be)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Shed:
-        if (self.ceiling_kw is None) == (self.reduction_kw is None):
-            raise ValueError("set exactly one of ceilingKW (import at or under it) or "
-                             "reductionKW (import that much under the plan without the "
-                             "event)")
+        given = (self.ceiling_kw, self.reduction_kw, self.reduction_percent)
+        if sum(v is not None for v in given) != 1:
+            raise ValueError(_ONE_SHED)
         return self
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from suandian.controllers.context import Context
 from suandian.errors import KubeApiError
 from suandian.gridasks import ask_key
-from suandian.openadr import Unplannable, event_name, grid_event_of
+from suandian.openadr import Unplannable, event_name, grid_event_of, simple_levels
 
 __all__ = ["OPT_IN", "OPT_OUT", "Ven", "opt_for"]
 
@@ -122,12 +122,17 @@ class Ven:
         if descriptor.get("event_status") == "cancelled":
             await self.ctx.api.delete_gridevent(name)
             return self.opted.pop(name, OPT_IN)
+        s = self.ctx.settings
         try:
-            manifest = grid_event_of(event, self.configured_sites(),
-                                     self.ctx.settings.openadr_mandatory)
+            manifest = grid_event_of(event, self.configured_sites(), s.openadr_mandatory,
+                                     simple_levels(s.openadr_simple_levels))
         except Unplannable as exc:
             log.warning("OpenADR event %s: opting out: %s", event_id, exc)
             return OPT_OUT
+        if manifest is None:  # asks nothing: there is nothing to promise or break
+            log.info("OpenADR event %s asks nothing (SIMPLE level 0): opting in", event_id)
+            await self.ctx.api.delete_gridevent(name)  # a level-0 update ends the ask
+            return OPT_IN
         try:
             await self.ctx.api.apply_gridevent(manifest)
         except KubeApiError as exc:

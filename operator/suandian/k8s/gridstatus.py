@@ -45,11 +45,14 @@ AFFECTED_LIMIT = 50
 
 
 def asked_text(event: GridEvent) -> str:
-    """The request for people: ``≤ 2,000 kW``, ``-1,500 kW``, ``+20,000 kW``, ``3 periods``."""
+    """The request for people: ``≤ 2,000 kW``, ``-1,500 kW``, ``-75%``, ``+20,000 kW``,
+    ``3 periods``."""
     spec = event.spec
     if spec.shed is not None:
         if spec.shed.ceiling_kw is not None:
             return f"≤ {spec.shed.ceiling_kw:,.0f} kW"
+        if spec.shed.reduction_percent is not None:
+            return f"-{spec.shed.reduction_percent:g}%"
         return f"-{spec.shed.reduction_kw or 0:,.0f} kW"
     if spec.absorb is not None:
         return f"+{spec.absorb.power_kw:,.0f} kW"

@@ -6,7 +6,8 @@ the slots its window touches, and the planner plans the shaped snapshot as it pl
 other (:func:`answer`):
 
     ceiling    (Shed, C kW):   limit'[k] = min(limit[k], C)
-    reduction  (Shed, R kW):   limit'[k] = min(limit[k], max(0, B[k] − R))
+    reduction  (Shed, R kW):   limit'[k] = min(limit[k], B[k] − min(R, B[k]))
+    share      (Shed, s):      limit'[k] = min(limit[k], B[k] − s · B[k])
                                B: the import of the plan without any request (or the
                                baseline the caller froze when it first accepted it)
     surplus    (Absorb, P kW): green'[k] = green[k] + P   (P50 and P10: it is there)
@@ -26,8 +27,8 @@ absorbing less than offered breaks nothing.
 
 Per slot, against the plan without requests (``baseline``):
 
-    shed:    asked     = B − C (ceiling; at least 0) or min(R, B) (reduction: no site
-             can import less than nothing)
+    shed:    asked     = B − C (ceiling; at least 0), min(R, B) (reduction: no site
+             can import less than nothing) or s · B (share)
              committed = B − I   (I: the answered plan's import)
     absorb:  asked     = P
              committed = min(P, max(0, G_used − G_own))   (green used beyond the site's own)
@@ -71,10 +72,11 @@ TOLERANCE_KW = 1e-6
 
 @dataclass(frozen=True, slots=True)
 class GridAsk:
-    """One request at one site: exactly one of ``ceiling_kw``, ``reduction_kw`` (shed) or
-    ``absorb_kw`` (surplus), over ``[start, end)``. ``baseline_kw``: for a shed, the
-    import it is measured against (a reduction's ceiling is ``baseline − R``), per slot
-    of the window as :func:`answer` first reported it (None: this plan's baseline)."""
+    """One request at one site: exactly one of ``ceiling_kw``, ``reduction_kw`` or
+    ``reduction_share`` (shed), ``absorb_kw`` (surplus) or ``tariff``, over ``[start,
+    end)``. ``baseline_kw``: for a shed, the import it is measured against (a
+    reduction's ceiling is ``baseline − reduced(baseline)``), per slot of the window as
+    :func:`answer` first reported it (None: this plan's baseline)."""
 
     key: str
     site: int
@@ -83,6 +85,8 @@ class GridAsk:
     ceiling_kw: float | None = None
     reduction_kw: float | None = None
     absorb_kw: float | None = None
+    reduction_share: float | None = None
+    """A reduction as a share of the baseline, ``0 < s ≤ 1`` (``reductionPercent``)."""
     mandatory: bool = False
     priority: int = 0
     baseline_kw: tuple[float, ...] | None = None
@@ -92,11 +96,15 @@ class GridAsk:
     def __post_init__(self) -> None:
         given = [v for v in (self.ceiling_kw, self.reduction_kw, self.absorb_kw)
                  if v is not None]
-        if len(given) + (self.tariff is not None) != 1:
+        share = self.reduction_share
+        if len(given) + (share is not None) + (self.tariff is not None) != 1:
             raise PlanningError(f"grid ask {self.key}: give exactly one of ceiling_kw, "
-                                "reduction_kw, absorb_kw or tariff")
+                                "reduction_kw, reduction_share, absorb_kw or tariff")
         if given and (given[0] < 0 or not math.isfinite(given[0])):
             raise PlanningError(f"grid ask {self.key}: {given[0]} kW is not a power")
+        if share is not None and not 0 < share <= 1:
+            raise PlanningError(f"grid ask {self.key}: a reduction share is within (0, 1], "
+                                f"not {share}")
         if self.tariff is not None and not all(math.isfinite(p) for _, _, p in self.tariff):
             raise PlanningError(f"grid ask {self.key}: a tariff's prices must be finite")
         if self.end <= self.start:
@@ -104,7 +112,20 @@ class GridAsk:
 
     @property
     def shed(self) -> bool:
-        return self.ceiling_kw is not None or self.reduction_kw is not None
+        return self.ceiling_kw is not None or self.reduces
+
+    @property
+    def reduces(self) -> bool:
+        """A shed measured against a baseline: a reduction in kW or as a share."""
+        return self.reduction_kw is not None or self.reduction_share is not None
+
+    def reduced(self, before: FloatArray) -> FloatArray:
+        """What a reduction asks under the import ``before``, kW: ``min(R, B)`` or
+        ``s · B`` (zeros for any other request)."""
+        before = np.asarray(before, dtype=float)
+        if self.reduction_share is not None:
+            return self.reduction_share * before
+        return np.minimum(float(self.reduction_kw or 0.0), before)
 
     def window(self, snap: Snapshot) -> slice:
         """The snapshot's slots the window touches (empty: outside the horizon). A slot
@@ -176,7 +197,7 @@ def shape(snap: Snapshot, asks: Sequence[GridAsk], baseline: Plan | None,
         if ask.absorb_kw is not None:
             extra[ask.site][at] += ask.absorb_kw
             continue
-        if ask.reduction_kw is not None and base is None and ask.baseline_kw is None:
+        if ask.reduces and base is None and ask.baseline_kw is None:
             raise PlanningError(f"grid ask {ask.key}: a reduction needs a baseline plan")
         ceiling = _ceiling(ask, at, base)
         if ceiling is not None:
@@ -281,7 +302,7 @@ def import_ceiling_kw(asks: Sequence[GridAsk], site: int, now: datetime, slot: t
     """The import limit and the surplus at ``site`` under accepted requests, per slot from
     ``now``, as a round that plans a few arrivals beside the decisions already made
     applies them (a full round answers them instead: :func:`answer`). A reduction counts
-    only with its frozen baseline (``baseline_kw``): its ceiling is ``B − R``."""
+    only with its frozen baseline (``baseline_kw``): its ceiling is ``B − reduced(B)``."""
     limit, surplus = np.full(slots, float(limit_kw)), np.zeros(slots)
     for ask in asks:
         at = ask.slots(now, slot, slots)
@@ -295,15 +316,15 @@ def import_ceiling_kw(asks: Sequence[GridAsk], site: int, now: datetime, slot: t
 
 
 def _ceiling(ask: GridAsk, at: slice, base: FloatArray | None) -> FloatArray | None:
-    """A shed's import ceiling over ``at``: ``C``, or ``B − R`` (at least 0) against the
-    frozen baseline, else the plan's ``base``; None for a surplus or a tariff, and for a
-    reduction with neither baseline."""
+    """A shed's import ceiling over ``at``: ``C``, or ``B − reduced(B)`` (at least 0)
+    against the frozen baseline, else the plan's ``base``; None for a surplus or a
+    tariff, and for a reduction with neither baseline."""
     if ask.ceiling_kw is not None:
         return np.full(at.stop - at.start, ask.ceiling_kw)
-    if ask.reduction_kw is None:
+    if not ask.reduces:
         return None
     before = _baseline(ask, at, base)
-    return None if before is None else np.maximum(before - ask.reduction_kw, 0.0)
+    return None if before is None else np.maximum(before - ask.reduced(before), 0.0)
 
 
 def open_asks(asks: Sequence[GridAsk], now: datetime, horizon_end: datetime,
@@ -369,7 +390,7 @@ def _measure(ask: GridAsk, snap: Snapshot, baseline: Plan, result: Plan) -> AskA
         committed = np.clip(used - own, 0.0, ask.absorb_kw)
     else:
         asked = (np.maximum(before - ask.ceiling_kw, 0.0) if ask.ceiling_kw is not None
-                 else np.minimum(float(ask.reduction_kw or 0.0), before))
+                 else ask.reduced(before))
         committed = before - now
     gap = asked - committed
     shortfall = float(max(gap.max(initial=0.0), 0.0)) if ask.shed else 0.0

@@ -19,7 +19,8 @@ as it comes, the usual "customer baseline load" of demand response):
     ceiling C:     asked = max(Σ max(0, B_k − C), Σ over_k)    over_k = max(0, I_k − C)
                    delivered = asked − Σ over   (a policy over a ceiling that the
                    baseline kept is asked what it went over, and delivered none of it)
-    reduction R:   asked_k = min(R, B_k)          delivered_k = min(R, max(0, B_k − I_k))
+    reduction R:   asked_k = min(R, B_k)          delivered_k = min(asked_k, max(0, B_k − I_k))
+    share s:       asked_k = s · B_k              (delivered_k the same)
                    compliance = Σ delivered / Σ asked
     shed_kwh      = Σ max(0, B_k − I_k) · h        (energy under the baseline)
     absorbed_kwh  = Σ min(P, max(0, L_k − G_k)) · h  (L: facility load; G: the site's own
@@ -162,7 +163,7 @@ def shed_limits_kw(events: Sequence[SimEvent], own_green: FloatArray,
     asks. A shed bounds ``I = max(0, L − G)``, the import measured against the site's own
     green ``G``, so a ceiling ``C`` becomes ``C − S`` beside a surplus ``S`` (at least 0:
     a shed over an absorb window asks the near-impossible; the 0 is the closest the model
-    holds). A reduction ``R`` is ``max(0, B − R)`` under the baseline's import ``B``
+    holds). A reduction is ``B − reduced(B)`` under the baseline's import ``B``
     (``baseline_load``, run-now's, required when a reduction is among ``events``)."""
     sites, slots = own_green.shape
     surplus = surplus_kw(events, sites, slots)
@@ -178,7 +179,7 @@ def shed_limits_kw(events: Sequence[SimEvent], own_green: FloatArray,
                 raise ValueError(f"shed {q.key} is a reduction: its ceiling needs the "
                                  "baseline's load")
             base = np.maximum(baseline_load[q.site, at] - own_green[q.site, at], 0.0)
-            ceiling = np.maximum(base - float(q.reduction_kw or 0.0), 0.0)
+            ceiling = np.maximum(base - q.reduced(base), 0.0)
         out[q.site, at] = np.minimum(out[q.site, at],
                                      np.maximum(ceiling - surplus[q.site, at], 0.0))
     return out
@@ -229,9 +230,9 @@ def figures(events: Sequence[SimEvent], h: float, load: FloatArray, own_green: F
             asked += ask
             delivered += ask - over
         else:
-            assert q.reduction_kw is not None
-            asked += float(np.minimum(q.reduction_kw, b).sum()) * h
-            delivered += float(np.minimum(q.reduction_kw, np.maximum(b - i, 0.0)).sum()) * h
+            wanted = q.reduced(b)
+            asked += float(wanted.sum()) * h
+            delivered += float(np.minimum(wanted, np.maximum(b - i, 0.0)).sum()) * h
     cost = None
     if tariff is not None:  # the surplus is free: only what is drawn beyond it is paid
         m = min(n, tariff.shape[1])

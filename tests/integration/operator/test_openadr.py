@@ -4,7 +4,9 @@ The VTN asks for a shed at ``jiangsu`` (a LOAD_DISPATCH setpoint of 0 kW for the
 two hours, targeting the site by resource_id); the VEN turns it into a GridEvent, the
 plan defers the job that would run in the window, the VEN opts in, and its reports
 reach the VTN with the power delivered (the 60 kW the job would have drawn). A SIMPLE
-signal, which the planner cannot read, is opted out of.
+level-2 signal in the same poll becomes a shed of 50% of the site's import, met by the
+same deferral (opted in); a BID_LOAD signal, which the planner cannot read, is opted
+out of, and a SIMPLE level 0 (normal operation) is opted into with nothing planned.
 """
 
 from __future__ import annotations
@@ -89,12 +91,18 @@ async def test_the_vtn_asks_a_shed_the_ven_opts_in_and_reports_what_it_delivers(
             now = clock.now().replace(microsecond=0)
             vtn.ask("peak-1", "LOAD_DISPATCH", "setpoint", 0.0, now)
             vtn.ask("levels-1", "SIMPLE", "level", 2.0, now)
-            await eventually(lambda: len(vtn.opted) == 2, timeout=60, what="both answers")
-            assert vtn.opted == {"peak-1": "optIn", "levels-1": "optOut"}
+            vtn.ask("bid-1", "BID_LOAD", "setpoint", 40.0, now)
+            vtn.ask("calm-1", "SIMPLE", "level", 0.0, now)  # normal: asks nothing
+            await eventually(lambda: len(vtn.opted) == 4, timeout=60, what="the answers")
+            assert vtn.opted == {"peak-1": "optIn", "levels-1": "optIn", "bid-1": "optOut",
+                                 "calm-1": "optIn"}
+            assert api.read(GEV, None, "oadr-calm-1") is None
             made = api.read(GEV, None, "oadr-peak-1")
             assert made["spec"]["source"] == "OpenADR" and made["spec"]["sourceRef"] == "peak-1"
             assert made["spec"]["shed"] == {"ceilingKW": 0.0}
-            assert api.read(GEV, None, "oadr-levels-1") is None  # nothing planned for it
+            assert api.read(GEV, None, "oadr-levels-1")["spec"]["shed"] == {
+                "reductionPercent": 50.0}
+            assert api.read(GEV, None, "oadr-bid-1") is None  # nothing planned for it
             status = await eventually(lambda: (s := api.read(GEV, None, "oadr-peak-1").get(
                 "status")) and s.get("phase") == "Active" and s, timeout=30,
                 what="the shed on")

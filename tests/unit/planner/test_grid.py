@@ -125,6 +125,25 @@ def test_a_reduction_is_measured_against_the_plan_without_it() -> None:
     assert len(a.jobs) == 1  # one of the two left the window
 
 
+def test_a_share_reduction_cuts_the_import_to_that_share_of_the_baseline() -> None:
+    jobs = [job(k, kw=100, hours=2, slack=22) for k in ("a1", "a2", "a3", "a4")]
+    snap = snapshot([site("a", GRID, EVENING, cpu=4.0)], jobs)
+    result = answer(snap, [shed(reduction_share=0.75, mandatory=True)])
+    (a,) = result.answers
+    base = import_kw(result.baseline)[0, 18:22]
+    assert base.max() == pytest.approx(400.0)
+    assert a.asked_kw == pytest.approx(0.75 * base)
+    assert a.shortfall_kw == 0.0
+    assert (import_kw(result.plan)[0, 18:22] <= 0.25 * base + 1e-9).all()
+    assert len(a.jobs) == 3  # a quarter of the evening's work stays
+
+
+@pytest.mark.parametrize("share", [0.0, 1.5, float("nan")])
+def test_a_share_reduction_is_within_zero_and_one(share: float) -> None:
+    with pytest.raises(PlanningError, match="reduction share"):
+        shed(reduction_share=share)
+
+
 def test_a_frozen_baseline_is_the_one_a_reduction_keeps() -> None:
     snap = snapshot([site("a", GRID, EVENING)], [job("etl", kw=100, hours=2, slack=22)])
     frozen = (150.0, 150.0, 150.0, 150.0)  # what it imported when first accepted
