@@ -13,7 +13,7 @@ import yaml
 
 from suandian.errors import ScenarioError
 from suandian.planner.grid import GridAsk
-from suandian.sim.grid_events import SimEvent, figures
+from suandian.sim.grid_events import SimEvent, figures, shed_limits_kw
 from suandian.sim.run import simulate
 from suandian.sim.scenario import parse_scenario
 
@@ -77,6 +77,19 @@ def test_over_a_ceiling_the_baseline_kept_is_asked_and_not_delivered() -> None:
                                                                                  0.0)
     kept = figures([event], 1.0, np.full((1, 2), 8.0), zero, np.full((1, 2), 30.0))
     assert kept.shed_compliance == 1.0 and kept.shed_kwh == 44.0
+
+
+def test_a_share_reduction_asks_that_share_of_the_baseline_and_bounds_the_oracle() -> None:
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    event = SimEvent(GridAsk(key="e@0", site=0, start=start, end=start + timedelta(hours=2),
+                             reduction_share=0.5), 0, 2)
+    zero = np.zeros((1, 2))
+    base = np.array([[40.0, 10.0]])
+    got = figures([event], 1.0, np.array([[30.0, 2.0]]), zero, base)
+    assert got.shed_asked_kwh == 25.0  # half of 40 and of 10
+    assert got.shed_delivered_kwh == 15.0  # 10 of 20, and 5 of 5 (8 shed)
+    assert got.shed_kwh == 18.0
+    assert shed_limits_kw([event], zero, base).tolist() == [[20.0, 5.0]]
 
 
 def test_the_built_in_week_of_grid_events_is_met_by_suandian_alone() -> None:
