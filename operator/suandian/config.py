@@ -19,7 +19,8 @@ from suandian.errors import FieldError, InvalidSpecError
 from suandian.links import DEFAULT_GBPS, DEFAULT_KWH_PER_GB, parse_link_text
 from suandian.units import parse_duration
 
-__all__ = ["ENV_PREFIX", "FULL_ROUNDS", "MODES", "Settings"]
+__all__ = ["DEFAULT_SIMPLE_LEVELS", "ENV_PREFIX", "FULL_ROUNDS", "MODES", "Settings",
+           "simple_levels"]
 
 ENV_PREFIX = "SUANDIAN_"
 MODES = ("native", "kueue", "karmada")
@@ -28,6 +29,28 @@ MEASURE_EXPORTERS = ("kepler", "dcgm")
 """The exporters measured energy is read from (``SUANDIAN_MEASURE_EXPORTERS``)."""
 KEPLER_METRICS = ("pod", "container")
 """Kepler's metric families: 0.10 and later (pod), 0.7 and earlier (container)."""
+
+
+DEFAULT_SIMPLE_LEVELS = "1=25,2=50,3=75"
+"""The share of import each OpenADR ``SIMPLE`` level sheds, percent: 75 at level 3, as a
+Shanghai computing centre cut its load in a 2025 trial."""
+
+
+def simple_levels(text: str) -> dict[int, float]:
+    """``"1=25,2=50,3=75"`` as ``{1: 25.0, 2: 50.0, 3: 75.0}``: each ``SIMPLE`` level's
+    reduction, percent. ValueError says what is wrong."""
+    out: dict[int, float] = {}
+    for item in (i.strip() for i in text.split(",")):
+        level, sep, percent = item.partition("=")
+        try:
+            key, value = int(level), float(percent)
+        except ValueError:
+            raise ValueError(f"{item!r} is not level=percent, e.g. 3=75") from None
+        if not sep or key not in (1, 2, 3) or not 0 < value <= 100 or key in out:
+            raise ValueError(f"{item!r}: give each level 1, 2 or 3 once, with a percent "
+                             "within 0..100 (more than 0), e.g. 3=75")
+        out[key] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -140,7 +163,7 @@ class Settings:
     openadr_mandatory: bool = False
     """Whether the VTN's events are mandatory (met as far as deadlines allow) or voluntary
     (declined, and opted out of, when the plan cannot meet them whole)."""
-    openadr_simple_levels: str = "1=25,2=50,3=75"  # suandian.openadr.DEFAULT_SIMPLE_LEVELS
+    openadr_simple_levels: str = DEFAULT_SIMPLE_LEVELS
     """What each OpenADR ``SIMPLE`` level (1 moderate, 2 high, 3 special) sheds, as
     ``level=percent`` of the site's import without the event."""
     openadr_cert: str = ""
@@ -212,8 +235,6 @@ class Settings:
             out.append(FieldError(_variable("kueue_queue"), "name a LocalQueue"))
         if not 10 <= self.peering_lifetime <= 3600:
             out.append(FieldError(_variable("peering_lifetime"), "must be within 10..3600 seconds"))
-        from suandian.openadr import simple_levels  # (its k8s imports cost 0.6 s: not for --help)
-
         try:
             simple_levels(self.openadr_simple_levels)
         except ValueError as exc:

@@ -42,7 +42,8 @@ def asks_of(event: GridEvent, site_names: Sequence[str]) -> list[GridAsk]:
                     reduction_share=_share(spec.shed.reduction_percent if spec.shed
                                            else None),
                     absorb_kw=spec.absorb.power_kw if spec.absorb else None,
-                    tariff=tariff, mandatory=spec.mandatory, priority=spec.priority)
+                    tariff=tariff, currency=spec.prices.currency if spec.prices else None,
+                    mandatory=spec.mandatory, priority=spec.priority)
             for site in spec.sites if site in where]
 
 

@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from suandian.config import DEFAULT_SIMPLE_LEVELS, simple_levels
 from suandian.k8s.decision import format_time
 
 __all__ = ["DEFAULT_CURRENCY", "DEFAULT_SIMPLE_LEVELS", "Unplannable", "event_name",
@@ -43,9 +44,6 @@ __all__ = ["DEFAULT_CURRENCY", "DEFAULT_SIMPLE_LEVELS", "Unplannable", "event_na
 
 DEFAULT_CURRENCY = "CNY"
 """A price signal's currency when its measurement names none."""
-DEFAULT_SIMPLE_LEVELS = "1=25,2=50,3=75"
-"""The share of import each ``SIMPLE`` level sheds, percent: 75 at level 3, as a
-Shanghai computing centre cut its load in a 2025 trial."""
 
 
 class Unplannable(ValueError):
@@ -56,23 +54,6 @@ def event_name(event_id: str) -> str:
     """The GridEvent's name for an OpenADR event id (a DNS label, ``oadr-`` first)."""
     label = re.sub(r"[^a-z0-9-]+", "-", event_id.lower()).strip("-")
     return f"oadr-{label}"[:63].rstrip("-")
-
-
-def simple_levels(text: str) -> dict[int, float]:
-    """``"1=25,2=50,3=75"`` as ``{1: 25.0, 2: 50.0, 3: 75.0}``: each ``SIMPLE`` level's
-    reduction, percent. ValueError says what is wrong."""
-    out: dict[int, float] = {}
-    for item in (i.strip() for i in text.split(",")):
-        level, sep, percent = item.partition("=")
-        try:
-            key, value = int(level), float(percent)
-        except ValueError:
-            raise ValueError(f"{item!r} is not level=percent, e.g. 3=75") from None
-        if not sep or key not in (1, 2, 3) or not 0 < value <= 100 or key in out:
-            raise ValueError(f"{item!r}: give each level 1, 2 or 3 once, with a percent "
-                             "within 0..100 (more than 0), e.g. 3=75")
-        out[key] = value
-    return out
 
 
 def grid_event_of(event: Mapping[str, Any], default_sites: Sequence[str],

@@ -10,7 +10,6 @@ import pytest
 from suandian.api import parse_gridevent
 from suandian.config import Settings
 from suandian.openadr import (
-    DEFAULT_SIMPLE_LEVELS,
     Unplannable,
     event_name,
     grid_event_of,
@@ -84,9 +83,9 @@ def test_a_negative_percent_offset_is_a_shed_by_that_share() -> None:
     assert spec["shed"] == {"reductionPercent": 40.0}
 
 
-def test_the_simple_levels_setting_is_parsed_and_its_default_is_the_settings() -> None:
+def test_the_simple_levels_setting_is_parsed_and_shed_a_quarter_to_three_quarters() -> None:
     assert simple_levels("3=80, 1=20") == {3: 80.0, 1: 20.0}
-    assert Settings().openadr_simple_levels == DEFAULT_SIMPLE_LEVELS
+    assert simple_levels(Settings().openadr_simple_levels) == {1: 25.0, 2: 50.0, 3: 75.0}
     for bad in ("", "4=10", "1=0", "1=101", "1=25,1=30", "one=25", "1"):
         with pytest.raises(ValueError, match=r"e\.g\. 3=75"):
             simple_levels(bad)

@@ -361,6 +361,8 @@ class ComputeJobStatus(ApiModel):
     """When the child Job was first unsuspended."""
     completed_at: Time | None = None
     """When the child Job finished."""
+    deadline_missed: bool | None = None
+    """True once it started after its latest start or finished after its deadline."""
     expected_green_fraction: float | None = Field(default=None, ge=0, le=1)
     """Expected share of green energy, 0 to 1."""
     actual_green_fraction: float | None = Field(default=None, ge=0, le=1)

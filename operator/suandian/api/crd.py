@@ -64,6 +64,10 @@ _COLUMNS: dict[str, list[dict[str, Any]]] = {
         {"name": "Delivered", "type": "string", "jsonPath": ".status.delivered",
          "description": "Delivered over asked so far."},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Effect", "type": "string", "jsonPath": ".status.effect", "priority": 1,
+         "description": "What answering costs in CO2 and money, as the plan expects it."},
+        {"name": "Misses", "type": "integer", "jsonPath": ".status.deadlineMisses",
+         "priority": 1, "description": "Moved jobs that missed their deadline."},
         {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
     ],
 }

@@ -320,7 +320,19 @@ class GridEventStatus(ApiModel):
     """Per slot of the window: committed and delivered kW."""
     emissions_effect_grams: float | None = Field(default=None, alias="emissionsEffectGrams")
     """What answering costs in CO2 as the plan expects it, grams: the moved jobs' expected
-    emissions answered less unanswered (below 0: answering saves carbon)."""
+    emissions answered less unanswered (below 0: answering saves carbon). A job that
+    several events moved counts a share to each."""
+    cost_effect: float | None = Field(default=None)
+    """What answering costs in money as the plan expects it, in ``currency``: the moved
+    jobs' grid power at the sites' tariffs (Price events) answered less unanswered
+    (below 0: answering saves). Absent without a tariff at the event's sites."""
+    currency: str | None = Field(default=None, pattern=_CURRENCY)
+    """The currency of ``costEffect`` (ISO 4217)."""
+    effect: str | None = None
+    """Both effects for people, e.g. ``+80 kgCO2, -180.00 CNY``."""
+    deadline_misses: int | None = Field(default=None, ge=0)
+    """The jobs the event moved that then missed their deadline (started after their
+    latest start or finished after their deadline): the promise is 0."""
     jobs_affected: int | None = Field(default=None, ge=0)
     """How many ComputeJobs the event moved, suspended or held."""
     affected_jobs: list[str] = Field(default_factory=list, max_length=50)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -42,7 +42,7 @@ KIND = "ComputeJob"
 STATUS_KEYS = frozenset({
     "phase", "site", "plannedStart", "latestStart", "windows", "reason", "startedAt",
     "observedGeneration", "conditions", "emissions", "expectedGreenFraction", "energyKWh",
-    "jobName", "powerEstimate",
+    "jobName", "powerEstimate", "deadlineMissed",
 })
 """The ``status`` fields the controller reads back (everything else it only writes)."""
 
@@ -237,6 +237,11 @@ class JobBook:
                                   estimate=learner)
         self._records[uid] = record
         return record
+
+    def uids_named(self, names: Collection[str]) -> list[str]:
+        """The uids of the jobs named ``namespace/name`` in ``names`` (a scan: for the
+        few names a status keeps, not for every step)."""
+        return [r.uid for r in self._records.values() if r.key in names]
 
     def forget(self, uid: str) -> None:
         self._records.pop(uid, None)

@@ -64,6 +64,9 @@ async def finish(acts: JobActs, child: Mapping[str, Any], seen: Child,
         saved = float(emissions["runNowGrams"]) - run.emissions_g
         emissions["savedGrams"] = round(saved, 1)
         fields["saved"] = format_grams(saved)
+    late = finished_late(terms, record.created, status, done)
+    if late:
+        fields["deadlineMissed"] = True
     how = _how(measured)
     fields["conditions"] = with_condition(
         status.get("conditions"), "Complete", succeeded,
@@ -82,7 +85,7 @@ async def finish(acts: JobActs, child: Mapping[str, Any], seen: Child,
             green_kwh=run.green_kwh, grid_kwh=run.grid_kwh, emissions_g=run.emissions_g,
             avoided_g=float(emissions.get("savedGrams") or 0.0))
         _ledger(record.namespace, site, measured, float(emissions.get("savedGrams") or 0.0))
-        if finished_late(terms, record.created, status, done):
+        if late:
             metrics.record_deadline_miss(site)
     ctx.planning.remove(acts.key)
 

@@ -138,6 +138,13 @@ class Context:
                                    concurrency=max(4, 4 * self.settings.api_workers),
                                    retry_delay=self.settings.retry_delay)
 
+    def missed_deadline(self, key: str) -> bool:
+        """Whether the ComputeJob of a planning key missed its deadline, as its status
+        says (``deadlineMissed``); False for a Pod, or a job gone."""
+        kind, _, uid = key.partition("/")
+        record = self.book.get(uid) if kind == "cj" else None
+        return bool(record is not None and record.status.get("deadlineMissed"))
+
     def object_name(self, key: str) -> str:
         """``namespace/name`` of the object a planning key (``cj/<uid>``, ``pod/<uid>``)
         stands for, for people; the key itself when it is gone."""

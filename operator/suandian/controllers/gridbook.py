@@ -25,6 +25,10 @@ class GridBook:
     # shows it back (a second look before the echo would count the same energy, and
     # announce the same phase, twice)
     written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the planning keys of the jobs each event moved or held, as the rounds answered it
+    # (a later round's plan holds them where the first put them, and names them no more):
+    # the jobs whose deadlines the event answers for
+    affected: dict[str, set[str]] = field(default_factory=dict)
 
     def delivered_kw(self, site: str, names: Collection[str] | None = None) -> float:
         """What ``site`` delivers now against the events on (of ``names`` only)."""
@@ -39,3 +43,4 @@ class GridBook:
         self.events.clear()
         self.delivering.clear()
         self.written.clear()
+        self.affected.clear()

@@ -24,6 +24,7 @@ import kopf
 from suandian import metrics
 from suandian.api import GridEvent, parse_gridevent
 from suandian.controllers.clock import first_of
+from suandian.controllers.computejob import key_of
 from suandian.controllers.context import Context, memo_context
 from suandian.errors import InvalidSpecError, KubeApiError
 from suandian.gridasks import ask_key
@@ -88,6 +89,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         if type == "DELETED":
             ctx.grid.delivering.pop(name, None)
             ctx.grid.written.pop(name, None)
+            ctx.grid.affected.pop(name, None)
             if ctx.grid.events.pop(name, None) is not None:
                 ctx.planning.replan()
             metrics.record_grid_event_removed(name)
@@ -141,9 +143,11 @@ async def _report(ctx: Context, raw: dict[str, Any], name: str) -> datetime:
     else:
         ctx.grid.delivering.pop(name, None)
     delivered = sum(f.delivered_kw for f in figures.values()) if figures else None
+    affected = _affected(ctx, name, answers, previous)
     status = event_status(event, answers, now=now, slot0=grid[0] if grid else None,
                           slot=slot, known_sites=set(ctx.sites) | ctx.site_names,
-                          delivered_kw=delivered, previous=previous, job_name=ctx.object_name)
+                          delivered_kw=delivered, previous=previous, job_name=ctx.object_name,
+                          deadline_misses=sum(map(ctx.missed_deadline, affected)))
     _announce(raw, previous, status)
     if any(previous.get(k) != v for k, v in status.items()):
         await ctx.api.patch_gridevent_status(name, status)
@@ -159,9 +163,23 @@ async def _report(ctx: Context, raw: dict[str, Any], name: str) -> datetime:
     return now + ctx.settings.replan_interval
 
 
+def _affected(ctx: Context, name: str, answers: Mapping[str, AskAnswer],
+              previous: Mapping[str, Any]) -> set[str]:
+    """The planning keys of the jobs the event moved or held: those the rounds since the
+    operator started answered it with, and those its status names (after a restart the
+    rounds name them no more: their plan holds the jobs where the event put them)."""
+    keys = ctx.grid.affected.setdefault(name, set())
+    keys.update(k for a in answers.values() if a.accepted for k in (*a.jobs, *a.moved_g))
+    named = set(previous.get("affectedJobs") or ()) - {ctx.object_name(k) for k in keys}
+    if named:
+        keys.update(key_of(uid) for uid in ctx.book.uids_named(named))
+    return keys
+
+
 def _announce(raw: Mapping[str, Any], previous: Mapping[str, Any],
               status: Mapping[str, Any]) -> None:
-    """An event when the phase changes, or the shortfall does (a Warning naming it)."""
+    """An event when the phase changes, or the shortfall does (a Warning naming it), and
+    a Warning when a job the event moved misses its deadline."""
     phase, was = status.get("phase"), previous.get("phase")
     short, was_short = status.get("shortfallKW") or 0.0, previous.get("shortfallKW") or 0.0
     reason = str(status.get("reason") or "")
@@ -172,13 +190,19 @@ def _announce(raw: Mapping[str, Any], previous: Mapping[str, Any],
             events.normal(raw, str(phase), _phase_message(status))
     if short > 0 and abs(short - was_short) >= max(1.0, 0.05 * short) and phase != "Declined":
         events.warning(raw, "ShortOfRequest", reason)
+    misses = int(status.get("deadlineMisses") or 0)
+    if misses > int(previous.get("deadlineMisses") or 0):
+        events.warning(raw, "DeadlineMissed", f"{misses} job(s) the event moved missed "
+                                              "their deadline (their ComputeJobs say how)")
 
 
 def _phase_message(status: Mapping[str, Any]) -> str:
     phase = status.get("phase")
     if phase == "Completed":
+        effect = f", {status['effect']}" if status.get("effect") else ""
         return (f"delivered {status.get('deliveredKWh') or 0:,.0f} kWh "
-                f"({status.get('delivered') or 'not measured'} of what was asked)")
+                f"({status.get('delivered') or 'not measured'} of what was asked){effect}; "
+                f"{status.get('deadlineMisses') or 0} deadline(s) missed")
     return f"asked {status.get('asked')}, committed {status.get('committed')}: " \
            f"{status.get('reason') or ''}"
 

@@ -246,6 +246,7 @@ class JobActs:
         metrics.record_start(decision.site, trigger=trigger, delay_s=delay)
         if now > decision.latest_start + DEADLINE_GRACE:
             metrics.record_deadline_miss(decision.site)
+            fields["deadlineMissed"] = True
         return fields
 
     def records(self) -> list[JobRecord]:

@@ -16,8 +16,11 @@ kept as ``deliveringKW`` and integrated from its moment (``measuredAt``) to the 
 one into ``deliveredKWh`` and each slot's time-weighted mean ``deliveredKW``. So a
 restart resumes the count from the status: the time it was down counts at the rate
 measured last. ``compliance = Σ_k min(delivered_k, asked_k) / Σ_k asked_k`` over the slots
-measured so far. ``emissionsEffectGrams`` is the plan's expectation of what answering
-costs in carbon (:func:`emissions_effect_g`).
+measured so far. ``emissionsEffectGrams`` and ``costEffect`` are the plan's expectation
+of what answering costs in carbon and in money (:func:`emissions_effect_g`,
+:func:`cost_effect`), ``effect`` the two for people; ``deadlineMisses`` counts the jobs
+the event moved that missed their deadline, as the caller found them (it never goes
+down: a restart that no longer knows a job keeps the count written).
 
 The phase: ``Pending`` until a round answers (or while no site is known); ``Completed``
 from ``end``; ``Declined`` when the plan declined it; ``Active`` from ``start``; else
@@ -36,9 +39,10 @@ from suandian.gridasks import site_of
 from suandian.k8s.decision import format_time, time_of
 from suandian.k8s.status import with_condition
 from suandian.planner.grid import TOLERANCE_KW, AskAnswer
+from suandian.planner.reasons import format_grams
 
-__all__ = ["AFFECTED_LIMIT", "asked_text", "emissions_effect_g", "event_status", "measured_kw",
-           "phase_of"]
+__all__ = ["AFFECTED_LIMIT", "asked_text", "cost_effect", "effect_text", "emissions_effect_g",
+           "event_status", "measured_kw", "phase_of"]
 
 AFFECTED_LIMIT = 50
 """Jobs named in ``status.affectedJobs`` at most (``jobsAffected`` counts them all)."""
@@ -85,11 +89,13 @@ def phase_of(event: GridEvent, answers: Sequence[AskAnswer], now: datetime) -> E
 def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: datetime,
                  slot0: datetime | None, slot: timedelta, known_sites: Collection[str],
                  delivered_kw: float | None, previous: Mapping[str, Any],
-                 job_name: Callable[[str], str] = str) -> dict[str, Any]:
+                 job_name: Callable[[str], str] = str, deadline_misses: int = 0
+                 ) -> dict[str, Any]:
     """The status to write (see the module doc). ``answers``: the last full round's, by
     site, for this event's sites; ``slot0``: the start of that round's slot 0;
     ``delivered_kw``: measured now, summed over the sites (None: not measured now);
-    ``job_name``: a planning key as people know the job (``namespace/name``)."""
+    ``job_name``: a planning key as people know the job (``namespace/name``);
+    ``deadline_misses``: how many of the jobs the event moved missed their deadline."""
     spec, generation = event.spec, event.metadata.generation
     mine = [answers[s] for s in spec.sites if s in answers]
     unknown = [s for s in spec.sites if s not in known_sites]
@@ -117,6 +123,11 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
         effect = emissions_effect_g(mine, previous)
         if effect is not None:
             status["emissionsEffectGrams"] = effect
+        cost, currency = cost_effect(mine, previous)
+        if cost is not None:
+            status["costEffect"], status["currency"] = cost, currency
+        if effect is not None or cost is not None:
+            status["effect"] = effect_text(effect, cost, currency)
         if phase is not EventPhase.DECLINED and shortfall <= TOLERANCE_KW and spec.shed:
             status["reason"] = f"met: {status['jobsAffected']} job(s) moved out of the window"
         elif spec.prices is not None:
@@ -127,6 +138,9 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
                                          for a in mine)
     elif unknown:
         status["reason"] = f"no PowerSite named {', '.join(unknown)} yet: nothing planned"
+    misses = max(deadline_misses, int(previous.get("deadlineMisses") or 0))
+    if mine or misses or "deadlineMisses" in previous:  # (a miss may come after the end)
+        status["deadlineMisses"] = misses
 
     status.update(_delivery(previous, slots, slot, now, delivered_kw, spec.start, spec.end))
     status["slots"] = slots
@@ -166,6 +180,32 @@ def emissions_effect_g(answers: Sequence[AskAnswer], previous: Mapping[str, Any]
         return round(float(sum(moved)), 1)
     last = previous.get("emissionsEffectGrams")
     return None if last is None else float(last)
+
+
+def cost_effect(answers: Sequence[AskAnswer], previous: Mapping[str, Any]
+                ) -> tuple[float | None, str | None]:
+    """What answering costs in money, as the plan expects it, and its currency: the sum
+    over the event's sites of each moved job's grid power at the tariffs, answered less
+    unanswered (``AskAnswer.moved_cost``); as :func:`emissions_effect_g`, a round that
+    moves nothing keeps the last estimate. (None, None) without a tariff."""
+    priced = [a for a in answers if a.accepted and a.currency is not None and a.moved_cost]
+    currencies = {a.currency for a in priced}
+    if len(currencies) == 1:
+        return round(float(sum(c for a in priced for c in a.moved_cost.values())), 2), \
+            currencies.pop()
+    last, unit = previous.get("costEffect"), previous.get("currency")
+    return (None, None) if last is None or unit is None else (float(last), str(unit))
+
+
+def effect_text(grams: float | None, cost: float | None, currency: str | None) -> str:
+    """The effects for people: ``+80 kgCO2, -180.00 CNY`` (a sign on each: above 0
+    answering costs)."""
+    parts = []
+    if grams is not None:
+        parts.append(("+" if grams > 0 else "") + format_grams(grams))
+    if cost is not None:
+        parts.append(f"{cost:+,.2f} {currency}")
+    return ", ".join(parts)
 
 
 def _slots(answers: Sequence[AskAnswer], slot0: datetime | None, slot: timedelta,

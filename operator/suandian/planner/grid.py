@@ -34,6 +34,8 @@ Per slot, against the plan without requests (``baseline``):
              committed = min(P, max(0, G_used − G_own))   (green used beyond the site's own)
     shortfall = max over the window's slots of (asked − committed), at least 0
     moved_g   = per job moved at the site: expected grams answered − unanswered
+    (and moved_cost, in money: both shared among the requests that moved the job,
+    :mod:`~suandian.planner.grid_effects`)
 
 Pure: no clock, no I/O; the caller puts the requests on the snapshot's grid by time.
 """
@@ -49,6 +51,7 @@ import numpy as np
 
 from suandian.errors import PlanningError
 from suandian.planner.core import plan
+from suandian.planner.grid_effects import attribute, tariffs_per_kwh
 from suandian.planner.model import FloatArray, Plan, PlanParams, Snapshot
 from suandian.planner.terms import first_slot
 
@@ -92,6 +95,8 @@ class GridAsk:
     baseline_kw: tuple[float, ...] | None = None
     tariff: tuple[tuple[datetime, datetime, float], ...] | None = None
     """A price schedule: ``(start, end, price per kWh)`` periods (Price events)."""
+    currency: str | None = None
+    """The tariff's currency (ISO 4217): the cost figures' unit."""
 
     def __post_init__(self) -> None:
         given = [v for v in (self.ceiling_kw, self.reduction_kw, self.absorb_kw)
@@ -158,7 +163,12 @@ class AskAnswer:
     reason: str
     moved_g: Mapping[str, float] = field(default_factory=dict)
     """Each job the requests moved at the site: its expected emissions in the answered
-    plan less in the plan without requests, grams (above 0: answering costs carbon)."""
+    plan less in the plan without requests, grams (above 0: answering costs carbon),
+    shared among the requests that moved it (:mod:`~suandian.planner.grid_effects`)."""
+    moved_cost: Mapping[str, float] = field(default_factory=dict)
+    """The same jobs' grid power at the tariffs, answered less unanswered, in
+    ``currency`` (empty without a tariff)."""
+    currency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,17 +192,11 @@ def shape(snap: Snapshot, asks: Sequence[GridAsk], baseline: Plan | None,
     limits = {s: np.array(site.import_limit_kw, dtype=float) for s, site in
               enumerate(snap.sites)}
     extra = {s: np.zeros(snap.slots) for s in range(len(snap.sites))}
-    tariffs: dict[int, FloatArray] = {}
+    tariffs = {s: p * tariff_weight for s, p in tariffs_per_kwh(snap, asks).items()}
     base = import_kw(baseline) if baseline is not None else None
     for ask in asks:
         at = ask.window(snap)
-        if at.start >= at.stop:
-            continue
-        if ask.tariff is not None:
-            cost = tariffs.setdefault(ask.site, np.zeros(snap.slots))
-            for begin, end, price in ask.tariff:
-                period = replace(ask, tariff=None, absorb_kw=0.0, start=begin, end=end)
-                cost[period.window(snap)] += price * tariff_weight
+        if at.start >= at.stop or ask.tariff is not None:
             continue
         if ask.absorb_kw is not None:
             extra[ask.site][at] += ask.absorb_kw
@@ -246,7 +250,10 @@ def answer(snap: Snapshot, asks: Sequence[GridAsk], params: PlanParams | None = 
             f" of {_kw(worst.asked_kw.max())} without missing a deadline "
             f"({_kw(worst.shortfall_kw)} short)")))
         active.remove(worst.ask)
-    by_key = {id(x.ask): x for x in answers + declined}
+    currencies = {a.currency for a in active if a.tariff is not None}
+    by_key = {id(x.ask): x for x in attribute(
+        answers + declined, baseline, result, tariffs_per_kwh(snap, active),
+        currencies.pop() if len(currencies) == 1 else None)}
     result = annotate(snap, result, [x.ask for x in answers if x.accepted])
     return GridAnswer(plan=result, baseline=baseline, answers=tuple(
         by_key[id(a)] if id(a) in by_key else _beyond(a, snap) for a in asks))

@@ -8,6 +8,7 @@ status what it committed and delivered.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,6 +64,7 @@ async def test_a_shed_is_met_by_suspending_an_interruptible_job_over_the_window(
         assert before["reason"] == "met: 2 job(s) moved out of the window"
         assert before["affectedJobs"] == ["batch/chunky", "batch/later"]
         assert before["emissionsEffectGrams"] == pytest.approx(0.0, abs=1.0)  # flat carbon
+        assert before["deadlineMisses"] == 0 and "costEffect" not in before  # no tariff
         await eventually(lambda: cluster.starts, timeout=1800, step=30, what="the start")
         await eventually(lambda: status(api, "evening-peak").get("phase") == "Completed",
                          timeout=4 * 3600, step=60, what="the end of the window")
@@ -81,6 +83,7 @@ async def test_a_shed_is_met_by_suspending_an_interruptible_job_over_the_window(
     reasons = [e["reason"] for e in api.items("v1/events")
                if e["involvedObject"]["kind"] == "GridEvent"]
     assert reasons[:3] == ["Accepted", "Active", "Completed"]
+    assert done["deadlineMisses"] == 0
     assert reasons.count("Active") == 1 and reasons.count("Completed") == 1
     # the counter holds what the status says, once (no look before the watch's echo
     # counts the same interval twice)
@@ -212,6 +215,32 @@ async def test_a_restart_in_the_middle_of_a_shed_loses_nothing(api, cluster, clo
     completed = [e for e in grid_events(api) if e[1] == "Completed"]
     assert len(completed) == 1 and "delivered 120 kWh (100% of what was asked)" in \
         completed[0][2]
+    assert completed[0][2].endswith("; 0 deadline(s) missed")
+
+
+async def test_a_job_the_event_moved_that_misses_its_deadline_is_counted(api, cluster, clock):
+    """The shed moves the job (2 h, which would run into the window at once) to its latest
+    start, as the window closes; the operator is
+    down then, so the job starts late. Its status says so, and the event counts it,
+    after a restart whose rounds no longer know which jobs the event moved."""
+    t1, t2 = clock.start + timedelta(hours=1), clock.start + timedelta(hours=3)
+    providers = site(api, cluster)
+    async with running_operator(api, clock, keeper_factory(providers)):
+        api.create(GEV, shed("evening-peak", t1, t2, mandatory=True))
+        api.create(CJ, computejob("tardy", duration="2h", max_delay="3h"))
+        moved = await eventually(lambda: (s := status(api, "evening-peak")).get(
+            "affectedJobs") == ["batch/tardy"] and s, timeout=1800, step=30,
+            what="the answer")
+        assert moved["deadlineMisses"] == 0
+    await asyncio.sleep(5 * 3600)  # its latest start (03:00) passes while no operator runs
+    assert cluster.starts == []
+    async with running_operator(api, clock, keeper_factory(providers)):
+        await eventually(lambda: cluster.starts, timeout=1800, step=30, what="the start")
+        assert api.read(CJ, "batch", "tardy")["status"]["deadlineMissed"] is True
+        done = await eventually(lambda: (s := status(api, "evening-peak")).get(
+            "deadlineMisses") == 1 and s, timeout=3600, step=60, what="the miss counted")
+    assert done["phase"] == "Completed"
+    assert [e for e in grid_events(api) if e[1] == "DeadlineMissed"]
 
 
 async def test_a_price_schedule_moves_work_to_the_valley(api, cluster, clock):
@@ -236,6 +265,9 @@ async def test_a_price_schedule_moves_work_to_the_valley(api, cluster, clock):
                                   and s, timeout=1800, step=30, what="the answer")
         assert priced["phase"] == "Active" and priced["committed"] == "priced in"
         assert priced["reason"] == "priced in: 1 job(s) moved to cheaper hours"
+        # 60 kW for 2 h, all imported, from the peak (1.2) to the valley (0.3)
+        assert (priced["costEffect"], priced["currency"]) == (pytest.approx(-108.0), "CNY")
+        assert priced["effect"].endswith("-108.00 CNY")
         api.create(CJ, computejob("second", duration="1h", max_delay="20h"))
         await eventually(lambda: len(cluster.starts) == 2, timeout=8 * 3600, step=300,
                          what="both starts")

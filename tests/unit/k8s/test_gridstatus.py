@@ -71,6 +71,29 @@ def test_the_emissions_effect_is_the_plans_for_the_jobs_it_moves_and_lasts() -> 
     assert "emissionsEffectGrams" not in build(T0 - SLOT, answers=declined)
 
 
+def test_the_cost_effect_is_in_the_tariffs_currency_and_lasts() -> None:
+    priced = {"jiangsu": replace(answer(), moved_g={"cj/1": 1200.0},
+                                 moved_cost={"cj/1": -180.0}, currency="CNY")}
+    first = build(T0 - SLOT, answers=priced)
+    assert (first["costEffect"], first["currency"]) == (-180.0, "CNY")
+    assert first["effect"] == "+1.2 kgCO2, -180.00 CNY"
+    later = build(T0 - SLOT, previous=first)  # moves nothing more
+    assert (later["costEffect"], later["currency"], later["effect"]) == (
+        -180.0, "CNY", "+1.2 kgCO2, -180.00 CNY")
+    unpriced = build(T0 - SLOT, answers={"jiangsu": replace(answer(),
+                                                             moved_g={"cj/1": -50.0})})
+    assert "costEffect" not in unpriced and unpriced["effect"] == "-50 gCO2"
+
+
+def test_deadline_misses_are_counted_and_never_go_down() -> None:
+    assert build(T0 - SLOT)["deadlineMisses"] == 0
+    missed = event_status(event(), {"jiangsu": answer()}, now=T0, slot0=T0, slot=SLOT,
+                          known_sites=("jiangsu",), delivered_kw=None, previous={},
+                          deadline_misses=2)
+    assert missed["deadlineMisses"] == 2
+    assert build(T0, previous=missed)["deadlineMisses"] == 2  # a restart knew none
+
+
 def test_a_shortfall_and_a_decline_say_so() -> None:
     short = build(T0 - SLOT, answers={"jiangsu": answer(shortfall=60.0)}, mandatory=True)
     assert short["committed"] == "60 kW short" and short["shortfallKW"] == 60.0
