@@ -172,6 +172,10 @@ class Settings:
     """The VEN's TLS client key (PEM file)."""
     openadr_ca: str = ""
     """The CA bundle that signed the VTN's certificate (PEM file); empty: the system's."""
+    openadr_vtn_fingerprint: str = ""
+    """The fingerprint of the certificate the VTN signs its messages with (OpenADR's form,
+    ``AB:CD:…``, ten pairs, as the VTN prints it): messages signed otherwise are ignored.
+    Empty: the VTN's signatures are not checked (TLS still authenticates its server)."""
     openadr_answer_timeout: timedelta = timedelta(seconds=30)
     """How long an OpenADR event waits for the plan's answer before the VEN opts out."""
     openadr_report_interval: timedelta = timedelta(minutes=1)

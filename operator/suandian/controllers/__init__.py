@@ -122,7 +122,7 @@ def build(
         await asyncio.gather(*ctx.feeds, return_exceptions=True)
         await ctx.scheduler.stop()
         if ctx.ven is not None:
-            await ctx.ven.stop()
+            await ctx.ven.close()
         await ctx.planning.stop()
         await ctx.api.aclose()
 

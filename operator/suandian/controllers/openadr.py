@@ -16,7 +16,9 @@ it receives:
    report per site (``resource_id`` the PowerSite).
 
 A standby replica runs no VEN: the operator starts it when kopf starts the replica's
-handlers and stops it when the replica pauses (:meth:`Ven.stop`).
+handlers and stops it when the replica pauses (:meth:`Ven.activate`). While it runs it
+stays registered: a VTN that is down, refuses it or cancels it is tried again, with
+backoff (:class:`Ven`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from suandian import metrics
 from suandian.controllers.context import Context
 from suandian.errors import KubeApiError
 from suandian.gridasks import ask_key
 from suandian.openadr import Unplannable, event_name, grid_event_of, simple_levels
 
-__all__ = ["OPT_IN", "OPT_OUT", "Ven", "opt_for"]
+__all__ = ["OPT_IN", "OPT_OUT", "NotRegistered", "Ven", "opt_for"]
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +54,80 @@ def opt_for(ctx: Context, name: str, sites: list[str]) -> str | None:
     return OPT_IN
 
 
+class NotRegistered(Exception):
+    """The VTN gave the VEN no registration (down, refusing it, or not a VTN)."""
+
+
 class Ven:
-    """One operator's VEN (see the module docstring)."""
+    """One operator's VEN (see the module docstring).
+
+    While this replica acts, a supervisor keeps it registered: openleadr's client gives
+    up quietly when its registration fails (``run()`` returns with no registration id)
+    and stops polling when the VTN cancels it, so the supervisor checks every
+    ``WATCH_S`` and registers again after ``RETRY_MIN_S``, doubling to ``RETRY_MAX_S``
+    while the VTN keeps failing (a VTN that forgets the VEN asks it to re-register,
+    which openleadr does itself). ``suandian_openadr_registered`` says where it stands.
+    """
+
+    WATCH_S = 5.0
+    RETRY_MIN_S, RETRY_MAX_S = 5.0, 300.0
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.client: Any = None
         self.opted: dict[str, str] = {}  # by GridEvent name, as last answered
-        self._task: asyncio.Task[None] | None = None  # starting or stopping
+        self._task: asyncio.Task[None] | None = None  # the supervisor, while acting
+
+    @property
+    def registered(self) -> bool:
+        return self.client is not None and self.client.registration_id is not None
 
     def activate(self, acting: bool) -> None:
         """Run the VEN while this replica acts (:attr:`Context.activity`)."""
-        if acting == (self.client is not None) or (
-                self._task is not None and not self._task.done()):
-            return
-        self._task = asyncio.get_running_loop().create_task(
-            self._started() if acting else self.stop(), name="suandian-openadr")
+        running = self._task is not None and not self._task.done()
+        if acting and not running:
+            self._task = asyncio.get_running_loop().create_task(
+                self._supervise(), name="suandian-openadr")
+        elif not acting and running:
+            assert self._task is not None
+            self._task.cancel()  # it stops the client as it ends
 
-    async def _started(self) -> None:
+    async def close(self) -> None:
+        """Stop the supervisor and the client, for good (the operator's cleanup)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.stop()
+
+    async def _supervise(self) -> None:
+        delay, failures = self.RETRY_MIN_S, 0
+        url = self.ctx.settings.openadr_vtn_url
         try:
-            await self.start()
-        except Exception:  # a VTN down or refusing: logged; the next activation retries
-            log.exception("the OpenADR VEN could not start (VTN %s)",
-                          self.ctx.settings.openadr_vtn_url)
+            while True:
+                try:
+                    await self.start()
+                    delay, failures = self.RETRY_MIN_S, 0
+                    while self.registered:
+                        await asyncio.sleep(self.WATCH_S)
+                    raise NotRegistered("the VTN cancelled the registration")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the VTN down, refusing or cancelling: again
+                    failures += 1
+                    metrics.record_ven(False, failed=True)
+                    # the first failure of a streak with its traceback, the rest in a line
+                    log.warning("OpenADR VEN not registered with %s (%s); again in %.0f s",
+                                url, exc, delay, exc_info=failures == 1
+                                and not isinstance(exc, NotRegistered))
+                await self.stop()
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, self.RETRY_MAX_S)
+        finally:
             await self.stop()
 
     async def start(self) -> None:
+        """Register with the VTN and poll it; :class:`NotRegistered` when it refuses."""
         from openleadr import OpenADRClient  # only where a VTN is configured
 
         s = self.ctx.settings
@@ -84,6 +135,7 @@ class Ven:
             ven_name=s.openadr_ven_name, vtn_url=s.openadr_vtn_url,
             cert=s.openadr_cert or None, key=s.openadr_key or None,
             ca_file=s.openadr_ca or None, disable_signature=not s.openadr_cert,
+            vtn_fingerprint=s.openadr_vtn_fingerprint or None,
             show_fingerprint=False)
         self.client.add_handler("on_event", self.on_event)
         self.client.add_handler("on_update_event", self.on_event)
@@ -94,12 +146,17 @@ class Ven:
                 sampling_rate=s.openadr_report_interval,
                 report_duration=s.openadr_report_interval)
         await self.client.run()
+        if not self.registered:
+            raise NotRegistered("no registration id in the VTN's answer")
+        metrics.record_ven(True)
         log.info("OpenADR VEN %s registered with %s", s.openadr_ven_name, s.openadr_vtn_url)
 
     async def stop(self) -> None:
-        if self.client is not None:
-            await self.client.stop()
-            self.client = None
+        client, self.client = self.client, None
+        if client is not None:
+            metrics.record_ven(False)
+            if client.client_session is not None:  # else it never reached the VTN
+                await client.stop()
 
     def configured_sites(self) -> list[str]:
         """``SUANDIAN_OPENADR_SITES``: the sites of an event that targets none."""

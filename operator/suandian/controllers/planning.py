@@ -348,7 +348,8 @@ class PlanningService:
         if len(inputs.demands) + len(inputs.recurring) <= INLINE_DEMANDS:
             future: asyncio.Future[Computed] = asyncio.get_running_loop().create_future()
             try:
-                future.set_result(compute(inputs, self.params) if inputs.demands else None)
+                future.set_result(compute(inputs, self.params)
+                                  if inputs.demands or inputs.asks else None)
             except Exception as exc:  # noqa: BLE001 (raised to whoever awaits the future)
                 future.set_exception(exc)
             return future
@@ -410,8 +411,10 @@ class PlanningService:
         plans are no longer fresh (a failed round gives them back: :meth:`_retry`)."""
         self.last_error = None  # the snapshot may say why nothing can be planned
         entries = tuple(sorted(self._sites().values(), key=lambda e: e.name))
-        # nothing to plan: the time is never read (and a bare test context has no clock)
-        now = self.clock.now() if self._demands else datetime.min
+        # nothing to plan (no demand, no request of the grid to answer): the time is
+        # never read (and a bare test context has no clock)
+        planning = bool(self._demands) or (full and self._asked(entries))
+        now = self.clock.now() if planning else datetime.min
         node_sites: tuple[str, ...] | None = None  # (full rounds: indexed by ``entries``)
         if full and self._cluster is None:  # the first: everyone, nobody decides before
             self._full = False
@@ -444,7 +447,7 @@ class PlanningService:
         if not entries:
             self.last_error = "no PowerSites known yet"
         return RoundInputs(now=now, full=full, demands=demands, sites=entries,
-                           asks=self._asks(entries, now, full),
+                           asks=self._asks(entries, now, full) if planning else (),
                            cluster=cluster, horizon_slots=self.settings.horizon_slots,
                            decisions=dict(self._decisions), afresh=frozenset(afresh),
                            nodes=nodes, node_sites=node_sites, taken=taken,
@@ -453,13 +456,19 @@ class PlanningService:
                            arrivals_complete=bool(self._demands)
                            and self._arrival_log.complete(now))
 
+    def _asked(self, entries: tuple[SiteEntry, ...]) -> bool:
+        """Whether the grid asks anything of these sites (a full round answers it even
+        when no job waits: an idle cluster meets a shed, and says so)."""
+        return (self.grid_asks is not None and bool(entries)
+                and bool(self.grid_asks([e.name for e in entries])))
+
     def _asks(self, entries: tuple[SiteEntry, ...], now: datetime, full: bool
               ) -> tuple[GridAsk, ...]:
         """The requests a round plans under: a full round, each open one from the slot
         holding now (a shed with its frozen baseline); an arrival round, those the
         last full round accepted, a shed with the baseline it was answered
         against (the arrivals are planned under the ceiling the others were)."""
-        if self.grid_asks is None or not entries or not self._demands:
+        if self.grid_asks is None or not entries:
             return ()
         slot = entries[0].forecast.grid.slot
         start = floor_slot(now, slot)

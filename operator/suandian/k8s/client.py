@@ -309,18 +309,24 @@ class KubeApi:
             query = {"limit": "500", "continue": str(token)}
 
     async def apply_gridevent(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """Create a GridEvent, or when one of its name exists, set its spec and labels
-        to these (an OpenADR event modified at the VTN)."""
+        """Create a GridEvent, or when one of its name exists, replace its spec with
+        this one and merge these labels (an OpenADR event modified at the VTN; the spec
+        by a JSON patch, as a merge patch would keep a block the new spec drops, a
+        Shed's ``shed`` under an Absorb, say, which admission then refuses)."""
         name = event["metadata"]["name"]
         try:
             return await self.request("POST", f"{CRD_PATH}/gridevents", dict(event))
         except KubeApiError as exc:
             if exc.status != 409:
                 raise
+        path = f"{CRD_PATH}/gridevents/{quote(name)}"
+        labels = dict(event["metadata"].get("labels") or {})
+        if labels:  # merged: labels others set stay
+            await self.request("PATCH", path, {"metadata": {"labels": labels}},
+                               content_type=MERGE_PATCH)
         return await self.request(
-            "PATCH", f"{CRD_PATH}/gridevents/{quote(name)}",
-            {"metadata": {"labels": dict(event["metadata"].get("labels") or {})},
-             "spec": dict(event["spec"])}, content_type=MERGE_PATCH)
+            "PATCH", path, [{"op": "replace", "path": "/spec", "value": dict(event["spec"])}],
+            content_type=JSON_PATCH)
 
     async def delete_gridevent(self, name: str) -> bool:
         """Delete a GridEvent; False when already gone."""

@@ -38,7 +38,7 @@ from suandian.api.gridevent import EventPhase
 from suandian.gridasks import site_of
 from suandian.k8s.decision import format_time, time_of
 from suandian.k8s.status import with_condition
-from suandian.planner.grid import TOLERANCE_KW, AskAnswer
+from suandian.planner.grid import TOLERANCE_KW, AskAnswer, met_reason
 from suandian.planner.reasons import format_grams
 
 __all__ = ["AFFECTED_LIMIT", "asked_text", "cost_effect", "effect_text", "emissions_effect_g",
@@ -129,7 +129,7 @@ def event_status(event: GridEvent, answers: Mapping[str, AskAnswer], *, now: dat
         if effect is not None or cost is not None:
             status["effect"] = effect_text(effect, cost, currency)
         if phase is not EventPhase.DECLINED and shortfall <= TOLERANCE_KW and spec.shed:
-            status["reason"] = f"met: {status['jobsAffected']} job(s) moved out of the window"
+            status["reason"] = met_reason(status["jobsAffected"])
         elif spec.prices is not None:
             status["reason"] = (f"priced in: {status['jobsAffected']} job(s) moved to "
                                 "cheaper hours")

@@ -73,6 +73,7 @@ from suandian.metrics.record import (
     record_start,
     record_step_failure,
     record_suspension,
+    record_ven,
 )
 from suandian.metrics.server import (
     MetricsServer,
@@ -127,6 +128,7 @@ __all__ = [
     "record_start",
     "record_step_failure",
     "record_suspension",
+    "record_ven",
     "registry",
     "reset",
     "start_metrics_server",

@@ -7,7 +7,10 @@ the energy delivered, by ``type``:
 - ``suandian_grid_asked_watts``, ``suandian_grid_committed_watts``,
   ``suandian_grid_delivered_watts``, ``suandian_grid_shortfall_watts``;
 - ``suandian_grid_delivered_joules_total``;
-- ``suandian_grid_events`` by ``phase``.
+- ``suandian_grid_events`` by ``phase``;
+- ``suandian_openadr_registered`` (1 while the VEN is registered with its VTN) and
+  ``suandian_openadr_registration_failures_total`` (each failed attempt: the VTN down,
+  refusing, or cancelling the registration).
 
 The chart's alert ``SuandianShedNotDelivered`` compares delivered with committed.
 """
@@ -64,6 +67,11 @@ class GridMetrics:
                               registry=r)
         self.events = Gauge("suandian_grid_events", "GridEvents by phase.", ["phase"],
                             registry=r)
+        self.ven_registered = Gauge("suandian_openadr_registered", "1 while the OpenADR "
+                                    "VEN is registered with its VTN, else 0.", registry=r)
+        self.ven_failures = Counter("suandian_openadr_registration_failures_total",
+                                    "OpenADR registrations that failed or were cancelled "
+                                    "by the VTN.", registry=r)
 
     def record(self, name: str, type_: str, phase: str, figures: Mapping[str, SiteFigures],
                delivered_kwh: float) -> None:

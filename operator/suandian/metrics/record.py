@@ -238,6 +238,14 @@ def record_grid_event_removed(name: str) -> None:
     instruments().grid.remove(name)
 
 
+def record_ven(registered: bool, *, failed: bool = False) -> None:
+    """The OpenADR VEN registered (or not), and whether an attempt just failed."""
+    grid = instruments().grid
+    grid.ven_registered.set(1 if registered else 0)
+    if failed:
+        grid.ven_failures.inc()
+
+
 def _remove(metric: Gauge, *labels: str) -> None:
     try:
         metric.remove(*labels)

@@ -65,6 +65,7 @@ __all__ = [
     "freeze",
     "import_ceiling_kw",
     "import_kw",
+    "met_reason",
     "open_asks",
     "shape",
 ]
@@ -409,10 +410,17 @@ def _measure(ask: GridAsk, snap: Snapshot, baseline: Plan, result: Plan) -> AskA
     else:
         jobs = moved
         reason = (f"absorbs up to {_kw(float(committed.max(initial=0.0)))}" if not ask.shed
-                  else f"met: {len(jobs)} job(s) moved out of the window")
+                  else met_reason(len(jobs)))
     return AskAnswer(ask=ask, window=at, accepted=True, asked_kw=asked,
                      committed_kw=committed, baseline_kw=before, shortfall_kw=shortfall,
                      jobs=jobs, reason=reason, moved_g=moved_g)
+
+
+def met_reason(moved: int) -> str:
+    """Why a shed is met: the jobs it moved, or none (the plan stays under it as is)."""
+    if not moved:
+        return "met: the plan stays under it, no job moved"
+    return f"met: {moved} job(s) moved out of the window"
 
 
 def _beyond(ask: GridAsk, snap: Snapshot) -> AskAnswer:

@@ -93,6 +93,19 @@ async def test_a_shed_is_met_by_suspending_an_interruptible_job_over_the_window(
     metrics.reset()
 
 
+async def test_a_shed_on_an_idle_site_is_answered_met(api, cluster, clock):
+    """No job waits or runs: a full round answers the request all the same (it has
+    nothing to shed), so the event is Accepted and an OpenADR VEN can opt in."""
+    t1, t2 = clock.start + timedelta(hours=1), clock.start + timedelta(hours=3)
+    async with running_operator(api, clock, keeper_factory(site(api, cluster))):
+        api.create(GEV, shed("quiet-peak", t1, t2, mandatory=True))
+        answered = await eventually(lambda: (s := status(api, "quiet-peak")).get(
+            "phase") == "Accepted" and s, timeout=1800, step=30, what="the answer")
+    assert answered["shortfallKW"] == 0.0 and answered["jobsAffected"] == 0
+    assert answered["committed"] == "0 kW" and answered["asked"] == "≤ 0 kW"
+    assert answered["reason"] == "met: the plan stays under it, no job moved"
+
+
 async def test_a_shed_that_comes_while_an_interruptible_job_runs_suspends_it(
         api, cluster, clock):
     """The job has started (one 4 h run window) when the shed arrives, for 1-3 h: the

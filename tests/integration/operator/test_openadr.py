@@ -12,20 +12,31 @@ out of, and a SIMPLE level 0 (normal operation) is opted into with nothing plann
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.forecasts import ScriptedProvider, keeper_factory, powersite
 from tests.support.objects import CJ, PSITES, computejob, eventually
 from tests.support.operator import free_port, running_operator
+from tests.support.pki import Pki, make_pki
 
+from suandian import metrics
 from suandian.config import Settings
 from suandian.controllers.clock import LoopClock
+from suandian.controllers.openadr import Ven
 
 openleadr = pytest.importorskip("openleadr")
 
 GEV = "suandian.io/v1alpha1/gridevents"
 REGION = "topology.kubernetes.io/region"
+
+
+def fingerprint(cert: Path) -> str:
+    """OpenADR's fingerprint of a certificate (what a VTN prints and a VEN pins)."""
+    from openleadr.utils import certificate_fingerprint
+
+    return str(certificate_fingerprint(cert.read_text(encoding="utf-8")))
 
 
 @pytest.fixture
@@ -37,11 +48,20 @@ def clock() -> LoopClock:
 class Vtn:
     """openleadr's VTN on a loopback port, recording what the VEN answers and reports."""
 
-    def __init__(self) -> None:
+    def __init__(self, refusals: int = 0, pki: Pki | None = None) -> None:
         self.port = free_port()
+        self.refusals = refusals  # registrations refused before one is accepted
+        self.registrations = 0
+        self.pki = pki
+        tls: dict[str, Any] = {}
+        if pki is not None:  # mutual TLS, and signed messages both ways
+            tls = {"cert": str(pki.server_cert), "key": str(pki.server_key),
+                   "http_cert": str(pki.server_cert), "http_key": str(pki.server_key),
+                   "http_ca_file": str(pki.ca_cert), "show_fingerprint": False,
+                   "fingerprint_lookup": lambda ven_id: fingerprint(pki.client_cert)}
         self.server = openleadr.OpenADRServer(vtn_id="GRID-JIANGSU", http_host="127.0.0.1",
                                               http_port=self.port, requested_poll_freq=
-                                              timedelta(seconds=1))
+                                              timedelta(seconds=1), **tls)
         self.server.add_handler("on_create_party_registration", self.register)
         self.server.add_handler("on_register_report", self.on_register_report)
         self.opted: dict[str, str] = {}
@@ -49,9 +69,13 @@ class Vtn:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/OpenADR2/Simple/2.0b"
+        scheme = "https" if self.pki is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/OpenADR2/Simple/2.0b"
 
-    async def register(self, info: Any) -> tuple[str, str]:
+    async def register(self, info: Any) -> tuple[str, str] | bool:
+        self.registrations += 1
+        if self.registrations <= self.refusals:
+            return False
         return "ven-suandian", "reg-1"
 
     async def on_register_report(self, ven_id: str, resource_id: str, measurement: str,
@@ -114,3 +138,91 @@ async def test_the_vtn_asks_a_shed_the_ven_opts_in_and_reports_what_it_delivers(
         await vtn.server.stop()
     delivered = [v for site, v in vtn.reports if site == "jiangsu" and v > 0]
     assert delivered and max(delivered) == pytest.approx(60.0)  # 50 kW x PUE 1.2
+
+
+async def test_a_vtn_down_then_refusing_is_registered_with_once_it_accepts(
+        api, cluster, clock, monkeypatch):
+    """The VTN is not up when the operator starts, then refuses two registrations:
+    openleadr's client gives up quietly each time; the VEN's supervisor tries again
+    (here every 0.2 s) until it is registered, and then answers the VTN's events."""
+    _fast_retries(monkeypatch)
+    registry = metrics.reset()
+
+    def sample(name: str) -> float:
+        return registry.get_sample_value(name) or 0.0
+
+    vtn = Vtn(refusals=2)
+    cluster.add_node("jiangsu-1", {REGION: "jiangsu"})
+    api.create(PSITES, powersite("jiangsu", "jiangsu"))
+    settings = Settings(plan_batch_window=0.02, full_rounds="thread",
+                        openadr_vtn_url=vtn.url, openadr_ven_name="suandian-test",
+                        openadr_report_interval=timedelta(seconds=1))
+    providers = {"jiangsu": ScriptedProvider(lambda t: 0.0)}
+    try:
+        async with running_operator(api, clock, keeper_factory(providers), settings=settings):
+            await eventually(lambda: sample(
+                "suandian_openadr_registration_failures_total") >= 1, timeout=30,
+                what="a failed registration while the VTN is down")
+            assert sample("suandian_openadr_registered") == 0
+            await vtn.server.run()
+            await eventually(lambda: sample("suandian_openadr_registered") == 1,
+                             timeout=30, what="the registration")
+            assert vtn.registrations == 3
+            assert sample("suandian_openadr_registration_failures_total") >= 3
+            vtn.ask("peak-2", "LOAD_DISPATCH", "setpoint", 0.0,
+                    clock.now().replace(microsecond=0))
+            await eventually(lambda: vtn.opted, timeout=60, what="the answer")
+            assert vtn.opted == {"peak-2": "optIn"}  # nothing runs: met
+        assert sample("suandian_openadr_registered") == 0  # stopped with the operator
+    finally:
+        await vtn.server.stop()
+        metrics.reset()
+
+
+def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Ven, "RETRY_MIN_S", 0.2)
+    monkeypatch.setattr(Ven, "RETRY_MAX_S", 0.4)
+    monkeypatch.setattr(Ven, "WATCH_S", 0.2)
+
+
+@pytest.mark.parametrize("pinned", ["vtn", "another"])
+async def test_over_mutual_tls_with_signed_messages_and_a_pinned_vtn(
+        api, cluster, clock, monkeypatch, tmp_path, pinned):
+    """The VTN serves HTTPS from a private CA, requires the VEN's client certificate and
+    checks its signatures against the fingerprint it knows; the VEN trusts that CA
+    (``openadr.tlsSecret``, ``SUANDIAN_OPENADR_CA``) and pins the VTN's signing
+    certificate (``openadr.vtnFingerprint``). Pinned right, it registers and opts in;
+    pinned to another certificate, it ignores the VTN's answers and never registers."""
+    _fast_retries(monkeypatch)
+    registry = metrics.reset()
+    pki = make_pki(tmp_path / "pki")
+    vtn = Vtn(pki=pki)
+    await vtn.server.run()
+    cluster.add_node("jiangsu-1", {REGION: "jiangsu"})
+    api.create(PSITES, powersite("jiangsu", "jiangsu"))
+    pin = fingerprint(pki.server_cert if pinned == "vtn" else pki.client_cert)
+    settings = Settings(plan_batch_window=0.02, full_rounds="thread",
+                        openadr_vtn_url=vtn.url, openadr_ven_name="suandian-test",
+                        openadr_report_interval=timedelta(seconds=1),
+                        openadr_cert=str(pki.client_cert), openadr_key=str(pki.client_key),
+                        openadr_ca=str(pki.ca_cert), openadr_vtn_fingerprint=pin)
+    providers = {"jiangsu": ScriptedProvider(lambda t: 0.0)}
+    try:
+        async with running_operator(api, clock, keeper_factory(providers), settings=settings):
+            if pinned == "another":
+                await eventually(lambda: (registry.get_sample_value(
+                    "suandian_openadr_registration_failures_total") or 0) >= 2, timeout=30,
+                    what="registrations refused for the VTN's signature")
+                assert registry.get_sample_value("suandian_openadr_registered") == 0
+                assert vtn.registrations >= 1  # it reached the VTN over TLS: it is the pin
+                return
+            await eventually(lambda: registry.get_sample_value(
+                "suandian_openadr_registered") == 1, timeout=30, what="the registration")
+            vtn.ask("peak-tls", "LOAD_DISPATCH", "setpoint", 0.0,
+                    clock.now().replace(microsecond=0))
+            await eventually(lambda: vtn.opted, timeout=60, what="the answer")
+            assert vtn.opted == {"peak-tls": "optIn"}
+            await eventually(lambda: vtn.reports, timeout=30, what="a signed report")
+    finally:
+        await vtn.server.stop()
+        metrics.reset()

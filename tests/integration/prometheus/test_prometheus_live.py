@@ -238,7 +238,8 @@ async def test_alerts_fire_as_the_story_says(scraped: PromApi) -> None:
     assert by_name["SuandianSiteDegraded"]["state"] == "pending"
     assert by_name["SuandianProviderFailing"]["labels"]["provider"] == "wattTime"
     for quiet in ("SuandianOperatorDown", "SuandianForecastStale", "SuandianNoDecisions",
-                  "SuandianPlanningSlow", "SuandianPlanningFailing", "SuandianShedNotDelivered"):
+                  "SuandianPlanningSlow", "SuandianPlanningFailing", "SuandianShedNotDelivered",
+                  "SuandianVenNotRegistered"):
         assert quiet not in by_name, by_name[quiet]
 
 

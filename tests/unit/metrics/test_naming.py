@@ -21,7 +21,8 @@ FORBIDDEN_UNIT_TOKENS = (
 UNIT_SUFFIXES = (
     "_watts", "_seconds", "_joules", "_grams", "_ratio", "_grams_per_joule", "_info",
 )
-UNITLESS = {"suandian_jobs", "suandian_site_degraded", "suandian_grid_events"}
+UNITLESS = {"suandian_jobs", "suandian_site_degraded", "suandian_grid_events",
+            "suandian_openadr_registered"}
 """Gauges of counts and booleans, which Prometheus names without a unit (counters of
 events are unitless too: ``suandian_deferrals_total``)."""
 FORBIDDEN_LABELS = {"job", "pod", "namespace", "name", "computejob", "node", "instance", "uid"}
