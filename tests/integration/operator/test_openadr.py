@@ -7,6 +7,10 @@ reach the VTN with the power delivered (the 60 kW the job would have drawn). A S
 level-2 signal in the same poll becomes a shed of 50% of the site's import, met by the
 same deferral (opted in); a BID_LOAD signal, which the planner cannot read, is opted
 out of, and a SIMPLE level 0 (normal operation) is opted into with nothing planned.
+
+Then the ways a VTN is reached in the field: down at first and refusing the VEN before
+it accepts it (the VEN's supervisor keeps trying), and over mutual TLS from a private CA
+with signed messages and the VTN's certificate pinned (right, and wrong).
 """
 
 from __future__ import annotations
