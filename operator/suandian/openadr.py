@@ -31,6 +31,7 @@ VEN opts out of it.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -129,7 +130,7 @@ def _simple(event_id: str, payloads: Sequence[float], levels: Mapping[int, float
     level = max(payloads)
     if level == 0:
         return None
-    if level != int(level) or int(level) not in levels:
+    if not math.isfinite(level) or level != int(level) or int(level) not in levels:
         raise Unplannable(f"event {event_id}: SIMPLE level {level:g} has no share to shed "
                           f"(SUANDIAN_OPENADR_SIMPLE_LEVELS names "
                           f"{', '.join(map(str, sorted(levels))) or 'none'})")

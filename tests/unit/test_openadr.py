@@ -101,6 +101,8 @@ def test_a_bad_simple_levels_setting_names_the_variable() -> None:
 @pytest.mark.parametrize(("e", "why"), [
     (event("BID_LOAD", "setpoint", 2.0), "BID_LOAD/setpoint is not a signal Suandian plans"),
     (event("SIMPLE", "level", 2.5, 1.0), "SIMPLE level 2.5 has no share"),
+    (event("SIMPLE", "level", float("nan")), "SIMPLE level nan has no share"),
+    (event("SIMPLE", "level", float("inf")), "SIMPLE level inf has no share"),
     (event("LOAD_CONTROL", "x-loadControlPercentOffset", 10.0), "a shed only"),
     (event("LOAD_DISPATCH", "delta", -5.0, 5.0), "a delta both up and down"),
     (event("LOAD_DISPATCH", "setpoint", 0.0, sites=()), "targets no resource_id"),

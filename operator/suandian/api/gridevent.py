@@ -325,7 +325,8 @@ class GridEventStatus(ApiModel):
     cost_effect: float | None = Field(default=None)
     """What answering costs in money as the plan expects it, in ``currency``: the moved
     jobs' grid power at the sites' tariffs (Price events) answered less unanswered
-    (below 0: answering saves). Absent without a tariff at the event's sites."""
+    (below 0: answering saves). Absent when no job it moved runs, or would have run,
+    where a tariff applies."""
     currency: str | None = Field(default=None, pattern=_CURRENCY)
     """The currency of ``costEffect`` (ISO 4217)."""
     effect: str | None = None

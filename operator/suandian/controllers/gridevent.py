@@ -32,7 +32,7 @@ from suandian.k8s import events
 from suandian.k8s.gridstatus import event_status, measured_kw
 from suandian.k8s.status import with_condition
 from suandian.metrics import SiteFigures
-from suandian.planner.grid import AskAnswer
+from suandian.planner.grid import TOLERANCE_KW, AskAnswer
 
 __all__ = ["MEASURE_EVERY", "answers_for", "register", "site_figures"]
 
@@ -165,14 +165,22 @@ async def _report(ctx: Context, raw: dict[str, Any], name: str) -> datetime:
 
 def _affected(ctx: Context, name: str, answers: Mapping[str, AskAnswer],
               previous: Mapping[str, Any]) -> set[str]:
-    """The planning keys of the jobs the event moved or held: those the rounds since the
-    operator started answered it with, and those its status names (after a restart the
-    rounds name them no more: their plan holds the jobs where the event put them)."""
+    """The planning keys of the jobs the event moved or held out of its window: those
+    the rounds since the operator started answered it with (``moved_g``: every job the
+    answered plan moved at its sites, whatever else moved it too; and a met answer's
+    ``jobs``), and those its status names while it is met (after a restart the rounds
+    name them no more: their plan holds the jobs where the event put them). A short
+    answer's ``jobs`` are the ones that keep it short, which it did not move: left out."""
     keys = ctx.grid.affected.setdefault(name, set())
-    keys.update(k for a in answers.values() if a.accepted for k in (*a.jobs, *a.moved_g))
-    named = set(previous.get("affectedJobs") or ()) - {ctx.object_name(k) for k in keys}
-    if named:
-        keys.update(key_of(uid) for uid in ctx.book.uids_named(named))
+    for a in answers.values():
+        if a.accepted:
+            keys.update(a.moved_g)
+            if a.shortfall_kw <= TOLERANCE_KW:
+                keys.update(a.jobs)
+    if (previous.get("shortfallKW") or 0.0) <= TOLERANCE_KW:
+        named = set(previous.get("affectedJobs") or ()) - {ctx.object_name(k) for k in keys}
+        if named:
+            keys.update(key_of(uid) for uid in ctx.book.uids_named(named))
     return keys
 
 

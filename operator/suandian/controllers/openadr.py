@@ -77,26 +77,43 @@ class Ven:
         self.client: Any = None
         self.opted: dict[str, str] = {}  # by GridEvent name, as last answered
         self._task: asyncio.Task[None] | None = None  # the supervisor, while acting
+        self._acting = False  # what the replica wants: the supervisor follows it
+        self._closed = False
 
     @property
     def registered(self) -> bool:
         return self.client is not None and self.client.registration_id is not None
 
     def activate(self, acting: bool) -> None:
-        """Run the VEN while this replica acts (:attr:`Context.activity`)."""
-        running = self._task is not None and not self._task.done()
-        if acting and not running:
-            self._task = asyncio.get_running_loop().create_task(
-                self._supervise(), name="suandian-openadr")
-        elif not acting and running:
-            assert self._task is not None
-            self._task.cancel()  # it stops the client as it ends
+        """Run the VEN while this replica acts (:attr:`Context.activity`). A supervisor
+        still winding down when the replica acts again is followed by a new one."""
+        self._acting = acting
+        task = self._task
+        if acting and (task is None or task.done()):
+            self._spawn()
+        elif not acting and task is not None and not task.done() and not task.cancelling():
+            task.cancel()  # it stops the client as it ends
+
+    def _spawn(self) -> None:
+        if self._closed:
+            return
+        self._task = asyncio.get_running_loop().create_task(
+            self._supervise(), name="suandian-openadr")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:  # (a bug: logged)
+            log.error("the OpenADR VEN's supervisor ended", exc_info=task.exception())
+        if task is self._task and self._acting:  # acting again while it wound down
+            self._spawn()
 
     async def close(self) -> None:
         """Stop the supervisor and the client, for good (the operator's cleanup)."""
-        task, self._task = self._task, None
+        self._closed, self._acting = True, False
+        task = self._task
         if task is not None:
-            task.cancel()
+            if not task.cancelling():
+                task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await self.stop()
 
@@ -104,7 +121,7 @@ class Ven:
         delay, failures = self.RETRY_MIN_S, 0
         url = self.ctx.settings.openadr_vtn_url
         try:
-            while True:
+            while self._acting:
                 try:
                     await self.start()
                     delay, failures = self.RETRY_MIN_S, 0
@@ -124,7 +141,7 @@ class Ven:
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, self.RETRY_MAX_S)
         finally:
-            await self.stop()
+            await asyncio.shield(self.stop())  # a second cancel does not cut the close
 
     async def start(self) -> None:
         """Register with the VTN and poll it; :class:`NotRegistered` when it refuses."""
@@ -152,11 +169,17 @@ class Ven:
         log.info("OpenADR VEN %s registered with %s", s.openadr_ven_name, s.openadr_vtn_url)
 
     async def stop(self) -> None:
+        """Close the client (never raises: a client that fails to close is logged)."""
         client, self.client = self.client, None
-        if client is not None:
-            metrics.record_ven(False)
-            if client.client_session is not None:  # else it never reached the VTN
-                await client.stop()
+        if client is None:
+            return
+        metrics.record_ven(False)
+        if client.client_session is None:  # it never reached the VTN
+            return
+        try:
+            await client.stop()
+        except Exception:  # its HTTP session or scheduler: nothing more to stop
+            log.exception("the OpenADR client did not close cleanly")
 
     def configured_sites(self) -> list[str]:
         """``SUANDIAN_OPENADR_SITES``: the sites of an event that targets none."""
@@ -189,6 +212,7 @@ class Ven:
         if manifest is None:  # asks nothing: there is nothing to promise or break
             log.info("OpenADR event %s asks nothing (SIMPLE level 0): opting in", event_id)
             await self.ctx.api.delete_gridevent(name)  # a level-0 update ends the ask
+            self.opted.pop(name, None)
             return OPT_IN
         try:
             await self.ctx.api.apply_gridevent(manifest)

@@ -570,15 +570,19 @@ class PlanningService:
 
     def _answered(self, inputs: RoundInputs, answers: Sequence[AskAnswer]) -> None:
         """Keep a full round's answers to the grid's requests (and the reductions'
-        baselines, frozen: :func:`~suandian.planner.grid.freeze`)."""
+        baselines, frozen: :func:`~suandian.planner.grid.freeze`, by a round that planned
+        some demand)."""
         self.answers = {a.ask.key: a for a in answers}
         if inputs.sites:
             slot = inputs.sites[0].forecast.grid.slot
             self.answer_grid = (floor_slot(inputs.now, slot), slot)
             end = self.answer_grid[0] + slot * inputs.horizon_slots
             live = {a.ask.key for a in answers}
-            self._baselines = {k: v for k, v in freeze(answers, end, self._baselines).items()
-                               if k in live}
+            # a round with no demand plans nothing: its baseline (nothing, or what runs)
+            # is not one to hold a reduction to (it would ban all import in the window)
+            frozen = freeze(answers, end, self._baselines) if inputs.demands else (
+                self._baselines)
+            self._baselines = {k: v for k, v in frozen.items() if k in live}
         if self.after_answers is not None:
             self.after_answers()
 

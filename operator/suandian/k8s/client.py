@@ -320,13 +320,16 @@ class KubeApi:
             if exc.status != 409:
                 raise
         path = f"{CRD_PATH}/gridevents/{quote(name)}"
-        labels = dict(event["metadata"].get("labels") or {})
-        if labels:  # merged: labels others set stay
-            await self.request("PATCH", path, {"metadata": {"labels": labels}},
-                               content_type=MERGE_PATCH)
-        return await self.request(
+        # two writes, the spec first (what the plan reads): a failure between them
+        # leaves the old labels, which the next update of the event sets again
+        updated = await self.request(
             "PATCH", path, [{"op": "replace", "path": "/spec", "value": dict(event["spec"])}],
             content_type=JSON_PATCH)
+        labels = dict(event["metadata"].get("labels") or {})
+        if labels:  # merged: labels others set stay
+            updated = await self.request("PATCH", path, {"metadata": {"labels": labels}},
+                                         content_type=MERGE_PATCH)
+        return updated
 
     async def delete_gridevent(self, name: str) -> bool:
         """Delete a GridEvent; False when already gone."""

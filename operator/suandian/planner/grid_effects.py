@@ -16,10 +16,12 @@ a job pays for the grid power in proportion to its draw. Above 0 answering costs
 A job moved while ``n`` answered requests touch its sites (the one it left or the one it
 went to) counts ``1/n`` of its effect to each: a job that two events move together (a
 shed and a tariff at one site, or an event's two sites as it moves between them) is not
-counted twice, and the requests' effects add up to the plan's whole effect.
+counted twice. (A knock-on move, a job pushed between two sites no answered request
+touches, is in no request's effect.)
 
-With tariffs in more than one currency in a round there is no one bill: no cost figures
-(``AskAnswer.currency`` None). Pure: no clock, no I/O.
+An answer has cost figures only when a job it moved runs, or would have run, at a site
+with a tariff; with tariffs in more than one currency in a round there is no one bill:
+none at all (``AskAnswer.currency`` None). Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def attribute(answers: Sequence[AskAnswer], baseline: Plan, result: Plan,
               prices: dict[int, FloatArray], currency: str | None) -> list[AskAnswer]:
     """``answers`` with each accepted one's ``moved_g`` and ``moved_cost`` shared out
     (the module doc); a declined answer moved nothing. ``currency``: the tariffs' one
-    currency (None: no cost figures)."""
+    currency (None: no cost figures); an answer none of whose jobs touch a tariffed
+    site has none either."""
     counts = Counter(k for a in answers if a.accepted for k in a.moved_g)
     before, after = baseline.by_key, result.by_key
     out = []
@@ -81,9 +84,11 @@ def attribute(answers: Sequence[AskAnswer], baseline: Plan, result: Plan,
             out.append(replace(a, moved_g={}, moved_cost={}, currency=None))
             continue
         grams = {k: g / counts[k] for k, g in a.moved_g.items()}
-        cost = {} if currency is None or not prices else {
+        priced = currency is not None and any(
+            d.site_index in prices for k in a.moved_g for d in (before[k], after[k]))
+        cost = {} if not priced else {
             k: (job_cost(result, after[k], prices) - job_cost(baseline, before[k], prices))
             / counts[k] for k in a.moved_g}
         out.append(replace(a, moved_g=grams, moved_cost=cost,
-                           currency=currency if prices else None))
+                           currency=currency if priced else None))
     return out

@@ -123,3 +123,29 @@ async def test_a_running_job_planned_afresh_for_a_shed_still_draws_at_its_site(
     assert planning.running_power_kw("s") == pytest.approx(150.0)  # 50 kW IT each
     assert planning.suspendable_at("s") == ["a"]  # only takes supply, may be suspended
     await planning.stop()
+
+
+async def test_a_round_with_no_demand_answers_and_freezes_no_baseline(full_rounds):
+    """The grid asks a voluntary 25% cut while nothing waits: a round answers it (met,
+    nothing moved), but its baseline, nothing at all, is not the one the cut is held to:
+    when a job that must run in the window comes, the cut is measured against the plan
+    with that job (15 kW asked, declined for 15 kW short), not against nothing (0 kW
+    asked, and "only -60 kW" shed)."""
+    cut = GridAsk(key="peak@s", site=0, start=T0, end=T0 + 4 * SLOT, reduction_share=0.25)
+    planning = with_asks(service(green=np.zeros(8), full_rounds=full_rounds), cut)
+    try:
+        await planning.run_round()
+        idle = planning.answers["peak@s"]
+        assert idle.accepted and idle.jobs == () and idle.shortfall_kw == 0.0
+        assert idle.asked_kw.tolist() == [0.0] * 4
+        planning.upsert(urgent("now"))
+        await planning.run_round()  # an arrival round
+        planning.replan()
+        await planning.run_round()  # a full round, with the job
+        answer = planning.answers["peak@s"]
+        assert not answer.accepted
+        assert answer.asked_kw.max() == pytest.approx(15.0)  # 25% of its 60 kW
+        assert answer.shortfall_kw == pytest.approx(15.0)
+        assert "can shed only 0 kW of 15 kW" in answer.reason
+    finally:
+        await planning.stop()

@@ -76,3 +76,17 @@ def test_a_job_pays_for_the_share_of_its_site_load_that_is_imported() -> None:
     assert job_cost(result.plan, d, tariffs_per_kwh(snap, [tou()])) == pytest.approx(
         d.energy_kwh * 1.2 * imported / load)
     assert job_cost(result.plan, replace(d, site_index=None), {0: np.ones(24)}) == 0.0
+
+
+def test_a_request_whose_jobs_touch_no_tariff_has_no_cost_figures() -> None:
+    """A shed at a (no tariff) moves a job that may run only there, while b has a tariff
+    in the same round: the shed has grams, and no bill (not 0.00 in b's currency)."""
+    snap = snapshot([site("a", GRID, FLAT), site("b", GRID, FLAT)],
+                    [job("etl", kw=100, hours=2, slack=4, allowed_sites=(0,))])
+    shed = GridAsk(key="peak@a", site=0, start=NOW, end=NOW + SLOT * 8, ceiling_kw=0.0,
+                   mandatory=True)
+    result = answer(snap, [shed, replace(tou(), key="tou@b", site=1)])
+    answered = {a.ask.key: a for a in result.answers}
+    assert answered["peak@a"].shortfall_kw == 0.0
+    assert set(answered["peak@a"].moved_g) == {"etl"}
+    assert answered["peak@a"].moved_cost == {} and answered["peak@a"].currency is None
