@@ -123,10 +123,19 @@ def test_pod_security(rendered: tuple[str, list[Obj]]) -> None:
         assert {"/tmp"} <= {m["mountPath"] for m in container["volumeMounts"]}
 
 
+def operator_roles(objects: list[Obj]) -> list[Obj]:
+    """The roles bound to the operator's ServiceAccount (the others are for users)."""
+    bound = {b["roleRef"]["name"] for b in find(objects, "ClusterRoleBinding")
+             + find(objects, "RoleBinding")
+             if any(s["kind"] == "ServiceAccount" for s in b["subjects"])}
+    return [r for r in find(objects, "ClusterRole") + find(objects, "Role")
+            if r["metadata"]["name"] in bound]
+
+
 def test_rbac_is_least_privilege(rendered: tuple[str, list[Obj]]) -> None:
     name, objects = rendered
     granted: dict[tuple[str, str], set[str]] = {}
-    for role in find(objects, "ClusterRole") + find(objects, "Role"):
+    for role in operator_roles(objects):
         for rule in role["rules"]:
             for field in ("apiGroups", "resources", "verbs"):
                 assert "*" not in rule[field], f"wildcard in {role['metadata']['name']}"
@@ -394,3 +403,31 @@ def test_webhook_path_is_the_operators_mutating_handler(render: Render) -> None:
     assert len(ids) == 1, "expected one mutating handler with an explicit id"
     (hook,) = one(render(), "MutatingWebhookConfiguration")["webhooks"]
     assert hook["clientConfig"]["service"]["path"] == f"/{ids[0]}"
+
+
+def test_the_user_roles_join_the_default_roles_and_never_write_status(
+    rendered: tuple[str, list[Obj]],
+) -> None:
+    """ComputeJobs in Kubernetes' view / edit / admin by aggregation; GridEvents for the
+    grid-requester role alone; no user role writes a status (that is the operator's)."""
+    _, objects = rendered
+    mine = {r["metadata"]["name"] for r in operator_roles(objects)}
+    users = {r["metadata"]["name"]: r for r in find(objects, "ClusterRole")
+             if r["metadata"]["name"] not in mine}
+    assert set(users) == {"suandian-view", "suandian-edit", "suandian-grid-requester"}
+    aggregate = "rbac.authorization.k8s.io/aggregate-to-"
+    labels = {n: {k.removeprefix(aggregate) for k, v in r["metadata"]["labels"].items()
+                  if k.startswith(aggregate) and v == "true"} for n, r in users.items()}
+    assert labels == {"suandian-view": {"view", "edit", "admin"},
+                      "suandian-edit": {"edit", "admin"}, "suandian-grid-requester": set()}
+    writes = {"create", "update", "patch", "delete", "deletecollection"}
+    for name, role in users.items():
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+            if any(r.endswith("/status") for r in rule["resources"]):
+                assert not writes & set(rule["verbs"]), name
+    edit = {r for rule in users["suandian-edit"]["rules"] for r in rule["resources"]}
+    assert edit == {"computejobs"}
+    grid = {(r, v) for rule in users["suandian-grid-requester"]["rules"]
+            for r in rule["resources"] for v in rule["verbs"]}
+    assert ("gridevents", "create") in grid and ("powersites", "create") not in grid
