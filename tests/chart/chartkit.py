@@ -34,6 +34,15 @@ def find(objects: list[Obj], kind: str, name: str | None = None) -> list[Obj]:
             and (name is None or o["metadata"]["name"] == name)]
 
 
+def operator_roles(objects: list[Obj]) -> list[Obj]:
+    """The roles bound to a ServiceAccount (the operator's; the chart binds no user)."""
+    bound = {b["roleRef"]["name"] for b in find(objects, "ClusterRoleBinding")
+             + find(objects, "RoleBinding")
+             if any(s["kind"] == "ServiceAccount" for s in b["subjects"])}
+    return [r for r in find(objects, "ClusterRole") + find(objects, "Role")
+            if r["metadata"]["name"] in bound]
+
+
 def one(objects: list[Obj], kind: str, name: str | None = None) -> Obj:
     matches = find(objects, kind, name)
     assert len(matches) == 1, f"expected one {kind} {name or ''}, got {len(matches)}"

@@ -20,6 +20,7 @@ from chart.chartkit import (
     Obj,
     find,
     one,
+    operator_roles,
     problems,
 )
 
@@ -121,15 +122,6 @@ def test_pod_security(rendered: tuple[str, list[Obj]]) -> None:
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             assert container[probe]["httpGet"]["path"] == "/healthz"
         assert {"/tmp"} <= {m["mountPath"] for m in container["volumeMounts"]}
-
-
-def operator_roles(objects: list[Obj]) -> list[Obj]:
-    """The roles bound to the operator's ServiceAccount (the others are for users)."""
-    bound = {b["roleRef"]["name"] for b in find(objects, "ClusterRoleBinding")
-             + find(objects, "RoleBinding")
-             if any(s["kind"] == "ServiceAccount" for s in b["subjects"])}
-    return [r for r in find(objects, "ClusterRole") + find(objects, "Role")
-            if r["metadata"]["name"] in bound]
 
 
 def test_rbac_is_least_privilege(rendered: tuple[str, list[Obj]]) -> None:
