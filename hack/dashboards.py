@@ -191,6 +191,15 @@ def power_and_placement() -> dict[str, Any]:
                            "[$__rate_interval]))", "{{type}} delivered")], "watt", fill=0), 8),
              (bargauge("Grid requests by phase", "GridEvents by phase.",
                        "sum by (phase) (suandian_grid_events)", "{{phase}}", "none"), 8)],
+            [(stat("OpenADR VEN registered", "1 while a replica's VEN is registered with "
+                   "the utility's VTN (0 with no VTN configured).",
+                   "max(suandian_openadr_registered)", "none",
+                   steps=[("red", None), ("green", 1)]), 6),
+             (timeseries("OpenADR registrations failed",
+                         "Registrations the VTN refused or cancelled, or that could not "
+                         "reach it, per hour; the VEN retries with backoff to 5 minutes.",
+                         [("sum(increase(suandian_openadr_registration_failures_total"
+                           "[1h]))", "failed")], "none", fill=0), 18)],
         ]))
 
 
