@@ -102,14 +102,6 @@ def test_a_job_due_now_still_starts_and_the_shortfall_names_it() -> None:
 
 
 def test_a_voluntary_shed_that_cannot_be_met_whole_is_declined() -> None:
-    cheap = job("cheap", kw=100, hours=2, slack=22)  # flat carbon: the tariff alone
-    tou = GridAsk(key="tou@a", site=0, start=NOW, end=NOW + SLOT * 24, currency="CNY",
-                  tariff=((NOW, NOW + SLOT * 12, 1.2), (NOW + SLOT * 12, NOW + SLOT * 24, 0.3)))
-    priced = answer(snapshot([site("a", GRID, np.full(24, 500.0))], [cheap]), [tou])
-    assert priced.plan.by_key["cheap"].slots[0] >= 12
-    assert priced.plan.by_key["cheap"].reason.endswith(
-        "; runs at 0.30 CNY/kWh under grid tariff tou, 1.20 from its earliest start")
-    assert "tariff" not in priced.baseline.by_key["cheap"].reason
     due = job("urgent", kw=80, hours=2, slack=0, start=0)
     snap = snapshot([site("a", GRID, EVENING)], [due])
     result = answer(snap, [shed(first=0, last=4, ceiling_kw=50.0)])
@@ -181,14 +173,6 @@ def test_a_surplus_pulls_deferred_work_into_its_window() -> None:
 
 
 def test_the_lower_priority_voluntary_request_goes_first() -> None:
-    cheap = job("cheap", kw=100, hours=2, slack=22)  # flat carbon: the tariff alone
-    tou = GridAsk(key="tou@a", site=0, start=NOW, end=NOW + SLOT * 24, currency="CNY",
-                  tariff=((NOW, NOW + SLOT * 12, 1.2), (NOW + SLOT * 12, NOW + SLOT * 24, 0.3)))
-    priced = answer(snapshot([site("a", GRID, np.full(24, 500.0))], [cheap]), [tou])
-    assert priced.plan.by_key["cheap"].slots[0] >= 12
-    assert priced.plan.by_key["cheap"].reason.endswith(
-        "; runs at 0.30 CNY/kWh under grid tariff tou, 1.20 from its earliest start")
-    assert "tariff" not in priced.baseline.by_key["cheap"].reason
     due = job("urgent", kw=80, hours=2, slack=0, start=0)
     snap = snapshot([site("a", GRID, EVENING)], [due])
     low = shed("low", first=0, last=2, ceiling_kw=50.0, priority=1)
