@@ -52,7 +52,14 @@ import numpy as np
 from suandian.errors import PlanningError
 from suandian.planner.core import plan
 from suandian.planner.grid_effects import attribute, tariffs_per_kwh
-from suandian.planner.model import FloatArray, JobDemand, Plan, PlanParams, Snapshot
+from suandian.planner.model import (
+    FloatArray,
+    JobDecision,
+    JobDemand,
+    Plan,
+    PlanParams,
+    Snapshot,
+)
 from suandian.planner.terms import first_slot
 
 __all__ = [
@@ -271,18 +278,20 @@ def annotate(snap: Snapshot, result: Plan, asks: Sequence[GridAsk]) -> Plan:
     says the same."""
     notes: dict[str, list[str]] = {}
     jobs = {j.key: j for j in snap.jobs}
+    at_site: dict[int, list[JobDecision]] = {}  # the decisions each ask looks at
+    for d in result.decisions:
+        if d.site_index is not None and d.slots and not d.forced:
+            at_site.setdefault(d.site_index, []).append(d)
     for ask in asks:
         at = ask.window(snap)
-        if at.start >= at.stop:
+        if at.start >= at.stop or ask.site not in at_site:
             continue
         if ask.tariff is not None:
-            _note_tariff(snap, result, ask, jobs, notes)
+            _note_tariff(snap, at_site[ask.site], ask, jobs, notes)
             continue
         # the event's name: keys are ``<event>@<site>`` (suandian.gridasks.ask_key)
         words = f"{ask.key.rsplit('@', 1)[0]} ({_span(ask.start, ask.end)})"
-        for d in result.decisions:
-            if d.site_index != ask.site or not d.slots or d.forced:
-                continue
+        for d in at_site[ask.site]:
             first, last = d.slots[0], d.slots[-1]
             inside = any(at.start <= k < at.stop for k in d.slots)
             if ask.absorb_kw is not None:
@@ -304,24 +313,28 @@ def annotate(snap: Snapshot, result: Plan, asks: Sequence[GridAsk]) -> Plan:
         for d in result.decisions))
 
 
-def _note_tariff(snap: Snapshot, result: Plan, ask: GridAsk, jobs: dict[str, JobDemand],
-                 notes: dict[str, list[str]]) -> None:
-    """:func:`annotate`'s words for a tariff: the mean price over the job's slots, where
-    it is below the mean over as many slots from its earliest start."""
+def _note_tariff(snap: Snapshot, decisions: Sequence[JobDecision], ask: GridAsk,
+                 jobs: dict[str, JobDemand], notes: dict[str, list[str]]) -> None:
+    """:func:`annotate`'s words for a tariff, on the unforced ``decisions`` at its site:
+    the mean price over a job's slots, where it is below the mean over as many slots
+    from its earliest start."""
     prices = tariffs_per_kwh(snap, [ask]).get(ask.site)
     if prices is None:
         return
     name, unit = ask.key.rsplit("@", 1)[0], f"{ask.currency or ''}/kWh".lstrip("/")
-    for d in result.decisions:
+    cum = np.concatenate([[0.0], np.cumsum(prices)])  # a run's sum in two reads
+    size, step = prices.size, snap.slot.total_seconds()
+    for d in decisions:
         job = jobs.get(d.key)
-        if d.site_index != ask.site or not d.slots or d.forced or job is None:
+        first, n = d.slots[0], len(d.slots)
+        if job is None or d.slots[-1] >= size:
             continue
-        slots = [k for k in d.slots if k < prices.size]
-        earliest = first_slot(job.earliest_start, snap.now, snap.slot.total_seconds())
-        if not slots or earliest + len(slots) > prices.size:
+        earliest = first_slot(job.earliest_start, snap.now, step)
+        if earliest + n > size:
             continue
-        paid = float(prices[slots].mean())
-        then = float(prices[earliest:earliest + len(slots)].mean())
+        paid = ((cum[first + n] - cum[first]) if d.slots[-1] - first == n - 1
+                else float(prices[list(d.slots)].sum())) / n
+        then = (cum[earliest + n] - cum[earliest]) / n
         if paid < then - 1e-9:
             notes.setdefault(d.key, []).append(
                 f"runs at {paid:.2f} {unit} under grid tariff {name}, {then:.2f} from its "
