@@ -348,7 +348,11 @@ def test_blocks_bound_the_optimum_from_below_and_schedule_it_feasibly(
     if Instance.from_snapshot(snap).feasible(start):
         warm = solve_oracle(snap, decompose=True, block_columns=block_columns, start=start)
         assert warm.emissions_g <= _emissions(snap, start) + tol
-        assert warm.bound_g == pytest.approx(by_blocks.bound_g, rel=1e-9, abs=1e-6)
+        assert warm.bound_g <= best.emissions_g + tol  # still a bound, from a start
+        if by_blocks.blocks > 1:  # the blocks' LP values: a start does not change them
+            assert warm.bound_g == pytest.approx(by_blocks.bound_g, rel=1e-9, abs=1e-6)
+        # (one block: the MILP's dual bound joins the LP's, and a start changes the
+        # search, so the dual bound it proves may differ; both bound the optimum)
 
 
 def test_a_full_solve_gets_fewer_nodes_the_larger_its_block(
