@@ -496,6 +496,10 @@ def _improve(
                 continue
             moved |= _redecide(ledger, params, t, chosen[t.index], figures[t.index][4],
                                all_sites, horizon, chosen, figures)
+        for t in flexible:  # a job a pass left waiting: the moves since may give it room,
+            if chosen[t.index][0] is None:  # as a fresh round would (its latest start)
+                decide(ledger, params, t, all_sites, horizon, chosen, figures)
+                moved |= chosen[t.index][0] is not None
         if not moved:
             return
 

@@ -253,3 +253,44 @@ def test_a_re_plan_with_unchanged_inputs_changes_no_decision(snap: Snapshot,
             dataclasses.replace(j, incumbent=held.get(j.key)) for j in snap.jobs)))
         assert {d.key: (d.site, d.slots) for d in again.decisions} == decided
         first = again
+
+
+def test_a_job_an_improvement_pass_left_waiting_is_placed_when_room_comes() -> None:
+    """Found by the property above: a 150 kW interruptible job with a 50% green floor
+    took s0's two green hours, the repair moved it to s2 (no green) and put j0 there;
+    an improvement pass then left it waiting (below its floor, and s2 full at its latest
+    start while j5 sat there), and when j5 moved on it was never looked at again, so
+    the next round, from those decisions, placed it at its latest start: a decision
+    changed with nothing else changed. Each pass now looks again at the jobs it left
+    waiting, as a fresh round would."""
+    from unit.planner.synthetic import site
+
+    hour = timedelta(hours=1)
+    green = [0.0, 0.0, 120.0, 0.0, 50.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    sites = (site("s0", green, 100.0, p10=[g / 2 for g in green], import_kw=100.0, cpu=2.0),
+             site("s1", [0.0] * 10, 100.0, import_kw=100.0, cpu=2.0),
+             site("s2", [0.0] * 10, 100.0, import_kw=1e9, cpu=2.0))
+
+    def job(key: str, kw: float, hours: int, start: int, end: int, *, cpu: float = 1.0,
+            **more: object) -> JobDemand:
+        return JobDemand(key=key, resources=np.array([cpu, 0.0, 0.0]), power_w=kw * 1e3,
+                         duration=hour * hours, earliest_start=NOW + hour * start,
+                         deadline=NOW + hour * end, **more)  # type: ignore[arg-type]
+
+    snap = Snapshot(now=NOW, slot=hour, resources=("cpu", "memory", "nvidia.com/gpu"),
+                    sites=sites, jobs=(
+                        job("j0", 10, 2, 0, 4, allowed_sites=(0,)),
+                        job("j1", 10, 1, 2, 3, allowed_sites=(0,)),
+                        job("j2", 150, 2, 0, 6, interruptible=True, allowed_sites=(0, 1, 2),
+                            min_green_fraction=0.5),
+                        job("j3", 10, 1, 0, 1, allowed_sites=(0,)),
+                        job("j4", 10, 1, 0, 1, allowed_sites=(0,)),
+                        job("j5", 10, 1, 3, 6, cpu=2.0, allowed_sites=(0, 2))))
+    first = plan(snap)
+    assert first.by_key["j2"].site == "s2" and first.by_key["j2"].slots == (3, 4)
+    held = {d.key: Incumbent(d.site_index, d.windows) for d in first.decisions
+            if d.site_index is not None}
+    again = plan(dataclasses.replace(snap, jobs=tuple(
+        dataclasses.replace(j, incumbent=held.get(j.key)) for j in snap.jobs)))
+    assert {d.key: (d.site, d.slots) for d in again.decisions} == {
+        d.key: (d.site, d.slots) for d in first.decisions}
