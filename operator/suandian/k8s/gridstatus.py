@@ -187,12 +187,12 @@ def cost_effect(answers: Sequence[AskAnswer], previous: Mapping[str, Any]
     """What answering costs in money, as the plan expects it, and its currency: the sum
     over the event's sites of each moved job's grid power at the tariffs, answered less
     unanswered (``AskAnswer.moved_cost``); as :func:`emissions_effect_g`, a round that
-    moves nothing keeps the last estimate. (None, None) without a tariff."""
+    moves nothing keeps the last estimate. (None, None) without a tariff. (One round's
+    answers carry one currency or none: :func:`~suandian.planner.grid_effects.attribute`.)"""
     priced = [a for a in answers if a.accepted and a.currency is not None and a.moved_cost]
-    currencies = {a.currency for a in priced}
-    if len(currencies) == 1:
+    if priced:
         return round(float(sum(c for a in priced for c in a.moved_cost.values())), 2), \
-            currencies.pop()
+            priced[0].currency
     last, unit = previous.get("costEffect"), previous.get("currency")
     return (None, None) if last is None or unit is None else (float(last), str(unit))
 

@@ -483,8 +483,10 @@ def _improve(
 ) -> None:
     """Coordinate descent: each flexible job re-placed with every other job in place (its
     marginal emissions are then exact, so the total never rises), its place so far as
-    its incumbent; until a pass moves nobody, at most ``improvement_passes``. The plan is
-    then one that the next round, same inputs and these decisions held, leaves as is."""
+    its incumbent; then each job a pass left waiting (below its green floor) decided
+    afresh, as the next round would once the moves gave it room; until a pass moves
+    nobody, at most ``improvement_passes``. The plan is then one that the next round,
+    same inputs and these decisions held, leaves as is."""
     # PlaceOnly jobs too (their site, at their fixed start): a held one is redecided
     # so in the next round, and the plan must be what that round leaves as it is
     flexible = [t for t in pending if t.demand.policy != "RunNow" and not t.forced

@@ -289,8 +289,7 @@ def annotate(snap: Snapshot, result: Plan, asks: Sequence[GridAsk]) -> Plan:
         if ask.tariff is not None:
             _note_tariff(snap, at_site[ask.site], ask, jobs, notes)
             continue
-        # the event's name: keys are ``<event>@<site>`` (suandian.gridasks.ask_key)
-        words = f"{ask.key.rsplit('@', 1)[0]} ({_span(ask.start, ask.end)})"
+        words = f"{_event_of(ask)} ({_span(ask.start, ask.end)})"
         for d in at_site[ask.site]:
             first, last = d.slots[0], d.slots[-1]
             inside = any(at.start <= k < at.stop for k in d.slots)
@@ -321,7 +320,7 @@ def _note_tariff(snap: Snapshot, decisions: Sequence[JobDecision], ask: GridAsk,
     prices = tariffs_per_kwh(snap, [ask]).get(ask.site)
     if prices is None:
         return
-    name, unit = ask.key.rsplit("@", 1)[0], f"{ask.currency or ''}/kWh".lstrip("/")
+    name, unit = _event_of(ask), f"{ask.currency or ''}/kWh".lstrip("/")
     cum = np.concatenate([[0.0], np.cumsum(prices)])  # a run's sum in two reads
     size, step = prices.size, snap.slot.total_seconds()
     for d in decisions:
@@ -339,6 +338,12 @@ def _note_tariff(snap: Snapshot, decisions: Sequence[JobDecision], ask: GridAsk,
             notes.setdefault(d.key, []).append(
                 f"runs at {paid:.2f} {unit} under grid tariff {name}, {then:.2f} from its "
                 "earliest start")
+
+
+def _event_of(ask: GridAsk) -> str:
+    """The event's name: keys are ``<event>@<site>`` (``suandian.gridasks.ask_key``; the
+    planner may not import it)."""
+    return ask.key.rsplit("@", 1)[0]
 
 
 def _span(start: datetime, end: datetime) -> str:
